@@ -1,31 +1,138 @@
 #!/usr/bin/env bash
 # Builds the embedded stack's servers from their Go modules into a per-user cache keyed by version,
 # so later runs (and CI on the same machine) reuse them. Prints the paths of the binaries.
-#   TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2), IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
+#
+# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose]
+#   (no argument = temporal ferretdb; docker-compose is only needed by test/compose.test.ts)
+# Env: TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2),
+#      IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
+#
+# Output (stdout, one per requested tool): TEMPORAL_BIN=…, FERRETDB_BIN=…, DOCKER_COMPOSE_BIN=…
+# Progress and errors go to stderr. Concurrent callers are serialized by a lock, so a tool is built once.
 set -euo pipefail
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
 CACHE="${IMODEL_SYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imodel-sync}"
+TOOLS="$CACHE/tools"
 
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required but not installed ($2)" >&2; exit 2; }
 }
 
-build() { # name module version binary
-  local name="$1" module="$2" version="$3" bin="$4"
-  local dir="$CACHE/tools/$name-$version"
-  if [ -x "$dir/$bin" ]; then return 0; fi
+# A cached binary counts only if it runs (a broken build, e.g. an unstamped FerretDB, is rebuilt).
+usable() { [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
+
+# Serialize builders (several `make` targets, test setups, CI steps may call this at once).
+LOCK_HELD=""
+lock() {
+  [ -n "$LOCK_HELD" ] && return 0
+  mkdir -p "$TOOLS"
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$TOOLS/.lock"
+    if ! flock -n 9; then
+      echo "another process is building the tools; waiting for it..." >&2
+      flock 9
+    fi
+  else # portable fallback: a lock directory (removed on exit)
+    local waited=0
+    until mkdir "$TOOLS/.lock.d" 2>/dev/null; do
+      [ "$waited" = 0 ] && echo "another process is building the tools; waiting for it..." >&2
+      waited=$((waited + 1)); sleep 2
+      if [ "$waited" -gt 1800 ]; then echo "error: stale lock $TOOLS/.lock.d (remove it)" >&2; exit 4; fi
+    done
+    trap 'rmdir "$TOOLS/.lock.d" 2>/dev/null || true' EXIT
+  fi
+  LOCK_HELD=1
+}
+
+# Temporal CLI: a plain `go install` of the module.
+build_temporal() {
+  local dir="$TOOLS/temporal-$TEMPORAL_CLI_VERSION" module=github.com/temporalio/cli/cmd/temporal
+  usable "$dir/temporal" && return 0
+  lock
+  usable "$dir/temporal" && return 0 # built by the process we waited for
   need go "install Go 1.22+ from https://go.dev/dl or your package manager"
-  echo "building $name $version from $module (first run only, a few minutes)..." >&2
-  mkdir -p "$dir.tmp"
-  if ! GOBIN="$dir.tmp" GOFLAGS="${GOFLAGS:-} -trimpath" go install "$module@$version" >&2; then
-    echo "error: could not build $module@$version; see the output above (is the Go module proxy reachable?)" >&2
+  echo "building temporal $TEMPORAL_CLI_VERSION from $module (first run only, a few minutes)..." >&2
+  local start=$SECONDS
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  if ! GOBIN="$dir.tmp" GOFLAGS="${GOFLAGS:-} -trimpath" go install "$module@$TEMPORAL_CLI_VERSION" >&2; then
+    echo "error: could not build $module@$TEMPORAL_CLI_VERSION; see the output above (is the Go module proxy reachable?)" >&2
     rm -rf "$dir.tmp"; exit 3
   fi
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  echo "built temporal in $((SECONDS - start)) s" >&2
 }
 
-build temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" temporal
-build ferretdb github.com/FerretDB/FerretDB/cmd/ferretdb "$FERRETDB_VERSION" ferretdb
-echo "TEMPORAL_BIN=$CACHE/tools/temporal-$TEMPORAL_CLI_VERSION/temporal"
-echo "FERRETDB_BIN=$CACHE/tools/ferretdb-$FERRETDB_VERSION/ferretdb"
+# FerretDB: `go install` builds a binary that panics at start ("Invalid build/version/version.txt"): the
+# released module lacks the generated build/version/version.txt that the main package requires. So build from
+# a copy of the module source with that file written (and commit.txt from the module's origin).
+build_ferretdb() {
+  local dir="$TOOLS/ferretdb-$FERRETDB_VERSION" module=github.com/FerretDB/FerretDB
+  usable "$dir/ferretdb" && return 0
+  lock
+  usable "$dir/ferretdb" && return 0
+  need go "install Go 1.22+ from https://go.dev/dl or your package manager"
+  echo "building ferretdb $FERRETDB_VERSION from $module (first run only, a minute or two)..." >&2
+  local start=$SECONDS json src commit work
+  if ! json="$(cd / && GOFLAGS=-mod=mod go mod download -json "$module@$FERRETDB_VERSION")"; then
+    echo "$json" >&2
+    echo "error: could not download $module@$FERRETDB_VERSION (is the Go module proxy reachable?)" >&2; exit 3
+  fi
+  src="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | head -n1)"
+  commit="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]*\)",*$/\1/p' | head -n1)"
+  [ -d "$src" ] || { echo "error: module source of $module@$FERRETDB_VERSION not found ($src)" >&2; exit 3; }
+  work="$dir.tmp"
+  rm -rf "$work"; mkdir -p "$work"
+  cp -R "$src" "$work/src"; chmod -R u+w "$work/src"
+  echo "$FERRETDB_VERSION" >"$work/src/build/version/version.txt"
+  [ -n "$commit" ] && echo "$commit" >"$work/src/build/version/commit.txt"
+  echo "go-build" >"$work/src/build/version/package.txt"
+  if ! (cd "$work/src" && GOFLAGS="${GOFLAGS:-} -trimpath" go build -o "$work/ferretdb" ./cmd/ferretdb >&2); then
+    echo "error: could not build $module@$FERRETDB_VERSION; see the output above" >&2
+    rm -rf "$work"; exit 3
+  fi
+  rm -rf "$work/src"
+  usable "$work/ferretdb" || { echo "error: the built ferretdb does not run:" >&2; "$work/ferretdb" --version >&2 || true; exit 3; }
+  rm -rf "$dir"; mv "$work" "$dir"
+  echo "built ferretdb in $((SECONDS - start)) s" >&2
+}
+
+# docker-compose (only to validate docker-compose.yml; no Docker engine is needed for `config`).
+# Installs Debian's package with apt-get when missing and we are root (or have password-less sudo).
+ensure_compose() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    echo "DOCKER_COMPOSE_BIN=$(command -v docker-compose)"; return 0
+  fi
+  if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    echo "DOCKER_COMPOSE_BIN=docker compose"; return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
+  fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    lock
+    if ! command -v docker-compose >/dev/null 2>&1; then
+      echo "installing docker-compose with apt-get (needed by test/compose.test.ts)..." >&2
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+      if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >&2; then
+        echo "warning: 'apt-get install docker-compose' failed; test/compose.test.ts will fail" >&2
+        return 0
+      fi
+    fi
+    echo "DOCKER_COMPOSE_BIN=$(command -v docker-compose)"; return 0
+  fi
+  echo "warning: docker-compose is not installed; test/compose.test.ts will fail." \
+    "Install it, e.g. 'sudo apt-get install docker-compose' (Debian/Ubuntu) or the Docker Compose plugin." >&2
+}
+
+want=("$@")
+[ ${#want[@]} -eq 0 ] && want=(temporal ferretdb)
+for t in "${want[@]}"; do
+  case "$t" in
+    temporal) build_temporal; echo "TEMPORAL_BIN=$TOOLS/temporal-$TEMPORAL_CLI_VERSION/temporal" ;;
+    ferretdb) build_ferretdb; echo "FERRETDB_BIN=$TOOLS/ferretdb-$FERRETDB_VERSION/ferretdb" ;;
+    docker-compose|compose) ensure_compose ;;
+    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose)" >&2; exit 2 ;;
+  esac
+done

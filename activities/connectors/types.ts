@@ -11,6 +11,8 @@ export interface TaskWarning {
   message: string;
   /** What the warning is about (an element identifier, an entity type, a file path), when known. */
   target?: string;
+  /** How many times the same problem occurred, when it was deduplicated (absent means once). */
+  count?: number;
 }
 
 /** One triangle mesh of an element, in world coordinates (metres). */

@@ -1,0 +1,78 @@
+# imodel-sync — developer entry points. `make help` lists the targets.
+# Needs only Go, Node.js 20 (npm) and GNU make; the servers are built from source on first use
+# (scripts/ensure-tools.sh) and run without Docker (scripts/stack.sh).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.PHONY: help deps tools compose-tool dev up servers demo down status logs env test typecheck build bench \
+        compose-config clean
+
+STACK := bash scripts/stack.sh
+TSX := node_modules/.bin/tsx
+
+help: ## list the targets
+	@echo "usage: make <target>   (settings via env, e.g. API_PORT=3100 make dev; see scripts/stack.sh --help)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## npm ci when node_modules is missing or older than package-lock.json
+	@if [ ! -d node_modules ] || [ ! -e node_modules/.package-lock.json ] || \
+	    [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  command -v npm >/dev/null || { echo "error: npm is required (install Node.js 20)" >&2; exit 2; }; \
+	  echo "npm ci"; npm ci; \
+	fi
+
+tools: ## build the Temporal CLI and FerretDB into ~/.cache/imodel-sync (first run only)
+	@bash scripts/ensure-tools.sh >/dev/null
+
+compose-tool: # docker-compose for test/compose.test.ts (apt-get when missing and root)
+	@bash scripts/ensure-tools.sh docker-compose >/dev/null
+
+dev: deps tools ## start Temporal, FerretDB, worker and API in the background (stop: make down)
+	@$(STACK) up
+
+up: dev ## same as dev
+
+servers: tools ## start only Temporal and FerretDB
+	@$(STACK) up servers
+
+demo: deps tools ## start the stack and run scripts/demo.ts (DEMO_EXIT=1: stop the stack afterwards)
+	@$(STACK) up
+	@eval "$$($(STACK) env)"; \
+	if [ "$${DEMO_EXIT:-}" = 1 ]; then \
+	  rc=0; $(TSX) scripts/demo.ts || rc=$$?; \
+	  $(STACK) down; exit $$rc; \
+	else \
+	  trap '$(STACK) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	  $(TSX) scripts/demo.ts; \
+	fi
+
+down: ## stop everything the stack started
+	@$(STACK) down
+
+status: ## show the stack's processes and health
+	@$(STACK) status
+
+logs: ## show the last lines of every log (one: scripts/stack.sh logs <name> [-f])
+	@$(STACK) logs
+
+env: ## print the export lines the apps use
+	@$(STACK) env
+
+test: deps tools compose-tool ## run the test suite (vitest; it starts its own stack on other ports)
+	@node_modules/.bin/vitest run
+
+typecheck: deps ## tsc --noEmit
+	@node_modules/.bin/tsc -p tsconfig.json --noEmit
+
+build: deps ## compile to dist/ (what the Docker image runs)
+	@npm run build
+
+bench: deps tools ## run scripts/bench.ts
+	@$(TSX) scripts/bench.ts
+
+compose-config: compose-tool ## validate docker-compose.yml
+	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
+
+clean: ## stop the stack and remove data/
+	@if [ -d data ]; then DATA_DIR="$(CURDIR)/data" $(STACK) down >/dev/null 2>&1 || true; fi
+	rm -rf data

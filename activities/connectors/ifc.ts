@@ -1,0 +1,619 @@
+/**
+ * IFC connector: reads an IFC file (IFC2X3, IFC4, IFC4X3) with web-ifc and returns the elements of the
+ * connector contract (`ParsedFile`), in metres, in the file's own engineering coordinate system (Z up).
+ *
+ * One `IfcAPI` (one WebAssembly instance) is initialised lazily per process and reused. All work on it after
+ * the file has been read happens in one synchronous block (open, read, stream geometry, close), so parses
+ * never interleave on the shared instance and no model stays open across an `await`.
+ */
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as WebIFC from "web-ifc";
+import { ParsedFile, SourceElement, SourceFileError, SourceMesh, TaskWarning } from "./types";
+
+type Vec3 = [number, number, number];
+/** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
+type Affine = number[];
+
+/**
+ * web-ifc outputs meshes Y-up (IFC z becomes mesh y, IFC y becomes mesh -z). This column-major matrix,
+ * installed with `SetGeometryTransformation`, maps them back to the IFC Z-up system: (x, y, z) -> (x, -z, y).
+ */
+const Y_UP_TO_Z_UP = [1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 0, 0, 1];
+
+/** Products that are never elements: spatial containers (except IfcSpace) and voids. */
+const EXCLUDED_SUPERTYPES = [WebIFC.IFCSPATIALSTRUCTUREELEMENT, WebIFC.IFCFEATUREELEMENTSUBTRACTION];
+
+// ---------------------------------------------------------------------------------------------------------
+// One IfcAPI per process, with web-ifc's console output routed into the current parse's warnings.
+// ---------------------------------------------------------------------------------------------------------
+
+type LogSink = (level: string, text: string) => void;
+let currentSink: LogSink | undefined;
+let apiPromise: Promise<WebIFC.IfcAPI> | undefined;
+
+function formatLogArgs(args: unknown[]): string {
+  return args
+    .map((a) => (typeof a === "string" ? a : a instanceof Error ? a.message : safeJson(a)))
+    .join(" ")
+    .trim();
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** A console replacement that hands lines to the active sink and drops them when no parse is running. */
+function router(level: string): (...args: unknown[]) => void {
+  return (...args: unknown[]) => {
+    if (currentSink) currentSink(level, formatLogArgs(args));
+  };
+}
+
+const CONSOLE_METHODS = ["log", "info", "warn", "error", "debug", "trace"] as const;
+type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
+
+/** Replaces the console methods web-ifc uses with routers; returns a function that restores them. */
+function patchConsole(): () => void {
+  const saved = new Map<ConsoleMethod, (...args: unknown[]) => void>();
+  for (const m of CONSOLE_METHODS) {
+    saved.set(m, console[m]);
+    console[m] = router(m);
+  }
+  return () => {
+    for (const [m, fn] of saved) console[m] = fn;
+  };
+}
+
+/**
+ * The emscripten module binds `console.log`/`console.error` once, when it is instantiated inside `Init()`
+ * (`var err = console.error.bind(console)`), and prints C++ log lines such as
+ * `[WEB-IFC][error][GetColor()] unexpected style type 481` through them. Instantiating it while the
+ * console is patched makes those bound functions our routers for the life of the process, without
+ * leaving the global console patched. The TypeScript-side `Log` helper of web-ifc calls `console.*` at
+ * call time; those calls are caught by patching the console around each (synchronous) parse.
+ */
+async function createApi(): Promise<WebIFC.IfcAPI> {
+  const api = new WebIFC.IfcAPI();
+  // "web-ifc/package.json" is not in the package's "exports"; the main entry sits next to the .wasm files.
+  const wasmDir = path.dirname(require.resolve("web-ifc"));
+  api.SetWasmPath(wasmDir + path.sep, true);
+  const restore = patchConsole();
+  try {
+    await api.Init(undefined, true);
+  } finally {
+    restore();
+  }
+  api.SetLogLevel(WebIFC.LogLevel.LOG_LEVEL_ERROR);
+  return api;
+}
+
+function getApi(): Promise<WebIFC.IfcAPI> {
+  if (!apiPromise) {
+    apiPromise = createApi().catch((e: unknown) => {
+      apiPromise = undefined;
+      throw e;
+    });
+  }
+  return apiPromise;
+}
+
+/** Drops the shared instance (after a WebAssembly crash) so that the next parse starts a fresh one. */
+function discardApi(): void {
+  apiPromise = undefined;
+}
+
+/** Highest model id web-ifc has handed out so far; used to close models leaked by a failed `OpenModel`. */
+let highestModelId = -1;
+
+function closeLeakedModels(api: WebIFC.IfcAPI): void {
+  for (let id = 0; id <= highestModelId + 8; id++) {
+    try {
+      if (api.IsModelOpen(id)) {
+        api.CloseModel(id);
+        highestModelId = Math.max(highestModelId, id);
+      }
+    } catch {
+      // ignore: the id was never used
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers for web-ifc line objects
+// ---------------------------------------------------------------------------------------------------------
+
+/** Numeric value of a web-ifc attribute (plain number, `{value}`, or REAL `{_representationValue}`). */
+function num(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (typeof o.value === "number") return o.value;
+    if (typeof o._representationValue === "number") return o._representationValue;
+    if (typeof o._internalValue === "string") {
+      const n = Number.parseFloat(o._internalValue);
+      return Number.isFinite(n) ? n : undefined;
+    }
+  }
+  return undefined;
+}
+
+const IFC_ESCAPE = /\\(X2|X4|X|S|P[A-I]?)\\/;
+
+/** String value of a web-ifc attribute, with IFC escapes (\X2\…\X0\, \S\, \X\) decoded if still present. */
+function str(api: WebIFC.IfcAPI, v: unknown): string | undefined {
+  let s: unknown = v;
+  if (v && typeof v === "object") s = (v as { value?: unknown }).value;
+  if (typeof s !== "string") return undefined;
+  if (IFC_ESCAPE.test(s)) {
+    try {
+      const d: unknown = api.DecodeText(s);
+      if (typeof d === "string") s = d;
+    } catch {
+      // keep the raw text
+    }
+  }
+  return s as string;
+}
+
+function ref(v: unknown): number | undefined {
+  if (v && typeof v === "object" && (v as { type?: unknown }).type === WebIFC.REF) {
+    const id = (v as { value?: unknown }).value;
+    return typeof id === "number" ? id : undefined;
+  }
+  return typeof v === "number" ? v : undefined;
+}
+
+function enumValue(v: unknown): string | undefined {
+  if (v && typeof v === "object") {
+    const e = (v as { value?: unknown }).value;
+    return typeof e === "string" ? e.replace(/^\./, "").replace(/\.$/, "").toUpperCase() : undefined;
+  }
+  return typeof v === "string" ? v.replace(/\./g, "").toUpperCase() : undefined;
+}
+
+/** Upper-case IFC name -> real IFC spelling, from the schema classes web-ifc exports (e.g. IFCBEAM -> IfcBeam). */
+let classNameTable: Map<string, string> | undefined;
+
+function ifcClassName(api: WebIFC.IfcAPI, typeCode: number): string {
+  if (!classNameTable) {
+    classNameTable = new Map();
+    for (const schema of [WebIFC.IFC2X3, WebIFC.IFC4, WebIFC.IFC4X3] as unknown as Record<string, unknown>[]) {
+      for (const key of Object.keys(schema)) {
+        if (/^Ifc[A-Z]/.test(key) && typeof schema[key] === "function") classNameTable.set(key.toUpperCase(), key);
+      }
+    }
+  }
+  const raw = api.GetNameFromTypeCode(typeCode) ?? "";
+  return classNameTable.get(raw.toUpperCase()) ?? raw;
+}
+
+const SI_PREFIX: Record<string, number> = {
+  EXA: 1e18, PETA: 1e15, TERA: 1e12, GIGA: 1e9, MEGA: 1e6, KILO: 1e3, HECTO: 1e2, DECA: 1e1,
+  DECI: 1e-1, CENTI: 1e-2, MILLI: 1e-3, MICRO: 1e-6, NANO: 1e-9, PICO: 1e-12, FEMTO: 1e-15, ATTO: 1e-18,
+};
+
+/** Metres per unit of a length unit entity (IfcSIUnit or IfcConversionBasedUnit). */
+function lengthUnitScale(api: WebIFC.IfcAPI, modelId: number, unitId: number, depth = 0): number | undefined {
+  if (depth > 4) return undefined;
+  const u = api.GetLine(modelId, unitId);
+  if (!u) return undefined;
+  if (u.type === WebIFC.IFCSIUNIT) {
+    const prefix = enumValue(u.Prefix);
+    return prefix ? SI_PREFIX[prefix] ?? 1 : 1;
+  }
+  if (u.type === WebIFC.IFCCONVERSIONBASEDUNIT || u.type === WebIFC.IFCCONVERSIONBASEDUNITWITHOFFSET) {
+    const mwuId = ref(u.ConversionFactor);
+    if (mwuId === undefined) return undefined;
+    const mwu = api.GetLine(modelId, mwuId);
+    const value = num(mwu?.ValueComponent);
+    const baseId = ref(mwu?.UnitComponent);
+    const base = baseId !== undefined ? lengthUnitScale(api, modelId, baseId, depth + 1) : 1;
+    return value !== undefined && base !== undefined ? value * base : undefined;
+  }
+  return undefined;
+}
+
+/** Metres per model length unit, from the IfcProject's unit assignment (1 when none is declared). */
+function projectLengthScale(api: WebIFC.IfcAPI, modelId: number, warnings: TaskWarning[]): number {
+  try {
+    const projects = api.GetLineIDsWithType(modelId, WebIFC.IFCPROJECT, true);
+    if (projects.size() === 0) return 1;
+    const project = api.GetLine(modelId, projects.get(0));
+    const assignmentId = ref(project?.UnitsInContext);
+    if (assignmentId === undefined) return 1;
+    const assignment = api.GetLine(modelId, assignmentId);
+    for (const u of (assignment?.Units ?? []) as unknown[]) {
+      const id = ref(u);
+      if (id === undefined) continue;
+      const unit = api.GetLine(modelId, id);
+      if (enumValue(unit?.UnitType) !== "LENGTHUNIT") continue;
+      const s = lengthUnitScale(api, modelId, id);
+      if (s !== undefined && Number.isFinite(s) && s > 0) return s;
+    }
+  } catch (e) {
+    warnings.push({ code: "UnitProblem", message: `could not read the project length unit, metres assumed (${errorText(e)})` });
+  }
+  return 1;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Placements
+// ---------------------------------------------------------------------------------------------------------
+
+const IDENTITY: Affine = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0];
+
+function multiply(a: Affine, b: Affine): Affine {
+  const r = new Array<number>(12);
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 4; j++) {
+      r[i * 4 + j] = a[i * 4] * b[j] + a[i * 4 + 1] * b[4 + j] + a[i * 4 + 2] * b[8 + j] + (j === 3 ? a[i * 4 + 3] : 0);
+    }
+  }
+  return r;
+}
+
+function normalize(v: Vec3): Vec3 | undefined {
+  const l = Math.hypot(v[0], v[1], v[2]);
+  return l > 1e-12 ? [v[0] / l, v[1] / l, v[2] / l] : undefined;
+}
+
+function cross(a: Vec3, b: Vec3): Vec3 {
+  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+}
+
+function readVector(api: WebIFC.IfcAPI, modelId: number, id: number | undefined, attr: string): Vec3 | undefined {
+  if (id === undefined) return undefined;
+  const line = api.GetLine(modelId, id);
+  const list = line?.[attr];
+  if (!Array.isArray(list)) return undefined;
+  const v: Vec3 = [num(list[0]) ?? 0, num(list[1]) ?? 0, num(list[2]) ?? 0];
+  return v.every(Number.isFinite) ? v : undefined;
+}
+
+/** Transform of an IfcAxis2Placement3D / 2D (in model units). */
+function axisPlacement(api: WebIFC.IfcAPI, modelId: number, id: number): Affine {
+  const ap = api.GetLine(modelId, id);
+  if (!ap) return IDENTITY;
+  const loc = readVector(api, modelId, ref(ap.Location), "Coordinates") ?? [0, 0, 0];
+  const z = normalize(readVector(api, modelId, ref(ap.Axis), "DirectionRatios") ?? [0, 0, 1]) ?? [0, 0, 1];
+  const refDir = readVector(api, modelId, ref(ap.RefDirection), "DirectionRatios") ?? [1, 0, 0];
+  const d = refDir[0] * z[0] + refDir[1] * z[1] + refDir[2] * z[2];
+  let x = normalize([refDir[0] - d * z[0], refDir[1] - d * z[1], refDir[2] - d * z[2]]);
+  if (!x) x = normalize(Math.abs(z[0]) < 0.9 ? cross([0, 1, 0], z) : cross(z, [0, 0, 1])) ?? [1, 0, 0];
+  const y = cross(z, x);
+  return [x[0], y[0], z[0], loc[0], x[1], y[1], z[1], loc[1], x[2], y[2], z[2], loc[2]];
+}
+
+/**
+ * Resolves an object placement to a world transform in model units: IfcLocalPlacement chains
+ * (PlacementRelTo + RelativePlacement) are composed here; other placement kinds (grid, linear) fall back to
+ * web-ifc's `GetWorldTransformMatrix`.
+ */
+function worldPlacement(api: WebIFC.IfcAPI, modelId: number, id: number, cache: Map<number, Affine>, depth = 0): Affine {
+  const cached = cache.get(id);
+  if (cached) return cached;
+  if (depth > 64) throw new Error(`placement chain too deep at #${id}`);
+  const line = api.GetLine(modelId, id);
+  let result: Affine;
+  if (line?.type === WebIFC.IFCLOCALPLACEMENT) {
+    const relTo = ref(line.PlacementRelTo);
+    const parent = relTo !== undefined ? worldPlacement(api, modelId, relTo, cache, depth + 1) : IDENTITY;
+    const relId = ref(line.RelativePlacement);
+    result = multiply(parent, relId !== undefined ? axisPlacement(api, modelId, relId) : IDENTITY);
+  } else {
+    const m = api.GetWorldTransformMatrix(modelId, id); // column-major 4x4, model units, Z up
+    if (!Array.isArray(m) || m.length !== 16) throw new Error(`unsupported placement #${id}`);
+    result = [m[0], m[4], m[8], m[12], m[1], m[5], m[9], m[13], m[2], m[6], m[10], m[14]];
+  }
+  cache.set(id, result);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checksums
+// ---------------------------------------------------------------------------------------------------------
+
+const LITTLE_ENDIAN = os.endianness() === "LE";
+
+/** Rounds to the micro unit (1e-6); `+ 0` turns -0 into 0 so equal values serialise equally. */
+function micro(v: number): number {
+  return Math.round(v * 1e6) / 1e6 + 0;
+}
+
+function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v ?? null);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
+}
+
+function hashTyped(hash: ReturnType<typeof createHash>, arr: Float64Array | Uint32Array): void {
+  const buf = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
+  if (LITTLE_ENDIAN) hash.update(buf);
+  else hash.update(arr instanceof Float64Array ? Buffer.from(buf).swap64() : Buffer.from(buf).swap32());
+}
+
+/**
+ * sha256 (hex) over a canonical serialisation: a JSON header (className, name, origin and properties with
+ * sorted keys), then per mesh its sizes and colour (rounded to 1e-6), positions as integer micrometres
+ * (float64 little-endian) and indices (uint32 little-endian).
+ */
+export function elementChecksum(e: Omit<SourceElement, "checksum">): string {
+  const hash = createHash("sha256");
+  hash.update(
+    canonicalJson({
+      v: 1,
+      className: e.className,
+      name: e.name ?? null,
+      origin: e.origin.map(micro),
+      properties: e.properties ?? null,
+      meshes: e.meshes.length,
+    }),
+  );
+  for (const m of e.meshes) {
+    hash.update(canonicalJson({ p: m.positions.length, i: m.indices.length, c: m.color ? m.color.map(micro) : null }));
+    const ints = new Float64Array(m.positions.length);
+    for (let i = 0; i < ints.length; i++) ints[i] = Math.round(m.positions[i] * 1e6) + 0;
+    hashTyped(hash, ints);
+    hashTyped(hash, m.indices);
+  }
+  return hash.digest("hex");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------------------
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Collects web-ifc log lines, deduplicated, as `GeometryProblem` warnings with counts. */
+class LogCollector {
+  /** At most this many distinct lines are kept; the rest are summed up in one more warning. */
+  static readonly MAX_DISTINCT = 50;
+  private readonly lines = new Map<string, number>();
+  private overflow = 0;
+  readonly sink: LogSink = (_level, text) => {
+    if (!text) return;
+    const n = this.lines.get(text);
+    if (n !== undefined) this.lines.set(text, n + 1);
+    else if (this.lines.size < LogCollector.MAX_DISTINCT) this.lines.set(text, 1);
+    else this.overflow++;
+  };
+  toWarnings(fileName: string): TaskWarning[] {
+    const warnings: TaskWarning[] = [...this.lines].map(([text, count]) => ({
+      code: "GeometryProblem",
+      message: `${fileName}: web-ifc reported ${JSON.stringify(text)}${count > 1 ? ` (${count} times)` : ""}`,
+      target: fileName,
+      count,
+    }));
+    if (this.overflow > 0) {
+      warnings.push({ code: "GeometryProblem", message: `${fileName}: web-ifc reported ${this.overflow} more messages (not listed)`, target: fileName, count: this.overflow });
+    }
+    return warnings;
+  }
+}
+
+interface ProductInfo {
+  expressId: number;
+  typeCode: number;
+}
+
+function readMeshes(api: WebIFC.IfcAPI, modelId: number, types: number[], wanted: Set<number>): Map<number, SourceMesh[]> {
+  const result = new Map<number, SourceMesh[]>();
+  if (types.length === 0) return result;
+  api.StreamAllMeshesWithTypes(modelId, types, (flat) => {
+    if (!wanted.has(flat.expressID)) return;
+    const meshes = result.get(flat.expressID) ?? [];
+    const placed = flat.geometries;
+    for (let g = 0; g < placed.size(); g++) {
+      const pg = placed.get(g);
+      const geom = api.GetGeometry(modelId, pg.geometryExpressID);
+      try {
+        const verts = api.GetVertexArray(geom.GetVertexData(), geom.GetVertexDataSize());
+        const idx = api.GetIndexArray(geom.GetIndexData(), geom.GetIndexDataSize());
+        if (verts.length < 18 || idx.length < 3) continue; // fewer than 3 vertices or no triangle
+        const t = pg.flatTransformation; // column-major 4x4, metres, Z up (see Y_UP_TO_Z_UP)
+        const count = Math.floor(verts.length / 6); // x y z nx ny nz
+        const positions = new Float64Array(count * 3);
+        for (let v = 0; v < count; v++) {
+          const x = verts[v * 6];
+          const y = verts[v * 6 + 1];
+          const z = verts[v * 6 + 2];
+          positions[v * 3] = micro(t[0] * x + t[4] * y + t[8] * z + t[12]);
+          positions[v * 3 + 1] = micro(t[1] * x + t[5] * y + t[9] * z + t[13]);
+          positions[v * 3 + 2] = micro(t[2] * x + t[6] * y + t[10] * z + t[14]);
+        }
+        const triangles = Math.floor(idx.length / 3) * 3;
+        const indices = new Uint32Array(triangles);
+        let bad = false;
+        for (let i = 0; i < triangles; i++) {
+          indices[i] = idx[i];
+          if (idx[i] >= count) bad = true;
+        }
+        if (bad) continue;
+        const c = pg.color;
+        const mesh: SourceMesh = { positions, indices };
+        if (c && [c.x, c.y, c.z, c.w].every((n) => typeof n === "number" && Number.isFinite(n))) {
+          mesh.color = [micro(c.x), micro(c.y), micro(c.z), micro(c.w)];
+        }
+        meshes.push(mesh);
+      } finally {
+        geom.delete();
+      }
+    }
+    if (meshes.length > 0) result.set(flat.expressID, meshes);
+  });
+  return result;
+}
+
+function meshesLowCorner(meshes: SourceMesh[]): Vec3 {
+  const low: Vec3 = [Infinity, Infinity, Infinity];
+  for (const m of meshes) {
+    for (let i = 0; i < m.positions.length; i += 3) {
+      if (m.positions[i] < low[0]) low[0] = m.positions[i];
+      if (m.positions[i + 1] < low[1]) low[1] = m.positions[i + 1];
+      if (m.positions[i + 2] < low[2]) low[2] = m.positions[i + 2];
+    }
+  }
+  return low;
+}
+
+/** Everything done on the shared IfcAPI for one file; synchronous on purpose (see module comment). */
+function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, warnings: TaskWarning[]): ParsedFile {
+  const schema = api.GetModelSchema(modelId) ?? "UNKNOWN";
+  api.SetGeometryTransformation(modelId, Y_UP_TO_Z_UP);
+  const scale = projectLengthScale(api, modelId, warnings);
+
+  const excluded = new Set<number>();
+  for (const t of EXCLUDED_SUPERTYPES) for (const id of api.GetLineIDsWithType(modelId, t, true)) excluded.add(id);
+  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCSPACE, true)) excluded.delete(id);
+
+  const products: ProductInfo[] = [];
+  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCPRODUCT, true)) {
+    if (!excluded.has(id)) products.push({ expressId: id, typeCode: api.GetLineType(modelId, id) });
+  }
+  products.sort((a, b) => a.expressId - b.expressId);
+
+  const types = [...new Set(products.map((p) => p.typeCode))];
+  const meshesById = readMeshes(api, modelId, types, new Set(products.map((p) => p.expressId)));
+
+  const placementCache = new Map<number, Affine>();
+  const seen = new Set<string>();
+  const elements: SourceElement[] = [];
+  for (const p of products) {
+    const line = api.GetLine(modelId, p.expressId);
+    const className = ifcClassName(api, p.typeCode);
+    const globalId = str(api, line?.GlobalId);
+    if (!globalId) {
+      warnings.push({ code: "MissingIdentifier", message: `${className} #${p.expressId} has no GlobalId and was skipped`, target: `#${p.expressId}` });
+      continue;
+    }
+    const meshes = meshesById.get(p.expressId) ?? [];
+    let origin: Vec3 | undefined;
+    if (meshes.length > 0) {
+      origin = meshesLowCorner(meshes);
+    } else {
+      const placementId = ref(line?.ObjectPlacement);
+      if (placementId === undefined) continue; // neither geometry nor placement: not an element
+      try {
+        const w = worldPlacement(api, modelId, placementId, placementCache);
+        origin = [micro(w[3] * scale), micro(w[7] * scale), micro(w[11] * scale)];
+      } catch (e) {
+        warnings.push({ code: "PlacementProblem", message: `${className} ${globalId}: placement not resolved (${errorText(e)}); origin set to 0,0,0`, target: globalId });
+        origin = [0, 0, 0];
+      }
+    }
+    if (seen.has(globalId)) {
+      warnings.push({ code: "DuplicateIdentifier", message: `${fileName}: GlobalId ${globalId} is used again by ${className} #${p.expressId}; only the first is kept`, target: globalId });
+      continue;
+    }
+    seen.add(globalId);
+
+    const name = str(api, line?.Name) || undefined;
+    const properties: Record<string, unknown> = { ifcClass: className, globalId };
+    const objectType = str(api, line?.ObjectType);
+    if (objectType) properties.objectType = objectType;
+    const tag = str(api, line?.Tag);
+    if (tag) properties.tag = tag;
+
+    const element: Omit<SourceElement, "checksum"> = { identifier: globalId, className, origin, meshes, properties };
+    if (name !== undefined) element.name = name;
+    elements.push({ ...element, checksum: elementChecksum(element) });
+  }
+  return { schema, elements, warnings };
+}
+
+/** Cheap description of why web-ifc could not open a file. */
+function describeOpenFailure(data: Uint8Array, error?: unknown): string {
+  const head = Buffer.from(data.subarray(0, 65536)).toString("latin1");
+  const parts: string[] = [];
+  if (data.byteLength === 0) parts.push("the file is empty");
+  else if (!/^\s*ISO-10303-21\s*;/.test(head)) parts.push("no ISO-10303-21 header");
+  else if (!/FILE_SCHEMA\s*\(/i.test(head)) parts.push("no FILE_SCHEMA in the header");
+  if (error !== undefined) parts.push(`web-ifc: ${errorText(error)}`);
+  else parts.push("web-ifc could not open it (unsupported schema or not STEP)");
+  return parts.join("; ");
+}
+
+/**
+ * Parses an IFC file into connector elements.
+ *
+ * - Elements: every IfcProduct with meshed geometry or an object placement, except spatial-structure
+ *   containers (IfcSite, IfcBuilding, IfcBuildingStorey, … — IfcSpace is kept) and voids
+ *   (IfcFeatureElementSubtraction: IfcOpeningElement, IfcOpeningStandardCase, IfcVoidingFeature).
+ * - `identifier` = GlobalId (first occurrence wins; later ones give a `DuplicateIdentifier` warning),
+ *   `className` = IFC class in IFC spelling (`IfcWallStandardCase`), `name` = decoded Name.
+ * - Coordinates are metres in the file's engineering system, Z up: mesh positions are the placed
+ *   geometries' vertices transformed by their flatTransformation (project length unit applied), rounded to
+ *   1e-6 m; `origin` is the low corner of the meshes' range, or for placement-only products the resolved
+ *   IfcLocalPlacement chain origin scaled by the project length unit.
+ * - `checksum` = sha256 hex of a canonical serialisation (see {@link elementChecksum}); stable across runs.
+ * - web-ifc's own log lines are returned as `GeometryProblem` warnings (deduplicated, with `count`), never printed.
+ *
+ * @param absolutePath absolute path of the .ifc file
+ * @throws SourceFileError `FileNotFound` when the file does not exist, `FileUnreadable` when it cannot be
+ *   read, `InvalidFileFormat` when web-ifc cannot open it or fails on it (message names the file).
+ */
+export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
+  const fileName = path.basename(absolutePath);
+  let data: Uint8Array;
+  try {
+    const buf = await fsp.readFile(absolutePath);
+    data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new SourceFileError("FileNotFound", `${fileName}: file not found (${absolutePath})`);
+    throw new SourceFileError("FileUnreadable", `${fileName}: cannot be read (${code ?? errorText(e)})`);
+  }
+
+  const api = await getApi();
+  const collector = new LogCollector();
+  const warnings: TaskWarning[] = [];
+  const previousSink = currentSink;
+  currentSink = collector.sink;
+  const restoreConsole = patchConsole();
+  let modelId = -1;
+  try {
+    let openError: unknown;
+    try {
+      modelId = api.OpenModel(data);
+    } catch (e) {
+      openError = e;
+      modelId = -1;
+    }
+    if (modelId < 0) {
+      closeLeakedModels(api);
+      throw new SourceFileError("InvalidFileFormat", `${fileName}: not a readable IFC file (${describeOpenFailure(data, openError)})`);
+    }
+    highestModelId = Math.max(highestModelId, modelId);
+    let parsed: ParsedFile;
+    try {
+      parsed = parseOpenModel(api, modelId, fileName, warnings);
+    } catch (e) {
+      if (e instanceof Error && e.name === "RuntimeError") discardApi(); // WebAssembly trap: instance state unknown
+      throw new SourceFileError("InvalidFileFormat", `${fileName}: web-ifc failed while reading the file (${errorText(e)})`);
+    }
+    parsed.warnings.push(...collector.toWarnings(fileName));
+    return parsed;
+  } finally {
+    if (modelId >= 0) {
+      try {
+        api.CloseModel(modelId);
+      } catch {
+        discardApi();
+      }
+    }
+    restoreConsole();
+    currentSink = previousSink;
+  }
+}

@@ -1,0 +1,11 @@
+import type { ConnectorType } from "../../domain/model";
+import { parseIfc } from "./ifc";
+import type { ParsedFile } from "./types";
+
+/** Parses one source file with the connector of its type. Errors: see each connector (SourceFileError). */
+export type Connector = (absolutePath: string) => Promise<ParsedFile>;
+
+/** Connectors by connector type. */
+export const CONNECTORS: Record<ConnectorType, Connector> = {
+  IFC: parseIfc,
+};

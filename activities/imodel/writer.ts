@@ -1,0 +1,544 @@
+/**
+ * The iModel writer: puts the elements of one parsed source file into a local iModel (`StandaloneDb`) with
+ * provenance recorded the iTwin way, and finds inserted / updated / deleted / unchanged elements on later runs.
+ *
+ * Layout written (per connection and source file):
+ * - `Subject` (child of the root Subject, code value = connectionId, UserLabel = connection name)
+ *   - `PhysicalPartition` + `PhysicalModel` per composite file (code value = source file path), with an
+ *     `ExternalSourceAspect` Kind "Model"
+ * - `RepositoryLink` per source file in the repository model (code value `${connectionId}/${sourceFileId}`,
+ *   Url = source file path, UserLabel = file name, `jsonProperties.imodelSync.lastWrite`), with an
+ *   `ExternalSourceAspect` Kind "DocumentWithBeGuid", and an `ExternalSource` whose Repository is the link
+ *   (BIS requires `ExternalSourceAspect.Source` to point at an `ExternalSource`)
+ * - `SpatialCategory` per source class name in the dictionary model (shared by every file and connection)
+ * - one `Generic:PhysicalObject` per source element, each with one `ExternalSourceAspect` Kind "Element"
+ *   (Scope = RepositoryLink, Source = ExternalSource, Identifier, Checksum, Version = file content hash)
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  ExternalSource,
+  ExternalSourceAspect,
+  IModelHost,
+  InformationPartitionElement,
+  LinkElement,
+  PhysicalModel,
+  SettingsPriority,
+  SpatialCategory,
+  StandaloneDb,
+  Subject,
+} from "@itwin/core-backend";
+import { Id64String, OpenMode } from "@itwin/core-bentley";
+import {
+  Code,
+  ColorDef,
+  ExternalSourceAspectProps,
+  ExternalSourceProps,
+  GeometryParams,
+  GeometryStreamBuilder,
+  IModel,
+  PhysicalElementProps,
+  QueryBinder,
+  QueryRowFormat,
+  RepositoryLinkProps,
+  SubCategoryAppearance,
+} from "@itwin/core-common";
+import { IndexedPolyface, Range3d } from "@itwin/core-geometry";
+import { ParsedFile, SourceElement, TaskWarning } from "../connectors/types";
+
+/** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
+const DISABLE_GCS_WORKSPACES = "itwin/core/gcs/disableWorkspaces";
+const SETTINGS_DICTIONARY = "imodel-sync/application";
+const CONNECTOR_NAME = "imodel-sync";
+const CONNECTOR_VERSION = "0.1.0";
+
+/** What {@link writeSourceFile} needs to write one source file of one connection. */
+export interface WriteInput {
+  /** Absolute path of the iModel (.bim, StandaloneDb). Created when missing. */
+  bimPath: string;
+  connectionId: string;
+  /** Display name of the connection (UserLabel of its Subject; renames are applied). */
+  connectionName: string;
+  /** Stable id of the source file within the connection (provenance identifier of its RepositoryLink). */
+  sourceFileId: string;
+  /** Path of the file relative to the source root; shown as the RepositoryLink Url and used as model name. */
+  sourceFilePath: string;
+  /** Hash of the file's bytes; stored as Version of every aspect written in this run. */
+  contentHash: string;
+  /** Id of the run (idempotency key together with contentHash). */
+  runId: string;
+  parsed: ParsedFile;
+}
+
+/** Element counts of one write. */
+export interface WriteCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+}
+
+/** Outcome of {@link writeSourceFile}. */
+export interface WriteResult extends WriteCounts {
+  repositoryLinkId: Id64String;
+  /** The PhysicalModel (and PhysicalPartition) id of the file. */
+  modelId: Id64String;
+  /** True when the same runId + contentHash had already been written; nothing was written this time. */
+  replayed: boolean;
+  warnings: TaskWarning[];
+}
+
+/** Stored in the RepositoryLink's jsonProperties as `imodelSync.lastWrite`. */
+interface LastWrite {
+  runId: string;
+  contentHash: string;
+  counts: WriteCounts;
+  modelId?: Id64String;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Host
+// ---------------------------------------------------------------------------------------------------------
+
+let hostStartup: Promise<void> | undefined;
+
+function addAppSettings(): void {
+  const settings = IModelHost.appWorkspace.settings;
+  if (!settings.getBoolean(DISABLE_GCS_WORKSPACES, false)) {
+    settings.addDictionary({ name: SETTINGS_DICTIONARY, priority: SettingsPriority.application }, { [DISABLE_GCS_WORKSPACES]: true });
+  }
+}
+
+/**
+ * Starts the iTwin.js backend host once per process (later calls return the same promise) and adds an
+ * application settings dictionary with `"itwin/core/gcs/disableWorkspaces": true` before any iModel can be
+ * created or opened (registered on `IModelHost.onWorkspaceStartup`, so it is in place as soon as the
+ * application workspace exists).
+ *
+ * @param cacheDir directory for the host's caches; its profile (`<cacheDir>/profiles/<profileName>`) is
+ *   locked by the process: two processes must not share cacheDir + profileName (startup then throws
+ *   "Profile [...] is already in use by another process").
+ * @param opts.profileName profile name inside cacheDir (default "default").
+ */
+export function startIModelHost(cacheDir: string, opts?: { profileName?: string }): Promise<void> {
+  if (!hostStartup) {
+    hostStartup = (async () => {
+      if (IModelHost.isValid) {
+        addAppSettings(); // started elsewhere: still make sure the GCS workspaces are off
+        return;
+      }
+      const remove = IModelHost.onWorkspaceStartup.addListener(addAppSettings);
+      try {
+        await IModelHost.startup({ cacheDir, profileName: opts?.profileName });
+      } finally {
+        remove();
+      }
+      addAppSettings(); // no-op when the listener ran
+    })().catch((e: unknown) => {
+      hostStartup = undefined;
+      throw e;
+    });
+  }
+  return hostStartup;
+}
+
+function requireHost(): void {
+  if (!IModelHost.isValid) throw new Error("IModelHost is not started: call startIModelHost(cacheDir) first");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// iModel file
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Creates an empty, editable StandaloneDb (transactions enabled) at `bimPath`, parent folders included, with
+ * a root Subject named `name`, unless the file already exists (then nothing happens).
+ * New iModels from core-backend 5.7 already contain the Generic schema (1.0.5) needed for
+ * `Generic:PhysicalObject`; for older files without it, {@link writeSourceFile} imports it before writing
+ * (schema import is asynchronous in core-backend 5, so it cannot happen in this synchronous function).
+ * @throws when the host is not started or the file cannot be created.
+ */
+export function ensureIModel(bimPath: string, name: string): void {
+  requireHost();
+  if (fs.existsSync(bimPath)) return;
+  fs.mkdirSync(path.dirname(bimPath), { recursive: true });
+  const db = StandaloneDb.createEmpty(bimPath, { rootSubject: { name }, enableTransactions: true });
+  try {
+    db.saveChanges("imodel-sync: create iModel");
+  } finally {
+    db.close();
+  }
+}
+
+/** Imports Generic (own commit, before the write transaction) when the iModel lacks it. */
+async function ensureGenericSchema(db: StandaloneDb): Promise<void> {
+  if (db.querySchemaVersion("Generic") !== undefined) return;
+  await db.importSchemas([findGenericSchemaFile()]);
+}
+
+function findGenericSchemaFile(): string {
+  const nativeDir = path.dirname(require.resolve("@bentley/imodeljs-native/package.json"));
+  for (const sub of fs.readdirSync(nativeDir)) {
+    const candidate = path.join(nativeDir, sub, "Assets", "ECSchemas", "Dgn", "Generic.ecschema.xml");
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error("Generic.ecschema.xml not found in @bentley/imodeljs-native");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One writer per iModel path within the process
+// ---------------------------------------------------------------------------------------------------------
+
+const pathLocks = new Map<string, Promise<unknown>>();
+
+async function withPathLock<T>(bimPath: string, work: () => Promise<T>): Promise<T> {
+  const key = path.resolve(bimPath);
+  const previous = pathLocks.get(key) ?? Promise.resolve();
+  const run = previous.then(work, work);
+  const tail = run.catch(() => undefined);
+  pathLocks.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (pathLocks.get(key) === tail) pathLocks.delete(key);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------------------
+
+interface ExistingElement {
+  elementId: Id64String;
+  aspectId: Id64String;
+  checksum?: string;
+}
+
+/** Thrown for source data the writer refuses (non-finite coordinates, bad indices); aborts the whole write. */
+export class WriterDataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WriterDataError";
+  }
+}
+
+function finiteOrThrow(e: SourceElement): void {
+  if (!e.origin.every(Number.isFinite)) throw new WriterDataError(`element ${e.identifier}: origin is not finite (${e.origin.join(",")})`);
+  for (const m of e.meshes) {
+    for (let i = 0; i < m.positions.length; i++) {
+      if (!Number.isFinite(m.positions[i])) throw new WriterDataError(`element ${e.identifier}: mesh position is not finite`);
+    }
+    const n = m.positions.length / 3;
+    for (let i = 0; i < m.indices.length; i++) {
+      if (m.indices[i] >= n) throw new WriterDataError(`element ${e.identifier}: mesh index ${m.indices[i]} out of range (${n} points)`);
+    }
+  }
+}
+
+function toByte(v: number): number {
+  return Math.max(0, Math.min(255, Math.round(v * 255)));
+}
+
+/** Geometry in element-local coordinates (positions minus origin) and the matching local range. */
+function buildGeometry(e: SourceElement, categoryId: Id64String): Pick<PhysicalElementProps, "geom" | "placement"> {
+  const [ox, oy, oz] = e.origin;
+  const placement: PhysicalElementProps["placement"] = { origin: [ox, oy, oz], angles: {} };
+  if (e.meshes.length === 0) return { placement };
+  const builder = new GeometryStreamBuilder();
+  const range = Range3d.createNull();
+  for (const m of e.meshes) {
+    const params = new GeometryParams(categoryId);
+    if (m.color) {
+      const [r, g, b, a] = m.color;
+      const color = ColorDef.from(toByte(r), toByte(g), toByte(b));
+      params.lineColor = color;
+      params.fillColor = color;
+      if (a < 1) params.elmTransparency = Math.max(0, Math.min(1, 1 - a));
+    }
+    builder.appendGeometryParamsChange(params);
+    const polyface = IndexedPolyface.create();
+    const p = m.positions;
+    for (let i = 0; i < p.length; i += 3) {
+      const x = p[i] - ox;
+      const y = p[i + 1] - oy;
+      const z = p[i + 2] - oz;
+      polyface.addPointXYZ(x, y, z);
+      range.extendXYZ(x, y, z);
+    }
+    const idx = m.indices;
+    for (let t = 0; t + 2 < idx.length; t += 3) {
+      polyface.addPointIndex(idx[t]);
+      polyface.addPointIndex(idx[t + 1]);
+      polyface.addPointIndex(idx[t + 2]);
+      polyface.terminateFacet();
+    }
+    builder.appendGeometry(polyface);
+  }
+  placement.bbox = range.isNull ? undefined : { low: range.low.toJSON(), high: range.high.toJSON() };
+  return { placement, geom: builder.geometryStream };
+}
+
+async function queryRows(db: StandaloneDb, ecsql: string, args: unknown[]): Promise<unknown[][]> {
+  const reader = db.createQueryReader(ecsql, QueryBinder.from(args), { rowFormat: QueryRowFormat.UseECSqlPropertyIndexes, usePrimaryConn: true });
+  return (await reader.toArray()) as unknown[][];
+}
+
+function ensureSubject(db: StandaloneDb, connectionId: string, connectionName: string): Id64String {
+  const code = Subject.createCode(db, IModel.rootSubjectId, connectionId);
+  const existing = db.elements.queryElementIdByCode(code);
+  if (existing) {
+    const props = db.elements.getElementProps(existing);
+    if (props.userLabel !== connectionName) db.elements.updateElement({ ...props, userLabel: connectionName });
+    return existing;
+  }
+  const subject = Subject.create(db, IModel.rootSubjectId, connectionId);
+  subject.userLabel = connectionName;
+  return subject.insert();
+}
+
+function ensureCategory(db: StandaloneDb, className: string, cache: Map<string, Id64String>): Id64String {
+  const cached = cache.get(className);
+  if (cached) return cached;
+  const id =
+    SpatialCategory.queryCategoryIdByName(db, IModel.dictionaryId, className) ??
+    SpatialCategory.insert(db, IModel.dictionaryId, className, new SubCategoryAppearance());
+  cache.set(className, id);
+  return id;
+}
+
+function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): LastWrite | undefined {
+  const ns = props.jsonProperties?.imodelSync as { lastWrite?: LastWrite } | undefined;
+  return ns?.lastWrite;
+}
+
+/**
+ * Writes the elements of one parsed source file into the iModel in one transaction (one `saveChanges` at
+ * the end; on any error `abandonChanges()` leaves the file as it was and the error is rethrown).
+ *
+ * Element level change detection, by `ExternalSourceAspect` (Scope = the file's RepositoryLink, Kind
+ * "Element"): new identifier → insert; same identifier, other checksum → update in place (same ElementId:
+ * geometry, category, label, properties; aspect Checksum/Version updated); same checksum → untouched (its
+ * LastMod does not change); identifier gone → element (and its aspects) deleted.
+ *
+ * Idempotent for activity retries: `{runId, contentHash, counts}` is stored in the RepositoryLink's
+ * `jsonProperties.imodelSync.lastWrite` in the same transaction; a call with the same runId and contentHash
+ * returns the stored counts with `replayed: true` and writes nothing.
+ *
+ * Geometry: each element's placement origin is `SourceElement.origin` (metres, iModel spatial coordinates,
+ * no rotation); meshes become `IndexedPolyface`s in element-local coordinates, one GeometryParams (category
+ * + colour, transparency from alpha) per mesh; placement bbox = local range of the mesh points (core-backend
+ * stores the bbox it is given, it does not recompute it). When anything changed, the project extents are set
+ * to the computed range of all geometric elements (`computeProjectExtents`).
+ *
+ * `warnings` holds the writer's own warnings only (e.g. `DuplicateIdentifier`); the connector's warnings
+ * are in `input.parsed.warnings`.
+ *
+ * Calls for the same `bimPath` are serialised within the process; the db is always closed on return.
+ * @throws Error when the host is not started; `WriterDataError` for non-finite coordinates or bad indices;
+ *   IModelError from core-backend (e.g. the file is locked by another process).
+ */
+export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
+  requireHost();
+  return withPathLock(input.bimPath, async () => {
+    if (!fs.existsSync(input.bimPath)) ensureIModel(input.bimPath, path.basename(input.bimPath).replace(/\.bim$/i, ""));
+    const db = StandaloneDb.openFile(input.bimPath, OpenMode.ReadWrite);
+    try {
+      await ensureGenericSchema(db);
+      return await writeInOpenDb(db, input);
+    } catch (e) {
+      try {
+        db.abandonChanges();
+      } catch {
+        // keep the original error; closing without saveChanges discards the changes as well
+      }
+      throw e;
+    } finally {
+      db.close();
+    }
+  });
+}
+
+async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<WriteResult> {
+  const warnings: TaskWarning[] = [];
+  const linkCode = LinkElement.createCode(db, IModel.repositoryModelId, `${input.connectionId}/${input.sourceFileId}`);
+  const existingLinkId = db.elements.queryElementIdByCode(linkCode);
+
+  // Replay of an already written (runId, contentHash): answer from the stored result, write nothing.
+  if (existingLinkId) {
+    const last = readLastWrite(db.elements.getElementProps(existingLinkId));
+    if (last && last.runId === input.runId && last.contentHash === input.contentHash) {
+      const subjectId = db.elements.queryElementIdByCode(Subject.createCode(db, IModel.rootSubjectId, input.connectionId));
+      const modelId =
+        last.modelId ??
+        (subjectId && db.elements.queryElementIdByCode(InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath))) ??
+        "";
+      return { ...last.counts, repositoryLinkId: existingLinkId, modelId, replayed: true, warnings };
+    }
+  }
+
+  const subjectId = ensureSubject(db, input.connectionId, input.connectionName);
+
+  // RepositoryLink + ExternalSource for the file.
+  const fileLabel = path.basename(input.sourceFilePath);
+  const format = path.extname(input.sourceFilePath).replace(/^\./, "").toUpperCase() || undefined;
+  let linkId: Id64String;
+  if (existingLinkId) {
+    linkId = existingLinkId;
+  } else {
+    const linkProps: RepositoryLinkProps = {
+      classFullName: "BisCore:RepositoryLink",
+      model: IModel.repositoryModelId,
+      code: linkCode,
+      url: input.sourceFilePath,
+      userLabel: fileLabel,
+      format,
+    };
+    linkId = db.elements.insertElement(linkProps);
+  }
+  const externalSourceId = ensureExternalSource(db, linkId, fileLabel);
+
+  // Provenance of the file on the link.
+  const linkAspect: ExternalSourceAspectProps = {
+    classFullName: ExternalSourceAspect.classFullName,
+    element: { id: linkId, relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
+    scope: { id: subjectId },
+    source: { id: externalSourceId },
+    kind: "DocumentWithBeGuid",
+    identifier: input.sourceFileId,
+    version: input.contentHash,
+    checksum: input.contentHash,
+  };
+  upsertAspect(db, linkId, linkAspect);
+
+  // Partition + PhysicalModel of the composite file: found by its provenance (so that a moved/renamed file keeps
+  // its model, whose code follows the new path), else by code, else created.
+  const partitionCode = InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath);
+  const modelRows = await queryRows(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model' ORDER BY ECInstanceId", [linkId]);
+  let modelId = (modelRows[0]?.[0] as Id64String | undefined) ?? db.elements.queryElementIdByCode(partitionCode);
+  if (!modelId) {
+    modelId = PhysicalModel.insert(db, subjectId, input.sourceFilePath);
+  } else {
+    const partition = db.elements.getElementProps(modelId);
+    if (partition.code.value !== input.sourceFilePath || partition.parent?.id !== subjectId) {
+      db.elements.updateElement({ ...partition, code: partitionCode, parent: { id: subjectId, relClassName: "BisCore:SubjectOwnsPartitionElements" } });
+    }
+  }
+  upsertAspect(db, modelId, {
+    classFullName: ExternalSourceAspect.classFullName,
+    element: { id: modelId, relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
+    scope: { id: linkId },
+    source: { id: externalSourceId },
+    kind: "Model",
+    identifier: input.sourceFileId,
+    version: input.contentHash,
+  });
+
+  // Existing element provenance for this file.
+  const existing = new Map<string, ExistingElement>();
+  const strayElements: Id64String[] = [];
+  const rows = await queryRows(
+    db,
+    "SELECT ECInstanceId, Element.Id, Identifier, Checksum FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element' ORDER BY ECInstanceId",
+    [linkId],
+  );
+  for (const [aspectId, elementId, identifier, checksum] of rows as [string, string, string, string | undefined][]) {
+    if (existing.has(identifier)) strayElements.push(elementId);
+    else existing.set(identifier, { elementId, aspectId, checksum: checksum ?? undefined });
+  }
+
+  const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+  const categories = new Map<string, Id64String>();
+  const seen = new Set<string>();
+  for (const e of input.parsed.elements) {
+    if (seen.has(e.identifier)) {
+      warnings.push({ code: "DuplicateIdentifier", message: `${fileLabel}: identifier ${e.identifier} appears more than once; only the first is written`, target: e.identifier });
+      continue;
+    }
+    seen.add(e.identifier);
+    const prior = existing.get(e.identifier);
+    if (prior && prior.checksum === e.checksum) {
+      counts.unchanged++;
+      continue;
+    }
+    finiteOrThrow(e);
+    const categoryId = ensureCategory(db, e.className, categories);
+    const { placement, geom } = buildGeometry(e, categoryId);
+    const props: PhysicalElementProps = {
+      classFullName: "Generic:PhysicalObject",
+      model: modelId,
+      category: categoryId,
+      code: Code.createEmpty(),
+      userLabel: e.name,
+      placement,
+      geom,
+      jsonProperties: { imodelSync: { properties: e.properties ?? {} } },
+    };
+    const aspect: ExternalSourceAspectProps = {
+      classFullName: ExternalSourceAspect.classFullName,
+      element: { id: "", relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
+      scope: { id: linkId },
+      source: { id: externalSourceId },
+      kind: ExternalSourceAspect.Kind.Element,
+      identifier: e.identifier,
+      checksum: e.checksum,
+      version: input.contentHash,
+    };
+    if (prior) {
+      db.elements.updateElement<PhysicalElementProps>({ ...props, id: prior.elementId }); // userLabel undefined clears it
+      db.elements.updateAspect({ ...aspect, id: prior.aspectId, element: { ...aspect.element, id: prior.elementId } } as ExternalSourceAspectProps);
+      counts.updated++;
+    } else {
+      const elementId = db.elements.insertElement(props);
+      db.elements.insertAspect({ ...aspect, element: { ...aspect.element, id: elementId } } as ExternalSourceAspectProps);
+      counts.inserted++;
+    }
+  }
+
+  const toDelete = [...strayElements];
+  for (const [identifier, prior] of existing) if (!seen.has(identifier)) toDelete.push(prior.elementId);
+  if (toDelete.length > 0) db.elements.deleteElement(toDelete);
+  counts.deleted = toDelete.length;
+
+  if (counts.inserted + counts.updated + counts.deleted > 0) {
+    // Project extents = range of all geometric elements (viewers hide what lies outside them).
+    const { extents } = db.computeProjectExtents();
+    if (!extents.isNull && !extents.isAlmostEqual(db.projectExtents)) db.updateProjectExtents(extents);
+  }
+
+  // Idempotency record + file label/url refresh, in the same transaction.
+  const linkProps = db.elements.getElementProps<RepositoryLinkProps>(linkId);
+  const lastWrite: LastWrite = { runId: input.runId, contentHash: input.contentHash, counts, modelId };
+  const jsonProperties = { ...(linkProps.jsonProperties ?? {}) };
+  jsonProperties.imodelSync = { ...((jsonProperties.imodelSync as object | undefined) ?? {}), lastWrite };
+  db.elements.updateElement<RepositoryLinkProps>({ ...linkProps, url: input.sourceFilePath, userLabel: fileLabel, format, jsonProperties });
+
+  db.saveChanges(`imodel-sync run ${input.runId}: ${input.sourceFilePath} (+${counts.inserted} ~${counts.updated} -${counts.deleted})`);
+  return { ...counts, repositoryLinkId: linkId, modelId, replayed: false, warnings };
+}
+
+function ensureExternalSource(db: StandaloneDb, linkId: Id64String, label: string): Id64String {
+  for (const id of db.queryEntityIds({ from: ExternalSource.classFullName, where: `Repository.Id=${linkId}`, limit: 1 })) return id;
+  const props: ExternalSourceProps = {
+    classFullName: ExternalSource.classFullName,
+    model: IModel.repositoryModelId,
+    code: Code.createEmpty(),
+    userLabel: label,
+    repository: { id: linkId, relClassName: "BisCore:ExternalSourceIsInRepository" },
+    connectorName: CONNECTOR_NAME,
+    connectorVersion: CONNECTOR_VERSION,
+  };
+  return db.elements.insertElement(props);
+}
+
+/** Inserts the aspect, or updates the owner's aspect of the same kind and identifier in the same scope. */
+function upsertAspect(db: StandaloneDb, ownerId: Id64String, props: ExternalSourceAspectProps): void {
+  const existing = db.elements
+    .getAspects(ownerId, ExternalSourceAspect.classFullName)
+    .filter((a): a is ExternalSourceAspect => a instanceof ExternalSourceAspect)
+    .find((a) => a.kind === props.kind && a.scope?.id === props.scope.id && a.identifier === props.identifier);
+  if (!existing) {
+    db.elements.insertAspect(props);
+  } else if (existing.version !== props.version || existing.checksum !== props.checksum || existing.source?.id !== props.source?.id) {
+    db.elements.updateAspect({ ...props, id: existing.id } as ExternalSourceAspectProps);
+  }
+}

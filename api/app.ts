@@ -1,0 +1,272 @@
+/**
+ * The HTTP API (Express). Thin: validates, reads and writes records, and talks to Temporal (updates, queries).
+ * Routes, bodies and error shape: README.md "API".
+ */
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { WithStartWorkflowOperation, type Client } from "@temporalio/client";
+import express, { type Request } from "express";
+import { pinoHttp } from "pino-http";
+import { ApiError } from "../domain/errors";
+import { LIMITS } from "../domain/limits";
+import { iModelWorkflowId, type ConnectionRecord, type IModelRecord, type RunTrigger, type SourceFileRecord } from "../domain/model";
+import { checkSourceFolder, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
+import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
+import type { Config } from "../lib/config";
+import type { Store } from "../lib/db";
+import type { Logger } from "../lib/logger";
+import { SEARCH_ATTRIBUTES } from "../lib/temporal";
+import { requestRunUpdate, type IModelQueueState, type RunRequestResult } from "../workflows/definitions";
+import { errorHandler, nextLink, parse, route } from "./http";
+import { connectionJson, iModelJson, runJson } from "./representations";
+
+export interface ApiDeps {
+  config: Config;
+  store: Store;
+  temporal: Client;
+  logger: Logger;
+}
+
+/** How long (ms) the API waits for Temporal to accept a run request before answering 503. */
+const RUN_REQUEST_DEADLINE_MS = 20_000;
+
+export function createApp({ config, store, temporal, logger }: ApiDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
+  app.use(express.json({ limit: "1mb" }));
+
+  const now = () => new Date().toISOString();
+
+  async function getIModel(id: string): Promise<IModelRecord> {
+    const m = await store.imodels.findOne({ _id: id });
+    if (!m) throw new ApiError("IModelNotFound", `iModel '${id}' does not exist.`);
+    return m;
+  }
+
+  async function getConnection(id: string): Promise<ConnectionRecord> {
+    const c = await store.connections.findOne({ _id: id });
+    if (!c) throw new ApiError("ConnectionNotFound", `Connection '${id}' does not exist.`);
+    return c;
+  }
+
+  /**
+   * Asks the iModel's run queue for a run (starting the queue workflow if needed).
+   * @returns the run id and whether it is new (false: the connection's active run).
+   * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within 20 s.
+   */
+  async function requestRun(connection: ConnectionRecord, trigger: RunTrigger): Promise<RunRequestResult> {
+    const startWorkflowOperation = new WithStartWorkflowOperation("imodelWorkflow", {
+      workflowId: iModelWorkflowId(connection.iModelId),
+      taskQueue: config.taskQueue,
+      args: [{ iModelId: connection.iModelId, queue: [] } satisfies IModelQueueState],
+      workflowIdConflictPolicy: "USE_EXISTING",
+      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.iModelId, value: connection.iModelId }],
+    });
+    try {
+      return await temporal.connection.withDeadline(Date.now() + RUN_REQUEST_DEADLINE_MS, () =>
+        temporal.workflow.executeUpdateWithStart(requestRunUpdate, {
+          args: [{ runId: randomUUID(), connectionId: connection._id, trigger }],
+          startWorkflowOperation,
+        }),
+      );
+    } catch (err) {
+      const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
+      if (code === 4 /* DEADLINE_EXCEEDED */ || code === 14 /* UNAVAILABLE */) {
+        throw new ApiError("DependencyUnavailable", "Temporal or its worker did not accept the run in time; check that the worker is running and try again.");
+      }
+      throw err;
+    }
+  }
+
+  app.get(
+    "/health",
+    route(async (_req, res) => {
+      const checks: Record<string, string> = {};
+      await store.db.command({ ping: 1 }).then(() => (checks.mongodb = "ok"), (e: Error) => (checks.mongodb = e.message));
+      await temporal.connection
+        .withDeadline(Date.now() + 3000, () => temporal.workflowService.getSystemInfo({}))
+        .then(() => (checks.temporal = "ok"), (e: Error) => (checks.temporal = e.message));
+      const ok = Object.values(checks).every((v) => v === "ok");
+      res.status(ok ? 200 : 503).json({ status: ok ? "ok" : "unavailable", checks });
+    }),
+  );
+
+  // ---- iModels ----
+  app.post(
+    "/imodels",
+    route(async (req, res) => {
+      const body = parse(createIModelBody, req.body);
+      const id = randomUUID();
+      const record: IModelRecord = {
+        _id: id,
+        name: body.name,
+        location: { type: "local", path: path.join(config.dataDir, "imodels", `${id}.bim`) },
+        createdDateTime: now(),
+      };
+      await store.imodels.insertOne(record);
+      res.status(201).location(`/imodels/${id}`).json({ iModel: iModelJson(record) });
+    }),
+  );
+
+  app.get(
+    "/imodels",
+    route(async (req, res) => {
+      const q = parse(pagingQuery, req.query);
+      const [items, total] = await Promise.all([
+        store.imodels.find({}).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
+        store.imodels.countDocuments({}),
+      ]);
+      const next = nextLink(req, q.$top, q.$skip, items.length, total);
+      res.json({ iModels: items.map(iModelJson), _links: next ? { next } : {} });
+    }),
+  );
+
+  app.get(
+    "/imodels/:id",
+    route(async (req, res) => {
+      res.json({ iModel: iModelJson(await getIModel(req.params.id)) });
+    }),
+  );
+
+  // ---- Connections ----
+  app.post(
+    "/connections",
+    route(async (req, res) => {
+      const body = parse(createConnectionBody, req.body);
+      const iModel = await getIModel(body.iModelId);
+      const sourceFolder = checkSourceFolder(body.source.path, config.sourceRoots);
+      const folderStat = await fs.stat(sourceFolder).catch(() => undefined);
+      if (!folderStat?.isDirectory()) {
+        throw new ApiError("SourceNotFound", `Source folder '${sourceFolder}' does not exist or is not a folder.`, [
+          { code: "SourceNotFound", message: "no such folder", target: "source.path" },
+        ]);
+      }
+      const files: SourceFileRecord[] = [];
+      const seen = new Set<string>();
+      for (const [i, f] of body.sourceFiles.entries()) {
+        const target = `sourceFiles.${i}.path`;
+        const rel = normaliseSourceFilePath(f.path, target);
+        if (seen.has(rel)) {
+          throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is listed twice.`, [{ code: "DuplicateSourceFile", message: "listed twice", target }]);
+        }
+        seen.add(rel);
+        const stat = await fs.stat(sourceFileAbsolutePath(sourceFolder, rel)).catch(() => undefined);
+        if (!stat?.isFile()) {
+          throw new ApiError("SourceFileNotFound", `Source file '${rel}' does not exist in source '${sourceFolder}'.`, [
+            { code: "SourceFileNotFound", message: "no such file", target },
+          ]);
+        }
+        files.push({ id: randomUUID(), path: rel, connectorType: f.connectorType, role: "CompositeModel" });
+      }
+
+      const siblings = await store.connections.find({ iModelId: iModel._id, status: "Active" }).toArray();
+      if (siblings.length >= LIMITS.connectionsPerIModel) {
+        throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
+      }
+      const composites = siblings.reduce((n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length, 0);
+      if (composites + files.length > LIMITS.compositeModelsPerIModel) {
+        throw new ApiError(
+          "MaxCompositeModelsPerIModelReached",
+          `iModel '${iModel._id}' would have ${composites + files.length} composite models; at most ${LIMITS.compositeModelsPerIModel} are allowed across its connections.`,
+        );
+      }
+      for (const other of siblings) {
+        for (const f of files) {
+          const clash = other.sourceFiles.find(
+            (o) => sourceFileAbsolutePath(other.source.path, o.path) === sourceFileAbsolutePath(sourceFolder, f.path),
+          );
+          if (clash) {
+            throw new ApiError("SourceFileAlreadyMapped", `Source file '${f.path}' is already mapped by connection '${other.displayName}' (${other._id}) of this iModel.`, [
+              { code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: f.path },
+            ]);
+          }
+        }
+      }
+
+      const record: ConnectionRecord = {
+        _id: randomUUID(),
+        iModelId: iModel._id,
+        displayName: body.displayName,
+        source: { type: "local", path: sourceFolder },
+        sourceFiles: files,
+        definesGcs: false,
+        status: "Active",
+        createdDateTime: now(),
+      };
+      await store.connections.insertOne(record);
+      req.log.info({ connectionId: record._id, iModelId: iModel._id }, "connection created");
+      res.status(201).location(`/connections/${record._id}`).json({ connection: connectionJson(record) });
+    }),
+  );
+
+  app.get(
+    "/connections",
+    route(async (req, res) => {
+      const q = parse(listConnectionsQuery, req.query);
+      const filter = { status: "Active" as const, ...(q.iModelId ? { iModelId: q.iModelId } : {}) };
+      if (q.iModelId) await getIModel(q.iModelId);
+      const [items, total] = await Promise.all([
+        store.connections.find(filter).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
+        store.connections.countDocuments(filter),
+      ]);
+      const next = nextLink(req, q.$top, q.$skip, items.length, total);
+      res.json({ connections: items.map(connectionJson), _links: next ? { next } : {} });
+    }),
+  );
+
+  app.get(
+    "/connections/:id",
+    route(async (req, res) => {
+      res.json({ connection: connectionJson(await getConnection(req.params.id)) });
+    }),
+  );
+
+  // ---- Runs ----
+  app.post(
+    "/connections/:id/run",
+    route(async (req, res) => {
+      const connection = await getConnection(req.params.id);
+      if (connection.status !== "Active") throw new ApiError("ConnectionDeleted", `Connection '${connection._id}' is deleted.`);
+      const { runId, created } = await requestRun(connection, "manual");
+      const location = `/connections/${connection._id}/runs/${runId}`;
+      const run = await store.runs.findOne({ _id: runId });
+      const body = run ? { run: runJson(run, await store.tasks.find({ runId }).toArray()) } : {};
+      req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
+      res.status(created ? 202 : 303).location(location).json(body);
+    }),
+  );
+
+  app.get(
+    "/connections/:id/runs",
+    route(async (req, res) => {
+      const connection = await getConnection(req.params.id);
+      const q = parse(pagingQuery, req.query);
+      const filter = { connectionId: connection._id };
+      const [runs, total] = await Promise.all([
+        store.runs.find(filter).sort({ queuedDateTime: -1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
+        store.runs.countDocuments(filter),
+      ]);
+      const tasks = runs.length ? await store.tasks.find({ runId: { $in: runs.map((r) => r._id) } }).toArray() : [];
+      const next = nextLink(req, q.$top, q.$skip, runs.length, total);
+      res.json({ runs: runs.map((r) => runJson(r, tasks.filter((t) => t.runId === r._id))), _links: next ? { next } : {} });
+    }),
+  );
+
+  app.get(
+    "/connections/:id/runs/:runId",
+    route(async (req: Request, res) => {
+      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: req.params.id });
+      if (!run) {
+        await getConnection(req.params.id);
+        throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${req.params.id}' does not exist.`);
+      }
+      res.json({ run: runJson(run, await store.tasks.find({ runId: run._id }).toArray()) });
+    }),
+  );
+
+  app.use((req, _res, next) => next(new ApiError("NotFound", `No route for ${req.method} ${req.path}.`)));
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,83 @@
+import type { ConnectionRecord, IModelRecord, RunRecord, RunResult, RunState, TaskRecord } from "../domain/model";
+import { aggregateResult, RUN_STATES } from "../domain/model";
+
+/** JSON shapes of the API's resources (modelled on the public iTwin Synchronization API). */
+
+export function iModelJson(m: IModelRecord) {
+  return { id: m._id, name: m.name, location: m.location, createdDateTime: m.createdDateTime, _links: { self: { href: `/imodels/${m._id}` } } };
+}
+
+export function connectionJson(c: ConnectionRecord) {
+  return {
+    id: c._id,
+    displayName: c.displayName,
+    iModelId: c.iModelId,
+    owner: null,
+    schedule: { type: "manual" as const },
+    source: c.source,
+    sourceFiles: c.sourceFiles.map((f) => ({ id: f.id, path: f.path, connectorType: f.connectorType, role: f.role, references: [] })),
+    definesGcs: c.definesGcs,
+    status: c.status,
+    createdDateTime: c.createdDateTime,
+    _links: {
+      self: { href: `/connections/${c._id}` },
+      iModel: { href: `/imodels/${c.iModelId}` },
+      runs: { href: `/connections/${c._id}/runs` },
+      ...(c.lastRunId ? { lastRun: { href: `/connections/${c._id}/runs/${c.lastRunId}` } } : {}),
+    },
+  };
+}
+
+function taskJson(t: TaskRecord) {
+  return {
+    sourceFileId: t.sourceFileId,
+    path: t.path,
+    fileName: t.path.split("/").pop(),
+    role: t.role,
+    state: t.state,
+    result: t.result,
+    ...(t.error ? { error: t.error } : {}),
+    warnings: t.warnings,
+    elements: t.elements,
+    ...(t.startDateTime ? { startDateTime: t.startDateTime } : {}),
+    ...(t.endDateTime ? { endDateTime: t.endDateTime } : {}),
+    ...(t.durationMs !== undefined ? { durationMs: t.durationMs } : {}),
+    ...(t.attempts ? { attempts: t.attempts } : {}),
+  };
+}
+
+/** The least advanced state of a set of tasks (a job is Completed only when all its tasks are). */
+function jobState(states: RunState[]): RunState {
+  if (states.includes("Executing")) return "Executing";
+  return states.reduce<RunState>((least, s) => (RUN_STATES.indexOf(s) < RUN_STATES.indexOf(least) ? s : least), "Completed");
+}
+
+export function runJson(r: RunRecord, tasks: TaskRecord[]) {
+  const byType = new Map<string, TaskRecord[]>();
+  for (const t of [...tasks].sort((a, b) => a.index - b.index)) {
+    byType.set(t.connectorType, [...(byType.get(t.connectorType) ?? []), t]);
+  }
+  const jobs = [...byType.entries()].map(([connectorType, ts]) => {
+    const state = jobState(ts.map((t) => t.state));
+    const result: RunResult = state === "Completed" ? aggregateResult(ts.map((t) => t.result)) : "Undetermined";
+    return { connectorType, state, result, tasks: ts.map(taskJson) };
+  });
+  return {
+    id: r._id,
+    connectionId: r.connectionId,
+    iModelId: r.iModelId,
+    trigger: r.trigger,
+    state: r.state,
+    result: r.result,
+    ...(r.error ? { error: r.error } : {}),
+    queuedDateTime: r.queuedDateTime,
+    ...(r.startDateTime ? { startDateTime: r.startDateTime } : {}),
+    ...(r.endDateTime ? { endDateTime: r.endDateTime } : {}),
+    workflowId: r.workflowId,
+    jobs,
+    _links: {
+      self: { href: `/connections/${r.connectionId}/runs/${r._id}` },
+      connection: { href: `/connections/${r.connectionId}` },
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * API errors: `{"error": {"code", "message", "details"?: [{code, message, target}]}}` with an HTTP status
+ * (DESIGN.md "API shape"). Every rule that refuses an action has its own code.
+ */
+export interface ErrorDetail {
+  code: string;
+  message: string;
+  target?: string;
+}
+
+/** Codes and their HTTP statuses. */
+export const ERROR_STATUS = {
+  InvalidRequest: 400,
+  InvalidSourcePath: 400,
+  SourcePathNotAllowed: 400,
+  SourceNotFound: 400,
+  InvalidSourceFilePath: 400,
+  SourceFileNotFound: 400,
+  DuplicateSourceFile: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
+  IModelNotFound: 404,
+  ConnectionNotFound: 404,
+  RunNotFound: 404,
+  NotFound: 404,
+  SourceFileAlreadyMapped: 409,
+  MaxConnectionsPerIModelReached: 409,
+  MaxCompositeModelsPerIModelReached: 409,
+  ConnectionDeleted: 409,
+  UnsupportedMediaType: 415,
+  DependencyUnavailable: 503,
+  InternalError: 500,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An error the API answers with its own status and code. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+  ) {
+    super(message);
+    this.name = "ApiError";
+    this.status = ERROR_STATUS[code];
+  }
+
+  toBody(): { error: { code: string; message: string; details?: ErrorDetail[] } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+}

@@ -1,0 +1,11 @@
+/** Limits the API enforces (DESIGN.md "Limits to enforce"; they mirror the public iTwin Synchronization API). */
+export const LIMITS = {
+  /** Connections per iModel. */
+  connectionsPerIModel: 100,
+  /** Composite models per iModel, across all of its connections. */
+  compositeModelsPerIModel: 250,
+  /** Largest page size for `$top`. */
+  maxPageSize: 1000,
+  /** Default page size when `$top` is absent. */
+  defaultPageSize: 100,
+} as const;

@@ -1,0 +1,169 @@
+/**
+ * Pure types shared by the API, the workflows and the activities. No I/O here: workflows import this file.
+ *
+ * Words follow the public iTwin Synchronization API (run, job, task, state, result) and DESIGN.md's vocabulary.
+ */
+
+/** Run and task states, in the order a run moves through them (iTwin Synchronization API words). */
+export const RUN_STATES = [
+  "NotStarted",
+  "Queued",
+  "WaitingToExecute",
+  "WaitingToRetry",
+  "Executing",
+  "Finalizing",
+  "Completed",
+] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+/** Outcome of a run, job or task (iTwin Synchronization API words). `Undetermined` until it completes. */
+export const RUN_RESULTS = [
+  "Undetermined",
+  "Success",
+  "Error",
+  "PartialSuccess",
+  "Skipped",
+  "Cancelled",
+  "TimedOut",
+] as const;
+export type RunResult = (typeof RUN_RESULTS)[number];
+
+/** What started a run. */
+export const RUN_TRIGGERS = ["manual", "schedule", "mapping-change", "delete"] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+/** Connector types this service can read. */
+export const CONNECTOR_TYPES = ["IFC"] as const;
+export type ConnectorType = (typeof CONNECTOR_TYPES)[number];
+
+/** Role of a source file in a connection's mapping. */
+export type SourceFileRole = "CompositeModel" | "ReferenceFile";
+
+/** A problem attached to a run, job or task: `{code, message}` plus an optional target (file path, element id). */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  target?: string;
+}
+
+/** Element counts of one task (numbers of elements). */
+export interface ElementCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+}
+
+export const ZERO_COUNTS: ElementCounts = Object.freeze({ inserted: 0, updated: 0, deleted: 0, unchanged: 0 });
+
+/** Where an iModel lives. Only local `.bim` files in the embedded default. */
+export interface IModelLocation {
+  type: "local";
+  /** Absolute path of the `.bim` file. */
+  path: string;
+}
+
+export interface IModelRecord {
+  _id: string;
+  name: string;
+  location: IModelLocation;
+  /** ISO 8601 UTC. */
+  createdDateTime: string;
+}
+
+/** A folder source: `path` is absolute and inside one of SOURCE_ROOTS. */
+export interface LocalSource {
+  type: "local";
+  path: string;
+}
+
+export interface SourceFileRecord {
+  /** Stable id of the mapping entry (UUID). */
+  id: string;
+  /** Path relative to the source folder, `/`-separated, never containing `..`. */
+  path: string;
+  connectorType: ConnectorType;
+  role: SourceFileRole;
+}
+
+export type ConnectionStatus = "Active" | "Deleted";
+
+export interface ConnectionRecord {
+  _id: string;
+  iModelId: string;
+  displayName: string;
+  source: LocalSource;
+  sourceFiles: SourceFileRecord[];
+  /** True when this connection's file set the iModel's geographic coordinate system. */
+  definesGcs: boolean;
+  status: ConnectionStatus;
+  /** Id of the newest run, if any. */
+  lastRunId?: string;
+  /** ISO 8601 UTC. */
+  createdDateTime: string;
+}
+
+export interface RunRecord {
+  _id: string;
+  connectionId: string;
+  iModelId: string;
+  trigger: RunTrigger;
+  state: RunState;
+  result: RunResult;
+  error?: ErrorInfo;
+  /** Temporal workflow id of the run (operators find it in the Temporal UI by this id). */
+  workflowId: string;
+  /** ISO 8601 UTC timestamps. */
+  queuedDateTime: string;
+  startDateTime?: string;
+  endDateTime?: string;
+}
+
+/** One file inside a run. Stored one document per task, `_id` = `${runId}:${sourceFileId}`. */
+export interface TaskRecord {
+  _id: string;
+  runId: string;
+  connectionId: string;
+  sourceFileId: string;
+  path: string;
+  connectorType: ConnectorType;
+  role: SourceFileRole;
+  /** Position in the run, for stable ordering. */
+  index: number;
+  state: RunState;
+  result: RunResult;
+  error?: ErrorInfo;
+  warnings: ErrorInfo[];
+  elements: ElementCounts;
+  /** SHA-256 hex of the file content that was read, once known. */
+  contentHash?: string;
+  /** ISO 8601 UTC timestamps and wall time in ms. */
+  startDateTime?: string;
+  endDateTime?: string;
+  durationMs?: number;
+  /** Attempts the activity took (1 = first try). */
+  attempts?: number;
+}
+
+/** The workflow id of a run: names the connection and the run so operators find it in the Temporal UI. */
+export function runWorkflowId(connectionId: string, runId: string): string {
+  return `sync/${connectionId}/${runId}`;
+}
+
+/** The workflow id of an iModel's run queue (its single writer). */
+export function iModelWorkflowId(iModelId: string): string {
+  return `imodel/${iModelId}`;
+}
+
+/**
+ * The result of a run from its task results (iTwin Synchronization API semantics):
+ * no task or all Success/Skipped → Success; all Error → Error; a mix → PartialSuccess.
+ */
+export function aggregateResult(results: RunResult[]): RunResult {
+  if (results.length === 0) return "Success";
+  if (results.some((r) => r === "Cancelled")) return "Cancelled";
+  const failed = results.filter((r) => r === "Error" || r === "TimedOut").length;
+  if (failed === 0) return results.every((r) => r === "Skipped") ? "Skipped" : "Success";
+  if (failed === results.length) return "Error";
+  return "PartialSuccess";
+}

@@ -1,0 +1,64 @@
+import * as path from "node:path";
+import { z } from "zod";
+
+/**
+ * Runtime configuration from the environment. Every part of the stack can be pointed elsewhere:
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, SOURCE_ROOTS, LOG_LEVEL.
+ */
+const PROJECT_ROOT = path.resolve(__dirname, "..");
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default("127.0.0.1:7233"),
+  TEMPORAL_NAMESPACE: z.string().min(1).default("default"),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default("imodel-sync"),
+  MONGODB_URI: z.string().startsWith("mongodb").default("mongodb://127.0.0.1:27017/imodelsync"),
+  DATA_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, "data")),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Folders local sources may read, separated by the platform's path delimiter (`:` on Linux). */
+  SOURCE_ROOTS: z.string().optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  TEMPORAL_UI_URL: z.string().default("http://127.0.0.1:8233"),
+});
+
+export interface Config {
+  temporalAddress: string;
+  temporalNamespace: string;
+  taskQueue: string;
+  mongoUri: string;
+  /** Absolute. iModels live in `${dataDir}/imodels`. */
+  dataDir: string;
+  apiPort: number;
+  /** Absolute, resolved folders. */
+  sourceRoots: string[];
+  logLevel: string;
+  temporalUiUrl: string;
+}
+
+/**
+ * Reads and validates the environment.
+ * @throws Error naming every invalid variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid configuration: ${lines.join("; ")}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const roots = (e.SOURCE_ROOTS ?? [path.join(PROJECT_ROOT, "samples"), path.join(dataDir, "sources")].join(path.delimiter))
+    .split(path.delimiter)
+    .filter((r) => r.trim() !== "")
+    .map((r) => path.resolve(r));
+  return {
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.TEMPORAL_TASK_QUEUE,
+    mongoUri: e.MONGODB_URI,
+    dataDir,
+    apiPort: e.API_PORT,
+    sourceRoots: roots,
+    logLevel: e.LOG_LEVEL,
+    temporalUiUrl: e.TEMPORAL_UI_URL,
+  };
+}

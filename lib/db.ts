@@ -1,0 +1,39 @@
+import { Collection, Db, MongoClient } from "mongodb";
+import type { ConnectionRecord, IModelRecord, RunRecord, TaskRecord } from "../domain/model";
+
+/** The records the API lists and that outlive workflow histories (MongoDB wire protocol: MongoDB or FerretDB). */
+export interface Store {
+  client: MongoClient;
+  db: Db;
+  imodels: Collection<IModelRecord>;
+  connections: Collection<ConnectionRecord>;
+  runs: Collection<RunRecord>;
+  tasks: Collection<TaskRecord>;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects and ensures indexes. Uses no transactions or change streams (FerretDB 1.x has neither).
+ * @param uri a `mongodb://` URI; its path names the database (default `imodelsync`).
+ * @throws MongoServerSelectionError when the server cannot be reached within `serverSelectionTimeoutMS` (ms).
+ */
+export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): Promise<Store> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS, retryWrites: false });
+  await client.connect();
+  const db = client.db();
+  const store: Store = {
+    client,
+    db,
+    imodels: db.collection<IModelRecord>("imodels"),
+    connections: db.collection<ConnectionRecord>("connections"),
+    runs: db.collection<RunRecord>("runs"),
+    tasks: db.collection<TaskRecord>("tasks"),
+    close: () => client.close(),
+  };
+  await Promise.all([
+    store.connections.createIndex({ iModelId: 1 }),
+    store.runs.createIndex({ connectionId: 1, queuedDateTime: -1 }),
+    store.tasks.createIndex({ runId: 1, index: 1 }),
+  ]);
+  return store;
+}

@@ -1,0 +1,633 @@
+#!/usr/bin/env bash
+# The embedded default stack of imodel-sync, no Docker needed:
+#   temporal  – Temporal CLI dev server (SQLite file, UI), built by scripts/ensure-tools.sh
+#   ferretdb  – FerretDB 1.x with its SQLite backend, the MongoDB-wire server
+#   worker    – tsx worker/main.ts
+#   api       – tsx api/server.ts
+#
+# Usage: scripts/stack.sh <command>
+#   up [servers]                 start everything (or only temporal + ferretdb); idempotent
+#   down                         stop everything started from $DATA_DIR/run (TERM, then KILL)
+#   status                       state and health of each process (exit 0 = all up, 3 = none, 1 = partly)
+#   restart <worker|api|temporal|ferretdb>
+#   logs [name] [-f]             last $LOG_LINES (100) lines of $DATA_DIR/logs/<name>.log, or follow
+#   env                          the export lines the apps use (eval "$(scripts/stack.sh env)")
+#
+# Settings (env): DATA_DIR (<project>/data), TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (TEMPORAL_PORT+1000 = 8233),
+#   FERRETDB_PORT (27017), FERRETDB_DEBUG_ADDR ("-" = off, or host:port for /metrics), FERRETDB_LOG_LEVEL (warn),
+#   API_PORT (3000), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (imodel-sync), SOURCE_ROOTS
+#   (<project>/samples:$DATA_DIR/sources), LOG_LEVEL (info), TEMPORAL_ADDRESS / MONGODB_URI (when set: use that
+#   server and start none), timeouts TEMPORAL_START_TIMEOUT (60), FERRETDB_START_TIMEOUT (30),
+#   API_START_TIMEOUT (90), WORKER_START_TIMEOUT (60: until it polls its task queue), STOP_TIMEOUT (20) in seconds.
+# The settings of an `up` are saved in $DATA_DIR/run/stack.env and reused by later commands until `down`
+# (values set in the environment win).
+set -euo pipefail
+
+PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPTS="$PROJECT/scripts"
+
+die() { echo "error: $*" >&2; exit 1; }
+info() { echo "$*" >&2; }
+
+# ---------------------------------------------------------------- configuration
+DATA_DIR="${DATA_DIR:-$PROJECT/data}"
+mkdir -p "$DATA_DIR"
+DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+RUN_DIR="$DATA_DIR/run"
+LOG_DIR="$DATA_DIR/logs"
+SAVED_ENV="$RUN_DIR/stack.env"
+SERVICES=(temporal ferretdb worker api)
+
+CONFIG_VARS=(TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT
+  TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL)
+
+# Values from the last `up` for everything the caller did not set.
+if [ -f "$SAVED_ENV" ]; then
+  while IFS= read -r line; do
+    name="${line%%=*}"
+    case " ${CONFIG_VARS[*]} " in *" $name "*) ;; *) continue ;; esac
+    if [ -z "${!name+x}" ]; then eval "$line"; fi
+  done <"$SAVED_ENV"
+fi
+
+# Set by the user (or saved as such) = external server, start none.
+TEMPORAL_EXTERNAL=""; [ -n "${TEMPORAL_ADDRESS:-}" ] && TEMPORAL_EXTERNAL=1
+MONGODB_EXTERNAL=""; [ -n "${MONGODB_URI:-}" ] && MONGODB_EXTERNAL=1
+
+TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-$((TEMPORAL_PORT + 1000))}"
+FERRETDB_PORT="${FERRETDB_PORT:-27017}"
+FERRETDB_DEBUG_ADDR="${FERRETDB_DEBUG_ADDR:--}"
+FERRETDB_LOG_LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
+API_PORT="${API_PORT:-3000}"
+TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
+TEMPORAL_TASK_QUEUE="${TEMPORAL_TASK_QUEUE:-imodel-sync}"
+SOURCE_ROOTS="${SOURCE_ROOTS:-$PROJECT/samples:$DATA_DIR/sources}"
+LOG_LEVEL="${LOG_LEVEL:-info}"
+TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
+MONGODB_URI="${MONGODB_URI:-mongodb://127.0.0.1:$FERRETDB_PORT/imodelsync}"
+API_URL="http://127.0.0.1:$API_PORT"
+TEMPORAL_UI_URL="${TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}"
+
+TEMPORAL_START_TIMEOUT="${TEMPORAL_START_TIMEOUT:-60}"
+FERRETDB_START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
+API_START_TIMEOUT="${API_START_TIMEOUT:-90}"
+WORKER_START_TIMEOUT="${WORKER_START_TIMEOUT:-60}"
+STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
+
+for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT API_PORT; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] && [ "${!v}" -le 65535 ] || die "$v must be a TCP port number (got '${!v}')"
+done
+
+save_env() {
+  mkdir -p "$RUN_DIR"
+  local tmp="$SAVED_ENV.tmp.$$" v
+  {
+    echo "# settings of the last 'stack.sh up' (removed by 'stack.sh down')"
+    for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT \
+      TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL; do
+      printf '%s=%q\n' "$v" "${!v}"
+    done
+    [ -n "$TEMPORAL_EXTERNAL" ] && printf 'TEMPORAL_ADDRESS=%q\n' "$TEMPORAL_ADDRESS"
+    [ -n "$MONGODB_EXTERNAL" ] && printf 'MONGODB_URI=%q\n' "$MONGODB_URI"
+    [ -n "$TEMPORAL_EXTERNAL" ] && printf 'TEMPORAL_UI_URL=%q\n' "$TEMPORAL_UI_URL"
+    true
+  } >"$tmp"
+  mv "$tmp" "$SAVED_ENV"
+}
+
+# ---------------------------------------------------------------- helpers
+label() {
+  case "$1" in
+    temporal) echo "Temporal" ;; temporal-ui) echo "Temporal UI" ;; ferretdb) echo "FerretDB" ;;
+    ferretdb-debug) echo "FerretDB debug/metrics" ;; api) echo "API" ;; *) echo "$1" ;;
+  esac
+}
+
+# Is something accepting connections on 127.0.0.1:<port>?
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/${2:-127.0.0.1}/$1" 2>/dev/null; }
+
+# port <port> <what> <setting>: fail with one clear line when the port is taken.
+require_free_port() {
+  if port_open "$1"; then
+    die "port $1 ($2) is already in use; set $3 or stop the other process"
+  fi
+}
+
+cmdline_of() {
+  if [ -r "/proc/$1/cmdline" ]; then tr '\0' ' ' <"/proc/$1/cmdline"
+  else ps -o command= -p "$1" 2>/dev/null || true
+  fi
+}
+
+pid_of() { # prints the pid from the pidfile of <name>, if any
+  local f="$RUN_DIR/$1.pid"
+  [ -f "$f" ] || return 1
+  local pid; pid="$(head -n1 "$f" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  echo "$pid"
+}
+
+marker_of() {
+  case "$1" in
+    temporal) echo "server start-dev" ;; ferretdb) echo "ferretdb" ;;
+    worker) echo "worker/main.ts" ;; api) echo "api/server.ts" ;;
+  esac
+}
+
+# running <name>: our process (group) from the pidfile is alive. Prints the pid.
+running() {
+  local pid; pid="$(pid_of "$1")" || return 1
+  if kill -0 "$pid" 2>/dev/null; then
+    # guard against a recycled pid: the leader must still be our command
+    case "$(cmdline_of "$pid")" in *"$(marker_of "$1")"*) echo "$pid"; return 0 ;; esac
+    return 1
+  fi
+  # leader gone, but members of its process group may linger (e.g. tsx's child)
+  if kill -0 -- "-$pid" 2>/dev/null; then echo "$pid"; return 0; fi
+  return 1
+}
+
+STARTED=() # processes this invocation started
+
+group_alive() { kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
+
+# spawn <name> <command...>: start in a new session (survives the launching shell; `down` kills the group).
+spawn() {
+  local name="$1"; shift
+  local pidfile="$RUN_DIR/$name.pid" log="$LOG_DIR/$name.log"
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  rm -f "$pidfile" "$RUN_DIR/$name.spec"
+  [ -f "$log" ] && mv -f "$log" "$log.1" # one previous generation is kept
+  printf '=== %s start %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$name" "$*" >"$log"
+  local wrapper='echo $$ >"$0"; exec "$@"'
+  if command -v setsid >/dev/null 2>&1; then
+    (cd "$PROJECT" && exec setsid bash -c "$wrapper" "$pidfile" "$@" </dev/null >>"$log" 2>&1 &)
+  else # e.g. macOS without util-linux
+    (cd "$PROJECT" && exec perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV or die "exec: $!"' -- \
+      bash -c "$wrapper" "$pidfile" "$@" </dev/null >>"$log" 2>&1 &)
+  fi
+  local i
+  for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.05; done
+  [ -s "$pidfile" ] || die "could not start $name (see $log)"
+  printf '%s\n' "$SPEC" >"$RUN_DIR/$name.spec"
+  STARTED+=("$name")
+}
+
+# stop_many <name...>: TERM each process group, wait up to STOP_TIMEOUT s for all, then KILL what is left.
+stop_many() {
+  local name pid pids=() names=()
+  for name in "$@"; do
+    if pid="$(running "$name")"; then
+      info "stopping $name (pid $pid)"
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$name")
+    fi
+  done
+  local deadline=$((SECONDS + STOP_TIMEOUT)) left i
+  while :; do
+    left=0
+    for i in "${!pids[@]}"; do group_alive "${pids[$i]}" && left=1; done
+    [ "$left" = 0 ] && break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      for i in "${!pids[@]}"; do
+        if group_alive "${pids[$i]}"; then
+          info "${names[$i]} did not stop within ${STOP_TIMEOUT}s; killing it"
+          kill -KILL -- "-${pids[$i]}" 2>/dev/null || kill -KILL "${pids[$i]}" 2>/dev/null || true
+        fi
+      done
+      sleep 0.5; break
+    fi
+    sleep 0.2
+  done
+  for name in "$@"; do rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec"; done
+}
+
+tail_log() { # name [lines]
+  local log="$LOG_DIR/$1.log"
+  if [ -f "$log" ]; then
+    echo "----- last ${2:-30} lines of $log -----" >&2
+    tail -n "${2:-30}" "$log" >&2
+    echo "-----" >&2
+  fi
+}
+
+need_node() {
+  command -v node >/dev/null 2>&1 || die "'node' is required but not installed (install Node.js 20, e.g. from https://nodejs.org or your package manager)"
+}
+
+TEMPORAL_BIN="${TEMPORAL_BIN:-}"
+FERRETDB_BIN="${FERRETDB_BIN:-}"
+ensure_tools() { # tool names
+  [ $# -eq 0 ] && return 0
+  local out line
+  out="$(bash "$SCRIPTS/ensure-tools.sh" "$@")" || die "could not provide $* (see the messages above)"
+  while IFS= read -r line; do
+    case "$line" in
+      TEMPORAL_BIN=*) TEMPORAL_BIN="${line#TEMPORAL_BIN=}" ;;
+      FERRETDB_BIN=*) FERRETDB_BIN="${line#FERRETDB_BIN=}" ;;
+    esac
+  done <<<"$out"
+}
+
+# The temporal binary if it is already built (no build just for a health check).
+temporal_cli() {
+  if [ -z "$TEMPORAL_BIN" ]; then
+    local guess="${IMODEL_SYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imodel-sync}/tools/temporal-${TEMPORAL_CLI_VERSION:-v1.5.1}/temporal"
+    [ -x "$guess" ] && TEMPORAL_BIN="$guess"
+  fi
+  [ -n "$TEMPORAL_BIN" ] && [ -x "$TEMPORAL_BIN" ]
+}
+
+# ---------------------------------------------------------------- health checks
+temporal_healthy() {
+  if temporal_cli; then
+    "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 3s >/dev/null 2>&1 &&
+      "$TEMPORAL_BIN" operator namespace describe --address "$TEMPORAL_ADDRESS" --command-timeout 3s \
+        -n "$TEMPORAL_NAMESPACE" >/dev/null 2>&1
+  else
+    local hp="${TEMPORAL_ADDRESS##*://}"; port_open "${hp##*:}" "${hp%:*}"
+  fi
+}
+
+mongo_ping() { # succeeds when the MongoDB-wire server answers ping (TCP check without node_modules)
+  if command -v node >/dev/null 2>&1 && [ -d "$PROJECT/node_modules/mongodb" ]; then
+    (cd "$PROJECT" && MONGODB_URI="$MONGODB_URI" timeout 10 node -e '
+      const { MongoClient } = require("mongodb");
+      const c = new MongoClient(process.env.MONGODB_URI, { serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000 });
+      c.connect().then(() => c.db().command({ ping: 1 })).then(() => c.close().then(() => process.exit(0)),
+        () => process.exit(1));' >/dev/null 2>&1)
+  elif [ -z "$MONGODB_EXTERNAL" ]; then
+    port_open "$FERRETDB_PORT"
+  else
+    return 0 # external URI and no driver to check it with
+  fi
+}
+
+api_healthy() {
+  if command -v curl >/dev/null 2>&1; then
+    [ "$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$API_URL/health" 2>/dev/null)" = 200 ]
+  else
+    (cd "$PROJECT" && timeout 5 node -e '
+      fetch(process.argv[1]).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1));' \
+      "$API_URL/health" >/dev/null 2>&1)
+  fi
+}
+
+# wait_for <name> <timeout s> <check function> [also watch...]: poll until healthy; fail early if a process dies.
+wait_for() {
+  local name="$1" timeout="$2" check="$3"; shift 3
+  local start=$SECONDS w
+  while ! "$check"; do
+    for w in "$name" "$@"; do
+      if [ -f "$RUN_DIR/$w.pid" ] && ! running "$w" >/dev/null; then
+        echo "error: $w exited during start-up" >&2
+        return 1
+      fi
+    done
+    if [ $((SECONDS - start)) -ge "$timeout" ]; then
+      echo "error: $(label "$name") did not become healthy within ${timeout}s" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  info "$name is ready ($((SECONDS - start)) s)"
+}
+
+# ---------------------------------------------------------------- services
+temporal_cmd() {
+  CMD=("$TEMPORAL_BIN" server start-dev
+    --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
+    --db-filename "$DATA_DIR/temporal/temporal.db"
+    --namespace "$TEMPORAL_NAMESPACE"
+    --log-level warn
+    --search-attribute ConnectionId=Keyword
+    --search-attribute IModelId=Keyword
+    --search-attribute RunTrigger=Keyword
+    --dynamic-config-value frontend.enableUpdateWorkflowExecution=true
+    --dynamic-config-value frontend.enableExecuteMultiOperation=true
+    --dynamic-config-value frontend.enableUpdateWorkflowExecutionAsyncAccepted=true)
+}
+
+ferretdb_cmd() {
+  CMD=("$FERRETDB_BIN"
+    --handler=sqlite
+    "--sqlite-url=file:$DATA_DIR/ferretdb/sqlite/"
+    "--state-dir=$DATA_DIR/ferretdb"
+    "--listen-addr=127.0.0.1:$FERRETDB_PORT"
+    "--debug-addr=$FERRETDB_DEBUG_ADDR"
+    --telemetry=disable
+    "--log-level=$FERRETDB_LOG_LEVEL")
+}
+
+app_cmd() { # worker|api
+  local script; [ "$1" = worker ] && script=worker/main.ts || script=api/server.ts
+  CMD=(env TEMPORAL_ADDRESS="$TEMPORAL_ADDRESS" TEMPORAL_NAMESPACE="$TEMPORAL_NAMESPACE"
+    TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
+    API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
+    "$PROJECT/node_modules/.bin/tsx" "$script")
+}
+
+# The settings a running process was started with; `up` reuses it only when they match.
+spec_of() {
+  case "$1" in
+    temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
+    ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
+    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL" ;;
+  esac
+}
+
+is_external() {
+  case "$1" in
+    temporal) [ -n "$TEMPORAL_EXTERNAL" ] ;; ferretdb) [ -n "$MONGODB_EXTERNAL" ] ;; *) return 1 ;;
+  esac
+}
+
+check_ports() { # name: ports of a service we are about to start must be free
+  case "$1" in
+    temporal)
+      require_free_port "$TEMPORAL_PORT" "Temporal" TEMPORAL_PORT
+      require_free_port "$TEMPORAL_UI_PORT" "Temporal UI" TEMPORAL_UI_PORT ;;
+    ferretdb)
+      require_free_port "$FERRETDB_PORT" "FerretDB" FERRETDB_PORT
+      if [ "$FERRETDB_DEBUG_ADDR" != - ] && [ -n "$FERRETDB_DEBUG_ADDR" ]; then
+        require_free_port "${FERRETDB_DEBUG_ADDR##*:}" "FerretDB debug/metrics" FERRETDB_DEBUG_ADDR
+      fi ;;
+    api) require_free_port "$API_PORT" "API" API_PORT ;;
+  esac
+}
+
+# plan <names...>: sets TO_START (not running) after checking reuse and ports, before anything starts.
+plan() {
+  TO_START=()
+  local name pid
+  for name in "$@"; do
+    is_external "$name" && continue
+    if pid="$(running "$name")"; then
+      local want have; want="$(spec_of "$name")"; have="$(cat "$RUN_DIR/$name.spec" 2>/dev/null || true)"
+      if [ "$want" = "$have" ]; then
+        info "$name is already running (pid $pid)"
+        continue
+      fi
+      case "$name" in
+        worker | api) info "$name is running with other settings; restarting it"; stop_many "$name" ;;
+        *) die "$name is already running (pid $pid) with other settings ($have); run 'scripts/stack.sh down' first or 'scripts/stack.sh restart $name'" ;;
+      esac
+    else
+      rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec" # stale
+    fi
+    check_ports "$name"
+    TO_START+=("$name")
+  done
+}
+
+start_servers() { # names (subset of temporal ferretdb) that must be started
+  local name tools=()
+  for name in "$@"; do tools+=("$name"); done
+  ensure_tools "${tools[@]}"
+  mkdir -p "$DATA_DIR/temporal" "$DATA_DIR/ferretdb/sqlite" "$DATA_DIR/sources"
+  for name in "$@"; do
+    case "$name" in temporal) temporal_cmd ;; ferretdb) ferretdb_cmd ;; esac
+    SPEC="$(spec_of "$name")"
+    spawn "$name" "${CMD[@]}"
+    info "started $name (pid $(pid_of "$name")), log $LOG_DIR/$name.log"
+  done
+}
+
+wait_servers() {
+  local ok=1
+  if ! is_external temporal; then
+    wait_for temporal "$TEMPORAL_START_TIMEOUT" temporal_healthy || { tail_log temporal; stop_many temporal; ok=0; }
+  else
+    wait_for temporal "$TEMPORAL_START_TIMEOUT" temporal_healthy || { echo "error: Temporal at $TEMPORAL_ADDRESS is not reachable" >&2; ok=0; }
+  fi
+  if ! is_external ferretdb; then
+    wait_for ferretdb "$FERRETDB_START_TIMEOUT" mongo_ping || { tail_log ferretdb; stop_many ferretdb; ok=0; }
+  else
+    wait_for ferretdb "$FERRETDB_START_TIMEOUT" mongo_ping || { echo "error: MongoDB at $MONGODB_URI is not reachable" >&2; ok=0; }
+  fi
+  [ "$ok" = 1 ] || exit 1
+}
+
+start_apps() { # names (subset of worker api)
+  [ -x "$PROJECT/node_modules/.bin/tsx" ] || die "node_modules is missing; run 'make deps' (npm ci) first"
+  local name
+  for name in "$@"; do
+    app_cmd "$name"
+    SPEC="$(spec_of "$name")"
+    spawn "$name" "${CMD[@]}"
+    info "started $name (pid $(pid_of "$name")), log $LOG_DIR/$name.log"
+  done
+}
+
+wait_apps() {
+  if ! wait_for api "$API_START_TIMEOUT" api_healthy worker; then
+    echo "error: API health check $API_URL/health failed" >&2
+    tail_log api 40; tail_log worker 40
+    exit 1
+  fi
+  wait_worker
+}
+
+wait_worker() {
+  if ! wait_for worker "$WORKER_START_TIMEOUT" worker_polling; then
+    if running worker >/dev/null; then
+      echo "warning: the worker runs but does not poll task queue $TEMPORAL_TASK_QUEUE yet (see scripts/stack.sh logs worker)" >&2
+    else
+      echo "error: the worker is not running" >&2; tail_log worker 40; exit 1
+    fi
+  fi
+}
+
+pgid_of() {
+  if [ -r "/proc/$1/stat" ]; then sed 's/.*) //' "/proc/$1/stat" | awk '{print $3}'
+  else ps -o pgid= -p "$1" 2>/dev/null | tr -d ' '
+  fi
+}
+
+# The worker polls its task queue: a poller whose identity (default "<pid>@<host>") is a process of its group.
+worker_polling() {
+  temporal_cli || return 0 # no CLI to ask (external Temporal, tools not built): do not wait
+  local pgid json p
+  pgid="$(pid_of worker)" || return 1
+  json="$("$TEMPORAL_BIN" task-queue describe --address "$TEMPORAL_ADDRESS" --namespace "$TEMPORAL_NAMESPACE" \
+    --task-queue "$TEMPORAL_TASK_QUEUE" --command-timeout 3s -o json 2>/dev/null)" || return 1
+  for p in $(printf '%s\n' "$json" | sed -n 's/.*"identity": *"\([0-9][0-9]*\)@.*/\1/p'); do
+    [ "$(pgid_of "$p")" = "$pgid" ] && return 0
+  done
+  return 1
+}
+
+print_urls() {
+  echo
+  echo "imodel-sync stack is up (data in $DATA_DIR)"
+  [ "${1:-}" = all ] && echo "  API:          $API_URL   (health: $API_URL/health)"
+  if is_external temporal; then echo "  Temporal:     $TEMPORAL_ADDRESS (external)"
+  else echo "  Temporal UI:  $TEMPORAL_UI_URL   (gRPC $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE)"; fi
+  echo "  MongoDB URI:  $MONGODB_URI$([ -n "$MONGODB_EXTERNAL" ] && echo ' (external)')"
+  echo "  Logs:         $LOG_DIR   (scripts/stack.sh logs <name>)"
+  echo "Stop it with: make down   (or scripts/stack.sh down)"
+}
+
+# An address equal to the one this script gives its own server (typically left in the shell by
+# `eval "$(scripts/stack.sh env)"`) does not make that server external, unless another process listens there.
+if [ -n "$TEMPORAL_EXTERNAL" ]; then
+  case "$TEMPORAL_ADDRESS" in "127.0.0.1:$TEMPORAL_PORT" | "localhost:$TEMPORAL_PORT")
+    if running temporal >/dev/null || ! port_open "$TEMPORAL_PORT"; then TEMPORAL_EXTERNAL=""; fi ;;
+  esac
+fi
+if [ -n "$MONGODB_EXTERNAL" ]; then
+  case "$MONGODB_URI" in "mongodb://127.0.0.1:$FERRETDB_PORT/imodelsync" | "mongodb://localhost:$FERRETDB_PORT/imodelsync")
+    if running ferretdb >/dev/null || ! port_open "$FERRETDB_PORT"; then MONGODB_EXTERNAL=""; fi ;;
+  esac
+fi
+
+# ---------------------------------------------------------------- commands
+cmd_up() {
+  local what="${1:-all}"
+  case "$what" in all | servers) ;; *) die "usage: stack.sh up [servers]" ;; esac
+  if [ "$what" = all ]; then
+    need_node
+    [ -x "$PROJECT/node_modules/.bin/tsx" ] || die "node_modules is missing; run 'make deps' (npm ci) first"
+    plan temporal ferretdb worker api
+  else
+    plan temporal ferretdb
+  fi
+  local servers=() apps=() n
+  for n in "${TO_START[@]+"${TO_START[@]}"}"; do
+    case "$n" in temporal | ferretdb) servers+=("$n") ;; *) apps+=("$n") ;; esac
+  done
+  save_env
+  # A failed `up` stops what it started, so that no stray server keeps its ports (e.g. after a test setup).
+  trap 'up_failed $?' EXIT
+  [ ${#servers[@]} -gt 0 ] && start_servers "${servers[@]}"
+  wait_servers
+  if [ "$what" = all ]; then
+    [ ${#apps[@]} -gt 0 ] && start_apps "${apps[@]}"
+    wait_apps
+  fi
+  trap - EXIT
+  print_urls "$what"
+}
+
+up_failed() {
+  [ "$1" = 0 ] && return 0
+  if [ ${#STARTED[@]} -gt 0 ]; then
+    info "up failed; stopping what it started (${STARTED[*]}); the logs stay in $LOG_DIR"
+    local order=() n
+    for n in api worker ferretdb temporal; do
+      case " ${STARTED[*]} " in *" $n "*) order+=("$n") ;; esac
+    done
+    stop_many "${order[@]}"
+  fi
+  local any=""
+  for n in "${SERVICES[@]}"; do running "$n" >/dev/null && any=1; done
+  [ -n "$any" ] || rm -f "$SAVED_ENV"
+  exit "$1"
+}
+
+cmd_down() {
+  local any=""
+  for n in "${SERVICES[@]}"; do running "$n" >/dev/null && any=1; done
+  [ -n "$any" ] || info "nothing is running (from $RUN_DIR)"
+  stop_many api worker       # apps first, while their servers are still up
+  stop_many ferretdb temporal
+  rm -f "$SAVED_ENV"
+}
+
+cmd_status() {
+  local n pid up=0 total=0 health
+  printf '%-9s %-22s %-28s %s\n' SERVICE STATE ADDRESS HEALTH
+  for n in "${SERVICES[@]}"; do
+    local addr
+    case "$n" in
+      temporal) addr="$TEMPORAL_ADDRESS" ;; ferretdb) addr="$MONGODB_URI" ;;
+      api) addr="$API_URL" ;; worker) addr="queue $TEMPORAL_TASK_QUEUE" ;;
+    esac
+    if is_external "$n"; then
+      health=down
+      case "$n" in temporal) temporal_healthy && health=ok ;; ferretdb) mongo_ping && health=ok ;; esac
+      printf '%-9s %-22s %-28s %s\n' "$n" external "$addr" "$health"
+      continue
+    fi
+    total=$((total + 1))
+    if pid="$(running "$n")"; then
+      up=$((up + 1)); health=-
+      case "$n" in
+        temporal) temporal_healthy && health=ok || health=down ;;
+        ferretdb) mongo_ping && health=ok || health=down ;;
+        api) api_healthy && health=ok || health=down ;;
+        worker) worker_polling && health=polling || health="not polling" ;;
+      esac
+      [ "$health" = "not polling" ] && up=$((up - 1))
+      [ "$health" = down ] && up=$((up - 1))
+      printf '%-9s %-22s %-28s %s\n' "$n" "running (pid $pid)" "$addr" "$health"
+    else
+      printf '%-9s %-22s %-28s %s\n' "$n" stopped "$addr" -
+    fi
+  done
+  if [ "$up" = "$total" ]; then return 0; elif [ "$up" = 0 ]; then return 3; else return 1; fi
+}
+
+cmd_restart() {
+  local name="${1:-}"
+  case "$name" in
+    temporal | ferretdb)
+      is_external "$name" && die "$name is external ($([ "$name" = temporal ] && echo "TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS" || echo "MONGODB_URI=$MONGODB_URI")); nothing to restart"
+      stop_many "$name"
+      plan "$name"; save_env
+      start_servers "$name"; wait_servers ;;
+    worker | api)
+      need_node
+      stop_many "$name"
+      plan "$name"; save_env
+      start_apps "$name"
+      if [ "$name" = api ]; then wait_apps
+      else
+        wait_worker
+      fi ;;
+    *) die "usage: stack.sh restart <worker|api|temporal|ferretdb>" ;;
+  esac
+}
+
+cmd_logs() {
+  local name="" follow=""
+  for a in "$@"; do
+    case "$a" in -f | --follow) follow=1 ;; *) name="$a" ;; esac
+  done
+  local lines="${LOG_LINES:-100}"
+  if [ -z "$name" ]; then
+    local files=()
+    for n in "${SERVICES[@]}"; do [ -f "$LOG_DIR/$n.log" ] && files+=("$LOG_DIR/$n.log"); done
+    [ ${#files[@]} -gt 0 ] || die "no logs in $LOG_DIR"
+    if [ -n "$follow" ]; then exec tail -n "$lines" -F "${files[@]}"; else tail -n "$lines" "${files[@]}"; fi
+    return
+  fi
+  case "$name" in temporal | ferretdb | worker | api) ;; *) die "usage: stack.sh logs [worker|api|temporal|ferretdb] [-f]" ;; esac
+  local log="$LOG_DIR/$name.log"
+  [ -f "$log" ] || die "no log for $name yet ($log)"
+  if [ -n "$follow" ]; then exec tail -n "$lines" -F "$log"; else tail -n "$lines" "$log"; fi
+}
+
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+cmd_env() {
+  local v
+  for v in TEMPORAL_ADDRESS TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE MONGODB_URI DATA_DIR API_PORT API_URL \
+    SOURCE_ROOTS LOG_LEVEL TEMPORAL_UI_URL; do
+    echo "export $v=$(shq "${!v}")"
+  done
+}
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2; }
+
+cmd="${1:-}"; [ $# -gt 0 ] && shift
+case "$cmd" in
+  up) cmd_up "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  restart) cmd_restart "$@" ;;
+  logs) cmd_logs "$@" ;;
+  env) cmd_env ;;
+  -h | --help | help) usage ;;
+  *) usage; exit 2 ;;
+esac

@@ -1,0 +1,86 @@
+/** Helpers for integration tests: HTTP calls to the test stack's API, run polling, ECSQL on a `.bim`. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { inject } from "vitest";
+import { OpenMode } from "@itwin/core-bentley";
+import { QueryBinder, QueryRowFormat } from "@itwin/core-common";
+import { StandaloneDb } from "@itwin/core-backend";
+import { startIModelHost } from "../activities/imodel/writer";
+
+export const stack = () => inject("stack");
+
+export interface HttpResult<T = any> {
+  status: number;
+  location: string | null;
+  body: T;
+}
+
+/** Calls the API; never follows redirects (303 must be seen as such). */
+export async function http<T = any>(method: string, urlPath: string, body?: unknown, rawBody?: string): Promise<HttpResult<T>> {
+  const res = await fetch(`${stack().apiUrl}${urlPath}`, {
+    method,
+    redirect: "manual",
+    headers: body !== undefined || rawBody !== undefined ? { "content-type": "application/json" } : {},
+    body: rawBody ?? (body !== undefined ? JSON.stringify(body) : undefined),
+  });
+  const text = await res.text();
+  return { status: res.status, location: res.headers.get("location"), body: text ? JSON.parse(text) : undefined };
+}
+
+/** Copies fixtures into a fresh folder under the test stack's sources root; returns its absolute path. */
+export function makeSource(name: string, files: Record<string, string>): string {
+  const dir = path.join(stack().sourcesDir, `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [target, from] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, target)), { recursive: true });
+    fs.copyFileSync(from, path.join(dir, target));
+  }
+  return dir;
+}
+
+export const ROOT = path.resolve(__dirname, "..");
+export const SAMPLE = (name: string) => path.join(ROOT, "samples", "ifc", name);
+export const FIXTURE = (name: string) => path.join(ROOT, "test", "fixtures", name);
+
+/** Polls a run until its state is Completed; returns the run and every state seen on the way. */
+export async function waitForRun(location: string, timeoutMs = 150_000): Promise<{ run: any; statesSeen: string[] }> {
+  const statesSeen: string[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status, body } = await http("GET", location);
+    if (status !== 200) throw new Error(`GET ${location} answered ${status}: ${JSON.stringify(body)}`);
+    if (statesSeen[statesSeen.length - 1] !== body.run.state) statesSeen.push(body.run.state);
+    if (body.run.state === "Completed") return { run: body.run, statesSeen };
+    if (Date.now() > deadline) throw new Error(`run ${location} did not complete in ${timeoutMs} ms: ${JSON.stringify(body.run)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Creates an iModel and a connection over `files` (relative paths in `source`). */
+export async function createConnection(source: string, files: string[], displayName = "test connection", iModelId?: string) {
+  if (!iModelId) {
+    const m = await http("POST", "/imodels", { name: `test iModel ${displayName}` });
+    if (m.status !== 201) throw new Error(JSON.stringify(m.body));
+    iModelId = m.body.iModel.id as string;
+  }
+  const c = await http("POST", "/connections", {
+    iModelId,
+    displayName,
+    source: { type: "local", path: source },
+    sourceFiles: files.map((p) => ({ path: p, connectorType: "IFC" })),
+  });
+  if (c.status !== 201) throw new Error(JSON.stringify(c.body));
+  return { iModelId, connection: c.body.connection };
+}
+
+/** Runs ECSQL on a `.bim` opened read-only; rows use ECSQL property names. */
+export async function ecsql(bimPath: string, query: string, params?: Record<string, unknown>): Promise<any[]> {
+  await startIModelHost(path.join(stack().dataDir, "test-cache"), { profileName: `test-${process.pid}` });
+  const db = StandaloneDb.openFile(bimPath, OpenMode.Readonly);
+  try {
+    const binder = params ? QueryBinder.from(params) : undefined;
+    return await db.createQueryReader(query, binder, { rowFormat: QueryRowFormat.UseECSqlPropertyNames }).toArray();
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * scripts/stack.sh, servers only: starts Temporal (dev server) and FerretDB on free ports with a temporary DATA_DIR,
+ * checks that they answer, that `up` is idempotent, that a taken port gives one clear line and exit 1, that search
+ * attributes survive a Temporal restart on the same database file, and that `down` leaves no process behind.
+ * Independent of the stack test/global-setup.ts starts (other ports, other DATA_DIR).
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Connection } from "@temporalio/client";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(__dirname, "..");
+const STACK = path.join(ROOT, "scripts", "stack.sh");
+// The first run on a fresh machine builds the servers from source (scripts/ensure-tools.sh), which takes minutes.
+const FIRST_START_TIMEOUT = 15 * 60_000;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function stack(args: string[], env: Record<string, string>): Promise<Result> {
+  const base = { ...process.env };
+  // The caller's (or the global test stack's) server addresses must not make stack.sh use external servers.
+  for (const k of ["TEMPORAL_ADDRESS", "MONGODB_URI", "TEMPORAL_UI_URL", "DATA_DIR", "TEMPORAL_PORT", "TEMPORAL_UI_PORT",
+    "FERRETDB_PORT", "API_PORT", "TEMPORAL_NAMESPACE"]) delete base[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [STACK, ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Alive = the process (or any member of its process group) still exists. */
+function alive(pid: number): boolean {
+  for (const target of [pid, -pid]) {
+    try {
+      process.kill(target, 0);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EPERM") return true;
+    }
+  }
+  return false;
+}
+
+const readPid = (dataDir: string, name: string) => Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
+
+async function listSearchAttributes(address: string): Promise<Record<string, unknown>> {
+  const connection = await Connection.connect({ address, connectTimeout: 5000 });
+  try {
+    await connection.workflowService.getSystemInfo({});
+    const res = await connection.operatorService.listSearchAttributes({ namespace: "default" });
+    return res.customAttributes ?? {};
+  } finally {
+    await connection.close();
+  }
+}
+
+async function mongoPing(uri: string): Promise<void> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
+  try {
+    await client.connect();
+    const pong = await client.db().command({ ping: 1 });
+    expect(pong.ok).toBe(1);
+    const coll = client.db().collection("stack_test");
+    await coll.insertOne({ hello: "ferretdb" });
+    expect(await coll.findOne({ hello: "ferretdb" })).toMatchObject({ hello: "ferretdb" });
+  } finally {
+    await client.close();
+  }
+}
+
+describe("scripts/stack.sh (servers only)", () => {
+  const tmpDirs: string[] = [];
+  let dataDir = "";
+  let env: Record<string, string> = {};
+  let temporalAddress = "";
+  let mongoUri = "";
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-stack-"));
+    tmpDirs.push(dataDir);
+    const [temporal, ui, ferret] = [await freePort(), await freePort(), await freePort()];
+    env = {
+      DATA_DIR: dataDir,
+      TEMPORAL_PORT: String(temporal),
+      TEMPORAL_UI_PORT: String(ui),
+      FERRETDB_PORT: String(ferret),
+    };
+    temporalAddress = `127.0.0.1:${temporal}`;
+    mongoUri = `mongodb://127.0.0.1:${ferret}/imodelsync`;
+  });
+
+  afterAll(async () => {
+    if (dataDir) await stack(["down"], env);
+    for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it("starts Temporal and FerretDB and both answer", async () => {
+    const up = await stack(["up", "servers"], env);
+    expect(up.code, `stack.sh up servers failed:\n${up.stderr}`).toBe(0);
+    expect(up.stdout).toContain(mongoUri);
+    expect(up.stdout).toContain(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
+    expect(fs.existsSync(path.join(dataDir, "temporal", "temporal.db"))).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, "logs", "temporal.log"))).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, "logs", "ferretdb.log"))).toBe(true);
+
+    const attributes = await listSearchAttributes(temporalAddress);
+    expect(Object.keys(attributes)).toEqual(expect.arrayContaining(["ConnectionId", "IModelId", "RunTrigger"]));
+    await mongoPing(mongoUri);
+  }, FIRST_START_TIMEOUT);
+
+  it("is idempotent: `up` again reuses the running servers", async () => {
+    const before = { temporal: readPid(dataDir, "temporal"), ferretdb: readPid(dataDir, "ferretdb") };
+    const again = await stack(["up", "servers"], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain("already running");
+    expect({ temporal: readPid(dataDir, "temporal"), ferretdb: readPid(dataDir, "ferretdb") }).toEqual(before);
+    expect(alive(before.temporal) && alive(before.ferretdb)).toBe(true);
+
+    const status = await stack(["status"], env);
+    expect(status.stdout).toMatch(/temporal\s+running/);
+    expect(status.stdout).toMatch(/ferretdb\s+running/);
+
+    const exported = await stack(["env"], env);
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toContain(`export TEMPORAL_ADDRESS='${temporalAddress}'`);
+    expect(exported.stdout).toContain(`export MONGODB_URI='${mongoUri}'`);
+    expect(exported.stdout).toContain(`export DATA_DIR='${dataDir}'`);
+  }, 120_000);
+
+  it("keeps the search attributes when Temporal restarts on the same database file", async () => {
+    const old = readPid(dataDir, "temporal");
+    const restart = await stack(["restart", "temporal"], env);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(readPid(dataDir, "temporal")).not.toBe(old);
+    expect(alive(old)).toBe(false);
+    const attributes = await listSearchAttributes(temporalAddress);
+    expect(Object.keys(attributes)).toEqual(expect.arrayContaining(["ConnectionId", "IModelId", "RunTrigger"]));
+  }, 120_000);
+
+  it("refuses a taken port with one clear line and exit 1", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve()));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-stack-busy-"));
+    tmpDirs.push(otherDir);
+    try {
+      const res = await stack(["up", "servers"], {
+        DATA_DIR: otherDir,
+        TEMPORAL_PORT: String(taken),
+        TEMPORAL_UI_PORT: String(await freePort()),
+        FERRETDB_PORT: String(await freePort()),
+      });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(
+        `error: port ${taken} (Temporal) is already in use; set TEMPORAL_PORT or stop the other process`,
+      );
+      // nothing was started for that DATA_DIR
+      const run = path.join(otherDir, "run");
+      const pidfiles = fs.existsSync(run) ? fs.readdirSync(run).filter((f) => f.endsWith(".pid")) : [];
+      expect(pidfiles).toEqual([]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  }, 120_000);
+
+  it("`down` stops every process it started", async () => {
+    const pids = [readPid(dataDir, "temporal"), readPid(dataDir, "ferretdb")];
+    const down = await stack(["down"], env);
+    expect(down.code, down.stderr).toBe(0);
+    for (const pid of pids) expect(alive(pid), `pid ${pid} after down`).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, "run", "temporal.pid"))).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, "run", "ferretdb.pid"))).toBe(false);
+    const status = await stack(["status"], env);
+    expect(status.code).toBe(3);
+  }, 120_000);
+});

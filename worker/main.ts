@@ -1,0 +1,64 @@
+/**
+ * The Temporal worker: runs the workflows and the activities (parsing design files, writing iModels).
+ * Configuration: see lib/config.ts. Stops gracefully on SIGINT/SIGTERM (in-flight activities finish first).
+ */
+import * as path from "node:path";
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from "@temporalio/worker";
+import { createActivities } from "../activities/activities";
+import { startIModelHost } from "../activities/imodel/writer";
+import { loadConfig } from "../lib/config";
+import { openStore } from "../lib/db";
+import { createLogger } from "../lib/logger";
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger("worker", config.logLevel);
+  const temporalLogLevel: LogLevel = config.logLevel === "debug" || config.logLevel === "trace" ? "INFO" : "WARN";
+  Runtime.install({
+    logger: new DefaultLogger(temporalLogLevel, (entry) => {
+      const level = entry.level === "ERROR" ? "error" : entry.level === "WARN" ? "warn" : "info";
+      logger[level]({ temporal: true, ...entry.meta }, entry.message);
+    }),
+  });
+
+  let store;
+  try {
+    store = await openStore(config.mongoUri);
+  } catch (err) {
+    logger.fatal(`cannot reach MongoDB at ${config.mongoUri}: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  let connection;
+  try {
+    connection = await NativeConnection.connect({ address: config.temporalAddress });
+  } catch (err) {
+    logger.fatal(`cannot reach Temporal at ${config.temporalAddress}: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  // One host profile per process (a profile is locked by its process).
+  await startIModelHost(path.join(config.dataDir, "cache"), { profileName: `worker-${process.pid}` });
+
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    workflowsPath: require.resolve("../workflows"),
+    activities: createActivities({ store, logger }),
+    // The connectors and the writer are CPU-bound and one .bim has one writer: a few at a time is plenty.
+    maxConcurrentActivityTaskExecutions: 2,
+  });
+  logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, "worker started");
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    await store.close();
+    logger.info("worker stopped");
+  }
+}
+
+main().catch((err) => {
+  // eslint-disable-next-line no-console
+  console.error(err);
+  process.exit(1);
+});

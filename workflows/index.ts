@@ -1,0 +1,146 @@
+/**
+ * Workflows (deterministic code only: no I/O, clocks or randomness outside Temporal's APIs).
+ *
+ * - `imodelWorkflow`: one per iModel, id `imodel/<iModelId>`. It is the iModel's single writer: it queues runs of
+ *   all the iModel's connections and executes them one at a time as child workflows, so writes to one `.bim` never
+ *   overlap (DESIGN.md: a `.bim` has one writer). It also holds the "one active run per connection" rule.
+ * - `syncWorkflow`: one per run, id `sync/<connectionId>/<runId>`: plans the run's tasks, then synchronizes each
+ *   mapped file in an activity that commits that file's changes on its own.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  executeChild,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from "@temporalio/workflow";
+import type * as acts from "../activities/activities";
+import { runWorkflowId, RUN_TRIGGERS, type ErrorInfo } from "../domain/model";
+import { SEARCH_ATTRIBUTES } from "../lib/temporal";
+import { queueStateQuery, requestRunUpdate, type IModelQueueState, type QueuedRun, type RunRequest } from "./definitions";
+
+export * from "./definitions";
+
+type Activities = ReturnType<typeof acts.createActivities>;
+
+/** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
+const records = proxyActivities<Activities>({
+  startToCloseTimeout: "30 seconds",
+  retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
+});
+
+/** The file activity: parse + write one file. Retried a few times for transient faults (a file's own faults are task results, not retries). */
+const files = proxyActivities<Activities>({
+  startToCloseTimeout: "30 minutes",
+  retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "1 minute", maximumAttempts: 4 },
+});
+
+/** History length after which an idle iModel queue continues as new. */
+const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
+
+/** See the module comment. `state` is the carried-over queue (empty on first start). */
+export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
+  const queue: QueuedRun[] = [...state.queue];
+  let active: QueuedRun | undefined;
+  /** Runs that are queued or executing, by connection id. */
+  const activeByConnection = new Map<string, string>(queue.map((r) => [r.connectionId, r.runId]));
+
+  setHandler(queueStateQuery, () => ({ iModelId: state.iModelId, queue: [...queue], active }));
+
+  setHandler(
+    requestRunUpdate,
+    async (request: RunRequest) => {
+      const existing = activeByConnection.get(request.connectionId);
+      if (existing) return { runId: existing, created: false };
+      // Claim the connection before the first await, so a concurrent request sees it.
+      activeByConnection.set(request.connectionId, request.runId);
+      try {
+        await records.recordRunQueued({
+          runId: request.runId,
+          connectionId: request.connectionId,
+          iModelId: state.iModelId,
+          trigger: request.trigger,
+          workflowId: runWorkflowId(request.connectionId, request.runId),
+        });
+      } catch (err) {
+        activeByConnection.delete(request.connectionId);
+        throw ApplicationFailure.nonRetryable(`could not record the run: ${String(err)}`, "RunNotRecorded");
+      }
+      queue.push({ runId: request.runId, connectionId: request.connectionId, trigger: request.trigger });
+      return { runId: request.runId, created: true };
+    },
+    {
+      validator: (request: RunRequest) => {
+        if (!request || typeof request.runId !== "string" || typeof request.connectionId !== "string") {
+          throw new Error("runId and connectionId are required");
+        }
+        if (!(RUN_TRIGGERS as readonly string[]).includes(request.trigger)) throw new Error(`unknown trigger ${request.trigger}`);
+      },
+    },
+  );
+
+  for (;;) {
+    await condition(() => queue.length > 0 || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > CONTINUE_AS_NEW_AFTER_EVENTS);
+    const next = queue.shift();
+    if (!next) {
+      // Idle and the history is long: start afresh once no update handler is mid-way.
+      await condition(allHandlersFinished);
+      if (queue.length === 0) await continueAsNew<typeof imodelWorkflow>({ iModelId: state.iModelId, queue: [] });
+      continue;
+    }
+    active = next;
+    try {
+      await executeChild(syncWorkflow, {
+        workflowId: runWorkflowId(next.connectionId, next.runId),
+        args: [{ runId: next.runId, connectionId: next.connectionId, iModelId: state.iModelId, trigger: next.trigger }],
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.connectionId, value: next.connectionId },
+          { key: SEARCH_ATTRIBUTES.iModelId, value: state.iModelId },
+          { key: SEARCH_ATTRIBUTES.runTrigger, value: next.trigger },
+        ],
+      });
+    } catch (err) {
+      log.error("run workflow failed", { runId: next.runId, error: String(err) });
+      await records.completeRun({ runId: next.runId, error: { code: "RunFailed", message: String(err) } });
+    } finally {
+      active = undefined;
+      activeByConnection.delete(next.connectionId);
+    }
+  }
+}
+
+/** Input of one run. */
+export interface SyncInput {
+  runId: string;
+  connectionId: string;
+  iModelId: string;
+  trigger: (typeof RUN_TRIGGERS)[number];
+}
+
+/** One synchronization (run) of a connection: its tasks run in order, each file committed on its own. */
+export async function syncWorkflow(input: SyncInput): Promise<void> {
+  const plan = await records.beginRun({ runId: input.runId });
+  if (!plan.ok) {
+    await records.completeRun({ runId: input.runId, error: plan.error });
+    return;
+  }
+  for (const task of plan.tasks) {
+    try {
+      await files.syncSourceFile({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
+    } catch (err) {
+      const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+      const error: ErrorInfo = {
+        code: cause instanceof ApplicationFailure && cause.type ? cause.type : "TaskFailed",
+        message: cause instanceof Error ? cause.message : String(cause),
+        target: task.path,
+      };
+      await records.failTask({ runId: input.runId, sourceFileId: task.sourceFileId, error });
+    }
+  }
+  await records.completeRun({ runId: input.runId });
+}
