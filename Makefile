@@ -35,9 +35,10 @@ up: dev ## same as dev
 servers: tools ## start only Temporal and FerretDB
 	@$(STACK) up servers
 
-demo: deps tools ## start the stack and run scripts/demo.ts (DEMO_EXIT=1: stop the stack afterwards)
+demo: deps tools ## start the stack and run scripts/demo.ts (DEMO_EXIT=1, default under CI: stop afterwards)
 	@$(STACK) up
 	@eval "$$($(STACK) env)"; \
+	if [ -z "$${DEMO_EXIT:-}" ] && [ -n "$${CI:-}" ]; then export DEMO_EXIT=1; fi; \
 	if [ "$${DEMO_EXIT:-}" = 1 ]; then \
 	  rc=0; $(TSX) scripts/demo.ts || rc=$$?; \
 	  $(STACK) down; exit $$rc; \

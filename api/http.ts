@@ -70,5 +70,7 @@ export function nextLink(req: Request, top: number, skip: number, returned: numb
   const url = new URL(req.originalUrl, "http://placeholder");
   url.searchParams.set("$top", String(top));
   url.searchParams.set("$skip", String(skip + top));
-  return { href: `${url.pathname}${url.search}` };
+  // Keep `$top`/`$skip` readable (URLSearchParams would write `%24top`).
+  const query = [...url.searchParams].map(([k, v]) => `${encodeURIComponent(k).replace(/^%24/, "$")}=${encodeURIComponent(v)}`);
+  return { href: `${url.pathname}?${query.join("&")}` };
 }

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     logger.info("API stopping");
+    server.closeIdleConnections();
     server.close(() => {
       void Promise.allSettled([connection.close(), store.close()]).then(() => process.exit(0));
     });

@@ -55,7 +55,10 @@ build_temporal() {
   echo "building temporal $TEMPORAL_CLI_VERSION from $module (first run only, a few minutes)..." >&2
   local start=$SECONDS
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-  if ! GOBIN="$dir.tmp" GOFLAGS="${GOFLAGS:-} -trimpath" go install "$module@$TEMPORAL_CLI_VERSION" >&2; then
+  # -X stamps the version (a plain `go install` reports "0.0.0-DEV")
+  if ! GOBIN="$dir.tmp" GOFLAGS="${GOFLAGS:-} -trimpath" go install \
+    -ldflags "-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION#v}" \
+    "$module@$TEMPORAL_CLI_VERSION" >&2; then
     echo "error: could not build $module@$TEMPORAL_CLI_VERSION; see the output above (is the Go module proxy reachable?)" >&2
     rm -rf "$dir.tmp"; exit 3
   fi
@@ -74,7 +77,7 @@ build_ferretdb() {
   need go "install Go 1.22+ from https://go.dev/dl or your package manager"
   echo "building ferretdb $FERRETDB_VERSION from $module (first run only, a minute or two)..." >&2
   local start=$SECONDS json src commit work
-  if ! json="$(cd / && GOFLAGS=-mod=mod go mod download -json "$module@$FERRETDB_VERSION")"; then
+  if ! json="$(cd / && go mod download -json "$module@$FERRETDB_VERSION")"; then
     echo "$json" >&2
     echo "error: could not download $module@$FERRETDB_VERSION (is the Go module proxy reachable?)" >&2; exit 3
   fi

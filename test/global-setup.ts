@@ -42,7 +42,17 @@ export default function setup(project: TestProject) {
       env: { ...stripStackEnv(process.env), ...env },
       stdio: ["ignore", "inherit", "inherit"],
     });
-  run(["up"]);
+  try {
+    run(["up"]);
+  } catch (err) {
+    // Stop whatever did start, so a failed start leaves no server behind on the test ports.
+    try {
+      run(["down"]);
+    } catch {
+      /* already reported */
+    }
+    throw err;
+  }
   const sourcesDir = path.join(dataDir, "sources");
   fs.mkdirSync(sourcesDir, { recursive: true });
   const info: StackInfo = {

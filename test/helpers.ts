@@ -1,4 +1,6 @@
 /** Helpers for integration tests: HTTP calls to the test stack's API, run polling, ECSQL on a `.bim`. */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { inject } from "vitest";
@@ -83,4 +85,15 @@ export async function ecsql(bimPath: string, query: string, params?: Record<stri
   } finally {
     db.close();
   }
+}
+
+/**
+ * Restarts one process of the test stack (`worker`, `api`, `temporal`, `ferretdb`) with the project's launcher.
+ * Asynchronous on purpose: the test process keeps handling socket events (closed keep-alive connections) meanwhile.
+ */
+export async function restartService(name: "worker" | "api" | "temporal" | "ferretdb"): Promise<void> {
+  await promisify(execFile)("bash", [path.join(ROOT, "scripts/stack.sh"), "restart", name], {
+    cwd: ROOT,
+    env: { ...process.env, ...stack().env },
+  });
 }

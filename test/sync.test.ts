@@ -4,7 +4,8 @@
 import * as fs from "node:fs";
 import * as WebIFC from "web-ifc";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createConnection, ecsql, FIXTURE, http, makeSource, SAMPLE, waitForRun } from "./helpers";
+import { Client, Connection } from "@temporalio/client";
+import { createConnection, ecsql, FIXTURE, http, makeSource, restartService, SAMPLE, stack, waitForRun } from "./helpers";
 
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
 
@@ -59,6 +60,8 @@ describe("first synchronization of IFC files", () => {
     expect(run.result).toBe("PartialSuccess");
     expect(run.trigger).toBe("manual");
     for (const s of statesSeen) expect(["NotStarted", "Queued", "WaitingToExecute", "Executing", "Finalizing", "Completed"]).toContain(s);
+    // States are recorded while the run goes: polling saw it executing before it completed.
+    expect(statesSeen).toContain("Executing");
     expect(run.workflowId).toBe(`sync/${connection.id}/${run.id}`);
     expect(Date.parse(run.endDateTime)).toBeGreaterThanOrEqual(Date.parse(run.startDateTime));
   });
@@ -107,6 +110,29 @@ describe("first synchronization of IFC files", () => {
     expect(aspects.filter((r) => r.n !== 1)).toEqual([]);
     const links = await ecsql(bim, "SELECT Url url FROM BisCore.RepositoryLink ORDER BY Url");
     expect(links.map((l) => l.url)).toEqual(["hvac.ifc", `models/${STRUCTURAL}`]);
+  });
+
+  it("makes the run findable in Temporal by its search attributes", async () => {
+    const connectionTemporal = await Connection.connect({ address: stack().temporalAddress });
+    try {
+      const client = new Client({ connection: connectionTemporal });
+      const ids: string[] = [];
+      for await (const wf of client.workflow.list({ query: `ConnectionId = "${connection.id}" AND IModelId = "${iModelId}"` })) ids.push(wf.workflowId);
+      expect(ids).toContain(`sync/${connection.id}/${run.id}`);
+      const queue = await client.workflow.getHandle(`imodel/${iModelId}`).describe();
+      expect(queue.status.name).toBe("RUNNING");
+    } finally {
+      await connectionTemporal.close();
+    }
+  });
+
+  it("keeps connection and run records through an API restart", async () => {
+    await restartService("api");
+    const c = await http("GET", `/connections/${connection.id}`);
+    expect(c.status).toBe(200);
+    expect(c.body.connection.displayName).toBe("structural");
+    const r = await http("GET", `/connections/${connection.id}/runs/${run.id}`);
+    expect(r.body.run).toEqual(run);
   });
 
   it("keeps connection and run records readable through the API", async () => {
