@@ -43,12 +43,62 @@ export interface SourceElement {
   properties?: Record<string, unknown>;
 }
 
+/**
+ * A reference file a composite model names (e.g. a DXF XREF). `path` is as the source file wrote it; the run resolves
+ * it against the composite's folder and the source.
+ */
+export interface DiscoveredReference {
+  /** The path exactly as written in the file (may use `\`, be relative or absolute). */
+  path: string;
+  /** How the composite uses it (DXF: `Attach` or `Overlay`). */
+  attachment: "Attach" | "Overlay";
+  /** Name of the block or link inside the composite that refers to it, for messages. */
+  name?: string;
+}
+
+/**
+ * The georeference a file carries, in one of two forms (DESIGN.md: georeferencing must work offline).
+ * - `projected`: a projected CRS (EPSG code, e.g. 25832) plus the map conversion from the file's engineering
+ *   coordinates (metres) to that CRS: eastings/northings/orthogonal height of the engineering origin, and the rotation
+ *   of the engineering x axis (radians, counter-clockwise from grid east) and scale.
+ * - `geographic`: a geographic point (WGS84 degrees, ellipsoid height in metres) for the engineering origin, with an
+ *   optional true-north rotation (radians, counter-clockwise from engineering y to north).
+ */
+export type Georeference =
+  | {
+      kind: "projected";
+      epsg: number;
+      /** Name of the CRS as the file writes it, for messages. */
+      crsName?: string;
+      eastings: number;
+      northings: number;
+      orthogonalHeight: number;
+      /** Radians. */
+      rotation: number;
+      scale: number;
+      /** Where in the file it came from, e.g. `IfcMapConversion #123`, `DXF GEODATA`. */
+      origin: string;
+    }
+  | {
+      kind: "geographic";
+      latitude: number;
+      longitude: number;
+      height: number;
+      /** Radians. */
+      trueNorth?: number;
+      origin: string;
+    };
+
 /** What a connector returns for one file. */
 export interface ParsedFile {
   /** Source schema or version, e.g. `IFC2X3`. */
   schema: string;
   elements: SourceElement[];
   warnings: TaskWarning[];
+  /** Reference files the file names (composite models only). */
+  references?: DiscoveredReference[];
+  /** The file's georeference, when it carries one. */
+  georeference?: Georeference;
 }
 
 /** Thrown by connectors when a file cannot be read at all; the task fails with this code. */
