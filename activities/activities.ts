@@ -9,18 +9,23 @@ import { Context } from "@temporalio/activity";
 import {
   aggregateResult,
   ZERO_COUNTS,
+  type ConnectionRecord,
   type ConnectorType,
   type ErrorInfo,
   type RunResult,
   type RunTrigger,
+  connectorTypeOf,
+  type ReferenceRecord,
   type SourceFileRole,
+  type TaskPhase,
   type TaskRecord,
 } from "../domain/model";
+import { referenceCandidates } from "../domain/references";
 import { sourceFileAbsolutePath } from "../domain/paths";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
 import { CONNECTORS } from "./connectors";
-import { SourceFileError } from "./connectors/types";
+import { SourceFileError, type DiscoveredReference } from "./connectors/types";
 import { ensureIModel, writeSourceFile } from "./imodel/writer";
 
 export interface ActivityDeps {
@@ -34,15 +39,33 @@ export interface PlannedTask {
   path: string;
   connectorType: ConnectorType;
   role: SourceFileRole;
+  phase: TaskPhase;
+  /** For reference files: ids of the composite models that name it. */
+  referencedBy?: string[];
   index: number;
 }
 
-export type RunPlan = { ok: true; tasks: PlannedTask[] } | { ok: false; error: ErrorInfo };
+/** What one file task produced: its result and the resolved reference files to synchronize after it. */
+export interface TaskOutcome {
+  result: RunResult;
+  references: PlannedTask[];
+}
+
+/** The files to synchronize, in order, and the ids of files already completed as Skipped (unchanged). */
+export type RunPlan = { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error: ErrorInfo };
 
 const now = () => new Date().toISOString();
 
 /** `_id` of a task record. */
 export const taskId = (runId: string, sourceFileId: string) => `${runId}:${sourceFileId}`;
+
+/** `_id` of a file state record. */
+export const fileStateId = (connectionId: string, sourceFileId: string) => `${connectionId}:${sourceFileId}`;
+
+/** Stable id of a reference file of a connection: the same resolved path gives the same id in every composite. */
+export function referenceId(connectionId: string, resolvedPath: string): string {
+  return `ref-${createHash("sha256").update(`${connectionId}\0${resolvedPath}`).digest("hex").slice(0, 24)}`;
+}
 
 /** SHA-256 hex of a file's content (content, not dates or headers, decides whether a file changed). */
 export async function hashFile(absolutePath: string): Promise<string> {
@@ -76,6 +99,69 @@ export function createActivities({ store, logger }: ActivityDeps) {
     );
   }
 
+  /** A NotStarted task record (without `_id`). */
+  function newTask(runId: string, connectionId: string, t: PlannedTask): Omit<TaskRecord, "_id"> {
+    return {
+      runId,
+      connectionId,
+      sourceFileId: t.sourceFileId,
+      path: t.path,
+      connectorType: t.connectorType,
+      role: t.role,
+      phase: t.phase,
+      ...(t.referencedBy ? { referencedBy: t.referencedBy } : {}),
+      index: t.index,
+      state: "NotStarted",
+      result: "Undetermined",
+      warnings: [],
+      elements: { ...ZERO_COUNTS },
+    };
+  }
+
+  /** Creates the task record if missing (idempotent). */
+  async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<void> {
+    await store.tasks.updateOne({ _id: taskId(runId, t.sourceFileId) }, { $setOnInsert: newTask(runId, connectionId, t) }, { upsert: true });
+  }
+
+  /**
+   * Resolves the references a composite names against the source: each becomes a resolved reference (a task of the
+   * ReferenceFile phase) or a warning on the composite's task (`UnresolvedReference`, `UnsupportedReferenceFormat`).
+   */
+  async function resolveReferences(
+    connection: ConnectionRecord,
+    composite: PlannedTask,
+    discovered: DiscoveredReference[],
+  ): Promise<{ records: ReferenceRecord[]; warnings: ErrorInfo[] }> {
+    const records: ReferenceRecord[] = [];
+    const warnings: ErrorInfo[] = [];
+    const sourceFolder = connection.source.path;
+    // A reference that is itself a composite model of the connection keeps the composite's id (synchronized once).
+    const idFor = (p: string) => connection.sourceFiles.find((f) => f.path === p)?.id ?? referenceId(connection._id, p);
+    for (const ref of discovered) {
+      let found: string | undefined;
+      for (const candidate of referenceCandidates(composite.path, ref.path)) {
+        const stat = await fs.stat(sourceFileAbsolutePath(sourceFolder, candidate)).catch(() => undefined);
+        if (stat?.isFile()) {
+          found = candidate;
+          break;
+        }
+      }
+      const connectorType = found ? connectorTypeOf(found) : undefined;
+      if (found && connectorType && found !== composite.path) {
+        if (records.some((r) => r.path === found)) continue;
+        records.push({ id: idFor(found), path: found, referencedAs: ref.path, attachment: ref.attachment, connectorType, resolved: true });
+      } else {
+        records.push({ id: idFor(found ?? ref.path), path: found ?? ref.path, referencedAs: ref.path, attachment: ref.attachment, resolved: false });
+        warnings.push(
+          found && !connectorType
+            ? { code: "UnsupportedReferenceFormat", message: `reference '${ref.path}' (${found}) has a format no connector reads; it is not synchronized`, target: ref.path }
+            : { code: "UnresolvedReference", message: `reference '${ref.path}'${ref.name ? ` (${ref.name})` : ""} was not found in the source; it is not synchronized`, target: ref.path },
+        );
+      }
+    }
+    return { records, warnings };
+  }
+
   return {
     /** Records a newly queued run (idempotent) and links it from its connection as the last run. */
     async recordRunQueued(input: { runId: string; connectionId: string; iModelId: string; trigger: RunTrigger; workflowId: string }): Promise<void> {
@@ -106,51 +192,97 @@ export function createActivities({ store, logger }: ActivityDeps) {
       if (!connection || connection.status !== "Active") {
         return { ok: false, error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} is gone or deleted` } };
       }
-      const tasks: PlannedTask[] = connection.sourceFiles.map((f, index) => ({
-        sourceFileId: f.id,
-        path: f.path,
-        connectorType: f.connectorType,
-        role: f.role,
-        index,
-      }));
-      for (const t of tasks) {
-        await store.tasks.updateOne(
-          { _id: taskId(input.runId, t.sourceFileId) },
-          {
-            $setOnInsert: {
-              runId: input.runId,
-              connectionId: run.connectionId,
-              sourceFileId: t.sourceFileId,
-              path: t.path,
-              connectorType: t.connectorType,
-              role: t.role,
-              index: t.index,
-              state: "NotStarted",
-              result: "Undetermined",
-              warnings: [],
-              elements: { ...ZERO_COUNTS },
+      const iModel = await store.imodels.findOne({ _id: run.iModelId });
+      const bimExists = iModel ? await fs.stat(iModel.location.path).then(() => true, () => false) : false;
+      const states = new Map((await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]));
+      const composites: PlannedTask[] = connection.sourceFiles
+        .filter((f) => f.role === "CompositeModel")
+        .map((f, index) => ({ sourceFileId: f.id, path: f.path, connectorType: f.connectorType, role: f.role, phase: "MasterFile", index }));
+
+      // File-level incremental sync, decided here for every file at once so unchanged files cost no task of their
+      // own: a file whose content hash equals its last successfully synchronized hash is Skipped. References of an
+      // unchanged composite are those found at its last parse.
+      const tasks: PlannedTask[] = [];
+      const skipped: string[] = [];
+      const skippedRecords: { task: PlannedTask; contentHash: string; runId?: string }[] = [];
+      const consider = async (t: PlannedTask): Promise<boolean> => {
+        const state = states.get(t.sourceFileId);
+        const hash = state?.syncedContentHash && bimExists
+          ? await hashFile(sourceFileAbsolutePath(connection.source.path, t.path)).catch(() => undefined)
+          : undefined;
+        if (hash && hash === state?.syncedContentHash) {
+          skipped.push(t.sourceFileId);
+          skippedRecords.push({ task: t, contentHash: hash, runId: state.syncedRunId });
+          return true;
+        }
+        tasks.push(t);
+        return false;
+      };
+      const references = new Map<string, PlannedTask>();
+      for (const c of composites) {
+        if (!(await consider(c))) continue;
+        for (const r of states.get(c.sourceFileId)?.references ?? []) {
+          if (!r.resolved || !r.connectorType || composites.some((x) => x.sourceFileId === r.id)) continue;
+          const known = references.get(r.id);
+          if (known) known.referencedBy!.push(c.sourceFileId);
+          else references.set(r.id, { sourceFileId: r.id, path: r.path, connectorType: r.connectorType, role: "ReferenceFile", phase: "ReferenceFile", referencedBy: [c.sourceFileId], index: 0 });
+        }
+      }
+      for (const r of references.values()) {
+        r.index = composites.length + skipped.length + tasks.length; // after every composite
+        await consider(r);
+      }
+      const all = [...composites, ...references.values()];
+      if (all.length > 0) {
+        await store.tasks.bulkWrite(
+          all.map((t) => ({
+            updateOne: {
+              filter: { _id: taskId(input.runId, t.sourceFileId) },
+              update: { $setOnInsert: newTask(input.runId, connection._id, t) },
+              upsert: true,
             },
-          },
-          { upsert: true },
+          })),
+          { ordered: false },
+        );
+      }
+      const at = now();
+      for (const { task: t, contentHash, runId } of skippedRecords) {
+        const reason = { code: "FileUnchanged", message: `${path.basename(t.path)} is unchanged since run ${runId} (same content hash); not parsed again` };
+        await store.tasks.updateOne(
+          { _id: taskId(input.runId, t.sourceFileId), state: { $ne: "Completed" } },
+          { $set: { state: "Completed", result: "Skipped", contentHash, reason, startDateTime: at, endDateTime: at, durationMs: 0 } },
         );
       }
       await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: run.startDateTime ?? now() } });
-      log({ runId: input.runId }).info({ files: tasks.length }, "run started");
-      return { ok: true, tasks };
+      log({ runId: input.runId }).info({ files: all.length, toSynchronize: tasks.length, unchanged: skipped.length }, "run started");
+      return { ok: true, tasks, skipped };
     },
 
     /**
-     * Synchronizes one file: reads and hashes it, parses it with its connector and writes it into the iModel in one
-     * transaction. A problem of the file itself (missing, unreadable, not parseable) completes the task with result
-     * Error and a code; faults of the service (database, iModel) throw so Temporal retries the activity.
+     * Synchronizes one file: reads and hashes it; when its content equals the last successfully synchronized content
+     * the task is Skipped (file-level incremental sync: content, not dates, decides); otherwise parses it with its
+     * connector and writes it into the iModel in one transaction (element-level incremental sync by provenance).
+     * A problem of the file itself (missing, unreadable, not parseable) completes the task with result Error and a
+     * code, leaving its data in the iModel; faults of the service (database, iModel) throw so Temporal retries.
+     * @returns the task result and, for a composite model, its resolved reference files.
      */
-    async syncSourceFile(input: { runId: string; connectionId: string; iModelId: string; task: PlannedTask }): Promise<RunResult> {
+    async syncSourceFile(input: { runId: string; connectionId: string; iModelId: string; task: PlannedTask }): Promise<TaskOutcome> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
       const attempt = Context.current().info.attempt;
       const id = taskId(runId, task.sourceFileId);
+      await ensureTask(runId, input.connectionId, task);
       const existing = await store.tasks.findOne({ _id: id });
-      if (existing?.state === "Completed") return existing.result; // retried after it was recorded
+      const stateId = fileStateId(input.connectionId, task.sourceFileId);
+      const fileState = await store.fileStates.findOne({ _id: stateId });
+      const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
+        (records ?? [])
+          .filter((r) => r.resolved && r.connectorType)
+          .map((r) => ({ sourceFileId: r.id, path: r.path, connectorType: r.connectorType!, role: "ReferenceFile", phase: "ReferenceFile", referencedBy: [task.sourceFileId], index: 0 }));
+      if (existing?.state === "Completed") {
+        // Retried after it was recorded.
+        return { result: existing.result, references: existing.result === "Error" ? [] : plannedReferences(fileState?.references) };
+      }
       await store.tasks.updateOne(
         { _id: id },
         { $set: { state: "Executing", attempts: attempt, startDateTime: existing?.startDateTime ?? now() } },
@@ -163,10 +295,10 @@ export function createActivities({ store, logger }: ActivityDeps) {
       const absolutePath = sourceFileAbsolutePath(connection.source.path, task.path);
       const fileName = path.basename(task.path);
 
-      const fail = async (error: ErrorInfo): Promise<RunResult> => {
+      const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
         l.warn({ error }, "task failed");
         await finishTask(runId, task.sourceFileId, { result: "Error", error });
-        return "Error";
+        return { result: "Error", references: [] };
       };
 
       let contentHash: string;
@@ -174,8 +306,16 @@ export function createActivities({ store, logger }: ActivityDeps) {
         contentHash = await hashFile(absolutePath);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
-        return fail({ code, message: `${fileName}: cannot read the source file (${(err as Error).message})`, target: task.path });
+        return fail({ code, message: `${fileName}: cannot read the source file (${(err as Error).message}); its data in the iModel is kept`, target: task.path });
       }
+      const bimExists = await fs.stat(iModel.location.path).then(() => true, () => false);
+      if (fileState?.syncedContentHash === contentHash && bimExists) {
+        const reason = { code: "FileUnchanged", message: `${fileName} is unchanged since run ${fileState.syncedRunId} (same content hash); not parsed again` };
+        await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason });
+        l.info("task skipped: file unchanged");
+        return { result: "Skipped", references: plannedReferences(fileState.references) };
+      }
+
       Context.current().heartbeat("parsing");
       let parsed;
       try {
@@ -184,6 +324,11 @@ export function createActivities({ store, logger }: ActivityDeps) {
         if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
         return fail({ code: "ConnectorFailed", message: `${fileName}: the ${task.connectorType} connector failed (${String(err)})`, target: task.path });
       }
+      const refs =
+        task.role === "CompositeModel"
+          ? await resolveReferences(connection, task, parsed.references ?? [])
+          : { records: [] as ReferenceRecord[], warnings: [] as ErrorInfo[] };
+
       Context.current().heartbeat("writing");
       ensureIModel(iModel.location.path, iModel.name);
       const written = await writeSourceFile({
@@ -196,15 +341,41 @@ export function createActivities({ store, logger }: ActivityDeps) {
         runId,
         parsed,
       });
+      if (written.georeference === "set") {
+        // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
+        await store.imodels.updateOne(
+          { _id: iModel._id, gcs: { $exists: false } },
+          { $set: { gcs: { connectionId: connection._id, sourceFileId: task.sourceFileId, path: task.path, dateTime: now() } } },
+        );
+        await store.connections.updateOne({ _id: connection._id }, { $set: { definesGcs: true } });
+      }
+      await store.fileStates.updateOne(
+        { _id: stateId },
+        {
+          $set: {
+            connectionId: input.connectionId,
+            sourceFileId: task.sourceFileId,
+            path: task.path,
+            role: task.role,
+            syncedContentHash: contentHash,
+            syncedRunId: runId,
+            syncedDateTime: now(),
+            ...(task.role === "CompositeModel" ? { references: refs.records } : {}),
+          },
+        },
+        { upsert: true },
+      );
       const elements = { inserted: written.inserted, updated: written.updated, deleted: written.deleted, unchanged: written.unchanged };
-      await finishTask(runId, task.sourceFileId, { result: "Success", contentHash, elements, warnings: written.warnings.concat(parsed.warnings) });
-      l.info({ elements, warnings: parsed.warnings.length + written.warnings.length, replayed: written.replayed }, "task completed");
-      return "Success";
+      const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
+      await finishTask(runId, task.sourceFileId, { result: "Success", contentHash, elements, warnings });
+      l.info({ elements, warnings: warnings.length, replayed: written.replayed, georeference: written.georeference }, "task completed");
+      return { result: "Success", references: plannedReferences(refs.records) };
     },
 
     /** Completes a task with result Error after its activity gave up (retries exhausted). */
-    async failTask(input: { runId: string; sourceFileId: string; error: ErrorInfo }): Promise<void> {
-      await finishTask(input.runId, input.sourceFileId, { result: "Error", error: input.error });
+    async failTask(input: { runId: string; connectionId: string; task: PlannedTask; error: ErrorInfo }): Promise<void> {
+      await ensureTask(input.runId, input.connectionId, input.task);
+      await finishTask(input.runId, input.task.sourceFileId, { result: "Error", error: input.error });
     },
 
     /**

@@ -212,14 +212,19 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         store.connections.countDocuments(filter),
       ]);
       const next = nextLink(req, q.$top, q.$skip, items.length, total);
-      res.json({ connections: items.map(connectionJson), _links: next ? { next } : {} });
+      const states = items.length ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray() : [];
+      res.json({
+        connections: items.map((c) => connectionJson(c, states.filter((s) => s.connectionId === c._id))),
+        _links: next ? { next } : {},
+      });
     }),
   );
 
   app.get(
     "/connections/:id",
     route(async (req, res) => {
-      res.json({ connection: connectionJson(await getConnection(req.params.id)) });
+      const connection = await getConnection(req.params.id);
+      res.json({ connection: connectionJson(connection, await store.fileStates.find({ connectionId: connection._id }).toArray()) });
     }),
   );
 

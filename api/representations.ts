@@ -1,13 +1,25 @@
-import type { ConnectionRecord, IModelRecord, RunRecord, RunResult, RunState, TaskRecord } from "../domain/model";
+import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, RunResult, RunState, TaskRecord } from "../domain/model";
 import { aggregateResult, RUN_STATES } from "../domain/model";
 
 /** JSON shapes of the API's resources (modelled on the public iTwin Synchronization API). */
 
 export function iModelJson(m: IModelRecord) {
-  return { id: m._id, name: m.name, location: m.location, createdDateTime: m.createdDateTime, _links: { self: { href: `/imodels/${m._id}` } } };
+  return {
+    id: m._id,
+    name: m.name,
+    location: m.location,
+    createdDateTime: m.createdDateTime,
+    ...(m.gcs ? { gcsDefinedBy: { connectionId: m.gcs.connectionId, sourceFileId: m.gcs.sourceFileId, path: m.gcs.path } } : {}),
+    _links: { self: { href: `/imodels/${m._id}` } },
+  };
 }
 
-export function connectionJson(c: ConnectionRecord) {
+/**
+ * A connection; `fileStates` (its files' records) give each composite model the reference files found under it at
+ * its last successful parse.
+ */
+export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[] = []) {
+  const refsOf = (id: string) => fileStates.find((f) => f.sourceFileId === id)?.references ?? [];
   return {
     id: c._id,
     displayName: c.displayName,
@@ -15,7 +27,21 @@ export function connectionJson(c: ConnectionRecord) {
     owner: null,
     schedule: { type: "manual" as const },
     source: c.source,
-    sourceFiles: c.sourceFiles.map((f) => ({ id: f.id, path: f.path, connectorType: f.connectorType, role: f.role, references: [] })),
+    sourceFiles: c.sourceFiles.map((f) => ({
+      id: f.id,
+      path: f.path,
+      connectorType: f.connectorType,
+      role: f.role,
+      references: refsOf(f.id).map((r) => ({
+        id: r.id,
+        path: r.path,
+        referencedAs: r.referencedAs,
+        attachment: r.attachment,
+        ...(r.connectorType ? { connectorType: r.connectorType } : {}),
+        role: "ReferenceFile",
+        resolved: r.resolved,
+      })),
+    })),
     definesGcs: c.definesGcs,
     status: c.status,
     createdDateTime: c.createdDateTime,
@@ -34,9 +60,12 @@ function taskJson(t: TaskRecord) {
     path: t.path,
     fileName: t.path.split("/").pop(),
     role: t.role,
+    phase: t.phase,
+    ...(t.referencedBy ? { referencedBy: t.referencedBy } : {}),
     state: t.state,
     result: t.result,
     ...(t.error ? { error: t.error } : {}),
+    ...(t.reason ? { reason: t.reason } : {}),
     warnings: t.warnings,
     elements: t.elements,
     ...(t.startDateTime ? { startDateTime: t.startDateTime } : {}),
@@ -60,7 +89,14 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
   const jobs = [...byType.entries()].map(([connectorType, ts]) => {
     const state = jobState(ts.map((t) => t.state));
     const result: RunResult = state === "Completed" ? aggregateResult(ts.map((t) => t.result)) : "Undetermined";
-    return { connectorType, state, result, tasks: ts.map(taskJson) };
+    const phases = (["MasterFile", "ReferenceFile"] as const)
+      .map((phase) => ({ phase, tasks: ts.filter((t) => t.phase === phase) }))
+      .filter((p) => p.tasks.length > 0)
+      .map((p) => {
+        const s = jobState(p.tasks.map((t) => t.state));
+        return { phase: p.phase, state: s, result: s === "Completed" ? aggregateResult(p.tasks.map((t) => t.result)) : "Undetermined" };
+      });
+    return { connectorType, state, result, phases, tasks: ts.map(taskJson) };
   });
   return {
     id: r._id,

@@ -39,6 +39,15 @@ export type ConnectorType = (typeof CONNECTOR_TYPES)[number];
 /** Role of a source file in a connection's mapping. */
 export type SourceFileRole = "CompositeModel" | "ReferenceFile";
 
+/** Phase of a job a task belongs to: composite models first, then the reference files they name. */
+export type TaskPhase = "MasterFile" | "ReferenceFile";
+
+/** Connector type of a file from its extension, or undefined when no connector reads it. */
+export function connectorTypeOf(filePath: string): ConnectorType | undefined {
+  const ext = filePath.slice(filePath.lastIndexOf(".") + 1).toLowerCase();
+  return (CONNECTOR_TYPES as readonly string[]).find((t) => t.toLowerCase() === ext) as ConnectorType | undefined;
+}
+
 /** A problem attached to a run, job or task: `{code, message}` plus an optional target (file path, element id). */
 export interface ErrorInfo {
   code: string;
@@ -67,6 +76,8 @@ export interface IModelRecord {
   _id: string;
   name: string;
   location: IModelLocation;
+  /** Which file set the iModel's geographic coordinate system (the first synchronized file carrying one). */
+  gcs?: { connectionId: string; sourceFileId: string; path: string; dateTime: string };
   /** ISO 8601 UTC. */
   createdDateTime: string;
 }
@@ -84,6 +95,40 @@ export interface SourceFileRecord {
   path: string;
   connectorType: ConnectorType;
   role: SourceFileRole;
+}
+
+/**
+ * A reference file discovered under a composite model (e.g. a DXF XREF). `resolved` false means the file could not be
+ * found or read in the source; it is then a warning on the composite's task, not a task of its own.
+ */
+export interface ReferenceRecord {
+  /** Stable id: derived from the connection and the resolved path, so a file shared by two composites has one id. */
+  id: string;
+  /** Resolved path relative to the source (`/`-separated), or the path as written when unresolved. */
+  path: string;
+  /** The path exactly as the composite wrote it. */
+  referencedAs: string;
+  attachment: "Attach" | "Overlay";
+  connectorType?: ConnectorType;
+  resolved: boolean;
+}
+
+/**
+ * What the service knows of one file of a connection between runs. `_id` = `${connectionId}:${sourceFileId}`.
+ * Kept apart from the connection so runs never rewrite the connection record.
+ */
+export interface FileStateRecord {
+  _id: string;
+  connectionId: string;
+  sourceFileId: string;
+  path: string;
+  role: SourceFileRole;
+  /** SHA-256 of the content last synchronized successfully, and by which run (ISO 8601 UTC time). */
+  syncedContentHash?: string;
+  syncedRunId?: string;
+  syncedDateTime?: string;
+  /** For composite models: the references found at their last successful parse. */
+  references?: ReferenceRecord[];
 }
 
 export type ConnectionStatus = "Active" | "Deleted";
@@ -128,11 +173,16 @@ export interface TaskRecord {
   path: string;
   connectorType: ConnectorType;
   role: SourceFileRole;
+  phase: TaskPhase;
+  /** For reference files: the composite models of this run that name it. */
+  referencedBy?: string[];
   /** Position in the run, for stable ordering. */
   index: number;
   state: RunState;
   result: RunResult;
   error?: ErrorInfo;
+  /** Why a task was Skipped (e.g. `FileUnchanged`). */
+  reason?: ErrorInfo;
   warnings: ErrorInfo[];
   elements: ElementCounts;
   /** SHA-256 hex of the file content that was read, once known. */
@@ -157,13 +207,13 @@ export function iModelWorkflowId(iModelId: string): string {
 
 /**
  * The result of a run from its task results (iTwin Synchronization API semantics):
- * no task or all Success/Skipped → Success; all Error → Error; a mix → PartialSuccess.
+ * no task or all Success/Skipped (unchanged files) → Success; all Error → Error; a mix → PartialSuccess.
  */
 export function aggregateResult(results: RunResult[]): RunResult {
   if (results.length === 0) return "Success";
   if (results.some((r) => r === "Cancelled")) return "Cancelled";
   const failed = results.filter((r) => r === "Error" || r === "TimedOut").length;
-  if (failed === 0) return results.every((r) => r === "Skipped") ? "Skipped" : "Success";
+  if (failed === 0) return "Success";
   if (failed === results.length) return "Error";
   return "PartialSuccess";
 }

@@ -1,5 +1,5 @@
 import { Collection, Db, MongoClient } from "mongodb";
-import type { ConnectionRecord, IModelRecord, RunRecord, TaskRecord } from "../domain/model";
+import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, TaskRecord } from "../domain/model";
 
 /** The records the API lists and that outlive workflow histories (MongoDB wire protocol: MongoDB or FerretDB). */
 export interface Store {
@@ -9,6 +9,7 @@ export interface Store {
   connections: Collection<ConnectionRecord>;
   runs: Collection<RunRecord>;
   tasks: Collection<TaskRecord>;
+  fileStates: Collection<FileStateRecord>;
   close(): Promise<void>;
 }
 
@@ -28,12 +29,14 @@ export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): P
     connections: db.collection<ConnectionRecord>("connections"),
     runs: db.collection<RunRecord>("runs"),
     tasks: db.collection<TaskRecord>("tasks"),
+    fileStates: db.collection<FileStateRecord>("fileStates"),
     close: () => client.close(),
   };
   await Promise.all([
     store.connections.createIndex({ iModelId: 1 }),
     store.runs.createIndex({ connectionId: 1, queuedDateTime: -1 }),
     store.tasks.createIndex({ runId: 1, index: 1 }),
+    store.fileStates.createIndex({ connectionId: 1 }),
   ]);
   return store;
 }

@@ -8,7 +8,7 @@ describe("aggregateResult", () => {
   it("follows the iTwin run result words", () => {
     expect(aggregateResult([])).toBe("Success");
     expect(aggregateResult(["Success", "Skipped"])).toBe("Success");
-    expect(aggregateResult(["Skipped", "Skipped"])).toBe("Skipped");
+    expect(aggregateResult(["Skipped", "Skipped"])).toBe("Success");
     expect(aggregateResult(["Success", "Error"])).toBe("PartialSuccess");
     expect(aggregateResult(["Error", "TimedOut"])).toBe("Error");
     expect(aggregateResult(["Success", "Cancelled"])).toBe("Cancelled");
@@ -39,5 +39,17 @@ describe("source paths", () => {
     expect(code(() => checkSourceFolder("/srv/database", ["/srv/data"]))).toBe("SourcePathNotAllowed");
     expect(code(() => checkSourceFolder("/srv/data/../etc", ["/srv/data"]))).toBe("SourcePathNotAllowed");
     expect(code(() => checkSourceFolder("srv/data", ["/srv/data"]))).toBe("InvalidSourcePath");
+  });
+});
+
+import { referenceCandidates } from "../domain/references";
+describe("reference candidates", () => {
+  it("resolves relative to the composite, then by file name, never outside the source", () => {
+    expect(referenceCandidates("hosts/a.dxf", "grid.dxf")).toEqual(["hosts/grid.dxf"]);
+    expect(referenceCandidates("hosts/a.dxf", "..\\xrefs\\site.dwg")).toEqual(["xrefs/site.dwg", "hosts/site.dwg"]);
+    expect(referenceCandidates("a.dxf", "..\\xrefs\\site.dwg")).toEqual(["site.dwg"]);
+    expect(referenceCandidates("a.dxf", "C:\\Projects\\x\\grid.dxf")).toEqual(["grid.dxf"]);
+    expect(referenceCandidates("a.dxf", "/abs/grid.dxf")).toEqual(["grid.dxf"]);
+    expect(referenceCandidates("a.dxf", "  ")).toEqual([]);
   });
 });

@@ -20,6 +20,7 @@ import {
   workflowInfo,
 } from "@temporalio/workflow";
 import type * as acts from "../activities/activities";
+import type { PlannedTask, TaskOutcome } from "../activities/activities";
 import { runWorkflowId, RUN_TRIGGERS, type ErrorInfo } from "../domain/model";
 import { SEARCH_ATTRIBUTES } from "../lib/temporal";
 import { queueStateQuery, requestRunUpdate, type IModelQueueState, type QueuedRun, type RunRequest } from "./definitions";
@@ -31,6 +32,12 @@ type Activities = ReturnType<typeof acts.createActivities>;
 /** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
 const records = proxyActivities<Activities>({
   startToCloseTimeout: "30 seconds",
+  retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
+});
+
+/** Planning: hashes every mapped file to decide what changed, so it may take a while on large sources. */
+const planning = proxyActivities<Activities>({
+  startToCloseTimeout: "10 minutes",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });
 
@@ -122,25 +129,51 @@ export interface SyncInput {
   trigger: (typeof RUN_TRIGGERS)[number];
 }
 
-/** One synchronization (run) of a connection: its tasks run in order, each file committed on its own. */
+/**
+ * One synchronization (run) of a connection. Phase MasterFile: each composite model, in mapping order. Phase
+ * ReferenceFile: each reference file they name, once per run even when several composites share it (and not at all
+ * when it is itself a composite of the connection). Each file commits on its own.
+ */
 export async function syncWorkflow(input: SyncInput): Promise<void> {
-  const plan = await records.beginRun({ runId: input.runId });
+  const plan = await planning.beginRun({ runId: input.runId });
   if (!plan.ok) {
     await records.completeRun({ runId: input.runId, error: plan.error });
     return;
   }
-  for (const task of plan.tasks) {
-    try {
-      await files.syncSourceFile({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
-    } catch (err) {
-      const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-      const error: ErrorInfo = {
-        code: cause instanceof ApplicationFailure && cause.type ? cause.type : "TaskFailed",
-        message: cause instanceof Error ? cause.message : String(cause),
-        target: task.path,
-      };
-      await records.failTask({ runId: input.runId, sourceFileId: task.sourceFileId, error });
+  const queue: PlannedTask[] = [...plan.tasks];
+  const planned = new Map<string, PlannedTask | undefined>(queue.map((t) => [t.sourceFileId, t]));
+  for (const id of plan.skipped) planned.set(id, undefined); // unchanged: done, never run again in this run
+  let nextIndex = plan.tasks.length + plan.skipped.length;
+  while (queue.length > 0) {
+    const task = queue.shift()!;
+    const outcome = await runTask(input, task);
+    for (const ref of outcome.references) {
+      if (planned.has(ref.sourceFileId)) {
+        const known = planned.get(ref.sourceFileId);
+        if (known?.phase === "ReferenceFile" && !known.referencedBy?.includes(task.sourceFileId)) {
+          known.referencedBy = [...(known.referencedBy ?? []), task.sourceFileId];
+        }
+        continue;
+      }
+      const next: PlannedTask = { ...ref, index: nextIndex++ };
+      planned.set(next.sourceFileId, next);
+      queue.push(next);
     }
   }
   await records.completeRun({ runId: input.runId });
+}
+
+async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome> {
+  try {
+    return await files.syncSourceFile({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
+  } catch (err) {
+    const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+    const error: ErrorInfo = {
+      code: cause instanceof ApplicationFailure && cause.type ? cause.type : "TaskFailed",
+      message: cause instanceof Error ? cause.message : String(cause),
+      target: task.path,
+    };
+    await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
+    return { result: "Error", references: [] };
+  }
 }

@@ -11,7 +11,7 @@ import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as WebIFC from "web-ifc";
-import { ParsedFile, SourceElement, SourceFileError, SourceMesh, TaskWarning } from "./types";
+import { Georeference, ParsedFile, SourceElement, SourceFileError, SourceMesh, TaskWarning } from "./types";
 
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
@@ -369,6 +369,244 @@ export function elementChecksum(e: Omit<SourceElement, "checksum">): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Georeference
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Warning for a georeference the file states but that cannot be interpreted; the file then has no georeference
+ * (a file with an unreadable IfcMapConversion does not fall back to IfcSite RefLatitude/RefLongitude, which are often
+ * exporter defaults).
+ */
+function unreadable(fileName: string, what: string, reason: string): TaskWarning {
+  return { code: "GeoreferenceUnreadable", message: `${fileName}: ${what} cannot be used as the georeference: ${reason}; the file has no georeference`, target: fileName };
+}
+
+/** A map scale (engineering metres to map metres) further than this from 1 is taken as a unit mistake. */
+const MAX_MAP_SCALE_DEVIATION = 0.01;
+
+/** EPSG code in a CRS name: `EPSG:25832`, `EPSG::25832`, `EPSG 25832`, `urn:ogc:def:crs:EPSG:9.9:25832`, `…/EPSG/0/25832`. */
+export function epsgFromCrsName(name: string | undefined): number | undefined {
+  const m = name ? /EPSG[\s:/]*(?:\d+(?:\.\d+)?[:/]+)?(\d{4,6})(?!\d)/i.exec(name) : null;
+  return m ? Number.parseInt(m[1], 10) : undefined;
+}
+
+/**
+ * Decodes an IfcCompoundPlaneAngleMeasure (degrees, minutes, seconds, optional millionths of a second) to decimal
+ * degrees. IFC requires all components to carry the same sign (all negative for south / west); files that only negate
+ * the degrees are read the same way (the sign of the first non-zero component wins, magnitudes are added).
+ * @returns undefined when the list is empty, not numeric or out of range (minutes or seconds ≥ 60, millionths ≥ 10⁶).
+ */
+export function compoundAngleToDegrees(components: readonly number[]): number | undefined {
+  if (components.length === 0 || components.length > 4 || !components.every((c) => Number.isFinite(c))) return undefined;
+  const [d, m = 0, s = 0, u = 0] = components.map((c) => Math.abs(c));
+  if (m >= 60 || s >= 60 || u >= 1e6) return undefined;
+  const sign = Math.sign(components.find((c) => c !== 0) ?? 0) || 1;
+  return sign * (d + m / 60 + (s + u / 1e6) / 3600);
+}
+
+function compoundAngle(v: unknown): number[] | undefined {
+  const list = v && typeof v === "object" && !Array.isArray(v) ? (v as { value?: unknown }).value : v;
+  if (!Array.isArray(list)) return undefined;
+  const out = list.map((c) => num(c));
+  return out.every((c): c is number => c !== undefined) ? out : undefined;
+}
+
+/** The IfcProject's 3D model context (IfcGeometricRepresentationContext, not a sub-context), if any. */
+function modelContextId(api: WebIFC.IfcAPI, modelId: number): number | undefined {
+  const projects = api.GetLineIDsWithType(modelId, WebIFC.IFCPROJECT, true);
+  if (projects.size() === 0) return undefined;
+  const project = api.GetLine(modelId, projects.get(0));
+  let fallback: number | undefined;
+  for (const c of (project?.RepresentationContexts ?? []) as unknown[]) {
+    const id = ref(c);
+    if (id === undefined || api.GetLineType(modelId, id) !== WebIFC.IFCGEOMETRICREPRESENTATIONCONTEXT) continue;
+    const ctx = api.GetLine(modelId, id);
+    if (str(api, ctx?.ContextType)?.toLowerCase() === "model" && num(ctx?.CoordinateSpaceDimension) === 3) return id;
+    fallback ??= id;
+  }
+  return fallback;
+}
+
+/** TrueNorth of a context as an angle (radians, counter-clockwise from the engineering y axis to north). */
+function trueNorthOf(api: WebIFC.IfcAPI, modelId: number, contextId: number | undefined): number | undefined {
+  if (contextId === undefined) return undefined;
+  const ctx = api.GetLine(modelId, contextId);
+  const dir = readVector(api, modelId, ref(ctx?.TrueNorth), "DirectionRatios");
+  if (!dir || Math.hypot(dir[0], dir[1]) < 1e-12) return undefined;
+  return Math.atan2(-dir[0], dir[1]);
+}
+
+/**
+ * IFC4 / IFC4X3 IfcMapConversion (from the model context) to an IfcProjectedCRS named with an EPSG code.
+ * Units, per IFC 4.3 (IfcMapConversion): Eastings, Northings and OrthogonalHeight are in the IfcProjectedCRS's
+ * MapUnit when it has one, else in the project length unit; Scale multiplies engineering (project unit) lengths into
+ * map-unit lengths, so the metre-to-metre scale is `Scale × mapUnit / projectUnit`.
+ * @returns the georeference, `null` when the file has no IfcMapConversion, or a warning when it has one that cannot be used.
+ */
+function readMapConversion(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  fileName: string,
+  projectScale: number,
+  warnings: TaskWarning[],
+): Georeference | TaskWarning | null {
+  let ids: number[];
+  try {
+    ids = [...api.GetLineIDsWithType(modelId, WebIFC.IFCMAPCONVERSION, true)].sort((a, b) => a - b);
+  } catch {
+    return null; // schema without IfcMapConversion (IFC2X3)
+  }
+  if (ids.length === 0) return null;
+  const contextId = modelContextId(api, modelId);
+  const sourceOf = (id: number) => ref(api.GetLine(modelId, id)?.SourceCRS);
+  const conversionId = ids.find((id) => contextId !== undefined && sourceOf(id) === contextId) ?? ids[0];
+  const mc = api.GetLine(modelId, conversionId);
+  const what = `IfcMapConversion #${conversionId}`;
+
+  const crsId = ref(mc?.TargetCRS);
+  if (crsId === undefined) return unreadable(fileName, what, "it has no TargetCRS");
+  if (api.GetLineType(modelId, crsId) !== WebIFC.IFCPROJECTEDCRS) {
+    return unreadable(fileName, what, `its TargetCRS #${crsId} is a ${ifcClassName(api, api.GetLineType(modelId, crsId))}, not an IfcProjectedCRS`);
+  }
+  const crs = api.GetLine(modelId, crsId);
+  const crsName = str(api, crs?.Name);
+  const epsg = epsgFromCrsName(crsName);
+  if (epsg === undefined) {
+    return unreadable(fileName, what, `its IfcProjectedCRS #${crsId} is named ${JSON.stringify(crsName ?? "")}, which is not an EPSG code (expected e.g. "EPSG:25832")`);
+  }
+
+  let mapScale = projectScale;
+  const mapUnitId = ref(crs?.MapUnit);
+  if (mapUnitId !== undefined) {
+    const s = lengthUnitScale(api, modelId, mapUnitId);
+    if (s === undefined || !Number.isFinite(s) || s <= 0) return unreadable(fileName, what, `the MapUnit #${mapUnitId} of IfcProjectedCRS #${crsId} is not a length unit`);
+    mapScale = s;
+  }
+  const eastings = num(mc?.Eastings);
+  const northings = num(mc?.Northings);
+  const height = num(mc?.OrthogonalHeight) ?? 0;
+  if (eastings === undefined || northings === undefined || ![eastings, northings, height].every(Number.isFinite)) {
+    return unreadable(fileName, what, "Eastings, Northings or OrthogonalHeight is missing or not a number");
+  }
+  const abscissa = num(mc?.XAxisAbscissa) ?? 1;
+  const ordinate = num(mc?.XAxisOrdinate) ?? 0;
+  if (!Number.isFinite(abscissa) || !Number.isFinite(ordinate) || Math.hypot(abscissa, ordinate) < 1e-12) {
+    return unreadable(fileName, what, "XAxisAbscissa and XAxisOrdinate do not give a direction");
+  }
+
+  const fileScale = num(mc?.Scale) ?? 1;
+  let scale = (fileScale * mapScale) / projectScale;
+  if (!Number.isFinite(scale) || Math.abs(scale - 1) > MAX_MAP_SCALE_DEVIATION) {
+    warnings.push({
+      code: "GeoreferenceScaleIgnored",
+      message:
+        `${fileName}: ${what} has Scale ${fileScale} with project length unit ${projectScale} m and map unit ${mapScale} m, ` +
+        `so 1 engineering metre would be ${+scale.toPrecision(6)} map metres; not a plausible map scale (within ${MAX_MAP_SCALE_DEVIATION * 100}% of 1), 1 is used. ` +
+        `The location of the model does not depend on it.`,
+      target: fileName,
+    });
+    scale = 1;
+  }
+  return {
+    kind: "projected",
+    epsg,
+    ...(crsName !== undefined ? { crsName } : {}),
+    eastings: eastings * mapScale,
+    northings: northings * mapScale,
+    orthogonalHeight: height * mapScale,
+    rotation: Math.atan2(ordinate, abscissa),
+    scale,
+    origin: `${what} → IfcProjectedCRS #${crsId} ${JSON.stringify(crsName)}`,
+  };
+}
+
+const WGS84_A = 6378137;
+const WGS84_E2 = 0.00669437999014;
+
+/**
+ * Moves a WGS84 position by a small east/north/up offset (metres) on the local tangent plane (radii of curvature at
+ * the start point; for offsets of a few km the horizontal error is millimetres).
+ */
+function offsetGeographic(p: { latitude: number; longitude: number; height: number }, dE: number, dN: number, dU: number) {
+  const phi = (p.latitude * Math.PI) / 180;
+  const w = 1 - WGS84_E2 * Math.sin(phi) ** 2;
+  const meridional = (WGS84_A * (1 - WGS84_E2)) / Math.pow(w, 1.5);
+  const primeVertical = WGS84_A / Math.sqrt(w);
+  return {
+    latitude: p.latitude + ((dN / (meridional + p.height)) * 180) / Math.PI,
+    longitude: p.longitude + ((dE / ((primeVertical + p.height) * Math.cos(phi))) * 180) / Math.PI,
+    height: p.height + dU,
+  };
+}
+
+/**
+ * IfcSite RefLatitude / RefLongitude / RefElevation (the first site that has both angles). Per IFC 4.3 they locate
+ * the point (0,0,0) of the site's ObjectPlacement; when that is not the engineering origin, the position is moved to
+ * the engineering origin. RefElevation is in the project length unit; TrueNorth comes from the model context.
+ * @returns the georeference, `null` when no site has a location, or a warning when it cannot be used.
+ */
+function readSiteLocation(api: WebIFC.IfcAPI, modelId: number, fileName: string, projectScale: number): Georeference | TaskWarning | null {
+  const sites = [...api.GetLineIDsWithType(modelId, WebIFC.IFCSITE, true)].sort((a, b) => a - b);
+  for (const siteId of sites) {
+    const site = api.GetLine(modelId, siteId);
+    const latParts = compoundAngle(site?.RefLatitude);
+    const lonParts = compoundAngle(site?.RefLongitude);
+    if (!latParts && !lonParts) continue;
+    const what = `IfcSite #${siteId} RefLatitude/RefLongitude`;
+    if (!latParts || !lonParts) return unreadable(fileName, what, `only ${latParts ? "RefLatitude" : "RefLongitude"} is given`);
+    const latitude = compoundAngleToDegrees(latParts);
+    const longitude = compoundAngleToDegrees(lonParts);
+    if (latitude === undefined || Math.abs(latitude) > 90) return unreadable(fileName, what, `RefLatitude (${latParts.join(",")}) is not a latitude`);
+    if (longitude === undefined || Math.abs(longitude) > 180) return unreadable(fileName, what, `RefLongitude (${lonParts.join(",")}) is not a longitude`);
+    if (latitude === 0 && longitude === 0) return unreadable(fileName, what, "they are 0,0 (a placeholder, not a location)");
+    const elevation = (num(site?.RefElevation) ?? 0) * projectScale;
+    const trueNorth = trueNorthOf(api, modelId, modelContextId(api, modelId));
+
+    let position = { latitude, longitude, height: Number.isFinite(elevation) ? elevation : 0 };
+    const placementId = ref(site?.ObjectPlacement);
+    if (placementId !== undefined) {
+      const w = worldPlacement(api, modelId, placementId, new Map());
+      const [sx, sy, sz] = [w[3] * projectScale, w[7] * projectScale, w[11] * projectScale];
+      if (Math.hypot(sx, sy, sz) > 1e-6) {
+        // engineering origin relative to the site origin is (-sx, -sy, -sz); engineering x is at -trueNorth from east
+        const t = trueNorth ?? 0;
+        const dE = -(sx * Math.cos(t) + sy * Math.sin(t));
+        const dN = -(-sx * Math.sin(t) + sy * Math.cos(t));
+        position = offsetGeographic(position, dE, dN, -sz);
+      }
+    }
+    return {
+      kind: "geographic",
+      ...position,
+      ...(trueNorth !== undefined ? { trueNorth } : {}),
+      origin: `IfcSite #${siteId}`,
+    };
+  }
+  return null;
+}
+
+/**
+ * The file's georeference: an IFC4/IFC4X3 IfcMapConversion to an EPSG-coded IfcProjectedCRS when present, else the
+ * IfcSite's latitude/longitude. A georeference that is present but cannot be interpreted gives a
+ * `GeoreferenceUnreadable` warning and no georeference. Never throws.
+ */
+function readGeoreference(api: WebIFC.IfcAPI, modelId: number, fileName: string, projectScale: number, warnings: TaskWarning[]): Georeference | undefined {
+  let found: Georeference | TaskWarning | null;
+  try {
+    found = readMapConversion(api, modelId, fileName, projectScale, warnings) ?? readSiteLocation(api, modelId, fileName, projectScale);
+  } catch (e) {
+    if (e instanceof Error && e.name === "RuntimeError") throw e; // WebAssembly trap: handled by the caller
+    found = unreadable(fileName, "the georeference", `reading it failed (${errorText(e)})`);
+  }
+  if (found === null) return undefined;
+  if ("code" in found) {
+    warnings.push(found);
+    return undefined;
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------------------
 
@@ -530,7 +768,8 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
     if (name !== undefined) element.name = name;
     elements.push({ ...element, checksum: elementChecksum(element) });
   }
-  return { schema, elements, warnings };
+  const georeference = readGeoreference(api, modelId, fileName, scale, warnings);
+  return georeference ? { schema, elements, warnings, georeference } : { schema, elements, warnings };
 }
 
 /** Cheap description of why web-ifc could not open a file. */
@@ -559,6 +798,11 @@ function describeOpenFailure(data: Uint8Array, error?: unknown): string {
  *   IfcLocalPlacement chain origin scaled by the project length unit.
  * - `checksum` = sha256 hex of a canonical serialisation (see {@link elementChecksum}); stable across runs.
  * - web-ifc's own log lines are returned as `GeometryProblem` warnings (deduplicated, with `count`), never printed.
+ * - `georeference`: an IFC4/IFC4X3 IfcMapConversion whose TargetCRS is an IfcProjectedCRS named with an EPSG code
+ *   (`projected`, eastings/northings/height in metres, rotation = atan2(XAxisOrdinate, XAxisAbscissa)), else the
+ *   first IfcSite with RefLatitude/RefLongitude (`geographic`, RefElevation in metres, TrueNorth of the model
+ *   context). One that is present but unusable gives a `GeoreferenceUnreadable` warning and no georeference; an
+ *   implausible map Scale gives `GeoreferenceScaleIgnored` (scale 1 is used). See {@link readGeoreference}.
  *
  * @param absolutePath absolute path of the .ifc file
  * @throws SourceFileError `FileNotFound` when the file does not exist, `FileUnreadable` when it cannot be

@@ -25,18 +25,61 @@ export interface SourceMesh {
   color?: [number, number, number, number];
 }
 
+/** RGBA colour, each component 0..1. */
+export type RgbaColor = [number, number, number, number];
+
+/**
+ * One curve of an element, in world coordinates (metres), for geometry that is not a surface (DXF lines, polylines,
+ * arcs, circles, points). Surfaces are {@link SourceMesh}es.
+ * - `linestring`: `points` holds x,y,z triples (world metres). One point (3 numbers) is a point marker (DXF POINT);
+ *   two or more form a polyline. `closed: true` means the last point connects back to the first, which is NOT
+ *   repeated at the end.
+ * - `arc`: a circular arc of `radius` (metres) around `center` (world metres) in the plane through `center` with unit
+ *   `normal`. Angles are radians measured counter-clockwise around `normal` from the plane's x axis, which is the
+ *   x axis of the DXF arbitrary axis algorithm for `normal` (for normal 0,0,1 it is world x; in iTwin.js terms the
+ *   x column of `Matrix3d.createRigidHeadsUp(normal)`). `sweepAngle` is positive (counter-clockwise); a full circle
+ *   has `sweepAngle` 2π.
+ */
+export type SourceCurve =
+  | {
+      kind: "linestring";
+      /** x,y,z triples, world coordinates in metres. */
+      points: Float64Array;
+      /** The last point connects back to the first (which is not repeated). */
+      closed?: boolean;
+      color?: RgbaColor;
+    }
+  | {
+      kind: "arc";
+      /** World coordinates, metres. */
+      center: [number, number, number];
+      /** Metres. */
+      radius: number;
+      /** Radians, counter-clockwise around `normal` from the plane's x axis (arbitrary axis algorithm). */
+      startAngle: number;
+      /** Radians, > 0 (counter-clockwise around `normal`); 2π for a full circle. */
+      sweepAngle: number;
+      /** Unit normal of the arc's plane (world). */
+      normal: [number, number, number];
+      color?: RgbaColor;
+    };
+
 /** One element read from a source file. */
 export interface SourceElement {
   /** Provenance identifier, unique within the file (IFC GlobalId, DXF entity handle). Stored in ExternalSourceAspect.Identifier. */
   identifier: string;
-  /** Source class, e.g. `IfcBeam`. Becomes the element's category. */
+  /** Source class, e.g. `IfcBeam`, `LINE`. Becomes the element's category unless `category` is given. */
   className: string;
+  /** Category code value; defaults to className. (DXF: the entity's layer name.) */
+  category?: string;
   /** Display name from the source, if any (becomes UserLabel). */
   name?: string;
   /** Placement origin in world coordinates (metres). */
   origin: [number, number, number];
   /** Meshes in world coordinates; empty for placement-only elements. */
   meshes: SourceMesh[];
+  /** Curves (lines, polylines, arcs, points) in world coordinates (metres); absent or empty when none. */
+  curves?: SourceCurve[];
   /** Hex digest of everything the writer stores for this element; equal checksum means unchanged. */
   checksum: string;
   /** Extra source properties kept on the element (JSON-serialisable). */

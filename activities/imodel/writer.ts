@@ -32,6 +32,7 @@ import { Id64String, OpenMode } from "@itwin/core-bentley";
 import {
   Code,
   ColorDef,
+  EcefLocation,
   ExternalSourceAspectProps,
   ExternalSourceProps,
   GeometryParams,
@@ -44,7 +45,8 @@ import {
   SubCategoryAppearance,
 } from "@itwin/core-common";
 import { IndexedPolyface, Range3d } from "@itwin/core-geometry";
-import { ParsedFile, SourceElement, TaskWarning } from "../connectors/types";
+import { Georeference, ParsedFile, SourceElement, TaskWarning } from "../connectors/types";
+import { ecefLocationDifference, ecefLocationFor, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
 const DISABLE_GCS_WORKSPACES = "itwin/core/gcs/disableWorkspaces";
@@ -86,7 +88,16 @@ export interface WriteResult extends WriteCounts {
   /** True when the same runId + contentHash had already been written; nothing was written this time. */
   replayed: boolean;
   warnings: TaskWarning[];
+  /** What the file's georeference did to the iModel's location (see {@link applyGeoreference}). */
+  georeference: GeoreferenceOutcome;
 }
+
+/**
+ * `set`: the iModel had no EcefLocation and this file's georeference set it; `kept`: the iModel's location agrees with
+ * the file's; `conflict`: it does not (warning `GeoreferenceConflict`; the location is kept); `none`: the file has no
+ * usable georeference.
+ */
+export type GeoreferenceOutcome = "set" | "kept" | "conflict" | "none";
 
 /** Stored in the RepositoryLink's jsonProperties as `imodelSync.lastWrite`. */
 interface LastWrite {
@@ -94,6 +105,8 @@ interface LastWrite {
   contentHash: string;
   counts: WriteCounts;
   modelId?: Id64String;
+  /** Outcome of the georeference and its warnings, so that a replay answers the same. */
+  georeference?: { outcome: GeoreferenceOutcome; warnings: TaskWarning[] };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -330,8 +343,12 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
  * stores the bbox it is given, it does not recompute it). When anything changed, the project extents are set
  * to the computed range of all geometric elements (`computeProjectExtents`).
  *
- * `warnings` holds the writer's own warnings only (e.g. `DuplicateIdentifier`); the connector's warnings
- * are in `input.parsed.warnings`.
+ * Georeference: when `input.parsed.georeference` is present, the iModel's EcefLocation is set from it if the iModel
+ * has none yet, else only compared with it (`georeference` in the result: set / kept / conflict / none; a conflict or
+ * an unusable georeference is reported in `warnings`). A later file never moves the iModel.
+ *
+ * `warnings` holds the writer's own warnings only (e.g. `DuplicateIdentifier`, `GeoreferenceConflict`); the
+ * connector's warnings are in `input.parsed.warnings`.
  *
  * Calls for the same `bimPath` are serialised within the process; the db is always closed on return.
  * @throws Error when the host is not started; `WriterDataError` for non-finite coordinates or bad indices;
@@ -372,7 +389,8 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         last.modelId ??
         (subjectId && db.elements.queryElementIdByCode(InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath))) ??
         "";
-      return { ...last.counts, repositoryLinkId: existingLinkId, modelId, replayed: true, warnings };
+      const geo = last.georeference ?? { outcome: "none", warnings: [] };
+      return { ...last.counts, repositoryLinkId: existingLinkId, modelId, replayed: true, warnings: [...warnings, ...geo.warnings], georeference: geo.outcome };
     }
   }
 
@@ -505,15 +523,51 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     if (!extents.isNull && !extents.isAlmostEqual(db.projectExtents)) db.updateProjectExtents(extents);
   }
 
+  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel);
+  warnings.push(...geo.warnings);
+
   // Idempotency record + file label/url refresh, in the same transaction.
   const linkProps = db.elements.getElementProps<RepositoryLinkProps>(linkId);
-  const lastWrite: LastWrite = { runId: input.runId, contentHash: input.contentHash, counts, modelId };
+  const lastWrite: LastWrite = { runId: input.runId, contentHash: input.contentHash, counts, modelId, georeference: geo };
   const jsonProperties = { ...(linkProps.jsonProperties ?? {}) };
   jsonProperties.imodelSync = { ...((jsonProperties.imodelSync as object | undefined) ?? {}), lastWrite };
   db.elements.updateElement<RepositoryLinkProps>({ ...linkProps, url: input.sourceFilePath, userLabel: fileLabel, format, jsonProperties });
 
   db.saveChanges(`imodel-sync run ${input.runId}: ${input.sourceFilePath} (+${counts.inserted} ~${counts.updated} -${counts.deleted})`);
-  return { ...counts, repositoryLinkId: linkId, modelId, replayed: false, warnings };
+  return { ...counts, repositoryLinkId: linkId, modelId, replayed: false, warnings, georeference: geo.outcome };
+}
+
+/** Two georeferences agree when they put the iModel origin within this distance and its axes within this angle. */
+const GEOREFERENCE_TOLERANCE = { metres: 1, radians: 0.001 };
+
+/**
+ * Applies a file's georeference to the iModel's location, inside the caller's transaction: an iModel without an
+ * EcefLocation gets the one computed offline from the file ({@link ecefLocationFor}); an iModel that has one keeps
+ * it, and the file's is compared with it (ECEF origin distance and orientation angle, {@link GEOREFERENCE_TOLERANCE}).
+ * The geographic coordinate system is not stored: with the GCS workspace disabled core-backend cannot resolve one
+ * offline (see `gcsFor` in ./georef).
+ */
+function applyGeoreference(db: StandaloneDb, georef: Georeference | undefined, fileLabel: string): { outcome: GeoreferenceOutcome; warnings: TaskWarning[] } {
+  if (!georef) return { outcome: "none", warnings: [] };
+  let location: EcefLocation;
+  try {
+    location = new EcefLocation(ecefLocationFor(georef));
+  } catch (e) {
+    const code = e instanceof UnsupportedCrsError ? e.code : "GeoreferenceUnreadable";
+    const reason = e instanceof Error ? e.message : String(e);
+    return { outcome: "none", warnings: [{ code, message: `${fileLabel}: its georeference (${georef.origin}) cannot be used: ${reason}; the iModel's location is not changed`, target: fileLabel }] };
+  }
+  const existing = db.ecefLocation;
+  if (!db.isGeoLocated || !existing) {
+    db.updateEcefLocation(location);
+    return { outcome: "set", warnings: [] };
+  }
+  const { distance, angle } = ecefLocationDifference(existing.toJSON(), location.toJSON());
+  if (distance <= GEOREFERENCE_TOLERANCE.metres && angle <= GEOREFERENCE_TOLERANCE.radians) return { outcome: "kept", warnings: [] };
+  const message =
+    `${fileLabel}: its georeference (${georef.origin}) places the iModel origin ${distance.toFixed(2)} m away from the iModel's location` +
+    ` (axes ${((angle * 180) / Math.PI).toFixed(4)}° apart); the iModel's location is kept`;
+  return { outcome: "conflict", warnings: [{ code: "GeoreferenceConflict", message, target: fileLabel }] };
 }
 
 function ensureExternalSource(db: StandaloneDb, linkId: Id64String, label: string): Id64String {
