@@ -33,7 +33,7 @@ export const RUN_TRIGGERS = ["manual", "schedule", "mapping-change", "delete"] a
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 /** Connector types this service can read. */
-export const CONNECTOR_TYPES = ["IFC"] as const;
+export const CONNECTOR_TYPES = ["IFC", "DXF"] as const;
 export type ConnectorType = (typeof CONNECTOR_TYPES)[number];
 
 /** Role of a source file in a connection's mapping. */

@@ -1,4 +1,5 @@
 import type { ConnectorType } from "../../domain/model";
+import { parseDxf } from "./dxf";
 import { parseIfc } from "./ifc";
 import type { ParsedFile } from "./types";
 
@@ -8,4 +9,5 @@ export type Connector = (absolutePath: string) => Promise<ParsedFile>;
 /** Connectors by connector type. */
 export const CONNECTORS: Record<ConnectorType, Connector> = {
   IFC: parseIfc,
+  DXF: parseDxf,
 };

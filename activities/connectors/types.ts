@@ -70,7 +70,10 @@ export interface SourceElement {
   identifier: string;
   /** Source class, e.g. `IfcBeam`, `LINE`. Becomes the element's category unless `category` is given. */
   className: string;
-  /** Category code value; defaults to className. (DXF: the entity's layer name.) */
+  /**
+   * Category code value; defaults to className. It must be a valid iModel category name: none of
+   * `< > \ / . " ? * | , ' = &`, tab or line breaks, not empty. (DXF: the entity's layer name, those characters as `_`.)
+   */
   category?: string;
   /** Display name from the source, if any (becomes UserLabel). */
   name?: string;

@@ -44,8 +44,19 @@ import {
   RepositoryLinkProps,
   SubCategoryAppearance,
 } from "@itwin/core-common";
-import { IndexedPolyface, Range3d } from "@itwin/core-geometry";
-import { Georeference, ParsedFile, SourceElement, TaskWarning } from "../connectors/types";
+import {
+  AngleSweep,
+  Arc3d,
+  GeometryQuery,
+  IndexedPolyface,
+  LineString3d,
+  Matrix3d,
+  Point3d,
+  PointString3d,
+  Range3d,
+  Vector3d,
+} from "@itwin/core-geometry";
+import { Georeference, ParsedFile, RgbaColor, SourceCurve, SourceElement, TaskWarning } from "../connectors/types";
 import { ecefLocationDifference, ecefLocationFor, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
@@ -246,6 +257,37 @@ function finiteOrThrow(e: SourceElement): void {
       if (m.indices[i] >= n) throw new WriterDataError(`element ${e.identifier}: mesh index ${m.indices[i]} out of range (${n} points)`);
     }
   }
+  for (const c of e.curves ?? []) {
+    const numbers = c.kind === "linestring" ? [...c.points] : [...c.center, ...c.normal, c.radius, c.startAngle, c.sweepAngle];
+    if (!numbers.every(Number.isFinite)) throw new WriterDataError(`element ${e.identifier}: curve data is not finite`);
+    if (c.kind === "linestring" && (c.points.length < 3 || c.points.length % 3 !== 0)) {
+      throw new WriterDataError(`element ${e.identifier}: linestring has ${c.points.length} coordinates (needs x,y,z triples)`);
+    }
+    if (c.kind === "arc" && (c.radius <= 0 || Math.hypot(...c.normal) === 0)) throw new WriterDataError(`element ${e.identifier}: arc has no radius or normal`);
+  }
+}
+
+/** A curve in element-local coordinates: one point → PointString3d (a marker), else LineString3d or Arc3d. */
+function curveGeometry(c: SourceCurve, ox: number, oy: number, oz: number): GeometryQuery {
+  if (c.kind === "linestring") {
+    const pts: Point3d[] = [];
+    for (let i = 0; i + 2 < c.points.length; i += 3) pts.push(Point3d.create(c.points[i] - ox, c.points[i + 1] - oy, c.points[i + 2] - oz));
+    if (pts.length === 1) return PointString3d.create(pts);
+    if (c.closed) pts.push(pts[0].clone());
+    return LineString3d.create(pts);
+  }
+  // The arc's plane x axis follows the DXF arbitrary axis algorithm = x column of createRigidHeadsUp (see SourceCurve).
+  const frame = Matrix3d.createRigidHeadsUp(Vector3d.create(c.normal[0], c.normal[1], c.normal[2]));
+  return Arc3d.create(
+    Point3d.create(c.center[0] - ox, c.center[1] - oy, c.center[2] - oz),
+    frame.columnX().scale(c.radius),
+    frame.columnY().scale(c.radius),
+    AngleSweep.createStartSweepRadians(c.startAngle, c.sweepAngle),
+  );
+}
+
+function sameColor(a?: RgbaColor, b?: RgbaColor): boolean {
+  return a === b || (!!a && !!b && a.every((v, i) => v === b[i]));
 }
 
 function toByte(v: number): number {
@@ -256,19 +298,23 @@ function toByte(v: number): number {
 function buildGeometry(e: SourceElement, categoryId: Id64String): Pick<PhysicalElementProps, "geom" | "placement"> {
   const [ox, oy, oz] = e.origin;
   const placement: PhysicalElementProps["placement"] = { origin: [ox, oy, oz], angles: {} };
-  if (e.meshes.length === 0) return { placement };
+  const curves = e.curves ?? [];
+  if (e.meshes.length === 0 && curves.length === 0) return { placement };
   const builder = new GeometryStreamBuilder();
   const range = Range3d.createNull();
-  for (const m of e.meshes) {
+  const paramsFor = (rgba?: RgbaColor) => {
     const params = new GeometryParams(categoryId);
-    if (m.color) {
-      const [r, g, b, a] = m.color;
+    if (rgba) {
+      const [r, g, b, a] = rgba;
       const color = ColorDef.from(toByte(r), toByte(g), toByte(b));
       params.lineColor = color;
       params.fillColor = color;
       if (a < 1) params.elmTransparency = Math.max(0, Math.min(1, 1 - a));
     }
-    builder.appendGeometryParamsChange(params);
+    return params;
+  };
+  for (const m of e.meshes) {
+    builder.appendGeometryParamsChange(paramsFor(m.color));
     const polyface = IndexedPolyface.create();
     const p = m.positions;
     for (let i = 0; i < p.length; i += 3) {
@@ -286,6 +332,16 @@ function buildGeometry(e: SourceElement, categoryId: Id64String): Pick<PhysicalE
       polyface.terminateFacet();
     }
     builder.appendGeometry(polyface);
+  }
+  let lastColor: RgbaColor | undefined | null = null; // null: no params appended for curves yet
+  for (const c of curves) {
+    if (lastColor === null || !sameColor(lastColor, c.color)) {
+      builder.appendGeometryParamsChange(paramsFor(c.color));
+      lastColor = c.color;
+    }
+    const g = curveGeometry(c, ox, oy, oz);
+    range.extendRange(g.range());
+    builder.appendGeometry(g);
   }
   placement.bbox = range.isNull ? undefined : { low: range.low.toJSON(), high: range.high.toJSON() };
   return { placement, geom: builder.geometryStream };
@@ -479,7 +535,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       continue;
     }
     finiteOrThrow(e);
-    const categoryId = ensureCategory(db, e.className, categories);
+    const categoryId = ensureCategory(db, e.category ?? e.className, categories);
     const { placement, geom } = buildGeometry(e, categoryId);
     const props: PhysicalElementProps = {
       classFullName: "Generic:PhysicalObject",
