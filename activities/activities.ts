@@ -372,6 +372,11 @@ export function createActivities({ store, logger }: ActivityDeps) {
       return { result: "Success", references: plannedReferences(refs.records) };
     },
 
+    /** Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free. */
+    async finalizeRun(input: { runId: string }): Promise<void> {
+      await store.runs.updateOne({ _id: input.runId, state: { $ne: "Completed" } }, { $set: { state: "Finalizing" } });
+    },
+
     /** Completes a task with result Error after its activity gave up (retries exhausted). */
     async failTask(input: { runId: string; connectionId: string; task: PlannedTask; error: ErrorInfo }): Promise<void> {
       await ensureTask(input.runId, input.connectionId, input.task);

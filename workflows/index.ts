@@ -101,8 +101,9 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
       continue;
     }
     active = next;
+    let error: ErrorInfo | undefined;
     try {
-      await executeChild(syncWorkflow, {
+      ({ error } = await executeChild(syncWorkflow, {
         workflowId: runWorkflowId(next.connectionId, next.runId),
         args: [{ runId: next.runId, connectionId: next.connectionId, iModelId: state.iModelId, trigger: next.trigger }],
         typedSearchAttributes: [
@@ -110,15 +111,24 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
           { key: SEARCH_ATTRIBUTES.iModelId, value: state.iModelId },
           { key: SEARCH_ATTRIBUTES.runTrigger, value: next.trigger },
         ],
-      });
+      }));
     } catch (err) {
       log.error("run workflow failed", { runId: next.runId, error: String(err) });
-      await records.completeRun({ runId: next.runId, error: { code: "RunFailed", message: String(err) } });
+      error = { code: "RunFailed", message: String(err) };
     } finally {
       active = undefined;
       activeByConnection.delete(next.connectionId);
     }
+    // Completed only once the connection is free again: a request that sees the run Completed starts a new run
+    // (never a 303 to a finished run).
+    await records.completeRun({ runId: next.runId, error });
   }
+}
+
+/** What a run workflow hands back to its iModel queue, which then completes the run record. */
+export interface SyncOutcome {
+  /** Set when the run could not be planned (the run's result becomes Error with this error). */
+  error?: ErrorInfo;
 }
 
 /** Input of one run. */
@@ -134,12 +144,9 @@ export interface SyncInput {
  * ReferenceFile: each reference file they name, once per run even when several composites share it (and not at all
  * when it is itself a composite of the connection). Each file commits on its own.
  */
-export async function syncWorkflow(input: SyncInput): Promise<void> {
+export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
   const plan = await planning.beginRun({ runId: input.runId });
-  if (!plan.ok) {
-    await records.completeRun({ runId: input.runId, error: plan.error });
-    return;
-  }
+  if (!plan.ok) return { error: plan.error };
   const queue: PlannedTask[] = [...plan.tasks];
   const planned = new Map<string, PlannedTask | undefined>(queue.map((t) => [t.sourceFileId, t]));
   for (const id of plan.skipped) planned.set(id, undefined); // unchanged: done, never run again in this run
@@ -160,7 +167,8 @@ export async function syncWorkflow(input: SyncInput): Promise<void> {
       queue.push(next);
     }
   }
-  await records.completeRun({ runId: input.runId });
+  await records.finalizeRun({ runId: input.runId });
+  return {};
 }
 
 async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome> {
