@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps tools compose-tool dev up servers demo down status logs env test typecheck build bench \
+.PHONY: help deps tools compose-tool test-server dev up servers demo down status logs env test typecheck build bench \
         compose-config clean
 
 STACK := bash scripts/stack.sh
@@ -26,6 +26,9 @@ tools: ## build the Temporal CLI and FerretDB into ~/.cache/imodel-sync (first r
 
 compose-tool: # docker-compose for test/compose.test.ts (apt-get when missing and root)
 	@bash scripts/ensure-tools.sh docker-compose >/dev/null
+
+test-server: # Temporal's time-skipping Java test server for test/owner-token.test.ts (Maven Central, cached)
+	@bash scripts/ensure-tools.sh temporal-test-server >/dev/null
 
 dev: deps tools ## start Temporal, FerretDB, worker and API in the background (stop: make down)
 	@$(STACK) up
@@ -59,7 +62,7 @@ logs: ## show the last lines of every log (one: scripts/stack.sh logs <name> [-f
 env: ## print the export lines the apps use
 	@$(STACK) env
 
-test: deps tools compose-tool ## run the test suite (vitest; it starts its own stack on other ports)
+test: deps tools compose-tool test-server ## run the test suite (vitest; it starts its own stack on other ports)
 	@node_modules/.bin/vitest run
 
 typecheck: deps ## tsc --noEmit

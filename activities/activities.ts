@@ -10,6 +10,7 @@ import {
   aggregateResult,
   ZERO_COUNTS,
   type ConnectionRecord,
+  type RunRecord,
   type ConnectorType,
   type ErrorInfo,
   type RunResult,
@@ -164,7 +165,15 @@ export function createActivities({ store, logger }: ActivityDeps) {
 
   return {
     /** Records a newly queued run (idempotent) and links it from its connection as the last run. */
-    async recordRunQueued(input: { runId: string; connectionId: string; iModelId: string; trigger: RunTrigger; workflowId: string }): Promise<void> {
+    async recordRunQueued(input: {
+      runId: string;
+      connectionId: string;
+      iModelId: string;
+      trigger: RunTrigger;
+      workflowId: string;
+      ownerId?: string;
+      scheduledFor?: RunRecord["scheduledFor"];
+    }): Promise<void> {
       await store.runs.updateOne(
         { _id: input.runId },
         {
@@ -176,6 +185,8 @@ export function createActivities({ store, logger }: ActivityDeps) {
             state: "Queued",
             result: "Undetermined",
             queuedDateTime: now(),
+            ...(input.ownerId ? { ownerId: input.ownerId } : {}),
+            ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
           },
         },
         { upsert: true },

@@ -5,21 +5,26 @@
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { WithStartWorkflowOperation, type Client } from "@temporalio/client";
+import type { Client } from "@temporalio/client";
 import express, { type Request } from "express";
 import { pinoHttp } from "pino-http";
 import { ApiError } from "../domain/errors";
 import { LIMITS } from "../domain/limits";
-import { iModelWorkflowId, type ConnectionRecord, type IModelRecord, type RunTrigger, type SourceFileRecord } from "../domain/model";
+import { type ConnectionRecord, type IModelRecord, type RunTrigger, type SourceFileRecord } from "../domain/model";
+import { ownerSummary } from "../domain/users";
 import { checkSourceFolder, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
 import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
-import { SEARCH_ATTRIBUTES } from "../lib/temporal";
-import { requestRunUpdate, type IModelQueueState, type RunRequestResult } from "../workflows/definitions";
+import { requestRun as requestRunOfQueue } from "../lib/runs";
+import type { RunRequestResult } from "../workflows/definitions";
+import { authenticate, currentUser } from "./auth";
 import { errorHandler, nextLink, parse, route } from "./http";
+import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { connectionJson, iModelJson, runJson } from "./representations";
+import { schedulesRouter } from "./schedules";
+import { usersRouter } from "./users";
 
 export interface ApiDeps {
   config: Config;
@@ -28,14 +33,14 @@ export interface ApiDeps {
   logger: Logger;
 }
 
-/** How long (ms) the API waits for Temporal to accept a run request before answering 503. */
-const RUN_REQUEST_DEADLINE_MS = 20_000;
-
 export function createApp({ config, store, temporal, logger }: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
   app.use(express.json({ limit: "1mb" }));
+  // Bearer API keys; each request is also an owner-token visit and a team-member interaction (api/auth.ts).
+  app.use(authenticate({ config, store, temporal, logger }));
+  app.use(usersRouter({ store }), schedulesRouter({ config, store, temporal }), ownershipRouter({ config, store, temporal }));
 
   const now = () => new Date().toISOString();
 
@@ -52,32 +57,11 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   }
 
   /**
-   * Asks the iModel's run queue for a run (starting the queue workflow if needed).
-   * @returns the run id and whether it is new (false: the connection's active run).
+   * Asks the iModel's run queue for a run (lib/runs.ts; the schedule activities call the same function).
    * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within 20 s.
    */
   async function requestRun(connection: ConnectionRecord, trigger: RunTrigger): Promise<RunRequestResult> {
-    const startWorkflowOperation = new WithStartWorkflowOperation("imodelWorkflow", {
-      workflowId: iModelWorkflowId(connection.iModelId),
-      taskQueue: config.taskQueue,
-      args: [{ iModelId: connection.iModelId, queue: [] } satisfies IModelQueueState],
-      workflowIdConflictPolicy: "USE_EXISTING",
-      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.iModelId, value: connection.iModelId }],
-    });
-    try {
-      return await temporal.connection.withDeadline(Date.now() + RUN_REQUEST_DEADLINE_MS, () =>
-        temporal.workflow.executeUpdateWithStart(requestRunUpdate, {
-          args: [{ runId: randomUUID(), connectionId: connection._id, trigger }],
-          startWorkflowOperation,
-        }),
-      );
-    } catch (err) {
-      const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
-      if (code === 4 /* DEADLINE_EXCEEDED */ || code === 14 /* UNAVAILABLE */) {
-        throw new ApiError("DependencyUnavailable", "Temporal or its worker did not accept the run in time; check that the worker is running and try again.");
-      }
-      throw err;
-    }
+    return requestRunOfQueue(temporal, config.taskQueue, connection, trigger);
   }
 
   app.get(
@@ -194,8 +178,12 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         definesGcs: false,
         status: "Active",
         createdDateTime: now(),
+        // The creator owns the connection: scheduled syncs run on their behalf.
+        ownerId: currentUser(req)._id,
+        owner: ownerSummary(currentUser(req)),
       };
       await store.connections.insertOne(record);
+      await copyOwnerToken(store, record);
       req.log.info({ connectionId: record._id, iModelId: iModel._id }, "connection created");
       res.status(201).location(`/connections/${record._id}`).json({ connection: connectionJson(record) });
     }),

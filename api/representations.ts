@@ -1,5 +1,6 @@
 import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, RunResult, RunState, TaskRecord } from "../domain/model";
 import { aggregateResult, RUN_STATES } from "../domain/model";
+import { ownerJson, runScheduleJson, scheduleJson } from "./schedule-owner-json";
 
 /** JSON shapes of the API's resources (modelled on the public iTwin Synchronization API). */
 
@@ -24,8 +25,8 @@ export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[
     id: c._id,
     displayName: c.displayName,
     iModelId: c.iModelId,
-    owner: null,
-    schedule: { type: "manual" as const },
+    owner: ownerJson(c),
+    schedule: scheduleJson(c),
     source: c.source,
     sourceFiles: c.sourceFiles.map((f) => ({
       id: f.id,
@@ -110,6 +111,7 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
     ...(r.startDateTime ? { startDateTime: r.startDateTime } : {}),
     ...(r.endDateTime ? { endDateTime: r.endDateTime } : {}),
     workflowId: r.workflowId,
+    ...runScheduleJson(r),
     jobs,
     _links: {
       self: { href: `/connections/${r.connectionId}/runs/${r._id}` },

@@ -4,6 +4,8 @@
  */
 import { Client, Connection } from "@temporalio/client";
 import { createApp } from "./app";
+import { ensureAdminUser } from "./auth";
+import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { loadConfig } from "../lib/config";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
@@ -26,6 +28,8 @@ async function main(): Promise<void> {
   const store: Store = await retry(`MongoDB at ${config.mongoUri}`, () => openStore(config.mongoUri, 3000));
   const connection = await retry(`Temporal at ${config.temporalAddress}`, () => Connection.connect({ address: config.temporalAddress, connectTimeout: 3000 }));
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
+  await ensurePeopleIndexes(peopleCollections(store));
+  await ensureAdminUser(store, config, logger);
   const app = createApp({ config, store, temporal, logger });
   const server = app.listen(config.apiPort, () => {
     logger.info({ port: config.apiPort }, `API listening on http://127.0.0.1:${config.apiPort}`);

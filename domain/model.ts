@@ -3,6 +3,9 @@
  *
  * Words follow the public iTwin Synchronization API (run, job, task, state, result) and DESIGN.md's vocabulary.
  */
+import type { LastScheduledRun, ScheduledFor, StoredSchedule } from "./schedule";
+import type { TokenState } from "./token";
+import type { OwnerSummary } from "./users";
 
 /** Run and task states, in the order a run moves through them (iTwin Synchronization API words). */
 export const RUN_STATES = [
@@ -146,6 +149,14 @@ export interface ConnectionRecord {
   lastRunId?: string;
   /** ISO 8601 UTC. */
   createdDateTime: string;
+  /** The owner (scheduled runs run on their behalf): id, and a copy of their email and name for display. */
+  ownerId?: string;
+  owner?: OwnerSummary;
+  /** The owner's token as mirrored by their owner token workflow (scheduled runs need it Valid). */
+  ownerToken?: { state: TokenState; expiresDateTime: string };
+  /** Absent = manual only. */
+  schedule?: StoredSchedule;
+  lastScheduledRun?: LastScheduledRun;
 }
 
 export interface RunRecord {
@@ -162,6 +173,11 @@ export interface RunRecord {
   queuedDateTime: string;
   startDateTime?: string;
   endDateTime?: string;
+  /** Scheduled runs: the owner on whose behalf the run ran, and the schedule occurrence it was for. */
+  ownerId?: string;
+  scheduledFor?: ScheduledFor;
+  /** Why a run was Skipped (e.g. `RunInProgress`). */
+  reason?: ErrorInfo;
 }
 
 /** One file inside a run. Stored one document per task, `_id` = `${runId}:${sourceFileId}`. */

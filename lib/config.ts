@@ -3,7 +3,8 @@ import { z } from "zod";
 
 /**
  * Runtime configuration from the environment. Every part of the stack can be pointed elsewhere:
- * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, SOURCE_ROOTS, LOG_LEVEL.
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, SOURCE_ROOTS, LOG_LEVEL,
+ * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL.
  */
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
@@ -18,6 +19,15 @@ const envSchema = z.object({
   SOURCE_ROOTS: z.string().optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   TEMPORAL_UI_URL: z.string().default("http://127.0.0.1:8233"),
+  /** Key of the admin user the API ensures at start (empty: no admin bootstrap). At least 16 characters. */
+  ADMIN_API_KEY: z.string().min(16, "must be at least 16 characters (use a long random key)").optional().or(z.literal("")),
+  ADMIN_EMAIL: z.string().min(3).default("admin@imodel-sync.localhost"),
+  /** SMTP server for notices, e.g. smtp://user:pass@mail.example.com:587; empty = write .eml files to MAIL_OUTBOX_DIR. */
+  SMTP_URL: z.string().optional(),
+  MAIL_FROM: z.string().min(3).default("imodel-sync <imodel-sync@imodel-sync.localhost>"),
+  MAIL_OUTBOX_DIR: z.string().optional(),
+  /** Base URL of the API as people reach it (links in emails). */
+  PUBLIC_API_URL: z.string().optional(),
 });
 
 export interface Config {
@@ -32,6 +42,15 @@ export interface Config {
   sourceRoots: string[];
   logLevel: string;
   temporalUiUrl: string;
+  /** Undefined when no admin is bootstrapped. */
+  adminApiKey?: string;
+  adminEmail: string;
+  /** Undefined = file outbox `mailOutboxDir`. */
+  smtpUrl?: string;
+  mailFrom: string;
+  /** Absolute; default `${dataDir}/outbox`. */
+  mailOutboxDir: string;
+  publicApiUrl: string;
 }
 
 /**
@@ -39,6 +58,9 @@ export interface Config {
  * @throws Error naming every invalid variable.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // The launcher passes unset optional settings as empty strings: empty means default for these.
+  const optional = ["ADMIN_API_KEY", "ADMIN_EMAIL", "SMTP_URL", "MAIL_FROM", "MAIL_OUTBOX_DIR", "PUBLIC_API_URL"];
+  env = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(optional.includes(k) && v === "")));
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
@@ -60,5 +82,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sourceRoots: roots,
     logLevel: e.LOG_LEVEL,
     temporalUiUrl: e.TEMPORAL_UI_URL,
+    adminApiKey: e.ADMIN_API_KEY || undefined,
+    adminEmail: e.ADMIN_EMAIL,
+    smtpUrl: e.SMTP_URL || undefined,
+    mailFrom: e.MAIL_FROM,
+    mailOutboxDir: path.resolve(e.MAIL_OUTBOX_DIR || path.join(dataDir, "outbox")),
+    publicApiUrl: (e.PUBLIC_API_URL || `http://127.0.0.1:${e.API_PORT}`).replace(/\/+$/, ""),
   };
 }

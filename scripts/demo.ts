@@ -2,8 +2,13 @@
  * The demo: creates an iModel and a connection over the IFC files in samples/ifc, synchronizes them through the
  * running stack, and prints each file's task result and the element counts read back from the .bim with ECSQL.
  *
- * Env: API_URL (default http://127.0.0.1:$API_PORT, API_PORT default 3000), TEMPORAL_UI_URL, TEMPORAL_NAMESPACE,
- * DEMO_EXIT=1 to exit after the sync (exit code 1 unless the run's result is Success) instead of waiting for Ctrl-C.
+ * It signs in with ADMIN_API_KEY (`make demo` exports it from scripts/stack.sh env; else read from
+ * $DATA_DIR/admin-api-key), creates a demo user with POST /users, and acts as that user, who so becomes the
+ * connection's owner.
+ *
+ * Env: API_URL (default http://127.0.0.1:$API_PORT, API_PORT default 3000), ADMIN_API_KEY, DATA_DIR, TEMPORAL_UI_URL,
+ * TEMPORAL_NAMESPACE, DEMO_EXIT=1 to exit after the sync (exit code 1 unless the run's result is Success) instead of
+ * waiting for Ctrl-C.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -18,11 +23,21 @@ const uiUrl = process.env.TEMPORAL_UI_URL ?? `http://127.0.0.1:${process.env.TEM
 const namespace = process.env.TEMPORAL_NAMESPACE ?? "default";
 const samples = path.resolve(__dirname, "..", "samples", "ifc");
 
+function adminKey(): string {
+  if (process.env.ADMIN_API_KEY) return process.env.ADMIN_API_KEY;
+  const file = path.join(process.env.DATA_DIR ?? path.resolve(__dirname, "..", "data"), "admin-api-key");
+  if (fs.existsSync(file)) return fs.readFileSync(file, "utf8").trim();
+  throw new Error("ADMIN_API_KEY is not set (eval \"$(scripts/stack.sh env)\" exports it)");
+}
+
+/** The API key calls are made with: the admin's first, then the demo user's. */
+let apiKey = "";
+
 async function call(method: string, urlPath: string, body?: unknown): Promise<{ status: number; location: string | null; body: any }> {
   const res = await fetch(`${apiUrl}${urlPath}`, {
     method,
     redirect: "manual",
-    headers: body ? { "content-type": "application/json" } : {},
+    headers: { ...(body ? { "content-type": "application/json" } : {}), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -37,8 +52,14 @@ async function main(): Promise<number> {
   const health = await call("GET", "/health").catch((e: Error) => ({ status: 0, body: e.message, location: null }));
   if (health.status !== 200) throw new Error(`the API at ${apiUrl} is not healthy (${JSON.stringify(health.body)}); start the stack with 'make dev'`);
 
+  apiKey = adminKey();
+  const u = await call("POST", "/users", { email: `demo-${Date.now()}@imodel-sync.localhost`, name: "Demo User" });
+  expectStatus(u, 201, "create the demo user (with ADMIN_API_KEY)");
+  apiKey = u.body.apiKey;
+  console.log(`\nuser        ${u.body.user.id}  ${u.body.user.email} (created by the admin; its API key is shown once)`);
+
   const files = fs.readdirSync(samples).filter((f) => f.toLowerCase().endsWith(".ifc")).sort();
-  console.log(`\nimodel-sync demo: ${files.length} IFC files from ${samples}`);
+  console.log(`imodel-sync demo: ${files.length} IFC files from ${samples}`);
   const m = await call("POST", "/imodels", { name: `Demo ${new Date().toISOString()}` });
   expectStatus(m, 201, "create iModel");
   const iModel = m.body.iModel;
@@ -51,7 +72,7 @@ async function main(): Promise<number> {
   });
   expectStatus(c, 201, "create connection");
   const connection = c.body.connection;
-  console.log(`connection  ${connection.id}  "${connection.displayName}"`);
+  console.log(`connection  ${connection.id}  "${connection.displayName}", owner ${connection.owner?.email}`);
 
   const r = await call("POST", `/connections/${connection.id}/run`);
   expectStatus(r, 202, "start run");
@@ -101,7 +122,7 @@ async function main(): Promise<number> {
     error: t.error ? `${t.error.code}: ${t.error.message}` : "",
   }));
   console.table(table);
-  console.log(`\nAPI          ${apiUrl}  (e.g. curl ${apiUrl}${r.location})`);
+  console.log(`\nAPI          ${apiUrl}  (e.g. curl -H "authorization: Bearer $ADMIN_API_KEY" ${apiUrl}${r.location})`);
   console.log(`Temporal UI  ${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(run.workflowId)}`);
   console.log(`iModel       ${iModel.location.path}`);
   return run.result === "Success" ? 0 : 1;

@@ -2,16 +2,19 @@
 # Builds the embedded stack's servers from their Go modules into a per-user cache keyed by version,
 # so later runs (and CI on the same machine) reuse them. Prints the paths of the binaries.
 #
-# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose]
-#   (no argument = temporal ferretdb; docker-compose is only needed by test/compose.test.ts)
+# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose] [temporal-test-server]
+#   (no argument = temporal ferretdb; docker-compose is only needed by test/compose.test.ts; temporal-test-server,
+#   the time-skipping Java test server from Maven Central, only by test/owner-token.test.ts)
 # Env: TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2),
-#      IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
+#      TEMPORAL_TEST_SERVER_VERSION (default 1.31.0), IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
 #
-# Output (stdout, one per requested tool): TEMPORAL_BIN=…, FERRETDB_BIN=…, DOCKER_COMPOSE_BIN=…
+# Output (stdout, one per requested tool): TEMPORAL_BIN=…, FERRETDB_BIN=…, DOCKER_COMPOSE_BIN=…,
+#   TEMPORAL_TEST_SERVER_BIN=…
 # Progress and errors go to stderr. Concurrent callers are serialized by a lock, so a tool is built once.
 set -euo pipefail
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+TEMPORAL_TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.31.0}"
 CACHE="${IMODEL_SYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imodel-sync}"
 TOOLS="$CACHE/tools"
 
@@ -100,6 +103,48 @@ build_ferretdb() {
   echo "built ferretdb in $((SECONDS - start)) s" >&2
 }
 
+# The Temporal time-skipping test server (Java, io.temporal:temporal-test-server from Maven Central): Maven copies
+# the jar and its dependencies into the cache, and a small executable wrapper runs it. @temporalio/testing starts an
+# `existing-path` test server as `<path> <port> [extraArgs...]`, which is exactly the Java main class's usage.
+build_test_server() {
+  local dir="$TOOLS/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION"
+  local jar="$dir/lib/slf4j-nop-1.7.36.jar" # the last file the fetch adds
+  [ -x "$dir/temporal-test-server" ] && [ -f "$jar" ] && return 0
+  lock
+  [ -x "$dir/temporal-test-server" ] && [ -f "$jar" ] && return 0
+  need java "install a JDK 11+ (e.g. 'apt-get install default-jdk-headless')"
+  need mvn "install Maven (e.g. 'apt-get install maven')"
+  echo "fetching io.temporal:temporal-test-server:$TEMPORAL_TEST_SERVER_VERSION with Maven (first run only)..." >&2
+  local start=$SECONDS work="$dir.tmp"
+  rm -rf "$work"; mkdir -p "$work"
+  printf '%s\n' \
+    '<project xmlns="http://maven.apache.org/POM/4.0.0">' \
+    '  <modelVersion>4.0.0</modelVersion>' \
+    '  <groupId>local.imodel-sync</groupId><artifactId>temporal-test-server-fetch</artifactId><version>1</version>' \
+    '  <packaging>pom</packaging>' \
+    '  <dependencies><dependency>' \
+    "    <groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>$TEMPORAL_TEST_SERVER_VERSION</version>" \
+    '  </dependency><dependency>' \
+    '    <!-- a no-op SLF4J binding: no "Failed to load class org.slf4j.impl.StaticLoggerBinder" lines in test output -->' \
+    '    <groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version>' \
+    '  </dependency></dependencies>' \
+    '</project>' >"$work/pom.xml"
+  if ! (cd "$work" && mvn -B -q dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$work/lib" >&2); then
+    echo "error: Maven could not fetch io.temporal:temporal-test-server:$TEMPORAL_TEST_SERVER_VERSION (is Maven Central reachable?)" >&2
+    rm -rf "$work"; exit 3
+  fi
+  printf '%s\n' \
+    '#!/usr/bin/env bash' \
+    "# Temporal's time-skipping test server (Java). Usage: temporal-test-server <port> [--enable-time-skipping]" \
+    'here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"' \
+    'exec java ${TEMPORAL_TEST_SERVER_JAVA_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC} -cp "$here/lib/*" io.temporal.testserver.TestServer "$@"' \
+    >"$work/temporal-test-server"
+  chmod +x "$work/temporal-test-server"
+  rm -f "$work/pom.xml"
+  rm -rf "$dir"; mv "$work" "$dir"
+  echo "fetched the temporal test server in $((SECONDS - start)) s" >&2
+}
+
 # docker-compose (only to validate docker-compose.yml; no Docker engine is needed for `config`).
 # Installs Debian's package with apt-get when missing and we are root (or have password-less sudo).
 ensure_compose() {
@@ -136,6 +181,7 @@ for t in "${want[@]}"; do
     temporal) build_temporal; echo "TEMPORAL_BIN=$TOOLS/temporal-$TEMPORAL_CLI_VERSION/temporal" ;;
     ferretdb) build_ferretdb; echo "FERRETDB_BIN=$TOOLS/ferretdb-$FERRETDB_VERSION/ferretdb" ;;
     docker-compose|compose) ensure_compose ;;
-    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose)" >&2; exit 2 ;;
+    temporal-test-server) build_test_server; echo "TEMPORAL_TEST_SERVER_BIN=$TOOLS/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server" ;;
+    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server)" >&2; exit 2 ;;
   esac
 done

@@ -19,6 +19,8 @@
 #   (<project>/samples:$DATA_DIR/sources), LOG_LEVEL (info), TEMPORAL_ADDRESS / MONGODB_URI (when set: use that
 #   server and start none), timeouts TEMPORAL_START_TIMEOUT (60), FERRETDB_START_TIMEOUT (30),
 #   API_START_TIMEOUT (90), WORKER_START_TIMEOUT (60: until it polls its task queue), STOP_TIMEOUT (20) in seconds.
+#   ADMIN_API_KEY (default: generated once into $DATA_DIR/admin-api-key, mode 600), ADMIN_EMAIL, SMTP_URL (empty:
+#   mail goes to .eml files in MAIL_OUTBOX_DIR, default $DATA_DIR/outbox), MAIL_FROM, PUBLIC_API_URL.
 # The settings of an `up` are saved in $DATA_DIR/run/stack.env and reused by later commands until `down`
 # (values set in the environment win).
 set -euo pipefail
@@ -39,7 +41,9 @@ SAVED_ENV="$RUN_DIR/stack.env"
 SERVICES=(temporal ferretdb worker api)
 
 CONFIG_VARS=(TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT
-  TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL)
+  TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL
+  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL)
+MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL)
 
 # Values from the last `up` for everything the caller did not set.
 if [ -f "$SAVED_ENV" ]; then
@@ -69,6 +73,18 @@ MONGODB_URI="${MONGODB_URI:-mongodb://127.0.0.1:$FERRETDB_PORT/imodelsync}"
 API_URL="http://127.0.0.1:$API_PORT"
 TEMPORAL_UI_URL="${TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}"
 
+# The admin's API key (api/auth.ts bootstraps the admin user with it): from the environment, else generated once
+# into $DATA_DIR/admin-api-key (readable by its owner only) and reused by every later start on that DATA_DIR.
+ADMIN_KEY_FILE="$DATA_DIR/admin-api-key"
+if [ -z "${ADMIN_API_KEY:-}" ]; then
+  if [ ! -s "$ADMIN_KEY_FILE" ]; then
+    (umask 077 && printf 'isk_%s\n' "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" >"$ADMIN_KEY_FILE.tmp.$$" &&
+      mv "$ADMIN_KEY_FILE.tmp.$$" "$ADMIN_KEY_FILE")
+  fi
+  ADMIN_API_KEY="$(head -n1 "$ADMIN_KEY_FILE")"
+fi
+for v in "${MAIL_VARS[@]}"; do printf -v "$v" '%s' "${!v:-}"; done
+
 TEMPORAL_START_TIMEOUT="${TEMPORAL_START_TIMEOUT:-60}"
 FERRETDB_START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 API_START_TIMEOUT="${API_START_TIMEOUT:-90}"
@@ -82,6 +98,7 @@ done
 save_env() {
   mkdir -p "$RUN_DIR"
   local tmp="$SAVED_ENV.tmp.$$" v
+  ( umask 077; : >"$tmp" ) # it holds the admin key
   {
     echo "# settings of the last 'stack.sh up' (removed by 'stack.sh down')"
     for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT \
@@ -91,8 +108,10 @@ save_env() {
     [ -n "$TEMPORAL_EXTERNAL" ] && printf 'TEMPORAL_ADDRESS=%q\n' "$TEMPORAL_ADDRESS"
     [ -n "$MONGODB_EXTERNAL" ] && printf 'MONGODB_URI=%q\n' "$MONGODB_URI"
     [ -n "$TEMPORAL_EXTERNAL" ] && printf 'TEMPORAL_UI_URL=%q\n' "$TEMPORAL_UI_URL"
+    printf 'ADMIN_API_KEY=%q\n' "$ADMIN_API_KEY"
+    for v in "${MAIL_VARS[@]}"; do [ -n "${!v}" ] && printf '%s=%q\n' "$v" "${!v}"; done
     true
-  } >"$tmp"
+  } >>"$tmp"
   mv "$tmp" "$SAVED_ENV"
 }
 
@@ -325,7 +344,10 @@ app_cmd() { # worker|api
   CMD=(env TEMPORAL_ADDRESS="$TEMPORAL_ADDRESS" TEMPORAL_NAMESPACE="$TEMPORAL_NAMESPACE"
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
     API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
+    ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
     "$PROJECT/node_modules/.bin/tsx" "$script")
+  # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
+  export ADMIN_API_KEY SMTP_URL
 }
 
 # The settings a running process was started with; `up` reuses it only when they match.
@@ -333,7 +355,7 @@ spec_of() {
   case "$1" in
     temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
     ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
-    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL" ;;
+    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL" ;;
   esac
 }
 
@@ -462,6 +484,9 @@ print_urls() {
   echo
   echo "imodel-sync stack is up (data in $DATA_DIR)"
   [ "${1:-}" = all ] && echo "  API:          $API_URL   (health: $API_URL/health)"
+  [ "${1:-}" = all ] && echo "  Admin key:    $([ -s "$ADMIN_KEY_FILE" ] && [ "$(head -n1 "$ADMIN_KEY_FILE")" = "$ADMIN_API_KEY" ] && echo "in $ADMIN_KEY_FILE" || echo "ADMIN_API_KEY from the environment")   (eval \"\$(scripts/stack.sh env)\" exports it)"
+  local smtp_host="${SMTP_URL#*://}"; smtp_host="${smtp_host##*@}"
+  [ "${1:-}" = all ] && echo "  Mail:         $([ -n "$SMTP_URL" ] && echo "SMTP server $smtp_host" || echo ".eml files in ${MAIL_OUTBOX_DIR:-$DATA_DIR/outbox}")"
   if is_external temporal; then echo "  Temporal:     $TEMPORAL_ADDRESS (external)"
   else echo "  Temporal UI:  $TEMPORAL_UI_URL   (gRPC $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE)"; fi
   echo "  MongoDB URI:  $MONGODB_URI$([ -n "$MONGODB_EXTERNAL" ] && echo ' (external)')"
@@ -613,7 +638,7 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 cmd_env() {
   local v
   for v in TEMPORAL_ADDRESS TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE MONGODB_URI DATA_DIR API_PORT API_URL \
-    SOURCE_ROOTS LOG_LEVEL TEMPORAL_UI_URL; do
+    SOURCE_ROOTS LOG_LEVEL TEMPORAL_UI_URL ADMIN_API_KEY; do
     echo "export $v=$(shq "${!v}")"
   done
 }

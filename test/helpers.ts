@@ -8,6 +8,7 @@ import { OpenMode } from "@itwin/core-bentley";
 import { QueryBinder, QueryRowFormat } from "@itwin/core-common";
 import { StandaloneDb } from "@itwin/core-backend";
 import { startIModelHost } from "../activities/imodel/writer";
+import type { ReceivedMail } from "./global-setup";
 
 export const stack = () => inject("stack");
 
@@ -17,16 +18,68 @@ export interface HttpResult<T = any> {
   body: T;
 }
 
-/** Calls the API; never follows redirects (303 must be seen as such). */
+/** Calls the API as the admin (ADMIN_API_KEY of the test stack); never follows redirects (303 must be seen as such). */
 export async function http<T = any>(method: string, urlPath: string, body?: unknown, rawBody?: string): Promise<HttpResult<T>> {
+  return httpAs(stack().adminApiKey, method, urlPath, body, rawBody);
+}
+
+/** Calls the API with a user's API key (`null`: no authorization header). */
+export async function httpAs<T = any>(apiKey: string | null, method: string, urlPath: string, body?: unknown, rawBody?: string): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined || rawBody !== undefined) headers["content-type"] = "application/json";
+  if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
   const res = await fetch(`${stack().apiUrl}${urlPath}`, {
     method,
     redirect: "manual",
-    headers: body !== undefined || rawBody !== undefined ? { "content-type": "application/json" } : {},
+    headers,
     body: rawBody ?? (body !== undefined ? JSON.stringify(body) : undefined),
   });
   const text = await res.text();
   return { status: res.status, location: res.headers.get("location"), body: text ? JSON.parse(text) : undefined };
+}
+
+/** A new user (created by the admin) and its API key. The email is unique per call. */
+export async function createUser(name: string): Promise<{ user: any; apiKey: string }> {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+  const email = `${slug}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@tests.example`;
+  const res = await http("POST", "/users", { email, name });
+  if (res.status !== 201) throw new Error(`POST /users answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return { user: res.body.user, apiKey: res.body.apiKey };
+}
+
+/** Mails the test SMTP server received so far (see test/global-setup.ts), oldest first. */
+export function receivedMails(): ReceivedMail[] {
+  const dir = stack().mailDir;
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as ReceivedMail);
+}
+
+/** Waits until `count` mails to `to` arrived (and `settleMs` more passed without another); returns them. */
+export async function waitForMails(to: string, count = 1, timeoutMs = 30_000, settleMs = 0): Promise<ReceivedMail[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const mails = receivedMails().filter((m) => m.to.includes(to));
+    if (mails.length >= count) {
+      if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+      return receivedMails().filter((m) => m.to.includes(to));
+    }
+    if (Date.now() > deadline) throw new Error(`${mails.length} of ${count} mails to ${to} arrived within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Polls `fn` until it returns a truthy value. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 /** Copies fixtures into a fresh folder under the test stack's sources root; returns its absolute path. */

@@ -3,10 +3,15 @@
  * Configuration: see lib/config.ts. Stops gracefully on SIGINT/SIGTERM (in-flight activities finish first).
  */
 import * as path from "node:path";
+import { Client, Connection } from "@temporalio/client";
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from "@temporalio/worker";
 import { createActivities } from "../activities/activities";
+import { createMailer } from "../activities/email";
+import { createOwnerActivities } from "../activities/owners";
+import { createScheduleActivities } from "../activities/schedules";
 import { startIModelHost } from "../activities/imodel/writer";
 import { loadConfig } from "../lib/config";
+import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
 import { createLogger } from "../lib/logger";
 
@@ -35,6 +40,12 @@ async function main(): Promise<void> {
     logger.fatal(`cannot reach Temporal at ${config.temporalAddress}: ${(err as Error).message}`);
     process.exit(2);
   }
+  // A client for the schedule activities (they ask the iModel run queue for scheduled runs) and the mailer.
+  const clientConnection = await Connection.connect({ address: config.temporalAddress });
+  const temporal = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+  await ensurePeopleIndexes(peopleCollections(store));
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: config.mailOutboxDir, logger });
+
   // One host profile per process (a profile is locked by its process).
   await startIModelHost(path.join(config.dataDir, "cache"), { profileName: `worker-${process.pid}` });
 
@@ -43,7 +54,11 @@ async function main(): Promise<void> {
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve("../workflows"),
-    activities: createActivities({ store, logger }),
+    activities: {
+      ...createActivities({ store, logger }),
+      ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl }),
+      ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue }),
+    },
     // The connectors and the writer are CPU-bound and one .bim has one writer: a few at a time is plenty.
     maxConcurrentActivityTaskExecutions: 2,
   });
@@ -52,6 +67,8 @@ async function main(): Promise<void> {
     await worker.run();
   } finally {
     await connection.close();
+    await clientConnection.close();
+    mailer.close();
     await store.close();
     logger.info("worker stopped");
   }

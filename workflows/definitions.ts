@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineUpdate } from "@temporalio/workflow";
 import type { RunTrigger } from "../domain/model";
+import type { ScheduledFor } from "../domain/schedule";
 
 /** Asks an iModel's run queue for a run of one connection. */
 export interface RunRequest {
@@ -11,6 +12,9 @@ export interface RunRequest {
   runId: string;
   connectionId: string;
   trigger: RunTrigger;
+  /** Scheduled runs: the owner on whose behalf it runs and the occurrence it is for (recorded with the run). */
+  ownerId?: string;
+  scheduledFor?: ScheduledFor;
 }
 
 /** `created` false means the connection already had an active (queued or executing) run: `runId` is that run. */

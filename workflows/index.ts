@@ -26,6 +26,8 @@ import { SEARCH_ATTRIBUTES } from "../lib/temporal";
 import { queueStateQuery, requestRunUpdate, type IModelQueueState, type QueuedRun, type RunRequest } from "./definitions";
 
 export * from "./definitions";
+export * from "./owner";
+export * from "./scheduled";
 
 type Activities = ReturnType<typeof acts.createActivities>;
 
@@ -73,6 +75,8 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
           iModelId: state.iModelId,
           trigger: request.trigger,
           workflowId: runWorkflowId(request.connectionId, request.runId),
+          ...(request.ownerId ? { ownerId: request.ownerId } : {}),
+          ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
         });
       } catch (err) {
         activeByConnection.delete(request.connectionId);

@@ -1,0 +1,213 @@
+/**
+ * Activities of the owner token workflow and of ownership notices: mirror the token into MongoDB, and email owners.
+ * Every email is claimed in the `notices` collection (`_id` names what it is about) before it is sent, so a retried
+ * activity never sends the same notice twice once it went out.
+ */
+import { Context } from "@temporalio/activity";
+import { describeSchedule } from "../domain/schedule";
+import type { ConnectionRecord } from "../domain/model";
+import type { OwnerTokenMirror } from "../domain/token";
+import type { UserRecord } from "../domain/users";
+import { isDuplicateKey, peopleCollections, type NoticeRecord } from "../lib/collections";
+import type { Store } from "../lib/db";
+import type { Logger } from "../lib/logger";
+import type { MailMessage, Mailer } from "./email";
+
+export interface OwnerActivityDeps {
+  store: Store;
+  logger: Logger;
+  mailer: Mailer;
+  /** Base URL of the API for links in emails. */
+  publicApiUrl: string;
+}
+
+export type OwnershipChangeKind = "given" | "taken";
+
+export interface OwnershipNotice {
+  /** Unique per change (the notice's `_id`). */
+  noticeId: string;
+  connectionId: string;
+  /** `given`: the recipient is the new owner; `taken`: the recipient is the previous owner. */
+  kind: OwnershipChangeKind;
+  to: string;
+  newOwnerId: string;
+  previousOwnerId?: string;
+  changedBy: string;
+}
+
+const ts = (iso: string) => iso.replace("T", " ").replace(/\.\d+Z$/, " UTC");
+
+export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: OwnerActivityDeps) {
+  const people = peopleCollections(store);
+
+  function log(extra: Record<string, unknown> = {}): Logger {
+    try {
+      const info = Context.current().info;
+      return logger.child({ workflowId: info.workflowExecution.workflowId, activity: info.activityType, attempt: info.attempt, ...extra });
+    } catch {
+      return logger.child(extra);
+    }
+  }
+
+  /** Sends a notice once. @returns `sent`, or `already` when an earlier attempt sent it. */
+  async function sendOnce(noticeId: string, kind: NoticeRecord["kind"], message: MailMessage): Promise<"sent" | "already"> {
+    const now = new Date().toISOString();
+    try {
+      await people.notices.insertOne({ _id: noticeId, kind, to: message.to, subject: message.subject, state: "sending", createdDateTime: now });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const existing = await people.notices.findOne({ _id: noticeId });
+      if (existing && existing.state !== "sending") return "already";
+      // A previous attempt claimed it and failed before recording the send: send now.
+    }
+    const sent = await mailer.send(message);
+    await people.notices.updateOne({ _id: noticeId }, { $set: { state: "sent", sentDateTime: new Date().toISOString(), messageId: sent.messageId } });
+    return "sent";
+  }
+
+  async function ownedConnections(userId: string): Promise<ConnectionRecord[]> {
+    return store.connections.find({ ownerId: userId, status: "Active" }).sort({ createdDateTime: 1, _id: 1 }).toArray();
+  }
+
+  async function iModelNames(connections: ConnectionRecord[]): Promise<Map<string, string>> {
+    const ids = [...new Set(connections.map((c) => c.iModelId))];
+    const models = ids.length ? await store.imodels.find({ _id: { $in: ids } }).toArray() : [];
+    return new Map(models.map((m) => [m._id, m.name]));
+  }
+
+  function connectionLines(connections: ConnectionRecord[], names: Map<string, string>): string {
+    return connections
+      .map((c) => `  - "${c.displayName}" (connection ${c._id}) of iModel "${names.get(c.iModelId) ?? c.iModelId}", schedule: ${describeSchedule(c.schedule)}`)
+      .join("\n");
+  }
+
+  async function userOf(userId: string): Promise<UserRecord> {
+    const user = await people.users.findOne({ _id: userId });
+    if (!user) throw new Error(`user ${userId} has no record`);
+    return user;
+  }
+
+  return {
+    /**
+     * Writes the token into the user's record and the `ownerToken` of every connection the user owns. Never goes
+     * back in time: a mirror of an older token (a late retry) does not overwrite a newer one.
+     */
+    async mirrorOwnerToken(input: { userId: string; token: OwnerTokenMirror }): Promise<void> {
+      const { userId, token } = input;
+      const res = await people.users.updateOne(
+        { _id: userId, $or: [{ token: { $exists: false } }, { "token.issuedDateTime": { $lte: token.issuedDateTime } }] },
+        { $set: { token } },
+      );
+      if (res.matchedCount === 0) {
+        log({ userId }).info({ token }, "token mirror skipped (user missing or a newer token is recorded)");
+        return;
+      }
+      await store.connections.updateMany(
+        { ownerId: userId },
+        { $set: { ownerToken: { state: token.state, expiresDateTime: token.expiresDateTime } } },
+      );
+      log({ userId }).info({ state: token.state, expires: token.expiresDateTime }, "owner token mirrored");
+    },
+
+    /**
+     * The one email of an expired token: to the owner, naming the connections whose scheduled syncs now fail. Sent only
+     * when the user owns connections (nothing is affected otherwise).
+     * @returns whether an email went out in this call.
+     */
+    async notifyTokenExpired(input: { userId: string; expiresDateTime: string }): Promise<boolean> {
+      const user = await userOf(input.userId);
+      const owned = await ownedConnections(user._id);
+      const l = log({ userId: user._id });
+      if (owned.length === 0) {
+        l.info("token expired; the user owns no connection, no email");
+        return false;
+      }
+      const names = await iModelNames(owned);
+      const list = connectionLines(owned, names);
+      const subject = `Your imodel-sync token expired: scheduled syncs of ${owned.length === 1 ? `"${owned[0].displayName}"` : `${owned.length} connections`} fail`;
+      const text = [
+        `Hello ${user.name},`,
+        "",
+        `your owner token expired on ${ts(input.expiresDateTime)}. Scheduled synchronizations run on behalf of their`,
+        "connection's owner, so the scheduled syncs of these connections you own now fail with UserNotAuthenticated:",
+        "",
+        list,
+        "",
+        "To renew the token, make any authenticated request to the service, for example:",
+        `  curl -H "authorization: Bearer $YOUR_API_KEY" ${publicApiUrl}/users/me`,
+        "A fresh token is valid 30 days; scheduled syncs then work again. A manual sync of a connection also renews it:",
+        `  curl -X POST -H "authorization: Bearer $YOUR_API_KEY" ${publicApiUrl}/connections/${owned[0]._id}/run`,
+        "",
+        "-- imodel-sync",
+      ].join("\n");
+      const outcome = await sendOnce(`token-expired:${user._id}:${input.expiresDateTime}`, "token-expired", { to: user.email, subject, text });
+      l.info({ outcome, connections: owned.length }, "token expiry notice");
+      return outcome === "sent";
+    },
+
+    /** The warning some days before expiry, when no visit refreshed the token yet (only to users who own connections). */
+    async notifyTokenExpiring(input: { userId: string; expiresDateTime: string }): Promise<boolean> {
+      const user = await userOf(input.userId);
+      const owned = await ownedConnections(user._id);
+      if (owned.length === 0) return false;
+      const names = await iModelNames(owned);
+      const subject = `Your imodel-sync token expires on ${ts(input.expiresDateTime)}`;
+      const text = [
+        `Hello ${user.name},`,
+        "",
+        `your owner token expires on ${ts(input.expiresDateTime)}. After that, the scheduled syncs of the connections you`,
+        "own fail until you come back:",
+        "",
+        connectionLines(owned, names),
+        "",
+        "Any authenticated request renews it now for 30 days, for example:",
+        `  curl -H "authorization: Bearer $YOUR_API_KEY" ${publicApiUrl}/users/me`,
+        "",
+        "-- imodel-sync",
+      ].join("\n");
+      const outcome = await sendOnce(`token-expiring:${user._id}:${input.expiresDateTime}`, "token-expiring", { to: user.email, subject, text });
+      return outcome === "sent";
+    },
+
+    /** Tells the new owner (`given`) or the previous owner (`taken`) that a connection changed hands. */
+    async notifyOwnershipChange(input: OwnershipNotice): Promise<boolean> {
+      const [connection, recipient, newOwner, changer] = await Promise.all([
+        store.connections.findOne({ _id: input.connectionId }),
+        userOf(input.to),
+        userOf(input.newOwnerId),
+        userOf(input.changedBy),
+      ]);
+      if (!connection) throw new Error(`connection ${input.connectionId} has no record`);
+      const iModel = await store.imodels.findOne({ _id: connection.iModelId });
+      const what = `"${connection.displayName}" (connection ${connection._id}) of iModel "${iModel?.name ?? connection.iModelId}"`;
+      let subject: string;
+      let body: string[];
+      if (input.kind === "given") {
+        subject = `You are now the owner of connection "${connection.displayName}"`;
+        body = [
+          `Hello ${recipient.name},`,
+          "",
+          `${changer._id === recipient._id ? "You" : `${changer.name} <${changer.email}>`} made you the owner of ${what}.`,
+          `Its scheduled syncs (${describeSchedule(connection.schedule)}) now run on your behalf, with your token.`,
+          "",
+          "We recommend a manual sync by you now, so that a fresh owner token is used:",
+          `  curl -X POST -H "authorization: Bearer $YOUR_API_KEY" ${publicApiUrl}/connections/${connection._id}/run`,
+        ];
+      } else {
+        subject = `${newOwner.name} took ownership of connection "${connection.displayName}"`;
+        body = [
+          `Hello ${recipient.name},`,
+          "",
+          `${newOwner.name} <${newOwner.email}> took ownership of ${what}, which you owned.`,
+          `Its scheduled syncs (${describeSchedule(connection.schedule)}) now run on their behalf.`,
+        ];
+      }
+      const text = [...body, "", "-- imodel-sync"].join("\n");
+      const outcome = await sendOnce(input.noticeId, "ownership", { to: recipient.email, subject, text });
+      log({ connectionId: connection._id }).info({ outcome, kind: input.kind, to: recipient.email }, "ownership notice");
+      return outcome === "sent";
+    },
+  };
+}
+
+export type OwnerActivities = ReturnType<typeof createOwnerActivities>;

@@ -1,0 +1,196 @@
+/**
+ * Authentication and what every authenticated request also is:
+ * - a bearer API key (`authorization: Bearer <key>`) identifies the user; 401 `Unauthorized` without a valid key
+ *   (`GET /health` stays open for the launcher and load balancers);
+ * - a **visit** for the owner token rules: when it can matter (no token yet, inside the refresh window, or expired;
+ *   see `visitMatters`), the API signals the user's owner token workflow (signal-with-start). Other requests cost no
+ *   Temporal call: the workflow mirrors the token state into the user's record, which is read here anyway;
+ * - a **team member** interaction: any request on an iModel or one of its connections makes the user a team member
+ *   of that iModel (one record per iModel and user, created once).
+ *
+ * API keys: `isk_` + 32 random bytes (256 bits, base64url). Only their SHA-256 is stored. A slow password hash
+ * (bcrypt, scrypt, argon2) protects low-entropy secrets people choose against guessing after a database leak; a
+ * uniformly random 256-bit key cannot be guessed at any hash speed (2^256 tries), and a plain digest lets the lookup be
+ * one indexed equality match instead of checking a salted hash per user.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Client } from "@temporalio/client";
+import type { RequestHandler, Response } from "express";
+import { ApiError } from "../domain/errors";
+import { visitMatters } from "../domain/token";
+import { teamMemberId, type UserRecord } from "../domain/users";
+import { isDuplicateKey, peopleCollections, type PeopleCollections } from "../lib/collections";
+import type { Config } from "../lib/config";
+import type { Store } from "../lib/db";
+import type { Logger } from "../lib/logger";
+import { ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The authenticated user (set by `authenticate`). */
+      user?: UserRecord;
+    }
+  }
+}
+
+export interface AuthDeps {
+  config: Config;
+  store: Store;
+  temporal: Client;
+  logger: Logger;
+}
+
+/** Id of the user bootstrapped from ADMIN_API_KEY. */
+export const ADMIN_USER_ID = "admin";
+
+/** A new API key: `isk_` + 256 random bits, base64url. Shown once; only its hash is stored. */
+export function newApiKey(): string {
+  return `isk_${randomBytes(32).toString("base64url")}`;
+}
+
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+/** The user of a request that went through `authenticate`. */
+export function currentUser(req: { user?: UserRecord }): UserRecord {
+  if (!req.user) throw new ApiError("Unauthorized", "Authentication is required: send 'authorization: Bearer <API key>'.");
+  return req.user;
+}
+
+export const isAdmin = (u: UserRecord) => u.role === "admin";
+
+/**
+ * Ensures the admin user holding ADMIN_API_KEY (idempotent; a changed key replaces the old one, which then stops
+ * working). No ADMIN_API_KEY: nothing is done.
+ */
+export async function ensureAdminUser(store: Store, config: Config, logger: Logger): Promise<void> {
+  const people = peopleCollections(store);
+  if (!config.adminApiKey) {
+    const count = await people.users.countDocuments({});
+    if (count === 0) logger.warn("ADMIN_API_KEY is not set and there are no users: nobody can use the API (set ADMIN_API_KEY)");
+    return;
+  }
+  const apiKeyHash = hashApiKey(config.adminApiKey);
+  const existing = await people.users.findOne({ _id: ADMIN_USER_ID });
+  if (existing && existing.apiKeyHash.length === apiKeyHash.length && timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))) return;
+  try {
+    await people.users.updateOne(
+      { _id: ADMIN_USER_ID },
+      {
+        $set: { apiKeyHash, role: "admin" },
+        $setOnInsert: { email: config.adminEmail.toLowerCase(), name: "Administrator", createdDateTime: new Date().toISOString() },
+      },
+      { upsert: true },
+    );
+  } catch (err) {
+    if (isDuplicateKey(err)) {
+      throw new Error(`cannot create the admin user: email ${config.adminEmail} or the ADMIN_API_KEY already belongs to another user (set ADMIN_EMAIL)`);
+    }
+    throw err;
+  }
+  logger.info({ userId: ADMIN_USER_ID, email: existing?.email ?? config.adminEmail }, existing ? "admin API key updated from ADMIN_API_KEY" : "admin user created from ADMIN_API_KEY");
+}
+
+/** A bounded set/map: forgets everything when full (the records stay the truth; this only saves lookups). */
+class Bounded<V> extends Map<string, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+  override set(key: string, value: V): this {
+    if (this.size >= this.max) this.clear();
+    return super.set(key, value);
+  }
+}
+
+/** How long (ms) the API waits for Temporal to take a visit signal; a visit lost to a timeout is sent again next time. */
+const VISIT_SIGNAL_DEADLINE_MS = 3_000;
+/** A user's visits are signalled at most this often (ms) while the mirror has not caught up yet. */
+const VISIT_SIGNAL_INTERVAL_MS = 5_000;
+
+export function authenticate({ config, store, temporal, logger }: AuthDeps): RequestHandler {
+  const people: PeopleCollections = peopleCollections(store);
+  const connectionIModel = new Bounded<string>(50_000);
+  const knownMembers = new Bounded<true>(50_000);
+  const lastVisitSignal = new Bounded<number>(50_000);
+
+  function unauthorized(res: Response, message: string): ApiError {
+    res.setHeader("WWW-Authenticate", 'Bearer realm="imodel-sync"');
+    return new ApiError("Unauthorized", message);
+  }
+
+  /** Signals a visit to the user's owner token workflow when it can change the token. Never fails the request. */
+  async function recordVisit(user: UserRecord, log: Logger): Promise<void> {
+    const now = Date.now();
+    if (!visitMatters(user.token, now)) return;
+    const last = lastVisitSignal.get(user._id);
+    if (last !== undefined && now - last < VISIT_SIGNAL_INTERVAL_MS) return;
+    lastVisitSignal.set(user._id, now);
+    try {
+      await temporal.connection.withDeadline(now + VISIT_SIGNAL_DEADLINE_MS, () =>
+        temporal.workflow.signalWithStart(ownerTokenWorkflow, {
+          workflowId: ownerTokenWorkflowId(user._id),
+          taskQueue: config.taskQueue,
+          args: [{ userId: user._id }],
+          signal: ownerVisitSignal,
+          signalArgs: [{ at: new Date(now).toISOString() }],
+        }),
+      );
+      log.info({ userId: user._id, token: user.token?.state ?? "none" }, "owner token visit signalled");
+    } catch (err) {
+      lastVisitSignal.delete(user._id);
+      log.warn({ err, userId: user._id }, "could not signal the owner token visit; it is sent again at the next request");
+    }
+  }
+
+  /** The iModel a request is about, when it names an existing one (directly or through a connection). */
+  async function iModelOf(method: string, urlPath: string, body: unknown, query: Record<string, unknown>): Promise<string | undefined> {
+    const m = /^\/(imodels|connections)\/([^/]+)/.exec(urlPath);
+    let iModelId: string | undefined;
+    if (m?.[1] === "connections") {
+      const connectionId = decodeURIComponent(m[2]);
+      const cached = connectionIModel.get(connectionId);
+      if (cached) return cached;
+      const c = await store.connections.findOne({ _id: connectionId }, { projection: { iModelId: 1 } });
+      if (c) connectionIModel.set(connectionId, c.iModelId);
+      return c?.iModelId;
+    }
+    if (m?.[1] === "imodels") iModelId = decodeURIComponent(m[2]);
+    else if (urlPath === "/connections" && method === "POST") iModelId = (body as { iModelId?: unknown })?.iModelId as string | undefined;
+    else if (urlPath === "/connections" && method === "GET") iModelId = query.iModelId as string | undefined;
+    if (typeof iModelId !== "string" || iModelId === "") return undefined;
+    const known = await store.imodels.findOne({ _id: iModelId }, { projection: { _id: 1 } });
+    return known ? iModelId : undefined;
+  }
+
+  async function recordMembership(iModelId: string, user: UserRecord, log: Logger): Promise<void> {
+    const id = teamMemberId(iModelId, user._id);
+    if (knownMembers.has(id)) return;
+    const res = await people.teamMembers.updateOne(
+      { _id: id },
+      { $setOnInsert: { iModelId, userId: user._id, firstVisitDateTime: new Date().toISOString() } },
+      { upsert: true },
+    );
+    knownMembers.set(id, true);
+    if (res.upsertedCount > 0) log.info({ iModelId, userId: user._id }, "new team member of the iModel");
+  }
+
+  return (req, res, next) => {
+    if (req.method === "GET" && req.path === "/health") return next();
+    void (async () => {
+      const header = req.headers.authorization ?? "";
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!m) throw unauthorized(res, "Authentication is required: send 'authorization: Bearer <API key>'.");
+      const user = await people.users.findOne({ apiKeyHash: hashApiKey(m[1]) });
+      if (!user) throw unauthorized(res, "The API key is not valid.");
+      req.user = user;
+      const log = (req.log ?? logger).child({ userId: user._id });
+      req.log = log;
+      await recordVisit(user, log);
+      const iModelId = await iModelOf(req.method, req.path, req.body, req.query as Record<string, unknown>);
+      if (iModelId) await recordMembership(iModelId, user, log);
+    })().then(() => next(), next);
+  };
+}

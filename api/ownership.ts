@@ -1,0 +1,138 @@
+/**
+ * Ownership of a connection (DESIGN.md "Owner and token"):
+ * `POST /connections/{id}/owner` {userId} → 200 {connection, recommendation}.
+ * - The current owner (or an administrator) may give it to any team member of the iModel; any team member may take it
+ *   for themselves (the request itself is an interaction with the iModel, so its caller is a team member). Others:
+ *   403 `OwnershipChangeForbidden`. The new owner must be a team member: 409 `NotATeamMember`.
+ * - Refused with 409 `RunInProgress` while a run of the connection is queued or executing (asked of the iModel's run
+ *   queue).
+ * - Email: to the new owner when given; to the previous owner when taken (a durable workflow sends it, with retries).
+ * - The answer recommends a manual sync by the new owner so that a fresh owner token is used.
+ */
+import { randomUUID } from "node:crypto";
+import type { Client } from "@temporalio/client";
+import { Router } from "express";
+import { ApiError } from "../domain/errors";
+import type { ConnectionRecord } from "../domain/model";
+import { changeOwnerBody, ownerSummary, teamMemberId } from "../domain/users";
+import { peopleCollections } from "../lib/collections";
+import type { Config } from "../lib/config";
+import type { Store } from "../lib/db";
+import { activeRunOf } from "../lib/runs";
+import type { OwnershipNotice } from "../activities/owners";
+import { ownershipNoticeWorkflow } from "../workflows/owner";
+import { currentUser, isAdmin } from "./auth";
+import { parse, route } from "./http";
+import { connectionJson } from "./representations";
+
+/**
+ * Copies the owner's token state onto the connection (and `record`), read after the connection's owner was written:
+ * a token mirrored before this read is copied here, one mirrored after it reaches the connection through the mirror's
+ * own update of the owner's connections. So the connection never misses its owner's token.
+ */
+export async function copyOwnerToken(store: Store, record: ConnectionRecord): Promise<void> {
+  if (!record.ownerId) return;
+  const owner = await peopleCollections(store).users.findOne({ _id: record.ownerId }, { projection: { token: 1 } });
+  if (!owner?.token) return;
+  const ownerToken = { state: owner.token.state, expiresDateTime: owner.token.expiresDateTime };
+  await store.connections.updateOne({ _id: record._id, ownerId: record.ownerId }, { $set: { ownerToken } });
+  record.ownerToken = ownerToken;
+}
+
+export interface OwnershipDeps {
+  config: Config;
+  store: Store;
+  temporal: Client;
+}
+
+export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Router {
+  const router = Router();
+  const people = peopleCollections(store);
+
+  router.post(
+    "/connections/:id/owner",
+    route(async (req, res) => {
+      const c = await store.connections.findOne({ _id: req.params.id });
+      if (!c) throw new ApiError("ConnectionNotFound", `Connection '${req.params.id}' does not exist.`);
+      if (c.status !== "Active") throw new ApiError("ConnectionDeleted", `Connection '${c._id}' is deleted.`);
+      const body = parse(changeOwnerBody, req.body);
+      const me = currentUser(req);
+      const target = await people.users.findOne({ _id: body.userId });
+      if (!target) {
+        throw new ApiError("UserNotFound", `User '${body.userId}' does not exist.`, [{ code: "UserNotFound", message: "no such user", target: "userId" }]);
+      }
+      const previousOwnerId = c.ownerId;
+      const taking = target._id === me._id;
+      if (!(isAdmin(me) || (previousOwnerId !== undefined && previousOwnerId === me._id) || taking)) {
+        throw new ApiError(
+          "OwnershipChangeForbidden",
+          `Only the owner of connection '${c.displayName}' (or an administrator) may give it to someone else; a team member may take it for themselves.`,
+        );
+      }
+      if (previousOwnerId === target._id) {
+        res.json({ connection: connectionJson(c, await store.fileStates.find({ connectionId: c._id }).toArray()), changed: false });
+        return;
+      }
+      const member = await people.teamMembers.findOne({ _id: teamMemberId(c.iModelId, target._id) });
+      if (!member) {
+        throw new ApiError(
+          "NotATeamMember",
+          `${target.name} <${target.email}> has never interacted with iModel '${c.iModelId}'; ownership can go only to a team member of the iModel.`,
+          [{ code: "NotATeamMember", message: "not a team member of the iModel", target: "userId" }],
+        );
+      }
+      const activeRunId = await activeRunOf(temporal, c);
+      if (activeRunId) {
+        throw new ApiError("RunInProgress", `Connection '${c.displayName}' has a run in progress (${activeRunId}); ownership cannot change until it completes.`, [
+          { code: "RunInProgress", message: "run in progress", target: `/connections/${c._id}/runs/${activeRunId}` },
+        ]);
+      }
+      const updated = await store.connections.findOneAndUpdate(
+        { _id: c._id, ...(previousOwnerId ? { ownerId: previousOwnerId } : { ownerId: { $exists: false } }) },
+        {
+          $set: { ownerId: target._id, owner: ownerSummary(target) },
+          $unset: { ownerToken: "" },
+        },
+        { returnDocument: "after" },
+      );
+      if (!updated) throw new ApiError("ConcurrentChange", "The owner was changed by another request at the same time; read the connection and try again.");
+      await copyOwnerToken(store, updated);
+      req.log.info({ connectionId: c._id, from: previousOwnerId, to: target._id, by: me._id }, "connection owner changed");
+
+      // Who is told: the new owner when someone gave it to them; the previous owner when it was taken from them.
+      const recipient = taking ? previousOwnerId : target._id;
+      let notice: { to: string; status: "queued" | "failed" } | undefined;
+      if (recipient) {
+        const noticeId = `ownership:${c._id}:${randomUUID()}`;
+        const input: OwnershipNotice = {
+          noticeId,
+          connectionId: c._id,
+          kind: taking ? "taken" : "given",
+          to: recipient,
+          newOwnerId: target._id,
+          ...(previousOwnerId ? { previousOwnerId } : {}),
+          changedBy: me._id,
+        };
+        try {
+          await temporal.workflow.start(ownershipNoticeWorkflow, { workflowId: `notice/${noticeId}`, taskQueue: config.taskQueue, args: [input] });
+          notice = { to: recipient, status: "queued" };
+        } catch (err) {
+          req.log.error({ err, connectionId: c._id }, "could not queue the ownership email");
+          notice = { to: recipient, status: "failed" };
+        }
+      }
+      res.json({
+        connection: connectionJson(updated, await store.fileStates.find({ connectionId: c._id }).toArray()),
+        changed: true,
+        ...(notice ? { notice } : {}),
+        recommendation: {
+          code: "ManualSyncRecommended",
+          message: `Ownership changed: ${target.name} should run a manual sync now (POST /connections/${c._id}/run with their own key), so that the next synchronizations use a fresh owner token.`,
+          _links: { run: { href: `/connections/${c._id}/run`, method: "POST" } },
+        },
+      });
+    }),
+  );
+
+  return router;
+}

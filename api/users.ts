@@ -1,0 +1,142 @@
+/**
+ * Users and team members:
+ * - `POST /users` {email, name, role?} (admin only) → 201 {user, apiKey}: the key is shown this once;
+ * - `GET /users` (admin only, paged), `GET /users/me`, `GET /users/{id}` (admin or the user);
+ * - `POST /users/me/apiKey` → a new key for the caller (the old one stops working);
+ * - `GET /imodels/{id}/members` → the iModel's team members (users who interacted with it), paged.
+ */
+import { randomUUID } from "node:crypto";
+import { Router } from "express";
+import { ApiError } from "../domain/errors";
+import { pagingQuery } from "../domain/schemas";
+import { createUserBody, type UserRecord } from "../domain/users";
+import { isDuplicateKey, peopleCollections } from "../lib/collections";
+import type { Store } from "../lib/db";
+import { currentUser, hashApiKey, isAdmin, newApiKey } from "./auth";
+import { nextLink, parse, route } from "./http";
+
+/** A user as the API shows it (never the key or its hash). */
+export function userJson(u: UserRecord) {
+  return {
+    id: u._id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    createdDateTime: u.createdDateTime,
+    token: u.token
+      ? { state: u.token.state, issuedDateTime: u.token.issuedDateTime, expiresDateTime: u.token.expiresDateTime, refreshFromDateTime: u.token.refreshFromDateTime }
+      : null,
+    _links: { self: { href: `/users/${u._id}` } },
+  };
+}
+
+export function usersRouter({ store }: { store: Store }): Router {
+  const router = Router();
+  const people = peopleCollections(store);
+
+  const requireAdmin = (u: UserRecord) => {
+    if (!isAdmin(u)) throw new ApiError("AdminOnly", "Only an administrator may do this.");
+  };
+
+  router.post(
+    "/users",
+    route(async (req, res) => {
+      requireAdmin(currentUser(req));
+      const body = parse(createUserBody, req.body);
+      const apiKey = newApiKey();
+      const record: UserRecord = {
+        _id: randomUUID(),
+        email: body.email,
+        name: body.name,
+        role: body.role,
+        apiKeyHash: hashApiKey(apiKey),
+        createdDateTime: new Date().toISOString(),
+      };
+      try {
+        await people.users.insertOne(record);
+      } catch (err) {
+        if (isDuplicateKey(err)) {
+          throw new ApiError("UserAlreadyExists", `A user with email '${body.email}' already exists.`, [
+            { code: "UserAlreadyExists", message: "email already used", target: "email" },
+          ]);
+        }
+        throw err;
+      }
+      req.log.info({ newUserId: record._id, role: record.role }, "user created");
+      res.status(201).location(`/users/${record._id}`).json({ user: userJson(record), apiKey });
+    }),
+  );
+
+  router.get(
+    "/users",
+    route(async (req, res) => {
+      requireAdmin(currentUser(req));
+      const q = parse(pagingQuery, req.query);
+      const [items, total] = await Promise.all([
+        people.users.find({}).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
+        people.users.countDocuments({}),
+      ]);
+      const next = nextLink(req, q.$top, q.$skip, items.length, total);
+      res.json({ users: items.map(userJson), _links: next ? { next } : {} });
+    }),
+  );
+
+  router.get(
+    "/users/me",
+    route(async (req, res) => {
+      // Fresh from the database: the visit of this very request may have changed the token since authentication.
+      const me = currentUser(req);
+      res.json({ user: userJson((await people.users.findOne({ _id: me._id })) ?? me) });
+    }),
+  );
+
+  router.post(
+    "/users/me/apiKey",
+    route(async (req, res) => {
+      const me = currentUser(req);
+      const apiKey = newApiKey();
+      await people.users.updateOne({ _id: me._id }, { $set: { apiKeyHash: hashApiKey(apiKey) } });
+      req.log.info("API key replaced");
+      res.status(201).json({ user: userJson(me), apiKey });
+    }),
+  );
+
+  router.get(
+    "/users/:id",
+    route(async (req, res) => {
+      const me = currentUser(req);
+      if (me._id !== req.params.id && !isAdmin(me)) throw new ApiError("Forbidden", "You may read only your own user record.");
+      const u = await people.users.findOne({ _id: req.params.id });
+      if (!u) throw new ApiError("UserNotFound", `User '${req.params.id}' does not exist.`);
+      res.json({ user: userJson(u) });
+    }),
+  );
+
+  router.get(
+    "/imodels/:id/members",
+    route(async (req, res) => {
+      const iModel = await store.imodels.findOne({ _id: req.params.id });
+      if (!iModel) throw new ApiError("IModelNotFound", `iModel '${req.params.id}' does not exist.`);
+      const q = parse(pagingQuery, req.query);
+      const filter = { iModelId: iModel._id };
+      const [members, total] = await Promise.all([
+        people.teamMembers.find(filter).sort({ firstVisitDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
+        people.teamMembers.countDocuments(filter),
+      ]);
+      const users = members.length ? await people.users.find({ _id: { $in: members.map((m) => m.userId) } }).toArray() : [];
+      const byId = new Map(users.map((u) => [u._id, u]));
+      const next = nextLink(req, q.$top, q.$skip, members.length, total);
+      res.json({
+        members: members
+          .filter((m) => byId.has(m.userId))
+          .map((m) => {
+            const u = byId.get(m.userId)!;
+            return { userId: u._id, email: u.email, name: u.name, firstVisitDateTime: m.firstVisitDateTime };
+          }),
+        _links: next ? { next } : {},
+      });
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,76 @@
+/**
+ * Asking an iModel's run queue for a run: one function for the API (manual runs) and the schedule activities
+ * (scheduled runs), so both honour the same "one active run per connection" rule held by `imodelWorkflow`.
+ */
+import { randomUUID } from "node:crypto";
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from "@temporalio/client";
+import { ApiError } from "../domain/errors";
+import { iModelWorkflowId, type RunTrigger } from "../domain/model";
+import { queueStateQuery, requestRunUpdate, type IModelQueueState, type RunRequest, type RunRequestResult } from "../workflows/definitions";
+import { SEARCH_ATTRIBUTES } from "./temporal";
+
+/** How long (ms) to wait for Temporal to accept a run request before giving up (503 in the API). */
+export const RUN_REQUEST_DEADLINE_MS = 20_000;
+
+const UNAVAILABLE = (err: unknown) => {
+  const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
+  return code === 4 /* DEADLINE_EXCEEDED */ || code === 14; /* UNAVAILABLE */
+};
+
+/**
+ * Asks the iModel's run queue for a run of the connection (starting the queue workflow if needed).
+ * @param runId the id proposed for a new run (a caller that may retry passes the same id: a retry then finds its own
+ *   run active and gets `created: false` with that same id).
+ * @returns the run id and whether it is new (false: the connection's active run).
+ * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within `deadlineMs`.
+ */
+export async function requestRun(
+  temporal: Client,
+  taskQueue: string,
+  connection: { _id: string; iModelId: string },
+  trigger: RunTrigger,
+  runId: string = randomUUID(),
+  deadlineMs = RUN_REQUEST_DEADLINE_MS,
+  recorded: Pick<RunRequest, "ownerId" | "scheduledFor"> = {},
+): Promise<RunRequestResult> {
+  const startWorkflowOperation = new WithStartWorkflowOperation("imodelWorkflow", {
+    workflowId: iModelWorkflowId(connection.iModelId),
+    taskQueue,
+    args: [{ iModelId: connection.iModelId, queue: [] } satisfies IModelQueueState],
+    workflowIdConflictPolicy: "USE_EXISTING",
+    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.iModelId, value: connection.iModelId }],
+  });
+  try {
+    return await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
+      temporal.workflow.executeUpdateWithStart(requestRunUpdate, {
+        args: [{ runId, connectionId: connection._id, trigger, ...recorded }],
+        startWorkflowOperation,
+      }),
+    );
+  } catch (err) {
+    if (UNAVAILABLE(err)) {
+      throw new ApiError("DependencyUnavailable", "Temporal or its worker did not accept the run in time; check that the worker is running and try again.");
+    }
+    throw err;
+  }
+}
+
+/**
+ * The run of a connection that is queued or executing now, if any (asks the iModel's run queue; no queue workflow
+ * means no run).
+ * @throws ApiError DependencyUnavailable when Temporal or the worker does not answer in time.
+ */
+export async function activeRunOf(temporal: Client, connection: { _id: string; iModelId: string }, deadlineMs = 10_000): Promise<string | undefined> {
+  let state: IModelQueueState;
+  try {
+    state = await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
+      temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).query(queueStateQuery),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    if (UNAVAILABLE(err)) throw new ApiError("DependencyUnavailable", "Temporal or its worker did not answer in time; try again.");
+    throw err;
+  }
+  if (state.active?.connectionId === connection._id) return state.active.runId;
+  return state.queue.find((r) => r.connectionId === connection._id)?.runId;
+}

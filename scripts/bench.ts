@@ -1,0 +1,723 @@
+/**
+ * The benchmark (`make bench`): one run, one stack of its own, one table.
+ *
+ * 1. Starts the stack with scripts/stack.sh on dedicated ports (Temporal 19233, UI 20233, FerretDB 19017, API 19000)
+ *    and a temporary DATA_DIR; stops it at the end, also on failure and Ctrl-C.
+ * 2. Corpus: BENCH_COPIES (50) copies of each IFC sample in samples/ifc under $DATA_DIR/sources/bench, each copy made
+ *    unique (and still valid) by a different IfcProject Name; deterministic.
+ * 3. Full sync through the service: one iModel, one connection mapping every file, one run (polled every 500 ms).
+ * 4. Re-sync after 1% of the files changed (one product renamed in each, so exactly one element changes).
+ * 5. Bare loop in this process, no Temporal, no MongoDB: hash + parse + writeSourceFile of the same files into a
+ *    fresh .bim.
+ * 6. Peak memory (VmHWM) of the worker's node process, and of this process during the bare loop.
+ * 7. Prints the table. Exit code 0 even when a target is missed (it is a measurement); 1 when a run or a step fails.
+ *
+ * Env: BENCH_COPIES (50), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
+ * BENCH_LOG_LEVEL (LOG_LEVEL of the stack, default info), BENCH_TEMPORAL_PORT / BENCH_TEMPORAL_UI_PORT /
+ * BENCH_FERRETDB_PORT / BENCH_API_PORT (other ports, when the dedicated ones are taken).
+ */
+import { spawn, spawnSync, type SpawnOptions } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { IModelHost } from "@itwin/core-backend";
+import { hashFile } from "../activities/activities";
+import { CONNECTORS } from "../activities/connectors";
+import type { ParsedFile } from "../activities/connectors/types";
+import { ensureIModel, startIModelHost, writeSourceFile } from "../activities/imodel/writer";
+
+const ROOT = path.resolve(__dirname, "..");
+const STACK = path.join(ROOT, "scripts", "stack.sh");
+const SAMPLES = path.join(ROOT, "samples", "ifc");
+/** Dedicated ports; BENCH_TEMPORAL_PORT, BENCH_TEMPORAL_UI_PORT, BENCH_FERRETDB_PORT, BENCH_API_PORT override them. */
+const PORTS = {
+  temporal: positiveInt(process.env.BENCH_TEMPORAL_PORT, 19233),
+  ui: positiveInt(process.env.BENCH_TEMPORAL_UI_PORT, 20233),
+  ferret: positiveInt(process.env.BENCH_FERRETDB_PORT, 19017),
+  api: positiveInt(process.env.BENCH_API_PORT, 19000),
+};
+const API = `http://127.0.0.1:${PORTS.api}`;
+const COPIES = positiveInt(process.env.BENCH_COPIES, 50);
+const RUN_TIMEOUT_MS = positiveInt(process.env.BENCH_RUN_TIMEOUT, 3600) * 1000;
+const POLL_MS = 500;
+const MAX_COMPOSITE_MODELS = 250;
+const TARGET_RESYNC_RATIO = 0.05;
+const TARGET_SERVICE_VS_BARE = 0.8;
+
+function positiveInt(v: string | undefined, dflt: number): number {
+  const n = v === undefined || v === "" ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmtInt = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+
+// ---------------------------------------------------------------------------------------------------------
+// Stack
+// ---------------------------------------------------------------------------------------------------------
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-bench-"));
+/** The admin's API key of the bench stack (the API bootstraps the admin user with it). */
+const adminApiKey = `isk_bench_${randomBytes(24).toString("base64url")}`;
+const stackEnv: NodeJS.ProcessEnv = (() => {
+  const env = { ...process.env };
+  // The user's own stack settings must not leak into the bench stack.
+  for (const k of ["TEMPORAL_ADDRESS", "MONGODB_URI", "SOURCE_ROOTS", "DATA_DIR", "API_PORT", "API_URL", "TEMPORAL_UI_URL",
+    "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "FERRETDB_PORT", "FERRETDB_DEBUG_ADDR", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE",
+    "ADMIN_API_KEY", "ADMIN_EMAIL", "SMTP_URL", "MAIL_FROM", "MAIL_OUTBOX_DIR", "PUBLIC_API_URL"]) delete env[k];
+  return {
+    ...env,
+    DATA_DIR: dataDir,
+    TEMPORAL_PORT: String(PORTS.temporal),
+    TEMPORAL_UI_PORT: String(PORTS.ui),
+    FERRETDB_PORT: String(PORTS.ferret),
+    API_PORT: String(PORTS.api),
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL || "info",
+    ADMIN_API_KEY: adminApiKey,
+  };
+})();
+// The launcher's own output goes to stderr, so that stdout holds the results only.
+const stackSpawn: SpawnOptions = { cwd: ROOT, env: stackEnv, stdio: ["ignore", 2, 2] };
+
+let stackTouched = false; // an `up` was attempted: `down` is due
+/** Settles when the launcher child running now (if any) has exited. */
+let launcherExited: Promise<void> = Promise.resolve();
+let launcherPid: number | undefined;
+
+/**
+ * Runs scripts/stack.sh in its own process group, so that a Ctrl-C meant for the bench does not interrupt a `down`
+ * half-way (an interrupted `up` is handled by waiting for it to end, see {@link cleanup}).
+ */
+function stack(args: string[]): Promise<void> {
+  const done = new Promise<void>((resolve, reject) => {
+    const child = spawn("bash", [STACK, ...args], { ...stackSpawn, detached: true });
+    launcherPid = child.pid;
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (launcherPid === child.pid) launcherPid = undefined;
+      if (code === 0) resolve();
+      else reject(new Error(`scripts/stack.sh ${args.join(" ")} failed (${signal ?? `exit ${code}`})`));
+    });
+  });
+  launcherExited = done.then(() => undefined, () => undefined);
+  return done;
+}
+
+let cleaning: Promise<void> | undefined;
+
+/**
+ * Stops the stack and removes the data unless kept; once. Asynchronous on purpose: tsx's CLI SIGKILLs a child whose
+ * event loop does not acknowledge a relayed signal within 30 ms, so a signal handler must not block.
+ */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (stackTouched) {
+      // An `up` still running is interrupted and ends first (its failure path stops what it started).
+      if (launcherPid !== undefined) {
+        try {
+          process.kill(-launcherPid, "SIGINT");
+        } catch {
+          // already gone
+        }
+      }
+      await launcherExited;
+      log("stopping the stack");
+      await stack(["down"]).catch((e: Error) => log(`warning: ${e.message}; DATA_DIR=${dataDir}`));
+    }
+    if (process.env.BENCH_KEEP_DATA === "1") log(`data kept in ${dataDir}`);
+    else fs.rmSync(dataDir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  process.on(sig, () => {
+    log(cleaning ? `${sig}: still stopping the stack` : `${sig}: stopping`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// API
+// ---------------------------------------------------------------------------------------------------------
+
+interface ApiResponse {
+  status: number;
+  location: string | null;
+  body: any;
+}
+
+/** The API key calls are made with: the admin's to create the bench user, then the bench user's (the owner). */
+let apiKey = "";
+
+async function call(method: string, urlPath: string, body?: unknown): Promise<ApiResponse> {
+  const res = await fetch(`${API}${urlPath}`, {
+    method,
+    redirect: "manual",
+    headers: { ...(body ? { "content-type": "application/json" } : {}), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, location: res.headers.get("location"), body: parsed };
+}
+
+function expectStatus(res: ApiResponse, status: number, what: string): void {
+  if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+interface Counts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+}
+
+interface TaskJson {
+  sourceFileId: string;
+  path: string;
+  state: string;
+  result: string;
+  error?: { code: string; message: string };
+  elements: Counts;
+  durationMs?: number;
+  startDateTime?: string;
+  endDateTime?: string;
+}
+
+interface RunMeasure {
+  run: any;
+  tasks: TaskJson[];
+  /** Run record: startDateTime → endDateTime. */
+  serverMs: number;
+  /** Run record: queuedDateTime → endDateTime. */
+  queuedToEndMs: number;
+  /** This process: POST …/run → first poll that saw Completed. */
+  clientMs: number;
+  totals: Counts;
+  /** GETs of the run while waiting. */
+  polls: number;
+  location: string;
+}
+
+async function runSync(connectionId: string, label: string): Promise<RunMeasure> {
+  const t0 = performance.now();
+  const r = await call("POST", `/connections/${connectionId}/run`);
+  expectStatus(r, 202, `${label}: start run`);
+  if (!r.location) throw new Error(`${label}: no Location for the new run`);
+  let run: any;
+  let lastReport = 0;
+  let lastProgress = "";
+  let polls = 0;
+  for (;;) {
+    polls++;
+    const g = await call("GET", r.location);
+    expectStatus(g, 200, `${label}: read run`);
+    run = g.body.run;
+    if (run.state === "Completed") break;
+    const tasks: TaskJson[] = (run.jobs ?? []).flatMap((j: any) => j.tasks ?? []);
+    const progress = `${run.state} ${tasks.filter((t) => t.state === "Completed").length}/${tasks.length || "?"} files`;
+    if (progress !== lastProgress && performance.now() - lastReport > 10_000) {
+      log(`${label}: ${progress} after ${fmt((performance.now() - t0) / 1000)} s`);
+      lastReport = performance.now();
+      lastProgress = progress;
+    }
+    if (performance.now() - t0 > RUN_TIMEOUT_MS) throw new Error(`${label}: not Completed after ${RUN_TIMEOUT_MS / 1000} s (${progress})`);
+    await sleep(POLL_MS);
+  }
+  const clientMs = performance.now() - t0;
+  const tasks: TaskJson[] = (run.jobs ?? []).flatMap((j: any) => j.tasks ?? []);
+  const totals: Counts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+  for (const t of tasks) for (const k of Object.keys(totals) as (keyof Counts)[]) totals[k] += t.elements?.[k] ?? 0;
+  const serverMs = Date.parse(run.endDateTime) - Date.parse(run.startDateTime);
+  const queuedToEndMs = Date.parse(run.endDateTime) - Date.parse(run.queuedDateTime);
+  log(`${label}: ${run.result} in ${fmt(serverMs / 1000, 2)} s (run record), ${fmt(clientMs / 1000, 2)} s (client); ` +
+    `inserted ${totals.inserted}, updated ${totals.updated}, deleted ${totals.deleted}, unchanged ${totals.unchanged}`);
+  return { run, tasks, serverMs, queuedToEndMs, clientMs, totals, polls, location: r.location };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Corpus
+// ---------------------------------------------------------------------------------------------------------
+
+/** Matches the Name (3rd attribute) of the IfcProject instance: prefix = everything before it. */
+const PROJECT_NAME = /(=\s*IFCPROJECT\s*\(\s*'[^']*'\s*,\s*(?:#\d+|\$)\s*,\s*)('(?:[^']|'')*'|\$)/gi;
+
+function withProjectName(text: string, name: string, file: string): string {
+  const matches = [...text.matchAll(PROJECT_NAME)];
+  if (matches.length !== 1) throw new Error(`${file}: expected one IFCPROJECT with a Name, found ${matches.length}`);
+  return text.replace(PROJECT_NAME, (_m, prefix: string) => `${prefix}'${name}'`);
+}
+
+interface Corpus {
+  dir: string;
+  /** Paths relative to `dir`, in mapping order. */
+  files: string[];
+  bytes: number;
+  /** Sample file name of each corpus file. */
+  sampleOf: Map<string, string>;
+}
+
+function makeCorpus(dir: string): Corpus {
+  const samples = fs.readdirSync(SAMPLES).filter((f) => f.toLowerCase().endsWith(".ifc")).sort();
+  if (samples.length === 0) throw new Error(`no IFC samples in ${SAMPLES}`);
+  if (samples.length * COPIES > MAX_COMPOSITE_MODELS) {
+    throw new Error(`${samples.length} samples x ${COPIES} copies exceeds ${MAX_COMPOSITE_MODELS} composite models per iModel; lower BENCH_COPIES`);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  const sampleOf = new Map<string, string>();
+  let bytes = 0;
+  for (const sample of samples) {
+    // STEP files are 7-bit text (non-ASCII is \X2\-escaped); latin1 keeps any other byte as it is.
+    const text = fs.readFileSync(path.join(SAMPLES, sample), "latin1");
+    const stem = sample.replace(/\.ifc$/i, "");
+    for (let k = 0; k < COPIES; k++) {
+      const name = `${stem}-${String(k).padStart(3, "0")}.ifc`;
+      const content = withProjectName(text, `imodel-sync bench ${stem} copy ${k}`, sample);
+      fs.writeFileSync(path.join(dir, name), content, "latin1");
+      bytes += Buffer.byteLength(content, "latin1");
+      files.push(name);
+      sampleOf.set(name, sample);
+    }
+  }
+  return { dir, files, bytes, sampleOf };
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+function checksums(parsed: ParsedFile): Map<string, string> {
+  return new Map(parsed.elements.map((e) => [e.identifier, e.checksum]));
+}
+
+/**
+ * Renames one product of the file (its IFC Name), choosing the first element whose instance line can be found by its
+ * GlobalId, and checks by parsing before and after that exactly one element's checksum changed.
+ * @returns the GlobalId of the renamed element.
+ */
+async function renameOneElement(absolutePath: string, newName: string): Promise<string> {
+  const original = fs.readFileSync(absolutePath, "latin1");
+  const before = checksums(await CONNECTORS.IFC(absolutePath));
+  for (const gid of before.keys()) {
+    const re = new RegExp(`(^#\\d+\\s*=\\s*IFC[A-Z0-9_]+\\s*\\(\\s*'${escapeRe(gid)}'\\s*,\\s*(?:#\\d+|\\$)\\s*,\\s*)('(?:[^']|'')*'|\\$)`, "gmi");
+    const matches = [...original.matchAll(re)];
+    if (matches.length !== 1 || matches[0][2] === `'${newName}'`) continue;
+    fs.writeFileSync(absolutePath, original.replace(re, (_m, prefix: string) => `${prefix}'${newName}'`), "latin1");
+    const after = checksums(await CONNECTORS.IFC(absolutePath));
+    const changed = [...before].filter(([id, c]) => after.get(id) !== c).map(([id]) => id);
+    if (after.size === before.size && changed.length === 1 && changed[0] === gid) return gid;
+    fs.writeFileSync(absolutePath, original, "latin1"); // not a clean single-element change: try the next one
+  }
+  throw new Error(`${absolutePath}: found no product whose rename changes exactly one element`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------------------------
+
+/** VmHWM / VmRSS of a process in MiB (undefined when it is gone). */
+function memoryOf(pid: number | "self"): { hwmMiB: number; rssMiB: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(/^(\w+):\s+(\d+) kB/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")?.[2] ?? NaN);
+    return { hwmMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out = new Set<number>();
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const text = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      for (const c of text ? text.split(/\s+/) : []) out.add(Number(c));
+    }
+  } catch {
+    // no /proc/<pid>/task/*/children (kernel without CONFIG_PROC_CHILDREN): ask ps
+    const r = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" });
+    for (const c of (r.stdout ?? "").split(/\s+/).filter(Boolean)) out.add(Number(c));
+  }
+  return [...out];
+}
+
+function cmdlineOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
+  } catch {
+    return "";
+  }
+}
+
+function exeOf(pid: number): string {
+  try {
+    return path.basename(fs.readlinkSync(`/proc/${pid}/exe`));
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The node process that runs `marker` (e.g. worker/main.ts) among the process behind `$DATA_DIR/run/<name>.pid` and
+ * its descendants: the deepest node process whose command line names the marker (tsx's CLI is a node process too,
+ * and runs the script in a child node process).
+ */
+function appProcess(name: string, marker: string): { pid: number; cmd: string } | undefined {
+  let root: number;
+  try {
+    root = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
+  } catch {
+    return undefined;
+  }
+  let best: { pid: number; cmd: string; depth: number } | undefined;
+  const walk = (pid: number, depth: number) => {
+    const cmd = cmdlineOf(pid);
+    if (cmd.includes(marker) && exeOf(pid).startsWith("node") && (!best || depth > best.depth)) best = { pid, cmd, depth };
+    if (depth < 8) for (const c of childrenOf(pid)) walk(c, depth + 1);
+  };
+  walk(root, 0);
+  return best && { pid: best.pid, cmd: best.cmd };
+}
+
+/** Resets this process's VmHWM to its current RSS (Linux: write 5 to clear_refs); false when not possible. */
+function resetPeakRss(): boolean {
+  try {
+    fs.writeFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far (undefined when it is gone). */
+function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS; // fields 14 utime, 15 stime
+  } catch {
+    return undefined;
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+  const n = Number((r.stdout ?? "").trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+/** The processes of the stack whose CPU time is sampled around each run. */
+function stackProcesses(): { name: string; pid: number }[] {
+  const out: { name: string; pid: number }[] = [];
+  for (const [name, marker] of [["worker", "worker/main.ts"], ["api", "api/server.ts"]] as const) {
+    const p = appProcess(name, marker);
+    if (p) out.push({ name, pid: p.pid });
+  }
+  for (const name of ["temporal", "ferretdb"]) {
+    try {
+      const pid = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
+      if (pid) out.push({ name, pid });
+    } catch {
+      // not running
+    }
+  }
+  return out;
+}
+
+/** CPU seconds per stack process spent while `work` ran. */
+async function withCpu<T>(work: () => Promise<T>): Promise<{ value: T; cpu: { name: string; seconds: number }[] }> {
+  const procs = stackProcesses();
+  const before = procs.map((p) => cpuSecondsOf(p.pid));
+  const value = await work();
+  const cpu = procs.map((p, i) => ({ name: p.name, seconds: (cpuSecondsOf(p.pid) ?? NaN) - (before[i] ?? NaN) }));
+  return { value, cpu };
+}
+
+const cpuText = (cpu: { name: string; seconds: number }[]) => cpu.map((c) => `${c.name} ${fmt(c.seconds)}`).join(", ");
+
+// ---------------------------------------------------------------------------------------------------------
+// Bare loop
+// ---------------------------------------------------------------------------------------------------------
+
+interface BareMeasure {
+  ms: number;
+  inserted: number;
+  hashMs: number;
+  parseMs: number;
+  writeMs: number;
+  peakMiB: number;
+  baselineMiB: number;
+  peakReset: boolean;
+  /** CPU seconds (user + system) of this process during the loop. */
+  cpuS: number;
+  /** Per file, in corpus order. */
+  perFile: { file: string; elements: number; hashMs: number; parseMs: number; writeMs: number }[];
+}
+
+async function bareLoop(corpus: Corpus): Promise<BareMeasure> {
+  await startIModelHost(path.join(dataDir, "bench-cache"), { profileName: "bench-" + process.pid });
+  const bimPath = path.join(dataDir, "bare", "bench-bare.bim");
+  const runId = `bare-${process.pid}`;
+  const peakReset = resetPeakRss();
+  const baselineMiB = memoryOf("self")?.rssMiB ?? NaN;
+  let hashMs = 0;
+  let parseMs = 0;
+  let writeMs = 0;
+  let inserted = 0;
+  const perFile: BareMeasure["perFile"] = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const [i, file] of corpus.files.entries()) {
+    const absolutePath = path.join(corpus.dir, file);
+    const a = performance.now();
+    const contentHash = await hashFile(absolutePath);
+    const b = performance.now();
+    const parsed = await CONNECTORS.IFC(absolutePath);
+    const c = performance.now();
+    ensureIModel(bimPath, "bench bare loop");
+    const written = await writeSourceFile({
+      bimPath,
+      connectionId: "bench-bare",
+      connectionName: "Bench bare loop",
+      sourceFileId: `file-${i}`,
+      sourceFilePath: file,
+      contentHash,
+      runId,
+      parsed,
+    });
+    const d = performance.now();
+    hashMs += b - a;
+    parseMs += c - b;
+    writeMs += d - c;
+    inserted += written.inserted;
+    perFile.push({ file, elements: written.inserted, hashMs: b - a, parseMs: c - b, writeMs: d - c });
+  }
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  const peakMiB = memoryOf("self")?.hwmMiB ?? process.resourceUsage().maxRSS / 1024;
+  await IModelHost.shutdown();
+  return { ms, inserted, hashMs, parseMs, writeMs, peakMiB, baselineMiB, peakReset, cpuS, perFile };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------------------
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const pct = (x: number) => `${fmt(x * 100, 2)} %`;
+
+const loadAtStart = os.loadavg();
+
+async function main(): Promise<number> {
+  log(`DATA_DIR ${dataDir}`);
+
+  // 2. Corpus (before the stack, it needs no service).
+  const corpus = makeCorpus(path.join(dataDir, "sources", "bench"));
+  const corpusMB = corpus.bytes / 1e6;
+  log(`corpus: ${corpus.files.length} IFC files, ${fmt(corpusMB, 2)} MB in ${corpus.dir}`);
+
+  // 1. Stack.
+  stackTouched = true;
+  const tUp = performance.now();
+  await stack(["up"]);
+  log(`stack up in ${fmt((performance.now() - tUp) / 1000)} s`);
+
+  // 3. Full sync, as a user the admin creates (the demo does the same): that user owns the connection.
+  apiKey = adminApiKey;
+  const u = await call("POST", "/users", { email: `bench-${process.pid}@imodel-sync.localhost`, name: "Bench" });
+  expectStatus(u, 201, "create the bench user (with ADMIN_API_KEY)");
+  apiKey = u.body.apiKey;
+  const m = await call("POST", "/imodels", { name: `Bench ${new Date().toISOString()}` });
+  expectStatus(m, 201, "create iModel");
+  const iModel = m.body.iModel;
+  const c = await call("POST", "/connections", {
+    iModelId: iModel.id,
+    displayName: "Bench IFC corpus",
+    source: { type: "local", path: corpus.dir },
+    sourceFiles: corpus.files.map((f) => ({ path: f, connectorType: "IFC" })),
+  });
+  expectStatus(c, 201, "create connection");
+  const connection = c.body.connection;
+  const fileIdOf = new Map<string, string>(connection.sourceFiles.map((f: any) => [f.path, f.id]));
+
+  const { value: full, cpu: fullCpu } = await withCpu(() => runSync(connection.id, "full sync"));
+  const failures: string[] = [];
+  if (full.run.result !== "Success") {
+    const bad = full.tasks.filter((t) => t.result !== "Success").slice(0, 5);
+    failures.push(`full sync result ${full.run.result}: ${bad.map((t) => `${t.path} ${t.result} ${t.error?.code ?? ""} ${t.error?.message ?? ""}`).join("; ")}`);
+  }
+  if (full.tasks.length !== corpus.files.length) failures.push(`full sync has ${full.tasks.length} tasks for ${corpus.files.length} files`);
+
+  // 4. Re-sync after 1% of the files changed: one product renamed in each.
+  const nChanged = Math.max(1, Math.round(corpus.files.length / 100));
+  const samples = [...new Set(corpus.sampleOf.values())];
+  const changed: string[] = [];
+  for (let i = 0; i < nChanged; i++) {
+    // Spread over the samples (in name order) and over their copies, deterministically.
+    const sample = samples[i % samples.length];
+    const ofSample = corpus.files.filter((f) => corpus.sampleOf.get(f) === sample);
+    const file = ofSample[Math.floor(((i + 1) * ofSample.length) / (nChanged + 1)) % ofSample.length];
+    const gid = await renameOneElement(path.join(corpus.dir, file), `imodel-sync bench renamed ${i}`);
+    log(`changed ${file}: renamed element ${gid}`);
+    changed.push(file);
+  }
+  const { value: resync, cpu: resyncCpu } = await withCpu(() => runSync(connection.id, "re-sync"));
+  const changedIds = new Set(changed.map((f) => fileIdOf.get(f)));
+  const checkProblems: string[] = [];
+  for (const t of resync.tasks) {
+    if (changedIds.has(t.sourceFileId)) {
+      const e = t.elements;
+      if (t.result !== "Success" || e.updated !== 1 || e.inserted !== 0 || e.deleted !== 0) {
+        checkProblems.push(`${t.path}: ${t.result} ${JSON.stringify(e)}${t.error ? ` ${t.error.code}` : ""}`);
+      }
+    } else if (t.result !== "Skipped") {
+      checkProblems.push(`${t.path}: ${t.result} (expected Skipped)`);
+    }
+  }
+  if (resync.tasks.length !== corpus.files.length) checkProblems.push(`${resync.tasks.length} tasks for ${corpus.files.length} files`);
+  if (resync.run.result !== "Success" && resync.run.result !== "Skipped") {
+    failures.push(`re-sync result ${resync.run.result}${resync.run.error ? ` (${resync.run.error.message})` : ""}`);
+  }
+
+  // 6. Worker peak memory, sampled after the runs.
+  const worker = appProcess("worker", "worker/main.ts");
+  const workerMem = worker ? memoryOf(worker.pid) : undefined;
+  if (worker) log(`worker node process ${worker.pid}: ${worker.cmd}`);
+  else log("warning: worker process not found");
+  const others: string[] = [];
+  for (const [name, marker] of [["api", "api/server.ts"], ["temporal", "server start-dev"], ["ferretdb", "ferretdb"]] as const) {
+    let pid: number | undefined;
+    if (name === "api") pid = appProcess(name, marker)?.pid;
+    else pid = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim()) || undefined;
+    const mem = pid ? memoryOf(pid) : undefined;
+    if (mem) others.push(`${name} ${fmt(mem.hwmMiB, 0)}`);
+  }
+
+  // What one poll costs the stack (the API reads the run and its task records from FerretDB), measured idle.
+  const POLL_SAMPLES = 10;
+  const { value: pollWallMs, cpu: pollCpu } = await withCpu(async () => {
+    const t = performance.now();
+    for (let i = 0; i < POLL_SAMPLES; i++) expectStatus(await call("GET", full.location), 200, "read run");
+    return (performance.now() - t) / POLL_SAMPLES;
+  });
+  const pollCpuS = sum(pollCpu.filter((p) => p.name === "api" || p.name === "ferretdb").map((p) => p.seconds)) / POLL_SAMPLES;
+
+  // 5. Bare loop (the stack is idle meanwhile).
+  log(`bare loop: ${corpus.files.length} files, hash + parse + writeSourceFile, no Temporal`);
+  const bare = await bareLoop(corpus);
+  log(`bare loop: ${fmt(bare.ms / 1000, 2)} s, inserted ${bare.inserted}`);
+
+  // 7. Table.
+  const fullS = full.serverMs / 1000;
+  const resyncS = resync.serverMs / 1000;
+  const serviceEps = full.totals.inserted / fullS;
+  const bareEps = bare.inserted / (bare.ms / 1000);
+  const resyncRatio = resync.serverMs / full.serverMs;
+  const resyncClientRatio = resync.clientMs / full.clientMs;
+  const serviceVsBare = serviceEps / bareEps;
+  const passFail = (ok: boolean) => (ok ? "PASS" : "FAIL");
+  const rows: [string, string, string, string][] = [
+    ["corpus", `${corpus.files.length} files, ${fmt(corpusMB, 2)} MB`, "", ""],
+    ["full sync time (run record / client)", `${fmt(fullS, 2)} s / ${fmt(full.clientMs / 1000, 2)} s`, "", full.run.result],
+    ["full sync elements inserted", fmtInt(full.totals.inserted), "", ""],
+    ["full sync elements/s", fmt(serviceEps), "", ""],
+    ["re-sync (1%) time (run record / client)", `${fmt(resyncS, 2)} s / ${fmt(resync.clientMs / 1000, 2)} s`, "", resync.run.result],
+    ["re-sync / full sync (run record)", pct(resyncRatio), `<= ${pct(TARGET_RESYNC_RATIO)}`, passFail(resyncRatio <= TARGET_RESYNC_RATIO)],
+    ["re-sync / full sync (client)", pct(resyncClientRatio), `<= ${pct(TARGET_RESYNC_RATIO)}`, passFail(resyncClientRatio <= TARGET_RESYNC_RATIO)],
+    [`re-sync check (${changed.length} updated=1, rest Skipped)`, checkProblems.length ? `${checkProblems.length} problem(s)` : "ok", "", passFail(checkProblems.length === 0)],
+    ["bare loop time", `${fmt(bare.ms / 1000, 2)} s`, "", ""],
+    ["bare loop elements/s", `${fmt(bareEps)} (${fmtInt(bare.inserted)} elements)`, "", ""],
+    ["service / bare elements/s", pct(serviceVsBare), `>= ${pct(TARGET_SERVICE_VS_BARE)}`, passFail(serviceVsBare >= TARGET_SERVICE_VS_BARE)],
+    ["worker peak RSS (VmHWM)", workerMem ? `${fmt(workerMem.hwmMiB, 0)} MiB` : "n/a", "", ""],
+    ["bare loop peak RSS (VmHWM)", `${fmt(bare.peakMiB, 0)} MiB${bare.peakReset ? ` (from ${fmt(bare.baselineMiB, 0)} MiB at start)` : " (process lifetime)"}`, "", ""],
+  ];
+  const head: [string, string, string, string] = ["measure", "value", "target", "result"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
+  console.log("");
+  const load = (l: number[]) => l.map((x) => fmt(x, 2)).join(" ");
+  console.log(`imodel-sync bench (${os.cpus().length} CPUs, node ${process.version}; load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())})`);
+  console.log(line(head));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const r of rows) console.log(line(r));
+
+  // Where the time goes.
+  const fullTaskMs = sum(full.tasks.map((t) => t.durationMs ?? 0));
+  const skipped = resync.tasks.filter((t) => t.result === "Skipped");
+  const changedTasks = resync.tasks.filter((t) => changedIds.has(t.sourceFileId));
+  const skippedTaskMs = sum(skipped.map((t) => t.durationMs ?? 0));
+  const changedTaskMs = sum(changedTasks.map((t) => t.durationMs ?? 0));
+  const planningMs = (r: RunMeasure) => Date.parse(r.run.startDateTime) - Date.parse(r.run.queuedDateTime);
+  console.log("");
+  console.log("where the time goes");
+  console.log(`  run record startDateTime is written at the end of planning (beginRun); queued→start = planning + queueing:`);
+  console.log(`    full sync queued→start ${fmt(planningMs(full) / 1000, 2)} s, re-sync queued→start ${fmt(planningMs(resync) / 1000, 2)} s`);
+  console.log(`  full sync: tasks sum ${fmt(fullTaskMs / 1000, 2)} s of ${fmt(fullS, 2)} s start→end ` +
+    `(${fmt(fullTaskMs / full.tasks.length, 1)} ms per task; ${fmt((full.serverMs - fullTaskMs) / full.tasks.length, 1)} ms per file between tasks)`);
+  console.log(`  re-sync: ${changedTasks.length} changed tasks ${fmt(changedTaskMs, 0)} ms, ${skipped.length} skipped tasks ${fmt(skippedTaskMs, 0)} ms ` +
+    `inside tasks; ${fmt((resync.queuedToEndMs - changedTaskMs) / Math.max(1, skipped.length), 1)} ms per skipped file from queued to end`);
+  console.log(`  polling: one GET of a ${corpus.files.length}-task run, measured idle after both runs, takes ${fmt(pollWallMs, 0)} ms and ` +
+    `${fmt(pollCpuS * 1000, 0)} ms CPU (api + ferretdb); at most ${fmt(full.polls * pollCpuS)} CPU s for the ${full.polls} polls of the full sync, ` +
+    `${fmt(resync.polls * pollCpuS)} for the ${resync.polls} of the re-sync`);
+  console.log(`  CPU seconds during the full sync (${fmt(full.clientMs / 1000)} s wall): ${cpuText(fullCpu)}`);
+  console.log(`  CPU seconds during the re-sync (${fmt(resync.clientMs / 1000)} s wall): ${cpuText(resyncCpu)}`);
+  console.log(`  bare loop: hash ${fmt(bare.hashMs / 1000, 2)} s, parse ${fmt(bare.parseMs / 1000, 2)} s, ` +
+    `write ${fmt(bare.writeMs / 1000, 2)} s (${fmt(bare.ms / corpus.files.length, 1)} ms per file); ${fmt(bare.cpuS)} CPU s`);
+  console.log(`  service vs bare: ${fmt(fullS - bare.ms / 1000, 2)} s more for the same files ` +
+    `(${fmt((full.serverMs - bare.ms) / corpus.files.length, 1)} ms per file); by client time service/bare = ` +
+    `${pct(full.totals.inserted / (full.clientMs / 1000) / bareEps)}`);
+  console.log("  per sample (mean per file; write of the first / last 5 copies shows the cost growing with the iModel):");
+  const taskByPath = new Map(full.tasks.map((t) => [t.path, t]));
+  const mean = (xs: number[]) => (xs.length ? sum(xs) / xs.length : NaN);
+  const perSample = samples.map((sample) => {
+    const rows = bare.perFile.filter((f) => corpus.sampleOf.get(f.file) === sample);
+    const n = Math.min(5, rows.length);
+    return [
+      sample,
+      fmt(mean(rows.map((r) => r.elements)), 0),
+      fmt(mean(rows.map((r) => taskByPath.get(r.file)?.durationMs ?? NaN)), 0),
+      fmt(mean(rows.map((r) => r.hashMs + r.parseMs + r.writeMs)), 0),
+      fmt(mean(rows.map((r) => r.parseMs)), 0),
+      fmt(mean(rows.map((r) => r.writeMs)), 0),
+      `${fmt(mean(rows.slice(0, n).map((r) => r.writeMs)), 0)} / ${fmt(mean(rows.slice(-n).map((r) => r.writeMs)), 0)}`,
+    ];
+  });
+  const sampleHead = ["sample", "elements", "service task ms", "bare ms", "parse ms", "write ms", "write first/last 5"];
+  const sw = sampleHead.map((h, i) => Math.max(h.length, ...perSample.map((r) => r[i].length)));
+  for (const r of [sampleHead, ...perSample]) console.log(`    ${r.map((v, i) => (i === 0 ? v.padEnd(sw[i]) : v.padStart(sw[i]))).join("  ")}`);
+  if (full.totals.inserted !== bare.inserted) console.log(`  note: the service inserted ${full.totals.inserted} elements, the bare loop ${bare.inserted}`);
+  if (others.length) console.log(`  other processes' peak RSS (MiB): ${others.join(", ")}`);
+  for (const p of checkProblems.slice(0, 10)) console.log(`  re-sync check: ${p}`);
+  if (checkProblems.length > 10) console.log(`  re-sync check: … ${checkProblems.length - 10} more`);
+
+  if (failures.length) {
+    for (const f of failures) console.error(`bench: run failed: ${f}`);
+    return 1;
+  }
+  return 0;
+}
+
+main()
+  .then(
+    (code) => code,
+    (err: unknown) => {
+      if (cleaning) return 1; // interrupted: the stack went away under the run
+      console.error(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    await cleanup();
+    process.exit(code);
+  });

@@ -1,0 +1,158 @@
+/**
+ * Users and authentication on the real stack: bearer API keys (401 without a valid one, /health open), the admin
+ * bootstrapped from ADMIN_API_KEY, users created by the admin with a key shown once and stored hashed, key rotation,
+ * every request a visit (the first one issues the owner token; later ones outside the refresh window send no signal),
+ * team members recorded at their first interaction, and the creator of a connection as its owner.
+ */
+import { createHash } from "node:crypto";
+import { Client, Connection } from "@temporalio/client";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner";
+import { createUser, eventually, http, httpAs, makeSource, SAMPLE, stack } from "./helpers";
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+let mongo: MongoClient;
+let temporalConnection: Connection;
+let temporal: Client;
+
+beforeAll(async () => {
+  mongo = new MongoClient(stack().mongoUri, { serverSelectionTimeoutMS: 5000 });
+  await mongo.connect();
+  temporalConnection = await Connection.connect({ address: stack().temporalAddress });
+  temporal = new Client({ connection: temporalConnection });
+});
+
+afterAll(async () => {
+  await mongo?.close();
+  await temporalConnection?.close();
+});
+
+const users = () => mongo.db().collection<any>("users");
+
+describe("authentication", () => {
+  it("answers 401 Unauthorized without a valid bearer key and leaves /health open", async () => {
+    const none = await fetch(`${stack().apiUrl}/imodels`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toBe('Bearer realm="imodel-sync"');
+    expect(((await none.json()) as any).error.code).toBe("Unauthorized");
+    const wrong = await httpAs("isk_not-a-key", "GET", "/imodels");
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toMatchObject({ code: "Unauthorized", message: "The API key is not valid." });
+    const basic = await fetch(`${stack().apiUrl}/imodels`, { headers: { authorization: `Basic ${Buffer.from("a:b").toString("base64")}` } });
+    expect(basic.status).toBe(401);
+    expect((await httpAs(null, "POST", "/imodels", { name: "x" })).status).toBe(401);
+    expect((await fetch(`${stack().apiUrl}/health`)).status).toBe(200);
+    expect((await http("GET", "/imodels")).status).toBe(200);
+  });
+
+  it("bootstraps exactly one admin holding ADMIN_API_KEY, stored as its SHA-256 only", async () => {
+    const admins = await users().find({ role: "admin" }).toArray();
+    expect(admins).toHaveLength(1);
+    expect(admins[0]._id).toBe("admin");
+    expect(admins[0].apiKeyHash).toBe(sha256(stack().adminApiKey));
+    expect(JSON.stringify(admins[0])).not.toContain(stack().adminApiKey);
+    const me = await http("GET", "/users/me");
+    expect(me.body.user).toMatchObject({ id: "admin", role: "admin" });
+  });
+});
+
+describe("users", () => {
+  it("are created by an admin, with the key shown once and only its SHA-256 stored", async () => {
+    const email = `Una.User-${Date.now()}@Tests.Example`;
+    const res = await http("POST", "/users", { email, name: "Una User" });
+    expect(res.status).toBe(201);
+    expect(res.location).toBe(`/users/${res.body.user.id}`);
+    expect(res.body.apiKey).toMatch(/^isk_[A-Za-z0-9_-]{43}$/);
+    expect(res.body.user).toMatchObject({ email: email.toLowerCase(), name: "Una User", role: "user", token: null });
+    expect(res.body.user.apiKeyHash).toBeUndefined();
+    const stored = await users().findOne({ _id: res.body.user.id });
+    expect(stored.apiKeyHash).toBe(sha256(res.body.apiKey));
+    expect(JSON.stringify(stored)).not.toContain(res.body.apiKey);
+
+    const again = await http("POST", "/users", { email: email.toUpperCase(), name: "Una Again" });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe("UserAlreadyExists");
+    expect((await http("POST", "/users", { email: "not-an-email", name: "x" })).body.error.code).toBe("InvalidRequest");
+    expect((await http("POST", "/users", { email: "x@tests.example", name: "x", apiKey: "mine" })).body.error.code).toBe("InvalidRequest");
+
+    // The new user is no admin.
+    const una = res.body.apiKey as string;
+    const forbidden = await httpAs(una, "POST", "/users", { email: `other-${Date.now()}@tests.example`, name: "Other" });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.error.code).toBe("AdminOnly");
+    expect((await httpAs(una, "GET", "/users")).status).toBe(403);
+    expect((await httpAs(una, "GET", "/users/admin")).body.error.code).toBe("Forbidden");
+    expect((await httpAs(una, "GET", `/users/${res.body.user.id}`)).status).toBe(200);
+    expect((await http("GET", `/users/${res.body.user.id}`)).status).toBe(200);
+    expect((await http("GET", "/users/nobody")).body.error.code).toBe("UserNotFound");
+    const list = await http("GET", "/users?$top=1000");
+    expect(list.body.users.map((u: any) => u.id)).toContain(res.body.user.id);
+  });
+
+  it("get a new key on request; the old one stops working", async () => {
+    const { apiKey } = await createUser("Rita Rotate");
+    const rotated = await httpAs(apiKey, "POST", "/users/me/apiKey");
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.apiKey).not.toBe(apiKey);
+    expect((await httpAs(apiKey, "GET", "/users/me")).status).toBe(401);
+    expect((await httpAs(rotated.body.apiKey, "GET", "/users/me")).status).toBe(200);
+  });
+});
+
+describe("every request is a visit", () => {
+  it("the first request issues the owner token (30 days); later requests outside the refresh window send no signal", async () => {
+    const { user, apiKey } = await createUser("Vic Visitor");
+    expect(user.token).toBeNull();
+    expect((await httpAs(apiKey, "GET", "/users/me")).status).toBe(200);
+    const token = await eventually("the token mirror", async () => (await httpAs(apiKey, "GET", "/users/me")).body.user.token);
+    expect(token.state).toBe("Valid");
+    expect(Date.parse(token.expiresDateTime) - Date.parse(token.issuedDateTime)).toBe(30 * 86_400_000);
+    expect(Date.parse(token.refreshFromDateTime) - Date.parse(token.issuedDateTime)).toBe(20 * 86_400_000);
+    const handle = temporal.workflow.getHandle(ownerTokenWorkflowId(user.id));
+    expect((await handle.describe()).status.name).toBe("RUNNING");
+    const visits = (await handle.query(ownerTokenQuery)).visits;
+    expect(visits).toBe(1);
+    await new Promise((r) => setTimeout(r, 5_500)); // past the API's resend interval
+    for (let i = 0; i < 3; i++) expect((await httpAs(apiKey, "GET", "/imodels")).status).toBe(200);
+    expect((await handle.query(ownerTokenQuery)).visits).toBe(visits);
+  });
+});
+
+describe("team members", () => {
+  it("are recorded at a user's first interaction with an iModel or one of its connections, once", async () => {
+    const [ann, ben, cat, dan] = await Promise.all([createUser("Ann"), createUser("Ben"), createUser("Cat"), createUser("Dan")]);
+    const m = await httpAs(ann.apiKey, "POST", "/imodels", { name: "members" });
+    const iModelId = m.body.iModel.id;
+    const source = makeSource("members", { "hvac.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc") });
+    const c = await httpAs(ann.apiKey, "POST", "/connections", {
+      iModelId,
+      displayName: "HVAC",
+      source: { type: "local", path: source },
+      sourceFiles: [{ path: "hvac.ifc", connectorType: "IFC" }],
+    });
+    expect(c.status).toBe(201);
+    // The creator owns the connection.
+    expect(c.body.connection.owner).toMatchObject({ id: ann.user.id, email: ann.user.email, name: "Ann" });
+    expect(["Valid", "None"]).toContain(c.body.connection.owner.tokenStatus);
+    // Her first request (a visit) issued her token; the connection shows it as soon as it is mirrored.
+    await eventually("the owner's token on the connection", async () =>
+      (await httpAs(ann.apiKey, "GET", `/connections/${c.body.connection.id}`)).body.connection.owner.tokenStatus === "Valid",
+    );
+
+    expect((await httpAs(ben.apiKey, "GET", `/connections/${c.body.connection.id}`)).status).toBe(200);
+    expect((await httpAs(ben.apiKey, "GET", `/connections/${c.body.connection.id}/runs`)).status).toBe(200);
+    expect((await httpAs(cat.apiKey, "GET", `/connections?iModelId=${iModelId}`)).status).toBe(200);
+    expect((await httpAs(dan.apiKey, "GET", "/imodels/no-such-imodel")).status).toBe(404);
+    expect((await httpAs(dan.apiKey, "GET", "/connections")).status).toBe(200); // names no iModel
+
+    const members = await httpAs(dan.apiKey, "GET", `/imodels/${iModelId}/members`);
+    expect(members.status).toBe(200);
+    // Dan's own request above is an interaction too: he is the last member.
+    expect(members.body.members.map((x: any) => x.userId)).toEqual([ann.user.id, ben.user.id, cat.user.id, dan.user.id]);
+    expect(members.body.members[1]).toMatchObject({ email: ben.user.email, name: "Ben" });
+    expect(await mongo.db().collection("teamMembers").countDocuments({ iModelId })).toBe(4);
+    expect(await mongo.db().collection("teamMembers").countDocuments({ userId: dan.user.id })).toBe(1);
+  });
+});
