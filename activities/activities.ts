@@ -22,7 +22,7 @@ import {
   type TaskRecord,
 } from "../domain/model";
 import { referenceCandidates } from "../domain/references";
-import { sourceFileAbsolutePath } from "../domain/paths";
+import { isInside, sourceFileAbsolutePath } from "../domain/paths";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
 import { CONNECTORS } from "./connectors";
@@ -32,6 +32,8 @@ import { ensureIModel, writeSourceFile } from "./imodel/writer";
 export interface ActivityDeps {
   store: Store;
   logger: Logger;
+  /** SOURCE_ROOTS (absolute): a source file whose real path (symlinks resolved) lies outside them is refused. */
+  sourceRoots: string[];
 }
 
 /** A file the run will synchronize, in order. */
@@ -68,6 +70,28 @@ export function referenceId(connectionId: string, resolvedPath: string): string 
   return `ref-${createHash("sha256").update(`${connectionId}\0${resolvedPath}`).digest("hex").slice(0, 24)}`;
 }
 
+/**
+ * Checks a source file before reading it: it must be a regular file (a FIFO or device would block the reader) whose
+ * real path (symlinks resolved) lies inside one of `roots`.
+ * @returns undefined when it may be read, else the task error (`FileNotFound`, `FileUnreadable`, `FileOutsideSourceRoots`).
+ */
+export async function checkSourceFile(absolutePath: string, roots: string[], label: string): Promise<ErrorInfo | undefined> {
+  let real: string;
+  try {
+    real = await fs.realpath(absolutePath);
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    return { code: missing ? "FileNotFound" : "FileUnreadable", message: `${label}: ${missing ? "the file does not exist" : (err as Error).message}; its data in the iModel is kept`, target: label };
+  }
+  const realRoots = await Promise.all(roots.map((r) => fs.realpath(r).catch(() => r)));
+  if (!realRoots.some((root) => isInside(root, real))) {
+    return { code: "FileOutsideSourceRoots", message: `${label}: the file resolves to a path outside SOURCE_ROOTS and is not read`, target: label };
+  }
+  const stat = await fs.stat(real);
+  if (!stat.isFile()) return { code: "FileUnreadable", message: `${label}: not a regular file; its data in the iModel is kept`, target: label };
+  return undefined;
+}
+
 /** SHA-256 hex of a file's content (content, not dates or headers, decides whether a file changed). */
 export async function hashFile(absolutePath: string): Promise<string> {
   const hash = createHash("sha256");
@@ -80,7 +104,7 @@ export async function hashFile(absolutePath: string): Promise<string> {
   return hash.digest("hex");
 }
 
-export function createActivities({ store, logger }: ActivityDeps) {
+export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
   function log(extra: Record<string, unknown> = {}): Logger {
     try {
       const info = Context.current().info;
@@ -203,6 +227,8 @@ export function createActivities({ store, logger }: ActivityDeps) {
       if (!connection || connection.status !== "Active") {
         return { ok: false, error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} is gone or deleted` } };
       }
+      // The run starts when planning starts (hashing every file is part of the run's time).
+      if (!run.startDateTime) await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
       const iModel = await store.imodels.findOne({ _id: run.iModelId });
       const bimExists = iModel ? await fs.stat(iModel.location.path).then(() => true, () => false) : false;
       const states = new Map((await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]));
@@ -218,9 +244,9 @@ export function createActivities({ store, logger }: ActivityDeps) {
       const skippedRecords: { task: PlannedTask; contentHash: string; runId?: string }[] = [];
       const consider = async (t: PlannedTask): Promise<boolean> => {
         const state = states.get(t.sourceFileId);
-        const hash = state?.syncedContentHash && bimExists
-          ? await hashFile(sourceFileAbsolutePath(connection.source.path, t.path)).catch(() => undefined)
-          : undefined;
+        const abs = sourceFileAbsolutePath(connection.source.path, t.path);
+        const readable = state?.syncedContentHash && bimExists && !(await checkSourceFile(abs, sourceRoots, t.path));
+        const hash = readable ? await hashFile(abs).catch(() => undefined) : undefined;
         if (hash && hash === state?.syncedContentHash) {
           skipped.push(t.sourceFileId);
           skippedRecords.push({ task: t, contentHash: hash, runId: state.syncedRunId });
@@ -257,11 +283,26 @@ export function createActivities({ store, logger }: ActivityDeps) {
         );
       }
       const at = now();
-      for (const { task: t, contentHash, runId } of skippedRecords) {
-        const reason = { code: "FileUnchanged", message: `${path.basename(t.path)} is unchanged since run ${runId} (same content hash); not parsed again` };
-        await store.tasks.updateOne(
-          { _id: taskId(input.runId, t.sourceFileId), state: { $ne: "Completed" } },
-          { $set: { state: "Completed", result: "Skipped", contentHash, reason, startDateTime: at, endDateTime: at, durationMs: 0 } },
+      if (skippedRecords.length > 0) {
+        // One round trip for all unchanged files; filters by _id only (FerretDB scans on any other filter).
+        await store.tasks.bulkWrite(
+          skippedRecords.map(({ task: t, contentHash, runId }) => ({
+            updateOne: {
+              filter: { _id: taskId(input.runId, t.sourceFileId) },
+              update: {
+                $set: {
+                  state: "Completed" as const,
+                  result: "Skipped" as const,
+                  contentHash,
+                  reason: { code: "FileUnchanged", message: `${path.basename(t.path)} is unchanged since run ${runId} (same content hash); not parsed again` },
+                  startDateTime: at,
+                  endDateTime: at,
+                  durationMs: 0,
+                },
+              },
+            },
+          })),
+          { ordered: false },
         );
       }
       await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: run.startDateTime ?? now() } });
@@ -312,6 +353,8 @@ export function createActivities({ store, logger }: ActivityDeps) {
         return { result: "Error", references: [] };
       };
 
+      const problem = await checkSourceFile(absolutePath, sourceRoots, task.path);
+      if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
       let contentHash: string;
       try {
         contentHash = await hashFile(absolutePath);
@@ -385,7 +428,7 @@ export function createActivities({ store, logger }: ActivityDeps) {
 
     /** Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free. */
     async finalizeRun(input: { runId: string }): Promise<void> {
-      await store.runs.updateOne({ _id: input.runId, state: { $ne: "Completed" } }, { $set: { state: "Finalizing" } });
+      await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Finalizing" } });
     },
 
     /** Completes a task with result Error after its activity gave up (retries exhausted). */

@@ -72,6 +72,24 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       await temporal.connection
         .withDeadline(Date.now() + 3000, () => temporal.workflowService.getSystemInfo({}))
         .then(() => (checks.temporal = "ok"), (e: Error) => (checks.temporal = e.message));
+      if (checks.temporal === "ok") {
+        // A worker polled the workflow task queue within the last 90 s (Temporal keeps pollers listed a while).
+        await temporal.connection
+          .withDeadline(Date.now() + 3000, () =>
+            temporal.workflowService.describeTaskQueue({
+              namespace: config.temporalNamespace,
+              taskQueue: { name: config.taskQueue },
+              taskQueueType: 1 /* TASK_QUEUE_TYPE_WORKFLOW */,
+            }),
+          )
+          .then(
+            (r) => {
+              const recent = (r.pollers ?? []).some((p) => Number(p.lastAccessTime?.seconds ?? 0) * 1000 > Date.now() - 90_000);
+              checks.worker = recent ? "ok" : `no worker polls task queue ${config.taskQueue}`;
+            },
+            (e: Error) => (checks.worker = e.message),
+          );
+      }
       const ok = Object.values(checks).every((v) => v === "ok");
       res.status(ok ? 200 : 503).json({ status: ok ? "ok" : "unavailable", checks });
     }),

@@ -31,8 +31,10 @@ async function main(): Promise<void> {
   await ensurePeopleIndexes(peopleCollections(store));
   await ensureAdminUser(store, config, logger);
   const app = createApp({ config, store, temporal, logger });
-  const server = app.listen(config.apiPort, () => {
-    logger.info({ port: config.apiPort }, `API listening on http://127.0.0.1:${config.apiPort}`);
+  // A stray rejection is a bug to log, not a reason to take the API down for every other caller.
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
+  const server = app.listen(config.apiPort, config.apiHost, () => {
+    logger.info({ host: config.apiHost, port: config.apiPort }, `API listening on http://${config.apiHost}:${config.apiPort}`);
   });
   server.on("error", (err: NodeJS.ErrnoException) => {
     logger.fatal(err.code === "EADDRINUSE" ? `port ${config.apiPort} is already in use; set API_PORT` : err.message);

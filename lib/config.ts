@@ -3,7 +3,7 @@ import { z } from "zod";
 
 /**
  * Runtime configuration from the environment. Every part of the stack can be pointed elsewhere:
- * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, SOURCE_ROOTS, LOG_LEVEL,
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, API_HOST, SOURCE_ROOTS, LOG_LEVEL,
  * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL.
  */
 const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -15,6 +15,8 @@ const envSchema = z.object({
   MONGODB_URI: z.string().startsWith("mongodb").default("mongodb://127.0.0.1:27017/imodelsync"),
   DATA_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, "data")),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Interface the API binds to: loopback by default; `0.0.0.0` in containers. */
+  API_HOST: z.string().min(1).default("127.0.0.1"),
   /** Folders local sources may read, separated by the platform's path delimiter (`:` on Linux). */
   SOURCE_ROOTS: z.string().optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -38,6 +40,7 @@ export interface Config {
   /** Absolute. iModels live in `${dataDir}/imodels`. */
   dataDir: string;
   apiPort: number;
+  apiHost: string;
   /** Absolute, resolved folders. */
   sourceRoots: string[];
   logLevel: string;
@@ -79,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mongoUri: e.MONGODB_URI,
     dataDir,
     apiPort: e.API_PORT,
+    apiHost: e.API_HOST,
     sourceRoots: roots,
     logLevel: e.LOG_LEVEL,
     temporalUiUrl: e.TEMPORAL_UI_URL,

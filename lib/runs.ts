@@ -14,7 +14,7 @@ export const RUN_REQUEST_DEADLINE_MS = 20_000;
 
 const UNAVAILABLE = (err: unknown) => {
   const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
-  return code === 4 /* DEADLINE_EXCEEDED */ || code === 14; /* UNAVAILABLE */
+  return code === 1 /* CANCELLED */ || code === 4 /* DEADLINE_EXCEEDED */ || code === 14; /* UNAVAILABLE */
 };
 
 /**
@@ -40,6 +40,9 @@ export async function requestRun(
     workflowIdConflictPolicy: "USE_EXISTING",
     typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.iModelId, value: connection.iModelId }],
   });
+  // The operation's handle promise rejects too when the call fails; nobody else awaits it, so handle it here
+  // (an unhandled rejection would end the process).
+  void startWorkflowOperation.workflowHandle().catch(() => undefined);
   try {
     return await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
       temporal.workflow.executeUpdateWithStart(requestRunUpdate, {

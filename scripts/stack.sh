@@ -2,8 +2,8 @@
 # The embedded default stack of imodel-sync, no Docker needed:
 #   temporal  – Temporal CLI dev server (SQLite file, UI), built by scripts/ensure-tools.sh
 #   ferretdb  – FerretDB 1.x with its SQLite backend, the MongoDB-wire server
-#   worker    – tsx worker/main.ts
-#   api       – tsx api/server.ts
+#   worker    – node --import tsx worker/main.ts
+#   api       – node --import tsx api/server.ts
 #
 # Usage: scripts/stack.sh <command>
 #   up [servers]                 start everything (or only temporal + ferretdb); idempotent
@@ -345,7 +345,8 @@ app_cmd() { # worker|api
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
     API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
     ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
-    "$PROJECT/node_modules/.bin/tsx" "$script")
+    node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
+  # One node process per app (no tsx wrapper process): its pid is the one in the pidfile.
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
 }

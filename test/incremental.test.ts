@@ -2,7 +2,9 @@
  * Incremental synchronization on the real stack with the two real revisions of the structural sample:
  * file level (content hash → Skipped) and element level (provenance → inserted/updated/deleted/unchanged).
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createConnection, ecsql, FIXTURE, http, makeSource, SAMPLE, waitForRun } from "./helpers";
@@ -100,5 +102,25 @@ describe("incremental synchronization", () => {
     expect(task.error.code).toBe("FileNotFound");
     expect(task.error.message).toContain("structure.ifc");
     expect(await elements(bim)).toEqual(before);
+  });
+});
+
+describe("source files are checked when a run reads them", () => {
+  it("refuses a mapped file that became a symlink out of SOURCE_ROOTS, or a FIFO, without hanging", async () => {
+    const source = makeSource("checks", { "a.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc"), "b.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc") });
+    const { connection } = await createConnection(source, ["a.ifc", "b.ifc"], "checks");
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "outside-roots-"));
+    fs.copyFileSync(SAMPLE("ifc4_hvac_air_terminal_duct.ifc"), path.join(outside, "secret.ifc"));
+    fs.rmSync(path.join(source, "a.ifc"));
+    fs.symlinkSync(path.join(outside, "secret.ifc"), path.join(source, "a.ifc"));
+    fs.rmSync(path.join(source, "b.ifc"));
+    execFileSync("mkfifo", [path.join(source, "b.ifc")]);
+    const r = await http("POST", `/connections/${connection.id}/run`);
+    const { run } = await waitForRun(r.location!, 60_000);
+    const tasks = run.jobs[0].tasks;
+    expect(tasks.find((t: any) => t.path === "a.ifc").error.code).toBe("FileOutsideSourceRoots");
+    expect(tasks.find((t: any) => t.path === "b.ifc").error.code).toBe("FileUnreadable");
+    expect(run.result).toBe("Error");
+    fs.rmSync(outside, { recursive: true, force: true });
   });
 });

@@ -135,6 +135,16 @@ describe("first synchronization of IFC files", () => {
     expect(r.body.run).toEqual(run);
   });
 
+  it("starts a new run right after a worker restart (never a 303 to a finished run)", async () => {
+    await restartService("worker");
+    const r = await http("POST", `/connections/${connection.id}/run`);
+    expect(r.status).toBe(202);
+    const { run: next } = await waitForRun(r.location!);
+    expect(next.state).toBe("Completed");
+    const h = await http("GET", "/health");
+    expect(h.body.checks).toMatchObject({ mongodb: "ok", temporal: "ok", worker: "ok" });
+  });
+
   it("keeps connection and run records readable through the API", async () => {
     const c = await http("GET", `/connections/${connection.id}`);
     expect(c.status).toBe(200);

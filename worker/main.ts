@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve("../workflows"),
     activities: {
-      ...createActivities({ store, logger }),
+      ...createActivities({ store, logger, sourceRoots: config.sourceRoots }),
       ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl }),
       ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue }),
     },

@@ -46,7 +46,11 @@ const planning = proxyActivities<Activities>({
 /** The file activity: parse + write one file. Retried a few times for transient faults (a file's own faults are task results, not retries). */
 const files = proxyActivities<Activities>({
   startToCloseTimeout: "30 minutes",
-  retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "1 minute", maximumAttempts: 4 },
+  // A worker that dies mid-file is noticed within this time and the file is retried on another attempt (the writer
+  // commits per file, so a retry never duplicates). Heartbeats are sent between the read, parse and write steps.
+  heartbeatTimeout: "3 minutes",
+  // Faults of the service (MongoDB or the iModel unavailable) are retried for about ten minutes; bad element data is not.
+  retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "30 seconds", maximumAttempts: 25, nonRetryableErrorTypes: ["WriterDataError"] },
 });
 
 /** History length after which an idle iModel queue continues as new. */
@@ -180,8 +184,10 @@ async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome
     return await files.syncSourceFile({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
   } catch (err) {
     const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+    const type = cause instanceof ApplicationFailure ? cause.type : undefined;
     const error: ErrorInfo = {
-      code: cause instanceof ApplicationFailure && cause.type ? cause.type : "TaskFailed",
+      // WriterDataError: the file's data cannot be written (e.g. non-finite coordinates); anything else: retries ran out.
+      code: type === "WriterDataError" ? "InvalidElementData" : "TaskFailed",
       message: cause instanceof Error ? cause.message : String(cause),
       target: task.path,
     };
