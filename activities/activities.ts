@@ -23,7 +23,7 @@ import {
 } from "../domain/model";
 import { referenceCandidates } from "../domain/references";
 import { isInside, sourceFileAbsolutePath } from "../domain/paths";
-import type { Store } from "../lib/db";
+import { bulkWriteInChunks, type Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
 import { CONNECTORS } from "./connectors";
 import { SourceFileError, type DiscoveredReference } from "./connectors/types";
@@ -271,7 +271,8 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       }
       const all = [...composites, ...references.values()];
       if (all.length > 0) {
-        await store.tasks.bulkWrite(
+        await bulkWriteInChunks(
+          store.tasks,
           all.map((t) => ({
             updateOne: {
               filter: { _id: taskId(input.runId, t.sourceFileId) },
@@ -279,13 +280,13 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
               upsert: true,
             },
           })),
-          { ordered: false },
         );
       }
       const at = now();
       if (skippedRecords.length > 0) {
         // One round trip for all unchanged files; filters by _id only (FerretDB scans on any other filter).
-        await store.tasks.bulkWrite(
+        await bulkWriteInChunks(
+          store.tasks,
           skippedRecords.map(({ task: t, contentHash, runId }) => ({
             updateOne: {
               filter: { _id: taskId(input.runId, t.sourceFileId) },
@@ -302,7 +303,6 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
               },
             },
           })),
-          { ordered: false },
         );
       }
       await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: run.startDateTime ?? now() } });

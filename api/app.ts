@@ -12,15 +12,16 @@ import { ApiError } from "../domain/errors";
 import { LIMITS } from "../domain/limits";
 import { type ConnectionRecord, type IModelRecord, type RunTrigger, type SourceFileRecord } from "../domain/model";
 import { ownerSummary } from "../domain/users";
-import { checkSourceFolder, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
+import { checkRealSourceFile, checkRealSourceFolder, checkSourceFolder, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
 import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
+import { iModelMappingLockKey, withLock } from "../lib/locks";
 import type { Logger } from "../lib/logger";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import type { RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser } from "./auth";
-import { errorHandler, nextLink, parse, route } from "./http";
+import { errorHandler, JSON_MEDIA_TYPES, nextLink, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
@@ -37,7 +38,9 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   const app = express();
   app.disable("x-powered-by");
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
-  app.use(express.json({ limit: "1mb" }));
+  // A POST/PUT/PATCH body must be JSON (415 otherwise), at most 1 MB (413).
+  app.use(requireJsonBody());
+  app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));
   // Bearer API keys; each request is also an owner-token visit and a team-member interaction (api/auth.ts).
   app.use(authenticate({ config, store, temporal, logger }));
   app.use(usersRouter({ store }), schedulesRouter({ config, store, temporal }), ownershipRouter({ config, store, temporal }));
@@ -48,6 +51,11 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     const m = await store.imodels.findOne({ _id: id });
     if (!m) throw new ApiError("IModelNotFound", `iModel '${id}' does not exist.`);
     return m;
+  }
+
+  /** `realpath` of each SOURCE_ROOT; a root that does not exist keeps its path (nothing lies under it anyway). */
+  async function realSourceRoots(): Promise<string[]> {
+    return Promise.all(config.sourceRoots.map((root) => fs.realpath(root).catch(() => root)));
   }
 
   async function getConnection(id: string): Promise<ConnectionRecord> {
@@ -138,15 +146,24 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     route(async (req, res) => {
       const body = parse(createConnectionBody, req.body);
       const iModel = await getIModel(body.iModelId);
-      const sourceFolder = checkSourceFolder(body.source.path, config.sourceRoots);
-      const folderStat = await fs.stat(sourceFolder).catch(() => undefined);
-      if (!folderStat?.isDirectory()) {
-        throw new ApiError("SourceNotFound", `Source folder '${sourceFolder}' does not exist or is not a folder.`, [
+      // Symbolic links: the folder and every file must really lie inside a SOURCE_ROOT (real paths compared); the
+      // folder is stored as its real path. The worker checks the files again when it reads them.
+      const roots = await realSourceRoots();
+      const givenFolder = checkSourceFolder(body.source.path, config.sourceRoots);
+      const sourceFolder = await fs.realpath(givenFolder).catch(() => undefined);
+      const sourceNotFound = () =>
+        new ApiError("SourceNotFound", `Source folder '${givenFolder}' does not exist or is not a folder.`, [
           { code: "SourceNotFound", message: "no such folder", target: "source.path" },
         ]);
-      }
+      if (sourceFolder === undefined) throw sourceNotFound();
+      checkRealSourceFolder(body.source.path, sourceFolder, roots);
+      if (!(await fs.stat(sourceFolder).catch(() => undefined))?.isDirectory()) throw sourceNotFound();
+
       const files: SourceFileRecord[] = [];
+      /** Path of each file as mapped (folder + relative path), and its real path: a sibling clashes on either. */
+      const mapped = new Map<string, { file: SourceFileRecord; target: string }>();
       const seen = new Set<string>();
+      const realSeen = new Map<string, string>();
       for (const [i, f] of body.sourceFiles.entries()) {
         const target = `sourceFiles.${i}.path`;
         const rel = normaliseSourceFilePath(f.path, target);
@@ -154,53 +171,92 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
           throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is listed twice.`, [{ code: "DuplicateSourceFile", message: "listed twice", target }]);
         }
         seen.add(rel);
-        const stat = await fs.stat(sourceFileAbsolutePath(sourceFolder, rel)).catch(() => undefined);
-        if (!stat?.isFile()) {
+        const absolute = sourceFileAbsolutePath(sourceFolder, rel);
+        const real = await fs.realpath(absolute).catch(() => undefined);
+        if (real === undefined) {
           throw new ApiError("SourceFileNotFound", `Source file '${rel}' does not exist in source '${sourceFolder}'.`, [
             { code: "SourceFileNotFound", message: "no such file", target },
           ]);
         }
-        files.push({ id: randomUUID(), path: rel, connectorType: f.connectorType, role: "CompositeModel" });
-      }
-
-      const siblings = await store.connections.find({ iModelId: iModel._id, status: "Active" }).toArray();
-      if (siblings.length >= LIMITS.connectionsPerIModel) {
-        throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
-      }
-      const composites = siblings.reduce((n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length, 0);
-      if (composites + files.length > LIMITS.compositeModelsPerIModel) {
-        throw new ApiError(
-          "MaxCompositeModelsPerIModelReached",
-          `iModel '${iModel._id}' would have ${composites + files.length} composite models; at most ${LIMITS.compositeModelsPerIModel} are allowed across its connections.`,
-        );
-      }
-      for (const other of siblings) {
-        for (const f of files) {
-          const clash = other.sourceFiles.find(
-            (o) => sourceFileAbsolutePath(other.source.path, o.path) === sourceFileAbsolutePath(sourceFolder, f.path),
-          );
-          if (clash) {
-            throw new ApiError("SourceFileAlreadyMapped", `Source file '${f.path}' is already mapped by connection '${other.displayName}' (${other._id}) of this iModel.`, [
-              { code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: f.path },
-            ]);
-          }
+        checkRealSourceFile(rel, real, roots, target);
+        const stat = await fs.stat(real).catch(() => undefined);
+        if (stat?.isDirectory()) {
+          throw new ApiError("SourceFileIsFolder", `Source file '${rel}' is a folder, not a file; map the files inside it one by one.`, [
+            { code: "SourceFileIsFolder", message: "is a folder, not a file", target },
+          ]);
         }
+        if (!stat?.isFile()) {
+          throw new ApiError("SourceFileNotFound", `Source file '${rel}' in source '${sourceFolder}' is not a regular file.`, [
+            { code: "SourceFileNotFound", message: "not a regular file", target },
+          ]);
+        }
+        const sameAs = realSeen.get(real);
+        if (sameAs !== undefined) {
+          throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is the same file as '${sameAs}' (through a symbolic link).`, [
+            { code: "DuplicateSourceFile", message: `same file as '${sameAs}'`, target },
+          ]);
+        }
+        realSeen.set(real, rel);
+        const file: SourceFileRecord = { id: randomUUID(), path: rel, connectorType: f.connectorType, role: "CompositeModel" };
+        files.push(file);
+        mapped.set(absolute, { file, target });
+        mapped.set(real, { file, target });
       }
 
-      const record: ConnectionRecord = {
-        _id: randomUUID(),
-        iModelId: iModel._id,
-        displayName: body.displayName,
-        source: { type: "local", path: sourceFolder },
-        sourceFiles: files,
-        definesGcs: false,
-        status: "Active",
-        createdDateTime: now(),
-        // The creator owns the connection: scheduled syncs run on their behalf.
-        ownerId: currentUser(req)._id,
-        owner: ownerSummary(currentUser(req)),
-      };
-      await store.connections.insertOne(record);
+      // The rules below read the iModel's other connections and the insert must follow before any other change to
+      // them: one change at a time per iModel (lease lock; 409 ConcurrentChange after 15 s of waiting).
+      const record = await withLock(
+        store.db,
+        iModelMappingLockKey(iModel._id),
+        async (lease) => {
+          const siblings = await store.connections
+            .find({ iModelId: iModel._id, status: "Active" }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
+            .toArray();
+          if (siblings.length >= LIMITS.connectionsPerIModel) {
+            throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
+          }
+          const composites = siblings.reduce((n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length, 0);
+          if (composites + files.length > LIMITS.compositeModelsPerIModel) {
+            throw new ApiError(
+              "MaxCompositeModelsPerIModelReached",
+              `iModel '${iModel._id}' would have ${composites + files.length} composite models; at most ${LIMITS.compositeModelsPerIModel} are allowed across its connections.`,
+            );
+          }
+          // Files are compared by path as mapped and by real path, so an alias (a symbolic link to the file or to a
+          // folder on its way) of a file another connection maps is refused too.
+          const theirs = siblings.flatMap((other) => other.sourceFiles.map((o) => ({ other, path: sourceFileAbsolutePath(other.source.path, o.path) })));
+          const theirReal = await Promise.all(theirs.map((t) => fs.realpath(t.path).catch(() => t.path)));
+          for (const [k, t] of theirs.entries()) {
+            const mine = mapped.get(t.path) ?? mapped.get(theirReal[k]);
+            if (mine) {
+              const { other } = t;
+              throw new ApiError(
+                "SourceFileAlreadyMapped",
+                `Source file '${mine.file.path}' is already mapped by connection '${other.displayName}' (${other._id}) of this iModel.`,
+                [{ code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target }],
+              );
+            }
+          }
+
+          const created: ConnectionRecord = {
+            _id: randomUUID(),
+            iModelId: iModel._id,
+            displayName: body.displayName,
+            source: { type: "local", path: sourceFolder },
+            sourceFiles: files,
+            definesGcs: false,
+            status: "Active",
+            createdDateTime: now(),
+            // The creator owns the connection: scheduled syncs run on their behalf.
+            ownerId: currentUser(req)._id,
+            owner: ownerSummary(currentUser(req)),
+          };
+          lease.assertHeld();
+          await store.connections.insertOne(created);
+          return created;
+        },
+        { leaseMs: 30_000, waitMs: 15_000, busyMessage: `Another change to iModel '${iModel._id}' is in progress; retry.` },
+      );
       await copyOwnerToken(store, record);
       req.log.info({ connectionId: record._id, iModelId: iModel._id }, "connection created");
       res.status(201).location(`/connections/${record._id}`).json({ connection: connectionJson(record) });
@@ -217,7 +273,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         store.connections.find(filter).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
         store.connections.countDocuments(filter),
       ]);
-      const next = nextLink(req, q.$top, q.$skip, items.length, total);
+      const next = nextLink(req, q.$top, q.$skip, items.length, total, { iModelId: q.iModelId });
       const states = items.length ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray() : [];
       res.json({
         connections: items.map((c) => connectionJson(c, states.filter((s) => s.connectionId === c._id))),

@@ -168,13 +168,18 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
   async function recordMembership(iModelId: string, user: UserRecord, log: Logger): Promise<void> {
     const id = teamMemberId(iModelId, user._id);
     if (knownMembers.has(id)) return;
-    const res = await people.teamMembers.updateOne(
-      { _id: id },
-      { $setOnInsert: { iModelId, userId: user._id, firstVisitDateTime: new Date().toISOString() } },
-      { upsert: true },
-    );
+    try {
+      const res = await people.teamMembers.updateOne(
+        { _id: id },
+        { $setOnInsert: { iModelId, userId: user._id, firstVisitDateTime: new Date().toISOString() } },
+        { upsert: true },
+      );
+      if (res.upsertedCount > 0) log.info({ iModelId, userId: user._id }, "new team member of the iModel");
+    } catch (err) {
+      // Two first requests at once: the other one inserted the record (duplicate key), so the user is a member.
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
     knownMembers.set(id, true);
-    if (res.upsertedCount > 0) log.info({ iModelId, userId: user._id }, "new team member of the iModel");
   }
 
   return (req, res, next) => {

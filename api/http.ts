@@ -22,13 +22,94 @@ export function parse<S extends ZodTypeAny>(schema: S, input: unknown): z.infer<
 }
 
 function zodToApiError(error: ZodError): ApiError {
-  const details = error.issues.map((i) => ({
-    code: i.code === "unrecognized_keys" ? "UnknownField" : i.code === "invalid_type" && i.received === "undefined" ? "MissingField" : "InvalidValue",
-    message: i.message,
-    target: i.path.join(".") || (i.code === "unrecognized_keys" ? i.keys.join(",") : ""),
-  }));
-  const summary = details.map((d) => (d.target ? `${d.target}: ${d.message}` : d.message)).join("; ");
+  const details = error.issues.flatMap((i) =>
+    i.code === "unrecognized_keys"
+      ? // One detail per unknown key, its target the key's full path (`sourceFiles.0.bar`).
+        i.keys.map((key) => ({ code: "UnknownField", message: `unknown field '${key}'`, target: [...i.path, key].join(".") }))
+      : [
+          {
+            code: i.code === "invalid_type" && i.received === "undefined" ? "MissingField" : "InvalidValue",
+            message: i.message,
+            target: i.path.join("."),
+          },
+        ],
+  );
+  // Messages that already name their field ("$top must be ...") are not prefixed with it again.
+  const summary = details
+    .map((d) => (d.target && !d.message.startsWith(`${d.target} `) ? `${d.target}: ${d.message}` : d.message))
+    .join("; ");
   return new ApiError("InvalidRequest", `The request is not valid: ${summary}`, details);
+}
+
+/** Methods whose body the API reads (as JSON). */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+/** Media types the JSON body parser reads (and so the only ones a body may have). */
+export const JSON_MEDIA_TYPES = ["application/json", "application/*+json"];
+
+/** True when the request carries a body: a non-zero `content-length`, or a `transfer-encoding` (chunked) body. */
+function carriesBody(req: Request): boolean {
+  if (req.headers["transfer-encoding"] !== undefined) return true;
+  const length = req.headers["content-length"];
+  return length !== undefined && length.trim() !== "0";
+}
+
+/**
+ * Refuses a POST, PUT or PATCH body that is not JSON (a `text/plain`, XML or form body, or one without a
+ * `content-type`) with 415 `UnsupportedMediaType`, before the JSON parser would skip it and validation would report
+ * every field missing. Requests without a body pass.
+ */
+export function requireJsonBody(): RequestHandler {
+  return (req, _res, next) => {
+    if (!BODY_METHODS.has(req.method) || !carriesBody(req) || req.is(JSON_MEDIA_TYPES)) return next();
+    const mediaType = (req.headers["content-type"] ?? "").split(";")[0].trim();
+    next(
+      new ApiError(
+        "UnsupportedMediaType",
+        mediaType
+          ? `The request body is '${mediaType}'; send application/json.`
+          : "The request body has no content-type; send application/json.",
+        [{ code: "UnsupportedMediaType", message: "send application/json", target: "content-type" }],
+      ),
+    );
+  };
+}
+
+/**
+ * Maps an error of Express itself or of its body parser (an http-errors object with a 4xx `status` and, for the
+ * parser, a `type`) to an ApiError; undefined for any other error.
+ */
+function requestErrorToApiError(err: unknown): ApiError | undefined {
+  const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; charset?: unknown; code?: unknown } | null;
+  // decodeURIComponent of a path segment: Express's param decoding sets status 400; other callers (the
+  // authentication middleware finding the iModel of a path) throw the bare URIError.
+  if (err instanceof URIError) return new ApiError("InvalidRequest", "The request URL is not validly percent-encoded (UTF-8).");
+  const status = typeof e?.status === "number" ? e.status : typeof e?.statusCode === "number" ? e.statusCode : undefined;
+  const type = typeof e?.type === "string" ? e.type : undefined;
+  if (status === undefined || status < 400 || status > 499) return undefined;
+  switch (type) {
+    case "entity.parse.failed":
+      return new ApiError("InvalidRequest", "The request body is not valid JSON.");
+    case "entity.too.large":
+      return new ApiError("PayloadTooLarge", "The request body is too large.");
+    case "charset.unsupported":
+      return new ApiError(
+        "UnsupportedMediaType",
+        `The request body's charset${typeof e?.charset === "string" ? ` '${e.charset}'` : ""} is not supported; send application/json in UTF-8.`,
+      );
+    case "encoding.unsupported":
+      return new ApiError("UnsupportedMediaType", "The request body's content-encoding is not supported; send it uncompressed (identity), gzip or deflate.");
+    case "request.aborted":
+      return new ApiError("InvalidRequest", "The request body was not received completely.");
+    case "request.size.invalid":
+      return new ApiError("InvalidRequest", "The request body's length does not match its content-length.");
+  }
+  if (typeof e?.code === "string" && e.code.startsWith("Z_")) {
+    return new ApiError("InvalidRequest", "The request body could not be decompressed as its content-encoding says.");
+  }
+  if (status === 413) return new ApiError("PayloadTooLarge", "The request body is too large.");
+  if (status === 415) return new ApiError("UnsupportedMediaType", "The request body's media type is not supported; send application/json.");
+  return new ApiError("InvalidRequest", "The request is not valid.");
 }
 
 /** gRPC status codes meaning Temporal could not be reached in time. */
@@ -47,12 +128,11 @@ export function isDependencyDown(err: unknown): boolean {
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     let apiError: ApiError;
+    const requestError = requestErrorToApiError(err);
     if (err instanceof ApiError) apiError = err;
     else if (err instanceof ZodError) apiError = zodToApiError(err);
-    else if ((err as { type?: string })?.type === "entity.parse.failed") {
-      apiError = new ApiError("InvalidRequest", "The request body is not valid JSON.");
-    } else if ((err as { type?: string })?.type === "entity.too.large") {
-      apiError = new ApiError("InvalidRequest", "The request body is too large.");
+    else if (requestError) {
+      apiError = requestError;
     } else if (isDependencyDown(err)) {
       logger.error({ err, path: req.path }, "dependency unavailable");
       apiError = new ApiError("DependencyUnavailable", "A service this API depends on (MongoDB or Temporal) is unavailable; try again later.");
@@ -64,13 +144,27 @@ export function errorHandler(logger: Logger) {
   };
 }
 
-/** `_links.next` for a page: present when more items follow. */
-export function nextLink(req: Request, top: number, skip: number, returned: number, total: number): { href: string } | undefined {
+/**
+ * `_links.next` for a page: present when more items follow. It carries only the recognised parameters: `$top`,
+ * `$skip` and the validated values in `params` (e.g. `{iModelId}`; undefined values are left out), never what else
+ * the request's query string held.
+ */
+export function nextLink(
+  req: Request,
+  top: number,
+  skip: number,
+  returned: number,
+  total: number,
+  params: Record<string, string | undefined> = {},
+): { href: string } | undefined {
   if (skip + returned >= total) return undefined;
   const url = new URL(req.originalUrl, "http://placeholder");
-  url.searchParams.set("$top", String(top));
-  url.searchParams.set("$skip", String(skip + top));
+  const pairs: [string, string][] = [
+    ...Object.entries(params).filter((p): p is [string, string] => p[1] !== undefined),
+    ["$top", String(top)],
+    ["$skip", String(skip + top)],
+  ];
   // Keep `$top`/`$skip` readable (URLSearchParams would write `%24top`).
-  const query = [...url.searchParams].map(([k, v]) => `${encodeURIComponent(k).replace(/^%24/, "$")}=${encodeURIComponent(v)}`);
+  const query = pairs.map(([k, v]) => `${encodeURIComponent(k).replace(/^%24/, "$")}=${encodeURIComponent(v)}`);
   return { href: `${url.pathname}?${query.join("&")}` };
 }

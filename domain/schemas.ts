@@ -4,9 +4,21 @@ import { LIMITS } from "./limits";
 
 /** Request bodies and query strings of the API (zod). Unknown fields are refused so typos surface. */
 
+/** Control characters (Unicode category Cc: C0 including NUL, tab and line breaks, DEL, C1). */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/** A display text (name): trimmed, 1 to 255 characters, no control characters. */
+const displayText = (field: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `${field} must not be empty`)
+    .max(255, `${field} must be at most 255 characters`)
+    .refine((s) => !CONTROL_CHARACTER.test(s), `${field} must not contain control characters (such as NUL, tab or line breaks)`);
+
 export const createIModelBody = z
   .object({
-    name: z.string().trim().min(1, "name must not be empty").max(255),
+    name: displayText("name"),
   })
   .strict();
 
@@ -20,18 +32,55 @@ export const sourceFileInput = z
 export const createConnectionBody = z
   .object({
     iModelId: z.string().min(1),
-    displayName: z.string().trim().min(1, "displayName must not be empty").max(255),
+    displayName: displayText("displayName"),
     source: z.object({ type: z.literal("local"), path: z.string().min(1).max(4096) }).strict(),
     sourceFiles: z.array(sourceFileInput).min(1, "map at least one composite model").max(LIMITS.compositeModelsPerIModel),
   })
   .strict();
 
-/** `$top` / `$skip` paging (strings in the query). */
+/**
+ * An integer query parameter given at most once (`?name=12`). A repeated (`?$top=1&$top=2`) or bracketed
+ * (`?$top[]=1`, `?$top[a]=1`) parameter arrives as an array or object from the query parser and is refused.
+ */
+const integerParam = (name: string, min: number, max: number, dflt: number) =>
+  z.unknown().transform((v, ctx): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== "string") {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must be given once, as an integer` });
+      return z.NEVER;
+    }
+    const n = /^\s*[+-]?\d{1,16}\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must be an integer from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/** A text query parameter given at most once (`?name=text`, not repeated nor bracketed); absent = undefined. */
+const textParam = (name: string) =>
+  z.unknown().transform((v, ctx): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must be given once, as text` });
+      return z.NEVER;
+    }
+    if (v === "") {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must not be empty` });
+      return z.NEVER;
+    }
+    return v;
+  });
+
+/** Largest `$skip`: 2^31 - 1, far beyond any list this service holds. */
+const MAX_SKIP = 2_147_483_647;
+
+/** `$top` / `$skip` paging (strings in the query; each given at most once). */
 export const pagingQuery = z.object({
-  $top: z.coerce.number().int().min(1).max(LIMITS.maxPageSize).default(LIMITS.defaultPageSize),
-  $skip: z.coerce.number().int().min(0).default(0),
+  $top: integerParam("$top", 1, LIMITS.maxPageSize, LIMITS.defaultPageSize),
+  $skip: integerParam("$skip", 0, MAX_SKIP, 0),
 });
 
-export const listConnectionsQuery = pagingQuery.extend({ iModelId: z.string().min(1).optional() });
+export const listConnectionsQuery = pagingQuery.extend({ iModelId: textParam("iModelId") });
 
 export type CreateConnectionBody = z.infer<typeof createConnectionBody>;

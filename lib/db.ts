@@ -1,4 +1,4 @@
-import { Collection, Db, MongoClient } from "mongodb";
+import { AnyBulkWriteOperation, Collection, Db, Document, MongoClient } from "mongodb";
 import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, TaskRecord } from "../domain/model";
 
 /** The records the API lists and that outlive workflow histories (MongoDB wire protocol: MongoDB or FerretDB). */
@@ -39,4 +39,18 @@ export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): P
     store.fileStates.createIndex({ connectionId: 1 }),
   ]);
   return store;
+}
+
+/** Largest bulk write sent in one command (see {@link bulkWriteInChunks}). */
+export const BULK_CHUNK = 25;
+
+/**
+ * `bulkWrite` in commands of at most {@link BULK_CHUNK} operations, unordered within a chunk.
+ * FerretDB 1.24 on SQLite was seen to hang (and keep its database locked) on one update command carrying about 100
+ * statements or more, while chunks of 25 complete; MongoDB accepts either.
+ */
+export async function bulkWriteInChunks<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<void> {
+  for (let i = 0; i < ops.length; i += BULK_CHUNK) {
+    await collection.bulkWrite(ops.slice(i, i + BULK_CHUNK), { ordered: false });
+  }
 }
