@@ -229,6 +229,7 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       }
       // The run starts when planning starts (hashing every file is part of the run's time).
       if (!run.startDateTime) await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
+      else if (run.state !== "Executing") await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing" } });
       const iModel = await store.imodels.findOne({ _id: run.iModelId });
       const bimExists = iModel ? await fs.stat(iModel.location.path).then(() => true, () => false) : false;
       const states = new Map((await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]));
@@ -270,42 +271,28 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         await consider(r);
       }
       const all = [...composites, ...references.values()];
-      if (all.length > 0) {
-        await bulkWriteInChunks(
-          store.tasks,
-          all.map((t) => ({
-            updateOne: {
-              filter: { _id: taskId(input.runId, t.sourceFileId) },
-              update: { $setOnInsert: newTask(input.runId, connection._id, t) },
-              upsert: true,
-            },
-          })),
-        );
-      }
       const at = now();
-      if (skippedRecords.length > 0) {
-        // One round trip for all unchanged files; filters by _id only (FerretDB scans on any other filter).
-        await bulkWriteInChunks(
-          store.tasks,
-          skippedRecords.map(({ task: t, contentHash, runId }) => ({
-            updateOne: {
-              filter: { _id: taskId(input.runId, t.sourceFileId) },
-              update: {
-                $set: {
-                  state: "Completed" as const,
-                  result: "Skipped" as const,
-                  contentHash,
-                  reason: { code: "FileUnchanged", message: `${path.basename(t.path)} is unchanged since run ${runId} (same content hash); not parsed again` },
-                  startDateTime: at,
-                  endDateTime: at,
-                  durationMs: 0,
-                },
-              },
-            },
-          })),
-        );
-      }
-      await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: run.startDateTime ?? now() } });
+      const unchanged = new Map(skippedRecords.map((r) => [r.task.sourceFileId, r]));
+      // One upsert per task, in chunks; unchanged files are written Completed/Skipped at once (no second write).
+      await bulkWriteInChunks(
+        store.tasks,
+        all.map((t) => {
+          const skip = unchanged.get(t.sourceFileId);
+          const record = skip
+            ? {
+                ...newTask(input.runId, connection._id, t),
+                state: "Completed" as const,
+                result: "Skipped" as const,
+                contentHash: skip.contentHash,
+                reason: { code: "FileUnchanged", message: `${path.basename(t.path)} is unchanged since run ${skip.runId} (same content hash); not parsed again` },
+                startDateTime: at,
+                endDateTime: at,
+                durationMs: 0,
+              }
+            : newTask(input.runId, connection._id, t);
+          return { updateOne: { filter: { _id: taskId(input.runId, t.sourceFileId) }, update: { $setOnInsert: record }, upsert: true } };
+        }),
+      );
       log({ runId: input.runId }).info({ files: all.length, toSynchronize: tasks.length, unchanged: skipped.length }, "run started");
       return { ok: true, tasks, skipped };
     },

@@ -661,7 +661,7 @@ async function main(): Promise<number> {
   const planningMs = (r: RunMeasure) => Date.parse(r.run.startDateTime) - Date.parse(r.run.queuedDateTime);
   console.log("");
   console.log("where the time goes");
-  console.log(`  run record startDateTime is written at the end of planning (beginRun); queued→start = planning + queueing:`);
+  console.log(`  run record startDateTime is written when planning (beginRun: hashing every file) starts; queued→start = queueing:`);
   console.log(`    full sync queued→start ${fmt(planningMs(full) / 1000, 2)} s, re-sync queued→start ${fmt(planningMs(resync) / 1000, 2)} s`);
   console.log(`  full sync: tasks sum ${fmt(fullTaskMs / 1000, 2)} s of ${fmt(fullS, 2)} s start→end ` +
     `(${fmt(fullTaskMs / full.tasks.length, 1)} ms per task; ${fmt((full.serverMs - fullTaskMs) / full.tasks.length, 1)} ms per file between tasks)`);
