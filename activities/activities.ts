@@ -24,7 +24,7 @@ import {
 import { referenceCandidates } from "../domain/references";
 import { isInside, sourceFileAbsolutePath } from "../domain/paths";
 import { bulkWriteInChunks, type Store } from "../lib/db";
-import type { Logger } from "../lib/logger";
+import { activityLogger, type Logger } from "../lib/logger";
 import { CONNECTORS } from "./connectors";
 import { SourceFileError, type DiscoveredReference } from "./connectors/types";
 import { ensureIModel, writeSourceFile } from "./imodel/writer";
@@ -105,14 +105,7 @@ export async function hashFile(absolutePath: string): Promise<string> {
 }
 
 export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
-  function log(extra: Record<string, unknown> = {}): Logger {
-    try {
-      const info = Context.current().info;
-      return logger.child({ workflowId: info.workflowExecution.workflowId, activity: info.activityType, attempt: info.attempt, ...extra });
-    } catch {
-      return logger.child(extra);
-    }
-  }
+  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   async function finishTask(runId: string, sourceFileId: string, fields: Partial<TaskRecord>): Promise<void> {
     const record = await store.tasks.findOne({ _id: taskId(runId, sourceFileId) });

@@ -3,14 +3,13 @@
  * Every email is claimed in the `notices` collection (`_id` names what it is about) before it is sent, so a retried
  * activity never sends the same notice twice once it went out.
  */
-import { Context } from "@temporalio/activity";
 import { describeSchedule } from "../domain/schedule";
 import type { ConnectionRecord } from "../domain/model";
 import type { OwnerTokenMirror } from "../domain/token";
 import type { UserRecord } from "../domain/users";
 import { isDuplicateKey, peopleCollections, type NoticeRecord } from "../lib/collections";
 import type { Store } from "../lib/db";
-import type { Logger } from "../lib/logger";
+import { activityLogger, type Logger } from "../lib/logger";
 import type { MailMessage, Mailer } from "./email";
 
 export interface OwnerActivityDeps {
@@ -40,14 +39,7 @@ const ts = (iso: string) => iso.replace("T", " ").replace(/\.\d+Z$/, " UTC");
 export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: OwnerActivityDeps) {
   const people = peopleCollections(store);
 
-  function log(extra: Record<string, unknown> = {}): Logger {
-    try {
-      const info = Context.current().info;
-      return logger.child({ workflowId: info.workflowExecution.workflowId, activity: info.activityType, attempt: info.attempt, ...extra });
-    } catch {
-      return logger.child(extra);
-    }
-  }
+  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   /** Sends a notice once. @returns `sent`, or `already` when an earlier attempt sent it. */
   async function sendOnce(noticeId: string, kind: NoticeRecord["kind"], message: MailMessage): Promise<"sent" | "already"> {

@@ -2,14 +2,13 @@
  * Activities of `scheduledRunWorkflow`: decide which occurrence a fire is for (and drop duplicates of a local day),
  * then start the run on behalf of the connection's owner, or record why it did not run.
  */
-import { Context } from "@temporalio/activity";
 import type { Client } from "@temporalio/client";
 import type { ConnectionRecord, ErrorInfo, RunRecord } from "../domain/model";
 import { classifyFire, occurrenceKey, type LastScheduledRun, type ScheduledFor, type ScheduledRunInput } from "../domain/schedule";
 import { tokenIsValid } from "../domain/token";
 import { isDuplicateKey, peopleCollections } from "../lib/collections";
 import type { Store } from "../lib/db";
-import type { Logger } from "../lib/logger";
+import { activityLogger, type Logger } from "../lib/logger";
 import { requestRun } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
 
@@ -31,14 +30,7 @@ export type ScheduledRunOutcome =
 export function createScheduleActivities({ store, logger, temporal, taskQueue }: ScheduleActivityDeps) {
   const people = peopleCollections(store);
 
-  function log(extra: Record<string, unknown> = {}): Logger {
-    try {
-      const info = Context.current().info;
-      return logger.child({ workflowId: info.workflowExecution.workflowId, activity: info.activityType, attempt: info.attempt, ...extra });
-    } catch {
-      return logger.child(extra);
-    }
-  }
+  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   /** A run that never reached the iModel queue: recorded Completed at once (idempotent by `_id`). */
   async function recordCompletedRun(

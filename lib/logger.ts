@@ -1,3 +1,4 @@
+import { Context } from "@temporalio/activity";
 import pino from "pino";
 
 /** Structured JSON logs (pino). Child loggers carry `workflowId`, `runId`, `connectionId` where known. */
@@ -5,3 +6,16 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? "inf
   return pino({ name, level, base: { service: "imodel-sync", component: name } });
 }
 export type Logger = pino.Logger;
+
+/**
+ * A child logger for the current activity: carries `workflowId`, `activity` and `attempt` (from Temporal's activity
+ * context) plus `extra`; outside an activity only `extra`.
+ */
+export function activityLogger(logger: pino.Logger, extra: Record<string, unknown> = {}): pino.Logger {
+  try {
+    const info = Context.current().info;
+    return logger.child({ workflowId: info.workflowExecution.workflowId, activity: info.activityType, attempt: info.attempt, ...extra });
+  } catch {
+    return logger.child(extra);
+  }
+}

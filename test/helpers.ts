@@ -150,3 +150,24 @@ export async function restartService(name: "worker" | "api" | "temporal" | "ferr
     env: { ...process.env, ...stack().env },
   });
 }
+
+/**
+ * Triggers a Temporal Schedule now. Retries briefly when the server answers "workflow execution already completed":
+ * the dev server's scheduler workflow continues as new from time to time, and a trigger landing at that moment is
+ * refused once.
+ */
+export async function triggerSchedule(
+  client: import("@temporalio/client").Client,
+  scheduleId: string,
+  overlap?: import("@temporalio/client").ScheduleOverlapPolicy,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.schedule.getHandle(scheduleId).trigger(overlap);
+      return;
+    } catch (err) {
+      if (attempt >= 10 || !/already completed/.test(String((err as Error).message))) throw err;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}

@@ -28,7 +28,7 @@ import { peopleCollections, ensurePeopleIndexes } from "../lib/collections";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
 import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
-import { eventually, http, httpAs, createUser, makeSource, ROOT, SAMPLE, stack, waitForMails, waitForRun } from "./helpers";
+import { eventually, http, httpAs, createUser, makeSource, ROOT, SAMPLE, stack, waitForMails, waitForRun, triggerSchedule } from "./helpers";
 
 const HOUR = 3_600_000;
 
@@ -268,7 +268,7 @@ describe("expired owner token on the real stack: scheduled runs fail, the owner'
 
     // The scheduled run fails at start: result Error, code UserNotAuthenticated, no task, no file touched.
     const bim = m.body.iModel.location.path as string;
-    await temporal.schedule.getHandle(`schedule/${connection.id}`).trigger();
+    await triggerSchedule(temporal, `schedule/${connection.id}`);
     const refusedRun = await eventually("the refused scheduled run", async () => {
       const runs = await http("GET", `/connections/${connection.id}/runs`);
       return runs.body.runs.find((r: any) => r.trigger === "schedule") ?? null;
@@ -287,7 +287,7 @@ describe("expired owner token on the real stack: scheduled runs fail, the owner'
       const r = await http("GET", `/connections/${connection.id}`);
       return r.body.connection.owner.tokenStatus === "Valid" ? true : null;
     }, 15_000, 100);
-    await temporal.schedule.getHandle(`schedule/${connection.id}`).trigger();
+    await triggerSchedule(temporal, `schedule/${connection.id}`);
     const okRun = await eventually("a queued scheduled run", async () => {
       const runs = await http("GET", `/connections/${connection.id}/runs`);
       return runs.body.runs.find((r: any) => r.trigger === "schedule" && r.id !== refusedRun.id) ?? null;

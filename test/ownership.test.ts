@@ -6,7 +6,7 @@
  */
 import { Client, Connection, ScheduleOverlapPolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createUser, eventually, http, httpAs, makeSource, SAMPLE, stack, waitForMails, waitForRun } from "./helpers";
+import { createUser, eventually, http, httpAs, makeSource, SAMPLE, stack, waitForMails, waitForRun, triggerSchedule } from "./helpers";
 
 const HVAC = "ifc4_hvac_air_terminal_duct.ifc";
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
@@ -115,7 +115,7 @@ describe("connection ownership", () => {
       const c = (await http("GET", `/connections/${hvac.id}`)).body.connection;
       return c.owner.tokenStatus === "Valid" ? c : null;
     });
-    await temporal.schedule.getHandle(`schedule/${hvac.id}`).trigger(ScheduleOverlapPolicy.SKIP);
+    await triggerSchedule(temporal, `schedule/${hvac.id}`, ScheduleOverlapPolicy.SKIP);
     const run = await eventually("the scheduled run", async () => {
       const runs = await http("GET", `/connections/${hvac.id}/runs`);
       return runs.body.runs.find((r: any) => r.trigger === "schedule") ?? null;

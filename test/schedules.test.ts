@@ -7,7 +7,7 @@
 import { Client, Connection, ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { occurrenceInstant, type WallClockSchedule } from "../domain/schedule";
-import { createUser, eventually, http, httpAs, makeSource, restartService, SAMPLE, stack, waitForRun } from "./helpers";
+import { createUser, eventually, http, httpAs, makeSource, restartService, SAMPLE, stack, waitForRun, triggerSchedule } from "./helpers";
 
 const HVAC = "ifc4_hvac_air_terminal_duct.ifc";
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
@@ -197,7 +197,7 @@ describe("scheduled runs", () => {
     const a = await as(owner)("POST", `/connections/${slow.id}/run`);
     const b = await as(owner)("POST", `/connections/${hvac.id}/run`);
     expect([a.status, b.status]).toEqual([202, 202]);
-    await temporal.schedule.getHandle(`schedule/${hvac.id}`).trigger(ScheduleOverlapPolicy.SKIP);
+    await triggerSchedule(temporal, `schedule/${hvac.id}`, ScheduleOverlapPolicy.SKIP);
     const [skipped] = await settled(hvac.id, 1);
     expect(skipped).toMatchObject({ trigger: "schedule", state: "Completed", result: "Skipped", ownerId: owner.user.id });
     expect(skipped.reason).toMatchObject({ code: "RunInProgress", target: b.location!.split("/").pop() });
@@ -208,7 +208,7 @@ describe("scheduled runs", () => {
     await waitForRun(b.location!);
 
     // Nothing active now: the next fire runs, as the owner, and synchronizes.
-    await temporal.schedule.getHandle(`schedule/${hvac.id}`).trigger(ScheduleOverlapPolicy.SKIP);
+    await triggerSchedule(temporal, `schedule/${hvac.id}`, ScheduleOverlapPolicy.SKIP);
     const runs = await settled(hvac.id, 2);
     const ran = runs.find((r) => r.id !== skipped.id)!;
     expect(ran).toMatchObject({ trigger: "schedule", ownerId: owner.user.id });
@@ -303,7 +303,7 @@ describe("schedules survive restarts", () => {
     expect(shown.schedule).toMatchObject({ type: "weekly", dayOfWeek: "Friday", time: "23:45", timeZone: "Australia/Sydney" });
     expect(shown.schedule.nextRunDateTime).toBe(after.info.nextActionTimes[0].toISOString());
 
-    await temporal.schedule.getHandle(`schedule/${connection.id}`).trigger(ScheduleOverlapPolicy.SKIP);
+    await triggerSchedule(temporal, `schedule/${connection.id}`, ScheduleOverlapPolicy.SKIP);
     const [queued] = await settled(connection.id, 1);
     expect(queued).toMatchObject({ trigger: "schedule", ownerId: owner.user.id });
     const { run } = await waitForRun(`/connections/${connection.id}/runs/${queued.id}`);

@@ -47,10 +47,11 @@ import {
   SourceMesh,
   TaskWarning,
 } from "./types";
+import { IDENTITY, multiply, type Affine } from "./affine";
 
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
-type Affine = number[];
+
 
 /** Entity types dxf-parser 1.1.2 decodes (its registered handlers); every other type is skipped by it. */
 const PARSER_TYPES = new Set([
@@ -503,17 +504,6 @@ function scanGroups(lines: string[]): RawScan {
 // Transforms
 // ---------------------------------------------------------------------------------------------------------
 
-const IDENTITY: Affine = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0];
-
-function multiply(a: Affine, b: Affine): Affine {
-  const r = new Array<number>(12);
-  for (let i = 0; i < 3; i++) {
-    for (let j = 0; j < 4; j++) {
-      r[i * 4 + j] = a[i * 4] * b[j] + a[i * 4 + 1] * b[4 + j] + a[i * 4 + 2] * b[8 + j] + (j === 3 ? a[i * 4 + 3] : 0);
-    }
-  }
-  return r;
-}
 
 function translation(x: number, y: number, z: number): Affine {
   return [1, 0, 0, x, 0, 1, 0, y, 0, 0, 1, z];

@@ -12,10 +12,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as WebIFC from "web-ifc";
 import { Georeference, ParsedFile, SourceElement, SourceFileError, SourceMesh, TaskWarning } from "./types";
+import { IDENTITY, multiply, type Affine } from "./affine";
 
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
-type Affine = number[];
+
 
 /**
  * web-ifc outputs meshes Y-up (IFC z becomes mesh y, IFC y becomes mesh -z). This column-major matrix,
@@ -247,17 +248,6 @@ function projectLengthScale(api: WebIFC.IfcAPI, modelId: number, warnings: TaskW
 // Placements
 // ---------------------------------------------------------------------------------------------------------
 
-const IDENTITY: Affine = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0];
-
-function multiply(a: Affine, b: Affine): Affine {
-  const r = new Array<number>(12);
-  for (let i = 0; i < 3; i++) {
-    for (let j = 0; j < 4; j++) {
-      r[i * 4 + j] = a[i * 4] * b[j] + a[i * 4 + 1] * b[4 + j] + a[i * 4 + 2] * b[8 + j] + (j === 3 ? a[i * 4 + 3] : 0);
-    }
-  }
-  return r;
-}
 
 function normalize(v: Vec3): Vec3 | undefined {
   const l = Math.hypot(v[0], v[1], v[2]);
