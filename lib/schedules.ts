@@ -86,7 +86,15 @@ export async function applySchedule(client: Client, taskQueue: string, connectio
     await client.schedule.create({ scheduleId: scheduleIdOf(connection._id), ...options });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await client.schedule.getHandle(scheduleIdOf(connection._id)).update(() => options);
+    try {
+      await client.schedule.getHandle(scheduleIdOf(connection._id)).update(() => options);
+    } catch (updateErr) {
+      // The server may report a schedule whose own workflow completed ("workflow execution already completed"):
+      // it cannot be updated, so it is created anew with the same id.
+      if (!(updateErr instanceof ScheduleNotFoundError)) throw updateErr;
+      await removeSchedule(client, connection._id);
+      await client.schedule.create({ scheduleId: scheduleIdOf(connection._id), ...options });
+    }
   }
 }
 
