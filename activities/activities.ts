@@ -11,14 +11,11 @@ import {
   ZERO_COUNTS,
   type ConnectionRecord,
   type RunRecord,
-  type ConnectorType,
   type ErrorInfo,
   type RunResult,
   type RunTrigger,
   connectorTypeOf,
   type ReferenceRecord,
-  type SourceFileRole,
-  type TaskPhase,
   type TaskRecord,
 } from "../domain/model";
 import { referenceCandidates } from "../domain/references";
@@ -36,17 +33,8 @@ export interface ActivityDeps {
   sourceRoots: string[];
 }
 
-/** A file the run will synchronize, in order. */
-export interface PlannedTask {
-  sourceFileId: string;
-  path: string;
-  connectorType: ConnectorType;
-  role: SourceFileRole;
-  phase: TaskPhase;
-  /** For reference files: ids of the composite models that name it. */
-  referencedBy?: string[];
-  index: number;
-}
+/** A file the run will synchronize, in order: the identifying part of its task record. */
+export type PlannedTask = Pick<TaskRecord, "sourceFileId" | "path" | "connectorType" | "role" | "phase" | "referencedBy" | "index">;
 
 /** What one file task produced: its result and the resolved reference files to synchronize after it. */
 export interface TaskOutcome {

@@ -48,6 +48,7 @@ import {
   TaskWarning,
 } from "./types";
 import { IDENTITY, multiply, type Affine } from "./affine";
+import { canonicalJson } from "./canonical-json";
 
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
@@ -884,13 +885,6 @@ function withCapturedOutput<T>(sink: (text: string) => void, work: () => T): T {
 
 const LITTLE_ENDIAN = os.endianness() === "LE";
 
-function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v ?? null);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
-}
 
 /**
  * sha256 (hex) of everything the writer stores for an element, in the canonical form of the IFC connector's

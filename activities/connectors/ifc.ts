@@ -13,6 +13,7 @@ import * as path from "node:path";
 import * as WebIFC from "web-ifc";
 import { Georeference, ParsedFile, SourceElement, SourceFileError, SourceMesh, TaskWarning } from "./types";
 import { IDENTITY, multiply, type Affine } from "./affine";
+import { canonicalJson } from "./canonical-json";
 
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
@@ -317,13 +318,6 @@ function micro(v: number): number {
   return Math.round(v * 1e6) / 1e6 + 0;
 }
 
-function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v ?? null);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
-}
 
 function hashTyped(hash: ReturnType<typeof createHash>, arr: Float64Array | Uint32Array): void {
   const buf = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
