@@ -13,6 +13,7 @@ import {
   type RunRecord,
   type ErrorInfo,
   type RunResult,
+  type RunKind,
   type RunTrigger,
   connectorTypeOf,
   type ReferenceRecord,
@@ -42,8 +43,11 @@ export interface TaskOutcome {
   references: PlannedTask[];
 }
 
-/** The files to synchronize, in order, and the ids of files already completed as Skipped (unchanged). */
-export type RunPlan = { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error: ErrorInfo };
+/**
+ * The files to synchronize, in order, and the ids of files already completed as Skipped (unchanged); or why the run
+ * cannot run: `error` (the run's result becomes Error) or `cancelled` (Cancelled: the connection was deleted meanwhile).
+ */
+export type RunPlan = { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
 
 const now = () => new Date().toISOString();
 
@@ -92,9 +96,9 @@ export async function hashFile(absolutePath: string): Promise<string> {
   return hash.digest("hex");
 }
 
-export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
-  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
-
+/** Writing task records: shared by the sync and the delete activities. */
+export function taskRecords(store: Store) {
+  /** Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...). */
   async function finishTask(runId: string, sourceFileId: string, fields: Partial<TaskRecord>): Promise<void> {
     const record = await store.tasks.findOne({ _id: taskId(runId, sourceFileId) });
     const end = new Date();
@@ -128,6 +132,14 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
   async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<void> {
     await store.tasks.updateOne({ _id: taskId(runId, t.sourceFileId) }, { $setOnInsert: newTask(runId, connectionId, t) }, { upsert: true });
   }
+
+  return { finishTask, newTask, ensureTask };
+}
+
+export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
+  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
+
+  const { finishTask, newTask, ensureTask } = taskRecords(store);
 
   /**
    * Resolves the references a composite names against the source: each becomes a resolved reference (a task of the
@@ -178,6 +190,8 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       workflowId: string;
       ownerId?: string;
       scheduledFor?: RunRecord["scheduledFor"];
+      kind?: RunKind;
+      sourceFileIds?: string[];
     }): Promise<void> {
       await store.runs.updateOne(
         { _id: input.runId },
@@ -192,6 +206,8 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
             queuedDateTime: now(),
             ...(input.ownerId ? { ownerId: input.ownerId } : {}),
             ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
+            ...(input.kind === "delete" ? { kind: input.kind } : {}),
+            ...(input.sourceFileIds ? { sourceFileIds: input.sourceFileIds } : {}),
           },
         },
         { upsert: true },
@@ -205,8 +221,10 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       const run = await store.runs.findOne({ _id: input.runId });
       if (!run) return { ok: false, error: { code: "RunNotFound", message: `run ${input.runId} has no record` } };
       const connection = await store.connections.findOne({ _id: run.connectionId });
-      if (!connection || connection.status !== "Active") {
-        return { ok: false, error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} is gone or deleted` } };
+      if (!connection) return { ok: false, error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} has no record` } };
+      // A deleted connection never synchronizes again, whoever asked (DESIGN.md: delete stops future syncs at once).
+      if (connection.status !== "Active") {
+        return { ok: false, cancelled: { code: "ConnectionDeleted", message: `connection ${run.connectionId} was deleted before the run started` } };
       }
       // The run starts when planning starts (hashing every file is part of the run's time).
       if (!run.startDateTime) await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
@@ -384,6 +402,9 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
             syncedDateTime: now(),
             ...(task.role === "CompositeModel" ? { references: refs.records } : {}),
           },
+          // A file this run synchronizes as mapped (composite still in the mapping, or a reference of one) is no longer
+          // "unmapped" (see FileStateRecord.unmapped); a composite unmapped while this run was executing stays so.
+          ...(task.role === "ReferenceFile" || connection.sourceFiles.some((f) => f.id === task.sourceFileId) ? { $unset: { unmapped: "" as const } } : {}),
         },
         { upsert: true },
       );
@@ -406,22 +427,24 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
     },
 
     /**
-     * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given.
-     * Tasks that never ran are completed as Skipped.
+     * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given, or Cancelled
+     * when `cancelled` is given (its reason is recorded). Tasks that never ran are completed as Skipped, or Cancelled
+     * when the run was cancelled. Idempotent.
      */
-    async completeRun(input: { runId: string; error?: ErrorInfo }): Promise<RunResult> {
+    async completeRun(input: { runId: string; error?: ErrorInfo; cancelled?: ErrorInfo }): Promise<RunResult> {
+      const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
       await store.tasks.updateMany(
         { runId: input.runId, state: { $ne: "Completed" } },
-        { $set: { state: "Completed", result: "Skipped", endDateTime: now() } },
+        { $set: { state: "Completed", result: leftOver, endDateTime: now(), ...(input.cancelled ? { reason: input.cancelled } : {}) } },
       );
       const tasks = await store.tasks.find({ runId: input.runId }).toArray();
-      const result: RunResult = input.error ? "Error" : aggregateResult(tasks.map((t) => t.result));
+      const result: RunResult = input.error ? "Error" : input.cancelled ? "Cancelled" : aggregateResult(tasks.map((t) => t.result));
       const error = input.error ?? (result === "Error" || result === "PartialSuccess"
         ? { code: result === "Error" ? "AllTasksFailed" : "SomeTasksFailed", message: `${tasks.filter((t) => t.result === "Error").length} of ${tasks.length} files failed` }
         : undefined);
       await store.runs.updateOne(
         { _id: input.runId },
-        { $set: { state: "Completed", result, endDateTime: now(), ...(error ? { error } : {}) } },
+        { $set: { state: "Completed", result, endDateTime: now(), ...(error ? { error } : {}), ...(input.cancelled ? { reason: input.cancelled } : {}) } },
       );
       log({ runId: input.runId }).info({ result }, "run completed");
       return result;

@@ -12,7 +12,7 @@ import { ApiError } from "../domain/errors";
 import { LIMITS } from "../domain/limits";
 import { type ConnectionRecord, type IModelRecord, type RunTrigger, type SourceFileRecord } from "../domain/model";
 import { ownerSummary } from "../domain/users";
-import { checkRealSourceFile, checkRealSourceFolder, checkSourceFolder, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
+import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
 import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
@@ -23,8 +23,11 @@ import type { RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser } from "./auth";
 import { errorHandler, JSON_MEDIA_TYPES, nextLink, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
+import { lifecycleRouter } from "./lifecycle";
+import { assertActive, loadConnection, loadIModel, realSourceRoots as realSourceRootsOf } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
+import { assertCompositeLimit, assertNotMapped, checkNewSourceFiles } from "./source-files";
 import { usersRouter } from "./users";
 
 export interface ApiDeps {
@@ -43,26 +46,19 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));
   // Bearer API keys; each request is also an owner-token visit and a team-member interaction (api/auth.ts).
   app.use(authenticate({ config, store, temporal, logger }));
-  app.use(usersRouter({ store }), schedulesRouter({ config, store, temporal }), ownershipRouter({ config, store, temporal }));
+  app.use(
+    usersRouter({ store }),
+    schedulesRouter({ config, store, temporal }),
+    ownershipRouter({ config, store, temporal }),
+    lifecycleRouter({ config, store, temporal }),
+  );
 
   const now = () => new Date().toISOString();
 
-  async function getIModel(id: string): Promise<IModelRecord> {
-    const m = await store.imodels.findOne({ _id: id });
-    if (!m) throw new ApiError("IModelNotFound", `iModel '${id}' does not exist.`);
-    return m;
-  }
+  const getIModel = (id: string) => loadIModel(store, id);
+  const realSourceRoots = () => realSourceRootsOf(config.sourceRoots);
 
-  /** `realpath` of each SOURCE_ROOT; a root that does not exist keeps its path (nothing lies under it anyway). */
-  async function realSourceRoots(): Promise<string[]> {
-    return Promise.all(config.sourceRoots.map((root) => fs.realpath(root).catch(() => root)));
-  }
-
-  async function getConnection(id: string): Promise<ConnectionRecord> {
-    const c = await store.connections.findOne({ _id: id });
-    if (!c) throw new ApiError("ConnectionNotFound", `Connection '${id}' does not exist.`);
-    return c;
-  }
+  const getConnection = (id: string) => loadConnection(store, id);
 
   /**
    * Asks the iModel's run queue for a run (lib/runs.ts; the schedule activities call the same function).
@@ -159,49 +155,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       checkRealSourceFolder(body.source.path, sourceFolder, roots);
       if (!(await fs.stat(sourceFolder).catch(() => undefined))?.isDirectory()) throw sourceNotFound();
 
-      const files: SourceFileRecord[] = [];
-      /** Path of each file as mapped (folder + relative path), and its real path: a sibling clashes on either. */
-      const mapped = new Map<string, { file: SourceFileRecord; target: string }>();
-      const seen = new Set<string>();
-      const realSeen = new Map<string, string>();
-      for (const [i, f] of body.sourceFiles.entries()) {
-        const target = `sourceFiles.${i}.path`;
-        const rel = normaliseSourceFilePath(f.path, target);
-        if (seen.has(rel)) {
-          throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is listed twice.`, [{ code: "DuplicateSourceFile", message: "listed twice", target }]);
-        }
-        seen.add(rel);
-        const absolute = sourceFileAbsolutePath(sourceFolder, rel);
-        const real = await fs.realpath(absolute).catch(() => undefined);
-        if (real === undefined) {
-          throw new ApiError("SourceFileNotFound", `Source file '${rel}' does not exist in source '${sourceFolder}'.`, [
-            { code: "SourceFileNotFound", message: "no such file", target },
-          ]);
-        }
-        checkRealSourceFile(rel, real, roots, target);
-        const stat = await fs.stat(real).catch(() => undefined);
-        if (stat?.isDirectory()) {
-          throw new ApiError("SourceFileIsFolder", `Source file '${rel}' is a folder, not a file; map the files inside it one by one.`, [
-            { code: "SourceFileIsFolder", message: "is a folder, not a file", target },
-          ]);
-        }
-        if (!stat?.isFile()) {
-          throw new ApiError("SourceFileNotFound", `Source file '${rel}' in source '${sourceFolder}' is not a regular file.`, [
-            { code: "SourceFileNotFound", message: "not a regular file", target },
-          ]);
-        }
-        const sameAs = realSeen.get(real);
-        if (sameAs !== undefined) {
-          throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is the same file as '${sameAs}' (through a symbolic link).`, [
-            { code: "DuplicateSourceFile", message: `same file as '${sameAs}'`, target },
-          ]);
-        }
-        realSeen.set(real, rel);
-        const file: SourceFileRecord = { id: randomUUID(), path: rel, connectorType: f.connectorType, role: "CompositeModel" };
-        files.push(file);
-        mapped.set(absolute, { file, target });
-        mapped.set(real, { file, target });
-      }
+      const checked = await checkNewSourceFiles(sourceFolder, body.sourceFiles, roots);
+      const files = checked.files;
 
       // The rules below read the iModel's other connections and the insert must follow before any other change to
       // them: one change at a time per iModel (lease lock; 409 ConcurrentChange after 15 s of waiting).
@@ -215,28 +170,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
           if (siblings.length >= LIMITS.connectionsPerIModel) {
             throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
           }
-          const composites = siblings.reduce((n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length, 0);
-          if (composites + files.length > LIMITS.compositeModelsPerIModel) {
-            throw new ApiError(
-              "MaxCompositeModelsPerIModelReached",
-              `iModel '${iModel._id}' would have ${composites + files.length} composite models; at most ${LIMITS.compositeModelsPerIModel} are allowed across its connections.`,
-            );
-          }
-          // Files are compared by path as mapped and by real path, so an alias (a symbolic link to the file or to a
-          // folder on its way) of a file another connection maps is refused too.
-          const theirs = siblings.flatMap((other) => other.sourceFiles.map((o) => ({ other, path: sourceFileAbsolutePath(other.source.path, o.path) })));
-          const theirReal = await Promise.all(theirs.map((t) => fs.realpath(t.path).catch(() => t.path)));
-          for (const [k, t] of theirs.entries()) {
-            const mine = mapped.get(t.path) ?? mapped.get(theirReal[k]);
-            if (mine) {
-              const { other } = t;
-              throw new ApiError(
-                "SourceFileAlreadyMapped",
-                `Source file '${mine.file.path}' is already mapped by connection '${other.displayName}' (${other._id}) of this iModel.`,
-                [{ code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target }],
-              );
-            }
-          }
+          assertCompositeLimit(iModel._id, siblings, files.length);
+          await assertNotMapped(checked, siblings);
 
           const created: ConnectionRecord = {
             _id: randomUUID(),
@@ -295,7 +230,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/connections/:id/run",
     route(async (req, res) => {
       const connection = await getConnection(req.params.id);
-      if (connection.status !== "Active") throw new ApiError("ConnectionDeleted", `Connection '${connection._id}' is deleted.`);
+      assertActive(connection);
       const { runId, created } = await requestRun(connection, "manual");
       const location = `/connections/${connection._id}/runs/${runId}`;
       const run = await store.runs.findOne({ _id: runId });

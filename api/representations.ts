@@ -45,6 +45,7 @@ export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[
     })),
     definesGcs: c.definesGcs,
     status: c.status,
+    ...(c.deletion ? { deletion: c.deletion } : {}),
     createdDateTime: c.createdDateTime,
     _links: {
       self: { href: `/connections/${c._id}` },
@@ -104,6 +105,8 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
     connectionId: r.connectionId,
     iModelId: r.iModelId,
     trigger: r.trigger,
+    kind: r.kind ?? "sync",
+    ...(r.sourceFileIds ? { sourceFileIds: r.sourceFileIds } : {}),
     state: r.state,
     result: r.result,
     ...(r.error ? { error: r.error } : {}),

@@ -132,9 +132,31 @@ export interface FileStateRecord {
   syncedDateTime?: string;
   /** For composite models: the references found at their last successful parse. */
   references?: ReferenceRecord[];
+  /**
+   * Set when the file was unmapped (with its composite model): `keepData` leaves its data in the iModel, and mapping
+   * the same path again in this connection reuses the file's id so that data is synchronized incrementally;
+   * `deleteData` means a delete job removes its data (and then this record).
+   */
+  unmapped?: { mode: DataMode; dateTime: string };
 }
 
-export type ConnectionStatus = "Active" | "Deleted";
+/**
+ * `Active`: synchronized on demand or on schedule. `Deleting`: deleted with its data; its delete job (a run with
+ * trigger `delete`) is removing the data, and no sync can start. `Deleted`: no sync can start again; its files may be
+ * mapped by other connections.
+ */
+export type ConnectionStatus = "Active" | "Deleting" | "Deleted";
+
+/**
+ * What happens to the data already in the iModel when a connection is deleted or a composite model unmapped
+ * (DESIGN.md "Delete, two modes" and "Unmap a composite model"): `keepData` keeps it and only stops future syncs;
+ * `deleteData` also removes it with a delete job.
+ */
+export const DATA_MODES = ["keepData", "deleteData"] as const;
+export type DataMode = (typeof DATA_MODES)[number];
+
+/** What a run does: synchronize files, or remove files' data from the iModel (a delete job). */
+export type RunKind = "sync" | "delete";
 
 export interface ConnectionRecord {
   _id: string;
@@ -157,6 +179,8 @@ export interface ConnectionRecord {
   /** Absent = manual only. */
   schedule?: StoredSchedule;
   lastScheduledRun?: LastScheduledRun;
+  /** Set by a delete: how (`keepData` or `deleteData`), when it was asked (ISO 8601 UTC), and the delete job's run. */
+  deletion?: { mode: DataMode; requestedDateTime: string; runId?: string; completedDateTime?: string };
 }
 
 export interface RunRecord {
@@ -164,6 +188,10 @@ export interface RunRecord {
   connectionId: string;
   iModelId: string;
   trigger: RunTrigger;
+  /** `delete`: a delete job (removes files' data); absent or `sync`: a synchronization. */
+  kind?: RunKind;
+  /** Delete jobs of unmapped files: the ids of the files whose data it removes (absent: the whole connection). */
+  sourceFileIds?: string[];
   state: RunState;
   result: RunResult;
   error?: ErrorInfo;
@@ -214,6 +242,11 @@ export interface TaskRecord {
 /** The workflow id of a run: names the connection and the run so operators find it in the Temporal UI. */
 export function runWorkflowId(connectionId: string, runId: string): string {
   return `sync/${connectionId}/${runId}`;
+}
+
+/** The workflow id of a delete job: names the connection and the run. */
+export function deleteWorkflowId(connectionId: string, runId: string): string {
+  return `delete/${connectionId}/${runId}`;
 }
 
 /** The workflow id of an iModel's run queue (its single writer). */

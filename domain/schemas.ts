@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CONNECTOR_TYPES } from "./model";
+import { CONNECTOR_TYPES, DATA_MODES } from "./model";
 import { LIMITS } from "./limits";
 
 /** Request bodies and query strings of the API (zod). Unknown fields are refused so typos surface. */
@@ -82,5 +82,40 @@ export const pagingQuery = z.object({
 });
 
 export const listConnectionsQuery = pagingQuery.extend({ iModelId: textParam("iModelId") });
+
+/** `PATCH /connections/{id}`: the display name only (DESIGN.md: rename changes the display name only). */
+export const renameConnectionBody = z
+  .object({
+    displayName: displayText("displayName"),
+  })
+  .strict();
+
+/** `POST /connections/{id}/sourceFiles`: composite models to add to the mapping. */
+export const addSourceFilesBody = z
+  .object({
+    sourceFiles: z.array(sourceFileInput).min(1, "add at least one composite model").max(LIMITS.compositeModelsPerIModel),
+  })
+  .strict();
+
+/** `?mode=keepData|deleteData` of a delete or an unmap: required, given once. */
+export const dataModeQuery = z.object({
+  mode: z.unknown().transform((v, ctx) => {
+    if (typeof v !== "string" || !(DATA_MODES as readonly string[]).includes(v)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `mode must be given once, as ${DATA_MODES.join(" or ")} (keepData: stop future syncs and keep the data in the iModel; deleteData: also remove the data)`,
+      });
+      return z.NEVER;
+    }
+    return v as (typeof DATA_MODES)[number];
+  }),
+});
+
+/** `POST /imodels/{id}/run`: the connections to synchronize (absent: every active connection of the iModel). */
+export const bulkRunBody = z
+  .object({
+    connectionIds: z.array(z.string().min(1).max(200)).min(1, "name at least one connection, or leave connectionIds out to run them all").max(100).optional(),
+  })
+  .strict();
 
 export type CreateConnectionBody = z.infer<typeof createConnectionBody>;

@@ -6,7 +6,16 @@ import { randomUUID } from "node:crypto";
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from "@temporalio/client";
 import { ApiError } from "../domain/errors";
 import { iModelWorkflowId, type RunTrigger } from "../domain/model";
-import { queueStateQuery, requestRunUpdate, type IModelQueueState, type RunRequest, type RunRequestResult } from "../workflows/definitions";
+import {
+  cancelRunUpdate,
+  queueStateQuery,
+  requestRunUpdate,
+  type CancelRequest,
+  type CancelResult,
+  type IModelQueueState,
+  type RunRequest,
+  type RunRequestResult,
+} from "../workflows/definitions";
 import { SEARCH_ATTRIBUTES } from "./temporal";
 
 /** How long (ms) to wait for Temporal to accept a run request before giving up (503 in the API). */
@@ -21,6 +30,8 @@ const UNAVAILABLE = (err: unknown) => {
  * Asks the iModel's run queue for a run of the connection (starting the queue workflow if needed).
  * @param runId the id proposed for a new run (a caller that may retry passes the same id: a retry then finds its own
  *   run active and gets `created: false` with that same id).
+ * @param recorded scheduled runs: owner and occurrence; delete jobs: `kind: "delete"`, the files (absent: the whole
+ *   connection) and whether to cancel the connection's syncs first (see {@link RunRequest}).
  * @returns the run id and whether it is new (false: the connection's active run).
  * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within `deadlineMs`.
  */
@@ -31,7 +42,7 @@ export async function requestRun(
   trigger: RunTrigger,
   runId: string = randomUUID(),
   deadlineMs = RUN_REQUEST_DEADLINE_MS,
-  recorded: Pick<RunRequest, "ownerId" | "scheduledFor"> = {},
+  recorded: Pick<RunRequest, "ownerId" | "scheduledFor" | "kind" | "sourceFileIds" | "cancelSyncs"> = {},
 ): Promise<RunRequestResult> {
   const startWorkflowOperation = new WithStartWorkflowOperation("imodelWorkflow", {
     workflowId: iModelWorkflowId(connection.iModelId),
@@ -76,4 +87,26 @@ export async function activeRunOf(temporal: Client, connection: { _id: string; i
   }
   if (state.active?.connectionId === connection._id) return state.active.runId;
   return state.queue.find((r) => r.connectionId === connection._id)?.runId;
+}
+
+/**
+ * Asks the iModel's run queue to cancel sync runs of the connection (see `cancelRunUpdate`). No queue workflow means
+ * no active run: nothing is cancelled.
+ * @throws ApiError DependencyUnavailable when Temporal or the worker does not answer in time.
+ */
+export async function cancelRuns(
+  temporal: Client,
+  connection: { _id: string; iModelId: string },
+  request: Omit<CancelRequest, "connectionId">,
+  deadlineMs = RUN_REQUEST_DEADLINE_MS,
+): Promise<CancelResult> {
+  try {
+    return await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
+      temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).executeUpdate(cancelRunUpdate, { args: [{ ...request, connectionId: connection._id }] }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { cancelled: [], notCancellable: [] };
+    if (UNAVAILABLE(err)) throw new ApiError("DependencyUnavailable", "Temporal or its worker did not answer in time; try again.");
+    throw err;
+  }
 }

@@ -182,3 +182,29 @@ export async function triggerSchedule(
     }
   }
 }
+
+/** Kills one app process of the test stack at once (SIGKILL to its process group: no graceful shutdown). */
+export function killService(name: "worker" | "api"): void {
+  const pid = Number(fs.readFileSync(path.join(stack().dataDir, "run", `${name}.pid`), "utf8").trim());
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    process.kill(pid, "SIGKILL");
+  }
+}
+
+/** Polls a run until `predicate(run)` holds (or it completes); returns the run as last seen. */
+export async function waitForRunState(location: string, predicate: (run: any) => boolean, timeoutMs = 120_000, everyMs = 50): Promise<any> {
+  return eventually(
+    `run ${location} to reach the expected state`,
+    async () => {
+      const { body } = await http("GET", location);
+      return body?.run && (predicate(body.run) || body.run.state === "Completed") ? body.run : undefined;
+    },
+    timeoutMs,
+    everyMs,
+  );
+}
+
+/** The tasks of a run, all jobs together, in run order. */
+export const tasksOf = (run: any): any[] => run.jobs.flatMap((j: any) => j.tasks);

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from "@temporalio/worker";
 import { createActivities } from "../activities/activities";
+import { createDeletionActivities } from "../activities/deletion";
 import { createMailer } from "../activities/email";
 import { createOwnerActivities } from "../activities/owners";
 import { createScheduleActivities } from "../activities/schedules";
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
     workflowsPath: require.resolve("../workflows"),
     activities: {
       ...createActivities({ store, logger, sourceRoots: config.sourceRoots }),
+      ...createDeletionActivities({ store, logger }),
       ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl }),
       ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue }),
     },

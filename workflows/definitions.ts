@@ -3,7 +3,7 @@
  * Definitions only: safe to import outside the workflow sandbox.
  */
 import { defineQuery, defineUpdate } from "@temporalio/workflow";
-import type { RunTrigger } from "../domain/model";
+import type { RunKind, RunTrigger } from "../domain/model";
 import type { ScheduledFor } from "../domain/schedule";
 
 /** Asks an iModel's run queue for a run of one connection. */
@@ -15,6 +15,19 @@ export interface RunRequest {
   /** Scheduled runs: the owner on whose behalf it runs and the occurrence it is for (recorded with the run). */
   ownerId?: string;
   scheduledFor?: ScheduledFor;
+  /**
+   * `delete`: a delete job. It is always queued (an active sync of the connection does not stop it), except that the
+   * same delete (same `sourceFileIds`, or both absent) already queued or executing is answered with that run.
+   * Absent: `sync`.
+   */
+  kind?: RunKind;
+  /** Delete jobs: the files whose data to remove (absent: every file of the connection, then the connection itself). */
+  sourceFileIds?: string[];
+  /**
+   * Delete jobs: cancel the connection's queued and executing syncs first (a connection deleted with its data never
+   * synchronizes again; DESIGN.md: an active run is cancelled first, cleanly).
+   */
+  cancelSyncs?: boolean;
 }
 
 /** `created` false means the connection already had an active (queued or executing) run: `runId` is that run. */
@@ -28,6 +41,28 @@ export interface QueuedRun {
   runId: string;
   connectionId: string;
   trigger: RunTrigger;
+  /** Absent: `sync`. */
+  kind?: RunKind;
+  sourceFileIds?: string[];
+}
+
+/** Asks an iModel's run queue to cancel runs of a connection. */
+export interface CancelRequest {
+  connectionId: string;
+  /** Only this run (absent: every sync run of the connection, queued or executing). */
+  runId?: string;
+  /** Why (recorded as the cancelled run's `reason`). */
+  reason: { code: string; message: string };
+}
+
+/**
+ * `cancelled`: runs that were queued (now completed as Cancelled) or executing (cancellation requested: the file
+ * being written is finished, the rest are Cancelled). `notCancellable`: the named run is a delete job (a delete job
+ * is never stopped half way). Both empty: no such active run.
+ */
+export interface CancelResult {
+  cancelled: string[];
+  notCancellable: string[];
 }
 
 /** State of an iModel's run queue; also the argument of `imodelWorkflow` (carried over by continue-as-new). */
@@ -44,6 +79,12 @@ export interface IModelQueueState {
  * connection; the API answers 303 to it).
  */
 export const requestRunUpdate = defineUpdate<RunRequestResult, [RunRequest]>("requestRun");
+
+/**
+ * Update: cancel a connection's sync runs (all of them, or one by id). Queued runs are completed as Cancelled at once;
+ * the executing run gets a Temporal cancellation request and ends, Cancelled, after the file being written.
+ */
+export const cancelRunUpdate = defineUpdate<CancelResult, [CancelRequest]>("cancelRun");
 
 /** Query: the queue of an iModel. */
 export const queueStateQuery = defineQuery<IModelQueueState>("queueState");

@@ -166,7 +166,7 @@ export function startIModelHost(cacheDir: string, opts?: { profileName?: string 
   return hostStartup;
 }
 
-function requireHost(): void {
+export function requireHost(): void {
   if (!IModelHost.isValid) throw new Error("IModelHost is not started: call startIModelHost(cacheDir) first");
 }
 
@@ -215,7 +215,7 @@ function findGenericSchemaFile(): string {
 
 const pathLocks = new Map<string, Promise<unknown>>();
 
-async function withPathLock<T>(bimPath: string, work: () => Promise<T>): Promise<T> {
+export async function withPathLock<T>(bimPath: string, work: () => Promise<T>): Promise<T> {
   const key = path.resolve(bimPath);
   const previous = pathLocks.get(key) ?? Promise.resolve();
   const run = previous.then(work, work);
@@ -347,7 +347,7 @@ function buildGeometry(e: SourceElement, categoryId: Id64String): Pick<PhysicalE
   return { placement, geom: builder.geometryStream };
 }
 
-async function queryRows(db: StandaloneDb, ecsql: string, args: unknown[]): Promise<unknown[][]> {
+export async function queryRows(db: StandaloneDb, ecsql: string, args: unknown[]): Promise<unknown[][]> {
   const reader = db.createQueryReader(ecsql, QueryBinder.from(args), { rowFormat: QueryRowFormat.UseECSqlPropertyIndexes, usePrimaryConn: true });
   return (await reader.toArray()) as unknown[][];
 }
@@ -422,7 +422,7 @@ export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
       try {
         db.abandonChanges();
       } catch {
-        // keep the original error; closing without saveChanges discards the changes as well
+        // keep the original error. NB: close() saves pending changes (core-backend 5.7), so this must run first
       }
       throw e;
     } finally {

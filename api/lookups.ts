@@ -1,0 +1,45 @@
+/** Loading records by id for the API, with the 404 every route answers for an unknown id. */
+import * as fs from "node:fs/promises";
+import { ApiError } from "../domain/errors";
+import type { ConnectionRecord, IModelRecord } from "../domain/model";
+import type { Store } from "../lib/db";
+
+/**
+ * The iModel with this id.
+ * @throws ApiError IModelNotFound (404).
+ */
+export async function loadIModel(store: Store, id: string): Promise<IModelRecord> {
+  const m = await store.imodels.findOne({ _id: id });
+  if (!m) throw new ApiError("IModelNotFound", `iModel '${id}' does not exist.`);
+  return m;
+}
+
+/**
+ * The connection with this id, whatever its status.
+ * @throws ApiError ConnectionNotFound (404).
+ */
+export async function loadConnection(store: Store, id: string): Promise<ConnectionRecord> {
+  const c = await store.connections.findOne({ _id: id });
+  if (!c) throw new ApiError("ConnectionNotFound", `Connection '${id}' does not exist.`);
+  return c;
+}
+
+/**
+ * Refuses a connection that is not Active (deleted, or being deleted with its data): no sync and no change of it may
+ * start (DESIGN.md: a delete stops future syncs at once).
+ * @throws ApiError ConnectionDeleted (409).
+ */
+export function assertActive(c: ConnectionRecord): void {
+  if (c.status === "Active") return;
+  throw new ApiError(
+    "ConnectionDeleted",
+    c.status === "Deleting"
+      ? `Connection '${c.displayName}' (${c._id}) is being deleted with its data; it cannot be synchronized or changed.`
+      : `Connection '${c.displayName}' (${c._id}) is deleted.`,
+  );
+}
+
+/** `realpath` of each SOURCE_ROOT; a root that does not exist keeps its path (nothing lies under it anyway). */
+export async function realSourceRoots(sourceRoots: string[]): Promise<string[]> {
+  return Promise.all(sourceRoots.map((root) => fs.realpath(root).catch(() => root)));
+}
