@@ -10,7 +10,7 @@ import express, { type Request } from "express";
 import { pinoHttp } from "pino-http";
 import { ApiError } from "../domain/errors";
 import { LIMITS } from "../domain/limits";
-import { type ConnectionRecord, type IModelRecord, type RunTrigger, type SourceFileRecord } from "../domain/model";
+import { type ConnectionRecord, type ConnectionStatus, type IModelRecord, type RunTrigger } from "../domain/model";
 import { ownerSummary } from "../domain/users";
 import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
 import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
@@ -202,13 +202,14 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/connections",
     route(async (req, res) => {
       const q = parse(listConnectionsQuery, req.query);
-      const filter = { status: "Active" as const, ...(q.iModelId ? { iModelId: q.iModelId } : {}) };
+      const status = q.status ? (q.status as ConnectionStatus) : { $in: ["Active", "Deleting"] as ConnectionStatus[] };
+      const filter = { status, ...(q.iModelId ? { iModelId: q.iModelId } : {}) };
       if (q.iModelId) await getIModel(q.iModelId);
       const [items, total] = await Promise.all([
         store.connections.find(filter).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
         store.connections.countDocuments(filter),
       ]);
-      const next = nextLink(req, q.$top, q.$skip, items.length, total, { iModelId: q.iModelId });
+      const next = nextLink(req, q.$top, q.$skip, items.length, total, { iModelId: q.iModelId, status: q.status });
       const states = items.length ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray() : [];
       res.json({
         connections: items.map((c) => connectionJson(c, states.filter((s) => s.connectionId === c._id))),

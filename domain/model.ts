@@ -145,7 +145,8 @@ export interface FileStateRecord {
  * trigger `delete`) is removing the data, and no sync can start. `Deleted`: no sync can start again; its files may be
  * mapped by other connections.
  */
-export type ConnectionStatus = "Active" | "Deleting" | "Deleted";
+export const CONNECTION_STATUSES = ["Active", "Deleting", "Deleted"] as const;
+export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
 /**
  * What happens to the data already in the iModel when a connection is deleted or a composite model unmapped

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CONNECTOR_TYPES, DATA_MODES } from "./model";
+import { CONNECTION_STATUSES, CONNECTOR_TYPES, DATA_MODES } from "./model";
 import { LIMITS } from "./limits";
 
 /** Request bodies and query strings of the API (zod). Unknown fields are refused so typos surface. */
@@ -81,7 +81,16 @@ export const pagingQuery = z.object({
   $skip: integerParam("$skip", 0, MAX_SKIP, 0),
 });
 
-export const listConnectionsQuery = pagingQuery.extend({ iModelId: textParam("iModelId") });
+/**
+ * `GET /connections`: paging, `iModelId`, and `status` (Active, Deleting or Deleted; absent: Active and Deleting, the
+ * connections whose data may still change).
+ */
+export const listConnectionsQuery = pagingQuery.extend({
+  iModelId: textParam("iModelId"),
+  status: textParam("status").refine((v) => v === undefined || (CONNECTION_STATUSES as readonly string[]).includes(v), {
+    message: `status must be one of ${CONNECTION_STATUSES.join(", ")}`,
+  }),
+});
 
 /** `PATCH /connections/{id}`: the display name only (DESIGN.md: rename changes the display name only). */
 export const renameConnectionBody = z

@@ -10,6 +10,7 @@
  * 5. Bare loop in this process, no Temporal, no MongoDB: hash + parse + writeSourceFile of the same files into a
  *    fresh .bim.
  * 6. Peak memory (VmHWM) of the worker's node process, and of this process during the bare loop.
+ * 8. Deletes the connection with its data (a delete job, one transaction per file) and times it.
  * 7. Prints the table. Exit code 0 even when a target is missed (it is a measurement); 1 when a run or a step fails.
  *
  * Env: BENCH_COPIES (50), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
@@ -210,9 +211,10 @@ interface RunMeasure {
   location: string;
 }
 
-async function runSync(connectionId: string, label: string): Promise<RunMeasure> {
+/** Starts a run (default: POST …/run; a delete job: DELETE …?mode=deleteData) and waits for it to complete. */
+async function runSync(connectionId: string, label: string, start = () => call("POST", `/connections/${connectionId}/run`)): Promise<RunMeasure> {
   const t0 = performance.now();
-  const r = await call("POST", `/connections/${connectionId}/run`);
+  const r = await start();
   expectStatus(r, 202, `${label}: start run`);
   if (!r.location) throw new Error(`${label}: no Location for the new run`);
   let run: any;
@@ -618,6 +620,11 @@ async function main(): Promise<number> {
   const bare = await bareLoop(corpus);
   log(`bare loop: ${fmt(bare.ms / 1000, 2)} s, inserted ${bare.inserted}`);
 
+  // 8. Delete the connection with its data (a delete job: one transaction per file).
+  const removal = await runSync(connection.id, "delete with data", () => call("DELETE", `/connections/${connection.id}?mode=deleteData`));
+  if (removal.run.result !== "Success") failures.push(`delete job result ${removal.run.result}`);
+  if (removal.totals.deleted !== full.totals.inserted) failures.push(`delete job removed ${removal.totals.deleted} elements of ${full.totals.inserted}`);
+
   // 7. Table.
   const fullS = full.serverMs / 1000;
   const resyncS = resync.serverMs / 1000;
@@ -636,6 +643,8 @@ async function main(): Promise<number> {
     ["re-sync / full sync (run record)", pct(resyncRatio), `<= ${pct(TARGET_RESYNC_RATIO)}`, passFail(resyncRatio <= TARGET_RESYNC_RATIO)],
     ["re-sync / full sync (client)", pct(resyncClientRatio), `<= ${pct(TARGET_RESYNC_RATIO)}`, passFail(resyncClientRatio <= TARGET_RESYNC_RATIO)],
     [`re-sync check (${changed.length} updated=1, rest Skipped)`, checkProblems.length ? `${checkProblems.length} problem(s)` : "ok", "", passFail(checkProblems.length === 0)],
+    ["delete with data time (run record / client)", `${fmt(removal.serverMs / 1000, 2)} s / ${fmt(removal.clientMs / 1000, 2)} s`, "", removal.run.result],
+    ["delete with data elements/s", `${fmt(removal.totals.deleted / (removal.serverMs / 1000))} (${fmtInt(removal.totals.deleted)} elements)`, "", ""],
     ["bare loop time", `${fmt(bare.ms / 1000, 2)} s`, "", ""],
     ["bare loop elements/s", `${fmt(bareEps)} (${fmtInt(bare.inserted)} elements)`, "", ""],
     ["service / bare elements/s", pct(serviceVsBare), `>= ${pct(TARGET_SERVICE_VS_BARE)}`, passFail(serviceVsBare >= TARGET_SERVICE_VS_BARE)],

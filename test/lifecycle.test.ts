@@ -168,6 +168,10 @@ describe("delete with keepData", () => {
     expect(await inventory(iModel.bim)).toEqual(before);
     const list = await http("GET", `/connections?iModelId=${iModel.id}`);
     expect(list.body.connections).toEqual([]);
+    const deleted = await http("GET", `/connections?iModelId=${iModel.id}&status=Deleted`);
+    expect(deleted.body.connections.map((x: any) => [x.id, x.status])).toEqual([[c.id, "Deleted"]]);
+    const badStatus = await http("GET", `/connections?iModelId=${iModel.id}&status=Gone`);
+    expect(badStatus.status).toBe(400);
 
     // The file of a deleted connection can be mapped by another connection.
     const other = await connect(iModel.id, source, ["s.ifc"], "structural again");

@@ -75,6 +75,12 @@ const removals = proxyActivities<Activities>({
   retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "30 seconds", maximumAttempts: 25 },
 });
 
+/** Planning and ending a delete job: bounded retries, so a damaged iModel ends the job (Error) instead of blocking its queue. */
+const deletePlanning = proxyActivities<Activities>({
+  startToCloseTimeout: "10 minutes",
+  retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "30 seconds", maximumAttempts: 25 },
+});
+
 /** History length after which an idle iModel queue continues as new. */
 const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
 
@@ -322,7 +328,16 @@ export interface DeleteInput extends SyncInput {
  * step is idempotent: after a worker crash the retried step finishes what the crashed one began.
  */
 export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
-  const plan = await planning.beginDeleteJob({ runId: input.runId });
+  const failed = (step: string, err: unknown): SyncOutcome => {
+    const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+    return { error: { code: "DeleteJobFailed", message: `${step}: ${cause instanceof Error ? cause.message : String(cause)}; delete again to resume` } };
+  };
+  let plan;
+  try {
+    plan = await deletePlanning.beginDeleteJob({ runId: input.runId });
+  } catch (err) {
+    return failed("planning the delete job", err);
+  }
   if (!plan.ok) return { error: plan.error };
   for (const task of plan.tasks) {
     try {
@@ -333,7 +348,11 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
       await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
     }
   }
-  await removals.finishDeleteJob({ runId: input.runId });
+  try {
+    await deletePlanning.finishDeleteJob({ runId: input.runId });
+  } catch (err) {
+    return failed("removing the connection's Subject", err);
+  }
   await records.finalizeRun({ runId: input.runId });
   return {};
 }
