@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
 import { OpenMode } from "@itwin/core-bentley";
 import { QueryBinder, QueryRowFormat } from "@itwin/core-common";
 import { StandaloneDb } from "@itwin/core-backend";
@@ -208,3 +208,24 @@ export async function waitForRunState(location: string, predicate: (run: any) =>
 
 /** The tasks of a run, all jobs together, in run order. */
 export const tasksOf = (run: any): any[] => run.jobs.flatMap((j: any) => j.tasks);
+
+/**
+ * A Temporal client of the test stack for the enclosing `describe` (or file): connected before its tests, closed after
+ * them. Call at the top of the block; use the returned getter inside tests.
+ */
+export function useTemporalClient(): () => import("@temporalio/client").Client {
+  let connection: import("@temporalio/client").Connection | undefined;
+  let client: import("@temporalio/client").Client | undefined;
+  beforeAll(async () => {
+    const { Client, Connection } = await import("@temporalio/client");
+    connection = await Connection.connect({ address: stack().temporalAddress });
+    client = new Client({ connection });
+  });
+  afterAll(async () => {
+    await connection?.close();
+  });
+  return () => {
+    if (!client) throw new Error("useTemporalClient: the client is connected in beforeAll; use it inside tests");
+    return client;
+  };
+}

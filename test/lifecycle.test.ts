@@ -5,10 +5,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Client, Connection } from "@temporalio/client";
 import { OpenMode } from "@itwin/core-bentley";
 import { StandaloneDb } from "@itwin/core-backend";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   createConnection,
   ecsql,
@@ -19,8 +18,8 @@ import {
   makeSource,
   restartService,
   SAMPLE,
-  stack,
   tasksOf,
+  useTemporalClient,
   waitForRun,
   waitForRunState,
 } from "./helpers";
@@ -90,16 +89,7 @@ function of(inv: Awaited<ReturnType<typeof inventory>>, connectionId: string) {
   };
 }
 
-let temporal: Client;
-let temporalConnection: Connection;
-
-beforeAll(async () => {
-  temporalConnection = await Connection.connect({ address: stack().temporalAddress });
-  temporal = new Client({ connection: temporalConnection });
-});
-afterAll(async () => {
-  await temporalConnection?.close();
-});
+const temporal = useTemporalClient();
 
 describe("rename", () => {
   it("changes the display name only, also while a run is executing; refuses bad input", async () => {
@@ -148,7 +138,7 @@ describe("delete with keepData", () => {
     const del = await http("DELETE", `/connections/${c.id}?mode=keepData`);
     expect(del.status, JSON.stringify(del.body)).toBe(200);
     expect(del.body.connection).toMatchObject({ status: "Deleted", deletion: { mode: "keepData" } });
-    await expect(temporal.schedule.getHandle(`schedule/${c.id}`).describe()).rejects.toThrow(/not found/i);
+    await expect(temporal().schedule.getHandle(`schedule/${c.id}`).describe()).rejects.toThrow(/not found/i);
 
     const run = await http("POST", `/connections/${c.id}/run`);
     expect(run.status).toBe(409);

@@ -15,7 +15,6 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client, Connection } from "@temporalio/client";
 import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Runtime, DefaultLogger, Worker } from "@temporalio/worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,7 +27,7 @@ import { peopleCollections, ensurePeopleIndexes } from "../lib/collections";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
 import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
-import { eventually, http, httpAs, createUser, makeSource, ROOT, SAMPLE, stack, waitForMails, waitForRun, triggerSchedule } from "./helpers";
+import { eventually, http, httpAs, createUser, makeSource, ROOT, SAMPLE, stack, waitForMails, waitForRun, triggerSchedule, useTemporalClient } from "./helpers";
 
 const HOUR = 3_600_000;
 
@@ -215,18 +214,10 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
 });
 
 describe("expired owner token on the real stack: scheduled runs fail, the owner's next request renews it", () => {
-  let temporal: Client;
-  let temporalConnection: Connection;
-
-  beforeAll(async () => {
-    temporalConnection = await Connection.connect({ address: stack().temporalAddress });
-    temporal = new Client({ connection: temporalConnection });
-  });
-  afterAll(async () => {
-    await temporalConnection?.close();
-  });
+  const temporalClient = useTemporalClient();
 
   it("expires, emails once, refuses the scheduled run with UserNotAuthenticated, and works again after a visit", async () => {
+    const temporal = temporalClient();
     const { user, apiKey } = await createUser("Tess Token");
     const as = (method: string, p: string, body?: unknown) => httpAs(apiKey, method, p, body);
     const source = makeSource("token", { "hvac.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc") });
