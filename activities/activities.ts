@@ -19,8 +19,10 @@ import {
   type ReferenceRecord,
   type TaskRecord,
 } from "../domain/model";
+import { fileStateId, taskId } from "../domain/model";
 import { referenceCandidates } from "../domain/references";
 import { isInside, sourceFileAbsolutePath } from "../domain/paths";
+import { updateConnection, withConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import { CONNECTORS } from "./connectors";
@@ -51,11 +53,7 @@ export type RunPlan = { ok: true; tasks: PlannedTask[]; skipped: string[] } | { 
 
 const now = () => new Date().toISOString();
 
-/** `_id` of a task record. */
-export const taskId = (runId: string, sourceFileId: string) => `${runId}:${sourceFileId}`;
-
-/** `_id` of a file state record. */
-export const fileStateId = (connectionId: string, sourceFileId: string) => `${connectionId}:${sourceFileId}`;
+export { fileStateId, taskId } from "../domain/model";
 
 /** Stable id of a reference file of a connection: the same resolved path gives the same id in every composite. */
 export function referenceId(connectionId: string, resolvedPath: string): string {
@@ -153,6 +151,7 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
     const records: ReferenceRecord[] = [];
     const warnings: ErrorInfo[] = [];
     const sourceFolder = connection.source.path;
+    const mappedElsewhere = discovered.length > 0 ? await filesOfOtherConnections(connection) : new Map<string, string>();
     // A reference that is itself a composite model of the connection keeps the composite's id (synchronized once).
     const idFor = (p: string) => connection.sourceFiles.find((f) => f.path === p)?.id ?? referenceId(connection._id, p);
     for (const ref of discovered) {
@@ -165,7 +164,18 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         }
       }
       const connectorType = found ? connectorTypeOf(found) : undefined;
-      if (found && connectorType && found !== composite.path) {
+      const real = found ? await fs.realpath(sourceFileAbsolutePath(sourceFolder, found)).catch(() => undefined) : undefined;
+      const owner = real ? mappedElsewhere.get(real) : undefined;
+      if (found && owner) {
+        // A file is mapped by at most one connection of an iModel: its data comes from that connection.
+        if (records.some((r) => r.path === found)) continue;
+        records.push({ id: idFor(found), path: found, referencedAs: ref.path, attachment: ref.attachment, ...(connectorType ? { connectorType } : {}), resolved: false });
+        warnings.push({
+          code: "ReferenceMappedByAnotherConnection",
+          message: `reference '${ref.path}' (${found}) is mapped by connection ${owner} of this iModel; it is synchronized there, not here`,
+          target: ref.path,
+        });
+      } else if (found && connectorType && found !== composite.path) {
         if (records.some((r) => r.path === found)) continue;
         records.push({ id: idFor(found), path: found, referencedAs: ref.path, attachment: ref.attachment, connectorType, resolved: true });
       } else {
@@ -178,6 +188,29 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       }
     }
     return { records, warnings };
+  }
+
+  /**
+   * Real paths of the files the iModel's other active connections map (composite models) or synchronize (resolved
+   * reference files), each with that connection's name and id for messages.
+   */
+  async function filesOfOtherConnections(connection: ConnectionRecord): Promise<Map<string, string>> {
+    const others = await store.connections
+      .find({ iModelId: connection.iModelId, status: "Active", _id: { $ne: connection._id } }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
+      .toArray();
+    const states = others.length ? await store.fileStates.find({ connectionId: { $in: others.map((o) => o._id) } }).toArray() : [];
+    const taken = new Map<string, string>();
+    for (const o of others) {
+      const paths = [
+        ...o.sourceFiles.map((f) => f.path),
+        ...states.filter((s) => s.connectionId === o._id && !s.unmapped).flatMap((s) => (s.references ?? []).filter((r) => r.resolved).map((r) => r.path)),
+      ];
+      for (const p of paths) {
+        const real = await fs.realpath(sourceFileAbsolutePath(o.source.path, p)).catch(() => undefined);
+        if (real) taken.set(real, `'${o.displayName}' (${o._id})`);
+      }
+    }
+    return taken;
   }
 
   return {
@@ -212,7 +245,7 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         },
         { upsert: true },
       );
-      await store.connections.updateOne({ _id: input.connectionId }, { $set: { lastRunId: input.runId } });
+      await updateConnection(store, input.connectionId, () => ({ $set: { lastRunId: input.runId } }));
       log({ runId: input.runId, connectionId: input.connectionId }).info("run queued");
     },
 
@@ -333,6 +366,25 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       const absolutePath = sourceFileAbsolutePath(connection.source.path, task.path);
       const fileName = path.basename(task.path);
 
+      // Checked before parsing and again right before writing (the connection is read afresh): a connection deleted
+      // or a file unmapped while the run executes is not written, whether or not the run's cancellation arrived.
+      const notToWrite = (c: ConnectionRecord | null): { result: "Cancelled" | "Skipped"; reason: ErrorInfo } | undefined => {
+        if (!c || c.status !== "Active") {
+          return { result: "Cancelled", reason: { code: "ConnectionDeleted", message: `the connection was deleted during the run; ${fileName} is not synchronized` } };
+        }
+        const mapped = (id: string) => c.sourceFiles.some((f) => f.id === id);
+        const stillMapped = task.role === "CompositeModel" ? mapped(task.sourceFileId) : (task.referencedBy ?? []).some(mapped);
+        if (!stillMapped) return { result: "Skipped", reason: { code: "SourceFileUnmapped", message: `${fileName} was unmapped during the run; not synchronized` } };
+        return undefined;
+      };
+      const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
+        l.info({ reason: why.reason }, "task not written");
+        await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason });
+        return { result: why.result, references: [] };
+      };
+      const before = notToWrite(connection);
+      if (before) return stop(before);
+
       const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
         l.warn({ error }, "task failed");
         await finishTask(runId, task.sourceFileId, { result: "Error", error });
@@ -370,6 +422,8 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
           : { records: [] as ReferenceRecord[], warnings: [] as ErrorInfo[] };
 
       Context.current().heartbeat("writing");
+      const lastMoment = notToWrite(await store.connections.findOne({ _id: connection._id }));
+      if (lastMoment) return stop(lastMoment);
       ensureIModel(iModel.location.path, iModel.name);
       const written = await writeSourceFile({
         bimPath: iModel.location.path,
@@ -387,27 +441,30 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
           { _id: iModel._id, gcs: { $exists: false } },
           { $set: { gcs: { connectionId: connection._id, sourceFileId: task.sourceFileId, path: task.path, dateTime: now() } } },
         );
-        await store.connections.updateOne({ _id: connection._id }, { $set: { definesGcs: true } });
+        await updateConnection(store, connection._id, (c) => (c.definesGcs ? undefined : { $set: { definesGcs: true } }));
       }
-      await store.fileStates.updateOne(
-        { _id: stateId },
-        {
-          $set: {
-            connectionId: input.connectionId,
-            sourceFileId: task.sourceFileId,
-            path: task.path,
-            role: task.role,
-            syncedContentHash: contentHash,
-            syncedRunId: runId,
-            syncedDateTime: now(),
-            ...(task.role === "CompositeModel" ? { references: refs.records } : {}),
+      // Under the connection's lock: an unmap (which marks file records under the same lock) is never overwritten.
+      await withConnection(store, connection._id, async (current) => {
+        await store.fileStates.updateOne(
+          { _id: stateId },
+          {
+            $set: {
+              connectionId: input.connectionId,
+              sourceFileId: task.sourceFileId,
+              path: task.path,
+              role: task.role,
+              syncedContentHash: contentHash,
+              syncedRunId: runId,
+              syncedDateTime: now(),
+              ...(task.role === "CompositeModel" ? { references: refs.records } : {}),
+            },
+            // A file synchronized while mapped (see FileStateRecord.unmapped) is mapped again; one unmapped meanwhile
+            // keeps its mark.
+            ...(notToWrite(current) ? {} : { $unset: { unmapped: "" as const } }),
           },
-          // A file this run synchronizes as mapped (composite still in the mapping, or a reference of one) is no longer
-          // "unmapped" (see FileStateRecord.unmapped); a composite unmapped while this run was executing stays so.
-          ...(task.role === "ReferenceFile" || connection.sourceFiles.some((f) => f.id === task.sourceFileId) ? { $unset: { unmapped: "" as const } } : {}),
-        },
-        { upsert: true },
-      );
+          { upsert: true },
+        );
+      });
       const elements = { inserted: written.inserted, updated: written.updated, deleted: written.deleted, unchanged: written.unchanged };
       const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
       await finishTask(runId, task.sourceFileId, { result: "Success", contentHash, elements, warnings });

@@ -9,6 +9,7 @@
  */
 import { Context } from "@temporalio/activity";
 import { connectorTypeOf, ZERO_COUNTS, type ConnectionRecord, type ErrorInfo, type SourceFileRole } from "../domain/model";
+import { updateConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import { fileStateId, taskId, taskRecords, type PlannedTask } from "./activities";
@@ -144,8 +145,7 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
 
 /** Marks a connection Deleted (from Deleting), recording when. */
 async function markDeleted(store: Store, connection: ConnectionRecord, at: string): Promise<void> {
-  await store.connections.updateOne(
-    { _id: connection._id },
-    { $set: { status: "Deleted", definesGcs: false, deletion: { mode: "deleteData", requestedDateTime: at, ...connection.deletion, completedDateTime: at } } },
-  );
+  await updateConnection(store, connection._id, (c) => ({
+    $set: { status: "Deleted", definesGcs: false, deletion: { mode: "deleteData", requestedDateTime: at, ...c.deletion, completedDateTime: at } },
+  }));
 }

@@ -8,6 +8,7 @@ import type { ConnectionRecord } from "../domain/model";
 import type { OwnerTokenMirror } from "../domain/token";
 import type { UserRecord } from "../domain/users";
 import { isDuplicateKey, peopleCollections, type NoticeRecord } from "../lib/collections";
+import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import type { MailMessage, Mailer } from "./email";
@@ -94,10 +95,10 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
         log({ userId }).info({ token }, "token mirror skipped (user missing or a newer token is recorded)");
         return;
       }
-      await store.connections.updateMany(
-        { ownerId: userId },
-        { $set: { ownerToken: { state: token.state, expiresDateTime: token.expiresDateTime } } },
-      );
+      // One record at a time, each under its lock (lib/connection-writes.ts), and only while this user owns it.
+      const owned = await store.connections.find({ ownerId: userId }, { projection: { _id: 1 } }).toArray();
+      const ownerToken = { state: token.state, expiresDateTime: token.expiresDateTime };
+      for (const { _id } of owned) await updateConnection(store, _id, (c) => (c.ownerId === userId ? { $set: { ownerToken } } : undefined));
       log({ userId }).info({ state: token.state, expires: token.expiresDateTime }, "owner token mirrored");
     },
 

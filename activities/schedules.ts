@@ -7,6 +7,7 @@ import type { ConnectionRecord, ErrorInfo, RunRecord } from "../domain/model";
 import { classifyFire, occurrenceKey, type LastScheduledRun, type ScheduledFor, type ScheduledRunInput } from "../domain/schedule";
 import { tokenIsValid } from "../domain/token";
 import { isDuplicateKey, peopleCollections } from "../lib/collections";
+import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import { requestRun } from "../lib/runs";
@@ -57,10 +58,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
   }
 
   async function noteLastScheduledRun(connectionId: string, last: LastScheduledRun, setLastRun: boolean): Promise<void> {
-    await store.connections.updateOne(
-      { _id: connectionId },
-      { $set: { lastScheduledRun: last, ...(setLastRun ? { lastRunId: last.runId } : {}) } },
-    );
+    await updateConnection(store, connectionId, () => ({ $set: { lastScheduledRun: last, ...(setLastRun ? { lastRunId: last.runId } : {}) } }));
   }
 
   return {

@@ -171,7 +171,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
             throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
           }
           assertCompositeLimit(iModel._id, siblings, files.length);
-          await assertNotMapped(checked, siblings);
+          const siblingStates = siblings.length ? await store.fileStates.find({ connectionId: { $in: siblings.map((x) => x._id) } }).toArray() : [];
+          await assertNotMapped(checked, siblings, undefined, siblingStates);
 
           const created: ConnectionRecord = {
             _id: randomUUID(),

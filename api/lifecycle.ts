@@ -19,14 +19,15 @@ import { randomUUID } from "node:crypto";
 import type { Client } from "@temporalio/client";
 import { Router } from "express";
 import { ApiError } from "../domain/errors";
-import type { ConnectionRecord, FileStateRecord, RunRecord } from "../domain/model";
+import { fileStateId, type ConnectionRecord, type FileStateRecord, type RunRecord } from "../domain/model";
 import { addSourceFilesBody, bulkRunBody, dataModeQuery, renameConnectionBody } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
+import { updateConnection, withConnection } from "../lib/connection-writes";
 import { iModelMappingLockKey, withLock, type LockOptions } from "../lib/locks";
-import { cancelRuns, requestRun } from "../lib/runs";
+import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
-import { currentUser } from "./auth";
+import { currentUser, requireConnectionOwner } from "./auth";
 import { parse, route } from "./http";
 import { assertActive, loadConnection, loadIModel, realSourceRoots } from "./lookups";
 import { connectionJson, runJson } from "./representations";
@@ -75,14 +76,13 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     "/connections/:id",
     route(async (req, res) => {
       const body = parse(renameConnectionBody, req.body);
-      const c = await loadConnection(store, req.params.id);
-      assertActive(c);
-      // Conditional on Active: a rename racing a delete never touches the deleted record.
-      const r = await store.connections.updateOne({ _id: c._id, status: "Active" }, { $set: { displayName: body.displayName } });
-      if (r.matchedCount === 0) assertActive(await loadConnection(store, c._id));
-      const renamed = await loadConnection(store, c._id);
-      req.log.info({ connectionId: c._id, from: c.displayName, to: body.displayName }, "connection renamed");
-      res.json({ connection: connectionJson(renamed, await fileStatesOf(c._id)) });
+      const renamed = await updateConnection(store, req.params.id, (c) => {
+        assertActive(c);
+        requireConnectionOwner(req, c, "rename it");
+        return { $set: { displayName: body.displayName } };
+      });
+      req.log.info({ connectionId: renamed._id, to: body.displayName }, "connection renamed");
+      res.json({ connection: connectionJson(renamed, await fileStatesOf(renamed._id)) });
     }),
   );
 
@@ -92,57 +92,78 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     route(async (req, res) => {
       const { mode } = parse(dataModeQuery, req.query);
       const found = await loadConnection(store, req.params.id);
+      requireConnectionOwner(req, found, "delete it");
       const { connection, resumed } = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
-        async (lease) => {
-          const c = await loadConnection(store, found._id); // fresh, under the lock
-          if (c.status === "Deleted") throw new ApiError("ConnectionDeleted", `Connection '${c.displayName}' (${c._id}) is already deleted.`);
-          if (c.status === "Deleting") {
-            // Asking again with deleteData resumes a delete job that failed or was never queued (every step is idempotent).
-            if (mode === "deleteData") return { connection: c, resumed: true };
-            assertActive(c);
-          }
-          const iModel = await loadIModel(store, c.iModelId);
-          if (iModel.gcs?.connectionId === c._id || c.definesGcs) {
-            const others = await store.connections.countDocuments({ iModelId: c.iModelId, status: "Active", _id: { $ne: c._id } });
-            if (others > 0) {
+        () =>
+          withConnection(store, found._id, async (c, write) => {
+            if (c.status === "Deleted") {
               throw new ApiError(
-                "GcsDefiningConnection",
-                `Connection '${c.displayName}' defines the geographic coordinate system of iModel '${iModel.name}', which has ${others} other connection(s); it can be deleted only once it is the iModel's last connection.`,
+                "ConnectionDeleted",
+                `Connection '${c.displayName}' (${c._id}) is already deleted${c.deletion?.mode === "keepData" ? " (its data was kept; it cannot be removed through this connection any more)" : ""}.`,
               );
             }
-          }
-          const deletion = { mode, requestedDateTime: now() };
-          const status = mode === "keepData" ? ("Deleted" as const) : ("Deleting" as const);
-          lease.assertHeld();
-          const r = await store.connections.updateOne({ _id: c._id, status: "Active" }, { $set: { status, deletion } });
-          if (r.matchedCount === 0) throw new ApiError("ConcurrentChange", `Connection '${c._id}' changed meanwhile; read it and try again.`);
-          return { connection: { ...c, status, deletion } as ConnectionRecord, resumed: false };
-        },
+            if (c.status === "Deleting") {
+              // Asking again with deleteData resumes a delete job that failed or was never queued (every step is idempotent).
+              if (mode === "deleteData") return { connection: c, resumed: true };
+              assertActive(c);
+            }
+            const iModel = await loadIModel(store, c.iModelId);
+            if (iModel.gcs?.connectionId === c._id || c.definesGcs) {
+              const others = await store.connections.countDocuments({ iModelId: c.iModelId, status: "Active", _id: { $ne: c._id } });
+              if (others > 0) {
+                throw new ApiError(
+                  "GcsDefiningConnection",
+                  `Connection '${c.displayName}' defines the geographic coordinate system of iModel '${iModel.name}', which has ${others} other connection(s); it can be deleted only once it is the iModel's last connection.`,
+                );
+              }
+            }
+            // No future syncs: not Active any more, and no schedule (removed from Temporal below).
+            const written = await write({
+              $set: { status: mode === "keepData" ? "Deleted" : "Deleting", deletion: { mode, requestedDateTime: now() } },
+              $unset: ["schedule"],
+            });
+            return { connection: written, resumed: false };
+          }),
         lockOptions(found.iModelId),
       );
-      // No future syncs: the schedule goes now (one firing meanwhile finds the connection not Active and does nothing).
-      await removeSchedule(temporal, connection._id).catch((err: Error) =>
-        req.log.warn({ connectionId: connection._id, err: err.message }, "schedule not removed now; it removes itself at its next firing"),
-      );
+      // A schedule firing meanwhile finds the connection not Active and does nothing; one not removed now (Temporal
+      // down) removes itself at its next firing. Not awaited before the rest: both wait for Temporal at most 20 s.
+      const scheduleRemoved = temporal.connection
+        .withDeadline(Date.now() + RUN_REQUEST_DEADLINE_MS, () => removeSchedule(temporal, connection._id))
+        .catch((err: Error) => req.log.warn({ connectionId: connection._id, err: err.message }, "schedule not removed now; it removes itself at its next firing"));
       if (mode === "keepData") {
-        const { cancelled } = await cancelRuns(temporal, connection, { reason: { code: "ConnectionDeleted", message: "the connection was deleted while the run was active" } });
-        req.log.info({ connectionId: connection._id, mode, cancelled }, "connection deleted");
-        res.json({ connection: connectionJson(connection, await fileStatesOf(connection._id)), cancelledRuns: cancelled });
+        // The deletion is recorded: whatever Temporal answers, the active run stops at its next file (the worker checks).
+        let cancelledRuns: string[] | undefined;
+        const warnings = [];
+        try {
+          cancelledRuns = (await cancelRuns(temporal, connection, { reason: { code: "ConnectionDeleted", message: "the connection was deleted while the run was active" } })).cancelled;
+        } catch (err) {
+          if (!(err instanceof ApiError && err.code === "DependencyUnavailable")) throw err;
+          warnings.push({ code: "RunNotCancelledYet", message: "Temporal did not answer in time; an active run of this connection stops before its next file" });
+        }
+        await scheduleRemoved;
+        req.log.info({ connectionId: connection._id, mode, cancelledRuns }, "connection deleted");
+        res.json({
+          connection: connectionJson(connection, await fileStatesOf(connection._id)),
+          ...(cancelledRuns ? { cancelledRuns } : {}),
+          ...(warnings.length ? { warnings } : {}),
+        });
         return;
       }
+      // Temporal down: 503, the connection stays Deleting and asking again with deleteData queues the job.
       const { runId, created } = await requestRun(temporal, config.taskQueue, connection, "delete", randomUUID(), undefined, {
         kind: "delete",
         cancelSyncs: true,
       });
-      const deletion = { ...connection.deletion!, runId };
-      await store.connections.updateOne({ _id: connection._id }, { $set: { deletion } });
+      await scheduleRemoved;
+      const recorded = await updateConnection(store, connection._id, (c) => ({ $set: { deletion: { ...c.deletion!, runId } } }));
       req.log.info({ connectionId: connection._id, mode, runId, created, resumed }, "connection deletion with data queued");
       res
         .status(202)
         .location(runLocation({ connectionId: connection._id, _id: runId }))
-        .json({ connection: connectionJson({ ...connection, deletion }, await fileStatesOf(connection._id)), run: await runBody(runId) });
+        .json({ connection: connectionJson(recorded, await fileStatesOf(connection._id)), run: await runBody(runId) });
     }),
   );
 
@@ -153,38 +174,36 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       const body = parse(addSourceFilesBody, req.body);
       const found = await loadConnection(store, req.params.id);
       assertActive(found);
+      requireConnectionOwner(req, found, "change its mapping");
       const checked = await checkNewSourceFiles(found.source.path, body.sourceFiles, await realSourceRoots(config.sourceRoots));
       const updated = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
-        async (lease) => {
-          const c = await loadConnection(store, found._id);
-          assertActive(c);
-          const siblings = await store.connections
-            .find({ iModelId: c.iModelId, status: "Active" }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
-            .toArray();
-          const mine = siblings.find((s) => s._id === c._id) ?? c;
-          await assertNotMapped(checked, [mine, ...siblings.filter((s) => s._id !== c._id)], c._id);
-          assertCompositeLimit(c.iModelId, siblings, checked.files.length);
-          // A path this connection knew keeps its id, so its data in the iModel is synchronized incrementally rather
-          // than duplicated: a composite model unmapped with keepData, or a reference file of another composite.
-          const states = await fileStatesOf(c._id);
-          const reused: string[] = [];
-          const files = checked.files.map((f) => {
-            const kept = states.find((s) => s.path === f.path && s.unmapped?.mode === "keepData");
-            const ref = states.flatMap((s) => (s.unmapped ? [] : s.references ?? [])).find((r) => r.resolved && r.path === f.path);
-            const id = kept?.sourceFileId ?? ref?.id;
-            if (!id) return f;
-            if (kept) reused.push(kept._id);
-            return { ...f, id };
-          });
-          lease.assertHeld();
-          const sourceFiles = [...c.sourceFiles, ...files];
-          const r = await store.connections.updateOne({ _id: c._id, status: "Active" }, { $set: { sourceFiles } });
-          if (r.matchedCount === 0) assertActive(await loadConnection(store, c._id));
-          for (const id of reused) await store.fileStates.updateOne({ _id: id }, { $unset: { unmapped: "" } });
-          return { ...c, sourceFiles };
-        },
+        () =>
+          withConnection(store, found._id, async (c, write) => {
+            assertActive(c);
+            const siblings = await store.connections
+              .find({ iModelId: c.iModelId, status: "Active", _id: { $ne: c._id } }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
+              .toArray();
+            const siblingStates = siblings.length ? await store.fileStates.find({ connectionId: { $in: siblings.map((x) => x._id) } }).toArray() : [];
+            await assertNotMapped(checked, [c, ...siblings], c._id, siblingStates);
+            assertCompositeLimit(c.iModelId, [c, ...siblings], checked.files.length);
+            // A path this connection knew keeps its id, so its data in the iModel is synchronized incrementally rather
+            // than duplicated: a composite model unmapped with keepData, or a reference file of another composite.
+            const states = await fileStatesOf(c._id);
+            const reused: string[] = [];
+            const files = checked.files.map((f) => {
+              const kept = states.find((s) => s.path === f.path && s.unmapped?.mode === "keepData");
+              const ref = states.flatMap((s) => (s.unmapped ? [] : (s.references ?? []))).find((r) => r.resolved && r.path === f.path);
+              const id = kept?.sourceFileId ?? ref?.id;
+              if (!id) return f;
+              if (kept) reused.push(kept._id);
+              return { ...f, id };
+            });
+            const written = await write({ $set: { sourceFiles: [...c.sourceFiles, ...files] } });
+            for (const id of reused) await store.fileStates.updateOne({ _id: id }, { $unset: { unmapped: "" } });
+            return written;
+          }),
         lockOptions(found.iModelId),
       );
       req.log.info({ connectionId: updated._id, added: body.sourceFiles.map((f) => f.path) }, "composite models mapped");
@@ -197,52 +216,63 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     "/connections/:id/sourceFiles/:fileId",
     route(async (req, res) => {
       const { mode } = parse(dataModeQuery, req.query);
+      const fileId = req.params.fileId;
       const found = await loadConnection(store, req.params.id);
       assertActive(found);
-      const { connection, removed } = await withLock(
+      requireConnectionOwner(req, found, "change its mapping");
+      const { connection, removed, resumed } = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
-        async (lease) => {
-          const c = await loadConnection(store, found._id);
-          assertActive(c);
-          const states = await fileStatesOf(c._id);
-          const file = c.sourceFiles.find((f) => f.id === req.params.fileId);
-          if (!file) throw notMapped(c, req.params.fileId, states);
-          const composites = c.sourceFiles.filter((f) => f.role === "CompositeModel");
-          if (composites.length <= 1) {
-            throw new ApiError(
-              "LastCompositeModel",
-              `'${file.path}' is the last composite model of connection '${c.displayName}'; removing every file means deleting the connection (DELETE /connections/${c._id}?mode=keepData|deleteData).`,
-            );
-          }
-          const going = filesGoingWith(c, file.id, states);
-          const iModel = await loadIModel(store, c.iModelId);
-          if (iModel.gcs?.connectionId === c._id && going.includes(iModel.gcs.sourceFileId)) {
-            const through = iModel.gcs.sourceFileId === file.id ? "" : ` (through its reference file '${iModel.gcs.path}')`;
-            throw new ApiError(
-              "GcsDefiningFile",
-              `'${file.path}'${through} defined the geographic coordinate system of iModel '${iModel.name}' and cannot be unmapped once synchronized.`,
-            );
-          }
-          lease.assertHeld();
-          const sourceFiles = c.sourceFiles.filter((f) => f.id !== file.id);
-          const r = await store.connections.updateOne({ _id: c._id, status: "Active" }, { $set: { sourceFiles } });
-          if (r.matchedCount === 0) assertActive(await loadConnection(store, c._id));
-          const unmapped = { mode, dateTime: now() };
-          for (const id of going) {
-            const s = states.find((x) => x.sourceFileId === id);
-            if (s) await store.fileStates.updateOne({ _id: s._id }, { $set: { unmapped } });
-          }
-          return { connection: { ...c, sourceFiles }, removed: going };
-        },
+        () =>
+          withConnection(store, found._id, async (c, write) => {
+            assertActive(c);
+            const states = await fileStatesOf(c._id);
+            const file = c.sourceFiles.find((f) => f.id === fileId);
+            if (!file) {
+              // Unmapped with deleteData before, its delete job not queued (Temporal was down): asking again queues it.
+              const pending = states.find((s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds);
+              if (pending && mode === "deleteData") return { connection: c, removed: pending.unmapped!.sourceFileIds!, resumed: true };
+              throw notMapped(c, fileId, states);
+            }
+            if (c.sourceFiles.filter((f) => f.role === "CompositeModel").length <= 1) {
+              throw new ApiError(
+                "LastCompositeModel",
+                `'${file.path}' is the last composite model of connection '${c.displayName}'; removing every file means deleting the connection (DELETE /connections/${c._id}?mode=keepData|deleteData).`,
+              );
+            }
+            const going = filesGoingWith(c, file.id, states);
+            const iModel = await loadIModel(store, c.iModelId);
+            if (iModel.gcs?.connectionId === c._id && going.includes(iModel.gcs.sourceFileId)) {
+              const through = iModel.gcs.sourceFileId === file.id ? "" : ` (through its reference file '${iModel.gcs.path}')`;
+              throw new ApiError(
+                "GcsDefiningFile",
+                `'${file.path}'${through} defined the geographic coordinate system of iModel '${iModel.name}' and cannot be unmapped once synchronized.`,
+              );
+            }
+            const written = await write({ $set: { sourceFiles: c.sourceFiles.filter((f) => f.id !== file.id) } });
+            // The files' records say they are unmapped and how; the composite's also lists the files that went with it
+            // (created when the file was never synchronized), so a retry or a later re-mapping finds them.
+            const unmapped = { mode, dateTime: now() };
+            for (const id of going) {
+              const s = states.find((x) => x.sourceFileId === id);
+              const own = id === file.id ? { ...unmapped, sourceFileIds: going } : unmapped;
+              if (s) await store.fileStates.updateOne({ _id: s._id }, { $set: { unmapped: own } });
+              else if (id === file.id) {
+                const record: FileStateRecord = { _id: fileStateId(c._id, id), connectionId: c._id, sourceFileId: id, path: file.path, role: "CompositeModel", unmapped: own };
+                await store.fileStates.updateOne({ _id: record._id }, { $set: record }, { upsert: true });
+              }
+            }
+            return { connection: written, removed: going, resumed: false };
+          }),
         lockOptions(found.iModelId),
       );
-      req.log.info({ connectionId: connection._id, fileId: req.params.fileId, mode, files: removed }, "composite model unmapped");
+      req.log.info({ connectionId: connection._id, fileId, mode, files: removed, resumed }, "composite model unmapped");
       const json = connectionJson(connection, await fileStatesOf(connection._id));
       if (mode === "keepData") {
         res.json({ connection: json, unmappedSourceFileIds: removed });
         return;
       }
+      // Temporal down: 503; the file stays unmapped and asking again (same request) queues the delete job.
       const { runId } = await requestRun(temporal, config.taskQueue, connection, "mapping-change", randomUUID(), undefined, { kind: "delete", sourceFileIds: removed });
       res
         .status(202)

@@ -17,12 +17,14 @@ import type { ConnectionRecord } from "../domain/model";
 import { changeOwnerBody, ownerSummary, teamMemberId } from "../domain/users";
 import { peopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
+import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activeRunOf } from "../lib/runs";
 import type { OwnershipNotice } from "../activities/owners";
 import { ownershipNoticeWorkflow } from "../workflows/owner";
 import { currentUser, isAdmin } from "./auth";
 import { parse, route } from "./http";
+import { assertActive } from "./lookups";
 import { connectionJson } from "./representations";
 
 /**
@@ -35,7 +37,7 @@ export async function copyOwnerToken(store: Store, record: ConnectionRecord): Pr
   const owner = await peopleCollections(store).users.findOne({ _id: record.ownerId }, { projection: { token: 1 } });
   if (!owner?.token) return;
   const ownerToken = { state: owner.token.state, expiresDateTime: owner.token.expiresDateTime };
-  await store.connections.updateOne({ _id: record._id, ownerId: record.ownerId }, { $set: { ownerToken } });
+  await updateConnection(store, record._id, (c) => (c.ownerId === record.ownerId ? { $set: { ownerToken } } : undefined));
   record.ownerToken = ownerToken;
 }
 
@@ -87,15 +89,13 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
           { code: "RunInProgress", message: "run in progress", target: `/connections/${c._id}/runs/${activeRunId}` },
         ]);
       }
-      const updated = await store.connections.findOneAndUpdate(
-        { _id: c._id, ...(previousOwnerId ? { ownerId: previousOwnerId } : { ownerId: { $exists: false } }) },
-        {
-          $set: { ownerId: target._id, owner: ownerSummary(target) },
-          $unset: { ownerToken: "" },
-        },
-        { returnDocument: "after" },
-      );
-      if (!updated) throw new ApiError("ConcurrentChange", "The owner was changed by another request at the same time; read the connection and try again.");
+      const updated = await updateConnection(store, c._id, (current) => {
+        assertActive(current);
+        if ((current.ownerId ?? undefined) !== (previousOwnerId ?? undefined)) {
+          throw new ApiError("ConcurrentChange", "The owner was changed by another request at the same time; read the connection and try again.");
+        }
+        return { $set: { ownerId: target._id, owner: ownerSummary(target) }, $unset: ["ownerToken"] };
+      });
       await copyOwnerToken(store, updated);
       req.log.info({ connectionId: c._id, from: previousOwnerId, to: target._id, by: me._id }, "connection owner changed");
 

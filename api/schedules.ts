@@ -14,9 +14,11 @@ import type { ConnectionRecord } from "../domain/model";
 import { pauseBody, scheduleBody, scheduleIdOf, type StoredSchedule } from "../domain/schedule";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
+import { withConnection } from "../lib/connection-writes";
 import { applySchedule, describeTemporalSchedule } from "../lib/schedules";
-import { currentUser, isAdmin } from "./auth";
+import { currentUser, requireConnectionOwner } from "./auth";
 import { parse, route } from "./http";
+import { assertActive } from "./lookups";
 import { scheduleJson } from "./schedule-owner-json";
 
 export interface ScheduleDeps {
@@ -35,39 +37,36 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
     return c;
   }
 
-  function requireOwner(req: Request, c: ConnectionRecord): void {
-    const me = currentUser(req);
-    if (isAdmin(me) || (c.ownerId && c.ownerId === me._id)) return;
-    throw new ApiError(
-      "NotConnectionOwner",
-      `Only the owner of connection '${c.displayName}'${c.owner ? ` (${c.owner.email})` : ""} or an administrator may change its schedule: scheduled syncs run on the owner's behalf.`,
-    );
+  const requireOwner = (req: Request, c: ConnectionRecord) => requireConnectionOwner(req, c, "change its schedule");
+
+
+  /** Brings the Temporal Schedule in line with the record; a time zone Temporal refuses is 400 `InvalidSchedule`. */
+  async function apply(saved: ConnectionRecord): Promise<void> {
+    try {
+      await applySchedule(temporal, config.taskQueue, saved);
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (/time ?zone|timezone|location/i.test(message)) {
+        throw new ApiError("InvalidSchedule", `Temporal refused the schedule: ${message}`, [{ code: "InvalidSchedule", message, target: "timeZone" }]);
+      }
+      throw err;
+    }
   }
 
   /**
-   * Writes a new schedule revision with a conditional update (a concurrent change answers 409 `ConcurrentChange`),
-   * then brings the Temporal Schedule in line with the newest revision in the database.
+   * Writes a schedule and applies it to Temporal under the connection's lock (lib/connection-writes.ts), so a delete
+   * (which takes the same lock) sees either no schedule or one it then removes. A connection that changed revision since
+   * `c` was read answers 409 `ConcurrentChange`; a deleted one 409 `ConnectionDeleted`.
    */
-  async function saveSchedule(c: ConnectionRecord, next: StoredSchedule): Promise<ConnectionRecord> {
-    const filter = c.schedule ? { _id: c._id, "schedule.revision": c.schedule.revision } : { _id: c._id, schedule: { $exists: false } };
-    const res = await store.connections.updateOne(filter, { $set: { schedule: next } });
-    if (res.matchedCount === 0) throw new ApiError("ConcurrentChange", "The schedule was changed by another request at the same time; read it and try again.");
-    // Apply the newest revision; re-apply when another change landed in between (the last writer's spec wins).
-    for (let i = 0; i < 5; i++) {
-      const current = await activeConnection(c._id);
-      try {
-        await applySchedule(temporal, config.taskQueue, current);
-      } catch (err) {
-        const message = (err as Error).message ?? String(err);
-        if (/time ?zone|timezone|location/i.test(message)) {
-          throw new ApiError("InvalidSchedule", `Temporal refused the schedule: ${message}`, [{ code: "InvalidSchedule", message, target: "timeZone" }]);
-        }
-        throw err;
-      }
-      const after = await store.connections.findOne({ _id: c._id });
-      if (after?.schedule?.revision === current.schedule?.revision) return after ?? current;
-    }
-    return activeConnection(c._id);
+  async function saveSchedule(c: ConnectionRecord, next: StoredSchedule, same?: (s: StoredSchedule | undefined) => boolean): Promise<ConnectionRecord> {
+    return withConnection(store, c._id, async (current, write) => {
+      assertActive(current);
+      const unchanged = same ? same(current.schedule) : (current.schedule?.revision ?? 0) === (c.schedule?.revision ?? 0);
+      if (!unchanged) throw new ApiError("ConcurrentChange", "The schedule was changed by another request at the same time; read it and try again.");
+      const saved = await write({ $set: { schedule: next } });
+      await apply(saved);
+      return saved;
+    });
   }
 
   router.put(
@@ -142,14 +141,8 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
         updatedDateTime: new Date().toISOString(),
         updatedBy: currentUser(req)._id,
       } as StoredSchedule;
-      // Same revision (the occurrences already run stay claimed); the conditional update still guards against races.
-      const res1 = await store.connections.updateOne(
-        { _id: c._id, "schedule.revision": c.schedule.revision, "schedule.updatedDateTime": c.schedule.updatedDateTime },
-        { $set: { schedule: next } },
-      );
-      if (res1.matchedCount === 0) throw new ApiError("ConcurrentChange", "The schedule was changed by another request at the same time; read it and try again.");
-      const saved = await activeConnection(c._id);
-      await applySchedule(temporal, config.taskQueue, saved);
+      // Same revision (the occurrences already run stay claimed); a change in between is refused.
+      const saved = await saveSchedule(c, next, (s) => s?.revision === c.schedule!.revision && s.updatedDateTime === c.schedule!.updatedDateTime);
       req.log.info({ connectionId: c._id, paused }, paused ? "schedule paused" : "schedule resumed");
       res.json({ schedule: scheduleJson(saved) });
     });

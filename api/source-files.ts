@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { ApiError } from "../domain/errors";
 import { LIMITS } from "../domain/limits";
-import type { ConnectionRecord, ConnectorType, SourceFileRecord } from "../domain/model";
+import type { ConnectionRecord, ConnectorType, FileStateRecord, SourceFileRecord } from "../domain/model";
 import { checkRealSourceFile, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
 
 /** Files that passed {@link checkNewSourceFiles}, each under its absolute path as mapped and its real path. */
@@ -81,18 +81,31 @@ export type MappedConnection = Pick<ConnectionRecord, "_id" | "displayName" | "s
 
 /**
  * Refuses files already mapped by one of `connections` (the iModel's active connections, the one being changed
- * included), compared by path as mapped and by real path, so an alias through a symbolic link is refused too.
+ * included), compared by path as mapped and by real path, so an alias through a symbolic link is refused too. With
+ * `states` (the file records of the other connections), a reference file one of them synchronizes counts as mapped by
+ * it too (a file is mapped by at most one connection of an iModel, composite model or reference).
  * @throws ApiError SourceFileAlreadyMapped (409).
  */
-export async function assertNotMapped(checked: CheckedSourceFiles, connections: MappedConnection[], changing?: string): Promise<void> {
-  const theirs = connections.flatMap((other) => other.sourceFiles.map((o) => ({ other, path: sourceFileAbsolutePath(other.source.path, o.path) })));
+export async function assertNotMapped(
+  checked: CheckedSourceFiles,
+  connections: MappedConnection[],
+  changing?: string,
+  states: Pick<FileStateRecord, "connectionId" | "references" | "unmapped">[] = [],
+): Promise<void> {
+  const theirs = connections.flatMap((other) => [
+    ...other.sourceFiles.map((o) => ({ other, path: sourceFileAbsolutePath(other.source.path, o.path), as: "" })),
+    ...states
+      .filter((s) => s.connectionId === other._id && other._id !== changing && !s.unmapped)
+      .flatMap((s) => (s.references ?? []).filter((r) => r.resolved))
+      .map((r) => ({ other, path: sourceFileAbsolutePath(other.source.path, r.path), as: " as a reference file" })),
+  ]);
   const theirReal = await Promise.all(theirs.map((t) => fs.realpath(t.path).catch(() => t.path)));
   for (const [k, t] of theirs.entries()) {
     const mine = checked.byPath.get(t.path) ?? checked.byPath.get(theirReal[k]);
     if (!mine) continue;
     const { other } = t;
     const by = other._id === changing ? "this connection" : `connection '${other.displayName}' (${other._id}) of this iModel`;
-    throw new ApiError("SourceFileAlreadyMapped", `Source file '${mine.file.path}' is already mapped by ${by}.`, [
+    throw new ApiError("SourceFileAlreadyMapped", `Source file '${mine.file.path}' is already mapped by ${by}${t.as}.`, [
       { code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target },
     ]);
   }

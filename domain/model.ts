@@ -137,7 +137,12 @@ export interface FileStateRecord {
    * the same path again in this connection reuses the file's id so that data is synchronized incrementally;
    * `deleteData` means a delete job removes its data (and then this record).
    */
-  unmapped?: { mode: DataMode; dateTime: string };
+  unmapped?: {
+    mode: DataMode;
+    dateTime: string;
+    /** On the unmapped composite model's record: the files that went with it (itself and its own references). */
+    sourceFileIds?: string[];
+  };
 }
 
 /**
@@ -239,6 +244,12 @@ export interface TaskRecord {
   /** Attempts the activity took (1 = first try). */
   attempts?: number;
 }
+
+/** `_id` of a task record. */
+export const taskId = (runId: string, sourceFileId: string) => `${runId}:${sourceFileId}`;
+
+/** `_id` of a file state record. */
+export const fileStateId = (connectionId: string, sourceFileId: string) => `${connectionId}:${sourceFileId}`;
 
 /** The workflow id of a run: names the connection and the run so operators find it in the Temporal UI. */
 export function runWorkflowId(connectionId: string, runId: string): string {

@@ -1,9 +1,15 @@
 import { Context } from "@temporalio/activity";
 import pino from "pino";
 
+/**
+ * Secrets never written to logs: the request headers that carry credentials (pino-http logs every request with its
+ * headers; an API key in a log file would undo storing only its SHA-256).
+ */
+export const REDACTED_PATHS = ["req.headers.authorization", "req.headers.cookie", 'req.headers["x-api-key"]', "res.headers[\"set-cookie\"]"];
+
 /** Structured JSON logs (pino). Child loggers carry `workflowId`, `runId`, `connectionId` where known. */
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? "info"): pino.Logger {
-  return pino({ name, level, base: { service: "imodel-sync", component: name } });
+  return pino({ name, level, base: { service: "imodel-sync", component: name }, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
 }
 export type Logger = pino.Logger;
 

@@ -5,6 +5,8 @@
  * team members recorded at their first interaction, and the creator of a connection as its owner.
  */
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,6 +57,22 @@ describe("authentication", () => {
     expect(JSON.stringify(admins[0])).not.toContain(stack().adminApiKey);
     const me = await http("GET", "/users/me");
     expect(me.body.user).toMatchObject({ id: "admin", role: "admin" });
+  });
+});
+
+describe("API keys stay out of the logs", () => {
+  it("redacts the authorization header in the API's request log", async () => {
+    const { apiKey } = await createUser("Log Reader");
+    expect((await httpAs(apiKey, "GET", "/imodels")).status).toBe(200);
+    expect((await http("GET", "/imodels")).status).toBe(200);
+    const logFile = path.join(stack().dataDir, "logs", "api.log");
+    const log = await eventually("the request in the API log", async () => {
+      const text = fs.readFileSync(logFile, "utf8");
+      return text.includes("[redacted]") ? text : undefined;
+    });
+    expect(log).not.toContain(apiKey);
+    expect(log).not.toContain(stack().adminApiKey);
+    expect(log).not.toMatch(/Bearer isk_/);
   });
 });
 

@@ -184,7 +184,7 @@ export async function triggerSchedule(
 }
 
 /** Kills one app process of the test stack at once (SIGKILL to its process group: no graceful shutdown). */
-export function killService(name: "worker" | "api"): void {
+export function killService(name: "worker" | "api" | "temporal"): void {
   const pid = Number(fs.readFileSync(path.join(stack().dataDir, "run", `${name}.pid`), "utf8").trim());
   try {
     process.kill(-pid, "SIGKILL");

@@ -10,6 +10,8 @@ import { StandaloneDb } from "@itwin/core-backend";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   createConnection,
+  createUser,
+  httpAs,
   ecsql,
   eventually,
   FIXTURE,
@@ -598,7 +600,7 @@ describe("concurrent requests end in a consistent state", () => {
 });
 
 describe("a worker killed during a delete job", () => {
-  it("finishes the job after the restart and removes everything it should", async () => {
+  it("finishes the job after the restart and removes everything it should", { timeout: 400_000 }, async () => {
     const names = Array.from({ length: 16 }, (_, i) => `s${String(i).padStart(2, "0")}.ifc`);
     const source = makeSource("kill", Object.fromEntries(names.map((n) => [n, STRUCTURAL])));
     const iModel = await newIModel("kill during delete");
@@ -626,5 +628,164 @@ describe("a worker killed during a delete job", () => {
     expect(of(after, c.id)).toEqual({ elements: [], links: [], sources: [], partitions: [], subjects: [] });
     expect(of(after, keep.id)).toEqual(of(before, keep.id));
     expect((await http("GET", `/connections/${c.id}`)).body.connection.status).toBe("Deleted");
+  });
+});
+
+describe("no lost or undone change when requests race (one writer per connection record)", () => {
+  it("a delete racing renames, a schedule change and a run request stays deleted and never synchronizes again", async () => {
+    for (let round = 0; round < 3; round++) {
+      const source = makeSource(`race-${round}`, { "h.ifc": HVAC });
+      const iModel = await newIModel(`race ${round}`);
+      const c = await connect(iModel.id, source, ["h.ifc"], "raced");
+      const mode = round === 1 ? "deleteData" : "keepData";
+      const answers = await Promise.all([
+        http("PATCH", `/connections/${c.id}`, { displayName: "r1" }),
+        http("PUT", `/connections/${c.id}/schedule`, { type: "every4Hours" }),
+        http("DELETE", `/connections/${c.id}?mode=${mode}`),
+        http("PATCH", `/connections/${c.id}`, { displayName: "r2" }),
+        http("POST", `/connections/${c.id}/run`),
+        http("PATCH", `/connections/${c.id}`, { displayName: "r3" }),
+      ]);
+      const del = answers[2];
+      expect(del.status, JSON.stringify(del.body)).toBe(mode === "keepData" ? 200 : 202);
+      for (const a of answers) expect(a.status, JSON.stringify(a.body)).toBeLessThan(500);
+      if (del.status === 202) await waitForRun(del.location!);
+      const run = answers[4];
+      if (run.status === 202 || run.status === 303) await waitForRun(run.location!);
+      const final = (await http("GET", `/connections/${c.id}`)).body.connection;
+      expect(final.status, `round ${round}`).toBe("Deleted");
+      expect(final.deletion.mode).toBe(mode);
+      expect(final.schedule.type).toBe("manual");
+      await expect(temporal().schedule.getHandle(`schedule/${c.id}`).describe()).rejects.toThrow(/not found/i);
+      const again = await http("POST", `/connections/${c.id}/run`);
+      expect(again.status).toBe(409);
+      const runs = (await http("GET", `/connections/${c.id}/runs`)).body.runs;
+      for (const r of runs.filter((x: any) => x.kind === "sync")) expect(["Cancelled", "Success"]).toContain(r.result);
+    }
+  });
+
+  it("renames racing unmaps and adds: every answered change is in the record", async () => {
+    const source = makeSource("race-map", { "s.ifc": STRUCTURAL, "h.ifc": HVAC, "a.ifc": ARCH });
+    const iModel = await newIModel("race mapping");
+    const c = await connect(iModel.id, source, ["s.ifc", "h.ifc"], "mapping race");
+    const answers = await Promise.all([
+      http("PATCH", `/connections/${c.id}`, { displayName: "n1" }),
+      http("DELETE", `/connections/${c.id}/sourceFiles/${fileId(c, "h.ifc")}?mode=keepData`),
+      http("PATCH", `/connections/${c.id}`, { displayName: "n2" }),
+      http("POST", `/connections/${c.id}/sourceFiles`, { sourceFiles: [{ path: "a.ifc", connectorType: "IFC" }] }),
+      http("PATCH", `/connections/${c.id}`, { displayName: "n3" }),
+    ]);
+    for (const a of answers) expect(a.status, JSON.stringify(a.body)).toBe(200);
+    const final = (await http("GET", `/connections/${c.id}`)).body.connection;
+    expect(final.sourceFiles.map((f: any) => f.path).sort()).toEqual(["a.ifc", "s.ifc"]);
+    expect(["n1", "n2", "n3"]).toContain(final.displayName);
+  });
+});
+
+describe("only the owner or an administrator changes a connection", () => {
+  it("refuses rename, mapping changes and delete to another user with NotConnectionOwner; they may still run it", async () => {
+    const source = makeSource("owner-only", { "s.ifc": STRUCTURAL, "h.ifc": HVAC });
+    const { connection: c } = await createConnection(source, ["s.ifc", "h.ifc"], "admin's");
+    const { apiKey } = await createUser("Ada Other");
+    for (const [method, url, body] of [
+      ["PATCH", `/connections/${c.id}`, { displayName: "mine now" }],
+      ["DELETE", `/connections/${c.id}?mode=deleteData`, undefined],
+      ["POST", `/connections/${c.id}/sourceFiles`, { sourceFiles: [{ path: "h.ifc", connectorType: "IFC" }] }],
+      ["DELETE", `/connections/${c.id}/sourceFiles/${fileId(c, "h.ifc")}?mode=keepData`, undefined],
+    ] as const) {
+      const r = await httpAs(apiKey, method, url, body);
+      expect(r.status, `${method} ${url}`).toBe(403);
+      expect(r.body.error.code).toBe("NotConnectionOwner");
+    }
+    const run = await httpAs(apiKey, "POST", `/connections/${c.id}/run`);
+    expect(run.status).toBe(202);
+    await waitForRun(run.location!);
+    expect((await http("GET", `/connections/${c.id}`)).body.connection).toMatchObject({ displayName: "admin's", status: "Active" });
+  });
+});
+
+describe("files that belong to another connection", () => {
+  it("a reference file of one connection cannot be another's composite model, nor be synchronized twice", async () => {
+    const source = makeSource("xref-owner", {
+      "host.dxf": XREF("xref_host_attached_r2000.dxf"),
+      "xref_target_grid_r2000.dxf": XREF("xref_target_grid_r2000.dxf"),
+      "other_host.dxf": XREF("xref_host_attached_r2000.dxf"),
+    });
+    const iModel = await newIModel("reference owners");
+    const hosts = await connect(iModel.id, source, ["host.dxf"], "host", "DXF");
+    expect((await sync(hosts.id)).result).toBe("Success");
+    const other = await connect(iModel.id, source, ["other_host.dxf"], "other", "DXF");
+    const add = await http("POST", `/connections/${other.id}/sourceFiles`, { sourceFiles: [{ path: "xref_target_grid_r2000.dxf", connectorType: "DXF" }] });
+    expect(add.status).toBe(409);
+    expect(add.body.error).toMatchObject({ code: "SourceFileAlreadyMapped" });
+    expect(add.body.error.message).toMatch(/reference file/);
+    // The other connection's composite names the same XREF: it is not synchronized a second time.
+    const run = await sync(other.id);
+    expect(run.result).toBe("Success");
+    const tasks = tasksOf(run);
+    expect(tasks.map((t: any) => t.path)).toEqual(["other_host.dxf"]);
+    expect(tasks[0].warnings.map((w: any) => w.code)).toContain("ReferenceMappedByAnotherConnection");
+    const links = await ecsql(iModel.bim, "SELECT Url url FROM BisCore.RepositoryLink ORDER BY Url");
+    expect(links.map((l) => l.url)).toEqual(["host.dxf", "other_host.dxf", "xref_target_grid_r2000.dxf"]);
+  });
+});
+
+describe("a file unmapped during a run", () => {
+  it("is not written by that run (keepData: no more syncs of it, at once)", async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `s${i}.ifc`);
+    const source = makeSource("unmap-during", Object.fromEntries(names.map((n) => [n, STRUCTURAL])));
+    const iModel = await newIModel("unmap during run");
+    const c = await connect(iModel.id, source, names, "unmapped while running");
+    const r = await http("POST", `/connections/${c.id}/run`);
+    const last = names[names.length - 1];
+    // Planned (one task per file), the last file not yet started.
+    const planned = await waitForRunState(r.location!, (run) => tasksOf(run).length === names.length, 60_000, 20);
+    expect(tasksOf(planned).find((t: any) => t.path === last).state).toBe("NotStarted");
+    const u = await http("DELETE", `/connections/${c.id}/sourceFiles/${fileId(c, last)}?mode=keepData`);
+    expect(u.status, JSON.stringify(u.body)).toBe(200);
+    const { run } = await waitForRun(r.location!);
+    const task = tasksOf(run).find((t: any) => t.path === last);
+    expect(task.result).toBe("Skipped");
+    expect(task.reason.code).toBe("SourceFileUnmapped");
+    const links = await ecsql(iModel.bim, "SELECT Url url FROM BisCore.RepositoryLink");
+    expect(links.map((l) => l.url)).not.toContain(last);
+  });
+});
+
+describe("Temporal down during a delete or an unmap", () => {
+  it("keepData answers 200 and the active run stops by itself; an unmap with deleteData answers 503 and the same request queues the job later", { timeout: 600_000 }, async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `s${String(i).padStart(2, "0")}.ifc`);
+    const source = makeSource("temporal-down", { ...Object.fromEntries(names.map((n) => [n, STRUCTURAL])), "h.ifc": HVAC, "a.ifc": ARCH });
+    const iModel = await newIModel("temporal down");
+    const running = await connect(iModel.id, source, names, "running");
+    const unmapping = await connect(iModel.id, source, ["h.ifc", "a.ifc"], "unmapping");
+    expect((await sync(unmapping.id)).result).toBe("Success");
+    const r = await http("POST", `/connections/${running.id}/run`);
+    await waitForRunState(r.location!, (run) => tasksOf(run).some((t: any) => t.state === "Completed"));
+    killService("temporal");
+    try {
+      const del = await http("DELETE", `/connections/${running.id}?mode=keepData`);
+      expect(del.status, JSON.stringify(del.body)).toBe(200);
+      expect(del.body.warnings.map((w: any) => w.code)).toEqual(["RunNotCancelledYet"]);
+      const unmap = await http("DELETE", `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`);
+      expect(unmap.status).toBe(503);
+      expect(unmap.body.error.code).toBe("DependencyUnavailable");
+    } finally {
+      await restartService("temporal");
+    }
+    const { run } = await waitForRun(r.location!, 300_000);
+    expect(run.result).toBe("Cancelled");
+    expect(tasksOf(run).filter((t: any) => t.result === "Success").length).toBeLessThan(names.length);
+    // The unmap was recorded; the same request now queues its delete job.
+    const again = await eventually("the unmap's delete job", async () => {
+      const a = await http("DELETE", `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`);
+      return a.status === 202 ? a : undefined;
+    }, 120_000, 2000);
+    expect((await waitForRun(again.location!)).run.result).toBe("Success");
+    const links = await ecsql(iModel.bim, "SELECT Url url FROM BisCore.RepositoryLink");
+    expect(links.map((l) => l.url)).not.toContain("h.ifc");
+    expect(links.map((l) => l.url)).toContain("a.ifc");
+    const gone = await http("DELETE", `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`);
+    expect(gone.status).toBe(404);
   });
 });

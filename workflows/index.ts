@@ -298,6 +298,8 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
     if (cancelAsked()) return { cancelled };
     const task = queue.shift()!;
     const outcome = await CancellationScope.nonCancellable(() => runTask(input, task));
+    // The worker found the connection deleted (its cancellation request may not have arrived, e.g. Temporal was down).
+    if (outcome.result === "Cancelled") return { cancelled: { code: "ConnectionDeleted", message: "the connection was deleted during the run" } };
     for (const ref of outcome.references) {
       if (planned.has(ref.sourceFileId)) {
         const known = planned.get(ref.sourceFileId);

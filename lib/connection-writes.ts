@@ -1,0 +1,98 @@
+/**
+ * Every write to a connection record goes through this module.
+ *
+ * Why: FerretDB 1.x applies an update by rewriting the whole document from a copy it read just before, with no
+ * transaction spanning the read and the write. Two concurrent updates of one record, even of different fields
+ * (`$set: {displayName}` and `$set: {status}`), can therefore lose one of them, and a conditional update's filter
+ * (`{_id, status: "Active"}`) is not checked atomically with its write. Seen here: a rename racing a delete brought the
+ * deleted connection back to `Active`. The one primitive FerretDB enforces reliably is `_id` uniqueness, on which the
+ * lease locks of lib/locks.ts rest: under the connection's lock, {@link withConnection} reads the record fresh, the
+ * caller decides the change from that copy (and may refuse it), and the change is written; no other writer of that
+ * record runs meanwhile.
+ *
+ * Lock order: a caller holding an iModel's mapping lock (lib/locks.ts `iModelMappingLockKey`) may take a connection's
+ * lock inside it; never the other way round.
+ */
+import { ApiError } from "../domain/errors";
+import type { ConnectionRecord } from "../domain/model";
+import type { Store } from "./db";
+import { withLock, type LockOptions } from "./locks";
+
+/** Lock key of one connection record. */
+export function connectionLockKey(connectionId: string): string {
+  return `connection/${connectionId}`;
+}
+
+/** A change to a connection record: fields to set and fields to remove. */
+export interface ConnectionChange {
+  $set?: Partial<Omit<ConnectionRecord, "_id">>;
+  $unset?: (keyof Omit<ConnectionRecord, "_id">)[];
+}
+
+/** Writes a change to the record the caller holds the lock of; returns the record as written. */
+export type ConnectionWriter = (change: ConnectionChange) => Promise<ConnectionRecord>;
+
+const DEFAULTS: LockOptions = { leaseMs: 30_000, waitMs: 15_000 };
+
+function applied(record: ConnectionRecord, change: ConnectionChange): ConnectionRecord {
+  const next = { ...record, ...(change.$set ?? {}) } as ConnectionRecord;
+  for (const key of change.$unset ?? []) delete (next as unknown as Record<string, unknown>)[key];
+  return next;
+}
+
+/**
+ * Runs `fn` under the connection's lease lock with the record read fresh under it, and a `write` that stores a change
+ * (checking first that the lease is still held).
+ * @returns what `fn` returns.
+ * @throws ApiError ConnectionNotFound (404) when there is no such record; ConcurrentChange (409) when the lock stays
+ *   held by others for 15 s or the lease was lost before a write; whatever `fn` throws (nothing is written by a `fn`
+ *   that throws before calling `write`).
+ */
+export async function withConnection<T>(
+  store: Store,
+  connectionId: string,
+  fn: (current: ConnectionRecord, write: ConnectionWriter) => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
+  return withLock(
+    store.db,
+    connectionLockKey(connectionId),
+    async (lease) => {
+      let current = await store.connections.findOne({ _id: connectionId });
+      if (!current) throw new ApiError("ConnectionNotFound", `Connection '${connectionId}' does not exist.`);
+      const write: ConnectionWriter = async (change) => {
+        lease.assertHeld();
+        const update: Record<string, unknown> = {};
+        if (change.$set && Object.keys(change.$set).length > 0) update.$set = change.$set;
+        if (change.$unset && change.$unset.length > 0) update.$unset = Object.fromEntries(change.$unset.map((k) => [k, ""]));
+        if (Object.keys(update).length > 0) await store.connections.updateOne({ _id: connectionId }, update);
+        current = applied(current!, change);
+        return current;
+      };
+      return fn(current, write);
+    },
+    { ...DEFAULTS, busyMessage: `Another change to connection '${connectionId}' is in progress; retry.`, ...options },
+  );
+}
+
+/**
+ * Reads the record fresh under its lock, asks `decide` for the change (undefined: none) and writes it.
+ * @returns the record as written (or as read, when there was no change).
+ * @throws as {@link withConnection}; `decide` may throw (e.g. ApiError ConnectionDeleted) to refuse the change.
+ */
+export async function updateConnection(
+  store: Store,
+  connectionId: string,
+  decide: (current: ConnectionRecord) => ConnectionChange | undefined | Promise<ConnectionChange | undefined>,
+  options?: LockOptions,
+): Promise<ConnectionRecord> {
+  return withConnection(
+    store,
+    connectionId,
+    async (current, write) => {
+      const change = await decide(current);
+      return change ? write(change) : current;
+    },
+    options,
+  );
+}
