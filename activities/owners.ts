@@ -7,7 +7,8 @@ import { describeSchedule } from "../domain/schedule";
 import type { ConnectionRecord } from "../domain/model";
 import type { OwnerTokenMirror } from "../domain/token";
 import type { UserRecord } from "../domain/users";
-import { isDuplicateKey, peopleCollections, type NoticeRecord } from "../lib/collections";
+import { isDuplicateKey, peopleCollections, userLockKey, type NoticeRecord } from "../lib/collections";
+import { withRecord } from "../lib/record-writes";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
@@ -87,11 +88,17 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
      */
     async mirrorOwnerToken(input: { userId: string; token: OwnerTokenMirror }): Promise<void> {
       const { userId, token } = input;
-      const res = await people.users.updateOne(
-        { _id: userId, $or: [{ token: { $exists: false } }, { "token.issuedDateTime": { $lte: token.issuedDateTime } }] },
-        { $set: { token } },
+      // Under the user's lock (lib/record-writes.ts): a key rotation at the same moment is not overwritten.
+      const written = await people.users.findOne({ _id: userId }, { projection: { _id: 1 } }).then((u) =>
+        u
+          ? withRecord(store.db, people.users, userLockKey(userId), userId, async (current, write) => {
+              if (current.token && current.token.issuedDateTime > token.issuedDateTime) return false;
+              await write({ $set: { token } });
+              return true;
+            })
+          : false,
       );
-      if (res.matchedCount === 0) {
+      if (!written) {
         log({ userId }).info({ token }, "token mirror skipped (user missing or a newer token is recorded)");
         return;
       }

@@ -10,8 +10,9 @@ import { Router } from "express";
 import { ApiError } from "../domain/errors";
 import { pagingQuery } from "../domain/schemas";
 import { createUserBody, type UserRecord } from "../domain/users";
-import { isDuplicateKey, peopleCollections } from "../lib/collections";
+import { isDuplicateKey, peopleCollections, userLockKey } from "../lib/collections";
 import type { Store } from "../lib/db";
+import { withRecord } from "../lib/record-writes";
 import { currentUser, hashApiKey, isAdmin, newApiKey } from "./auth";
 import { nextLink, parse, route } from "./http";
 
@@ -95,7 +96,8 @@ export function usersRouter({ store }: { store: Store }): Router {
     route(async (req, res) => {
       const me = currentUser(req);
       const apiKey = newApiKey();
-      await people.users.updateOne({ _id: me._id }, { $set: { apiKeyHash: hashApiKey(apiKey) } });
+      // Under the user's lock (lib/record-writes.ts): the token mirror writing the same record never undoes the rotation.
+      await withRecord(store.db, people.users, userLockKey(me._id), me._id, (_current, write) => write({ $set: { apiKeyHash: hashApiKey(apiKey) } }));
       req.log.info("API key replaced");
       res.status(201).json({ user: userJson(me), apiKey });
     }),

@@ -38,6 +38,11 @@ export interface PeopleCollections {
   notices: Collection<NoticeRecord>;
 }
 
+/** Lock key of one user record (lib/record-writes.ts): key rotation and the token mirror both write it. */
+export function userLockKey(userId: string): string {
+  return `user/${userId}`;
+}
+
 export function peopleCollections(store: Store): PeopleCollections {
   return {
     users: store.db.collection<UserRecord>("users"),

@@ -1,5 +1,5 @@
 /**
- * Every write to a connection record goes through this module.
+ * Every write to a connection record goes through this module (built on lib/record-writes.ts).
  *
  * Why: FerretDB 1.x applies an update by rewriting the whole document from a copy it read just before, with no
  * transaction spanning the read and the write. Two concurrent updates of one record, even of different fields
@@ -16,7 +16,8 @@
 import { ApiError } from "../domain/errors";
 import type { ConnectionRecord } from "../domain/model";
 import type { Store } from "./db";
-import { withLock, type LockOptions } from "./locks";
+import type { LockOptions } from "./locks";
+import { withRecord } from "./record-writes";
 
 /** Lock key of one connection record. */
 export function connectionLockKey(connectionId: string): string {
@@ -32,14 +33,6 @@ export interface ConnectionChange {
 /** Writes a change to the record the caller holds the lock of; returns the record as written. */
 export type ConnectionWriter = (change: ConnectionChange) => Promise<ConnectionRecord>;
 
-const DEFAULTS: LockOptions = { leaseMs: 30_000, waitMs: 15_000 };
-
-function applied(record: ConnectionRecord, change: ConnectionChange): ConnectionRecord {
-  const next = { ...record, ...(change.$set ?? {}) } as ConnectionRecord;
-  for (const key of change.$unset ?? []) delete (next as unknown as Record<string, unknown>)[key];
-  return next;
-}
-
 /**
  * Runs `fn` under the connection's lease lock with the record read fresh under it, and a `write` that stores a change
  * (checking first that the lease is still held).
@@ -54,25 +47,11 @@ export async function withConnection<T>(
   fn: (current: ConnectionRecord, write: ConnectionWriter) => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
-  return withLock(
-    store.db,
-    connectionLockKey(connectionId),
-    async (lease) => {
-      let current = await store.connections.findOne({ _id: connectionId });
-      if (!current) throw new ApiError("ConnectionNotFound", `Connection '${connectionId}' does not exist.`);
-      const write: ConnectionWriter = async (change) => {
-        lease.assertHeld();
-        const update: Record<string, unknown> = {};
-        if (change.$set && Object.keys(change.$set).length > 0) update.$set = change.$set;
-        if (change.$unset && change.$unset.length > 0) update.$unset = Object.fromEntries(change.$unset.map((k) => [k, ""]));
-        if (Object.keys(update).length > 0) await store.connections.updateOne({ _id: connectionId }, update);
-        current = applied(current!, change);
-        return current;
-      };
-      return fn(current, write);
-    },
-    { ...DEFAULTS, busyMessage: `Another change to connection '${connectionId}' is in progress; retry.`, ...options },
-  );
+  return withRecord(store.db, store.connections, connectionLockKey(connectionId), connectionId, fn, {
+    notFound: () => new ApiError("ConnectionNotFound", `Connection '${connectionId}' does not exist.`),
+    busyMessage: `Another change to connection '${connectionId}' is in progress; retry.`,
+    ...options,
+  });
 }
 
 /**
