@@ -25,6 +25,7 @@ import { isInside, sourceFileAbsolutePath } from "../domain/paths";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
+import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { CONNECTORS } from "./connectors";
 import { SourceFileError, type DiscoveredReference } from "./connectors/types";
 import { ensureIModel, writeSourceFile } from "./imodel/writer";
@@ -195,22 +196,8 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
    * reference files), each with that connection's name and id for messages.
    */
   async function filesOfOtherConnections(connection: ConnectionRecord): Promise<Map<string, string>> {
-    const others = await store.connections
-      .find({ iModelId: connection.iModelId, status: "Active", _id: { $ne: connection._id } }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
-      .toArray();
-    const states = others.length ? await store.fileStates.find({ connectionId: { $in: others.map((o) => o._id) } }).toArray() : [];
-    const taken = new Map<string, string>();
-    for (const o of others) {
-      const paths = [
-        ...o.sourceFiles.map((f) => f.path),
-        ...states.filter((s) => s.connectionId === o._id && !s.unmapped).flatMap((s) => (s.references ?? []).filter((r) => r.resolved).map((r) => r.path)),
-      ];
-      for (const p of paths) {
-        const real = await fs.realpath(sourceFileAbsolutePath(o.source.path, p)).catch(() => undefined);
-        if (real) taken.set(real, `'${o.displayName}' (${o._id})`);
-      }
-    }
-    return taken;
+    const { connections, states } = await activeMappingOf(store, connection.iModelId, connection._id);
+    return new Map((await mappedFiles(connections, states)).map((f) => [f.real, `'${f.connection.displayName}' (${f.connection._id})`]));
   }
 
   return {

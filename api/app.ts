@@ -16,15 +16,16 @@ import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
 import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
-import { iModelMappingLockKey, withLock } from "../lib/locks";
+import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import type { Logger } from "../lib/logger";
+import { activeMappingOf } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import type { RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser } from "./auth";
-import { errorHandler, JSON_MEDIA_TYPES, nextLink, parse, requireJsonBody, route } from "./http";
+import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { lifecycleRouter } from "./lifecycle";
-import { assertActive, loadConnection, loadIModel, realSourceRoots as realSourceRootsOf } from "./lookups";
+import { assertActive, loadConnection, loadIModel, realSourceRoots as realSourceRootsOf, runWithTasks } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
 import { assertCompositeLimit, assertNotMapped, checkNewSourceFiles } from "./source-files";
@@ -120,12 +121,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/imodels",
     route(async (req, res) => {
       const q = parse(pagingQuery, req.query);
-      const [items, total] = await Promise.all([
-        store.imodels.find({}).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
-        store.imodels.countDocuments({}),
-      ]);
-      const next = nextLink(req, q.$top, q.$skip, items.length, total);
-      res.json({ iModels: items.map(iModelJson), _links: next ? { next } : {} });
+      const { items, _links } = await listPage(req, store.imodels, {}, { createdDateTime: 1, _id: 1 }, q);
+      res.json({ iModels: items.map(iModelJson), _links });
     }),
   );
 
@@ -164,14 +161,11 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         store.db,
         iModelMappingLockKey(iModel._id),
         async (lease) => {
-          const siblings = await store.connections
-            .find({ iModelId: iModel._id, status: "Active" }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
-            .toArray();
+          const { connections: siblings, states: siblingStates } = await activeMappingOf(store, iModel._id);
           if (siblings.length >= LIMITS.connectionsPerIModel) {
             throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
           }
           assertCompositeLimit(iModel._id, siblings, files.length);
-          const siblingStates = siblings.length ? await store.fileStates.find({ connectionId: { $in: siblings.map((x) => x._id) } }).toArray() : [];
           await assertNotMapped(checked, siblings, undefined, siblingStates);
 
           const created: ConnectionRecord = {
@@ -191,7 +185,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
           await store.connections.insertOne(created);
           return created;
         },
-        { leaseMs: 30_000, waitMs: 15_000, busyMessage: `Another change to iModel '${iModel._id}' is in progress; retry.` },
+        iModelMappingLockOptions(iModel._id),
       );
       await copyOwnerToken(store, record);
       req.log.info({ connectionId: record._id, iModelId: iModel._id }, "connection created");
@@ -206,15 +200,11 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       const status = q.status ? (q.status as ConnectionStatus) : { $in: ["Active", "Deleting"] as ConnectionStatus[] };
       const filter = { status, ...(q.iModelId ? { iModelId: q.iModelId } : {}) };
       if (q.iModelId) await getIModel(q.iModelId);
-      const [items, total] = await Promise.all([
-        store.connections.find(filter).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
-        store.connections.countDocuments(filter),
-      ]);
-      const next = nextLink(req, q.$top, q.$skip, items.length, total, { iModelId: q.iModelId, status: q.status });
+      const { items, _links } = await listPage(req, store.connections, filter, { createdDateTime: 1, _id: 1 }, q, { iModelId: q.iModelId, status: q.status });
       const states = items.length ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray() : [];
       res.json({
         connections: items.map((c) => connectionJson(c, states.filter((s) => s.connectionId === c._id))),
-        _links: next ? { next } : {},
+        _links,
       });
     }),
   );
@@ -235,8 +225,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       assertActive(connection);
       const { runId, created } = await requestRun(connection, "manual");
       const location = `/connections/${connection._id}/runs/${runId}`;
-      const run = await store.runs.findOne({ _id: runId });
-      const body = run ? { run: runJson(run, await store.tasks.find({ runId }).toArray()) } : {};
+      const run = await runWithTasks(store, runId);
+      const body = run ? { run } : {};
       req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
       res.status(created ? 202 : 303).location(location).json(body);
     }),
@@ -248,13 +238,9 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       const connection = await getConnection(req.params.id);
       const q = parse(pagingQuery, req.query);
       const filter = { connectionId: connection._id };
-      const [runs, total] = await Promise.all([
-        store.runs.find(filter).sort({ queuedDateTime: -1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
-        store.runs.countDocuments(filter),
-      ]);
+      const { items: runs, _links } = await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q);
       const tasks = runs.length ? await store.tasks.find({ runId: { $in: runs.map((r) => r._id) } }).toArray() : [];
-      const next = nextLink(req, q.$top, q.$skip, runs.length, total);
-      res.json({ runs: runs.map((r) => runJson(r, tasks.filter((t) => t.runId === r._id))), _links: next ? { next } : {} });
+      res.json({ runs: runs.map((r) => runJson(r, tasks.filter((t) => t.runId === r._id))), _links });
     }),
   );
 

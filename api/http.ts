@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { MongoNetworkError, MongoServerSelectionError } from "mongodb";
+import { MongoNetworkError, MongoServerSelectionError, type Collection, type Document, type Filter, type Sort, type WithId } from "mongodb";
 import { ZodError, type ZodTypeAny, type z } from "zod";
 import { ApiError } from "../domain/errors";
 import type { Logger } from "../lib/logger";
@@ -167,4 +167,21 @@ export function nextLink(
   // Keep `$top`/`$skip` readable (URLSearchParams would write `%24top`).
   const query = pairs.map(([k, v]) => `${encodeURIComponent(k).replace(/^%24/, "$")}=${encodeURIComponent(v)}`);
   return { href: `${url.pathname}?${query.join("&")}` };
+}
+
+/**
+ * One page of a list: the items of `filter` in `sort` order from `$skip`, at most `$top` of them, and the list's
+ * `_links` (`next` while more follow; see {@link nextLink}, which `params` feed).
+ */
+export async function listPage<T extends Document>(
+  req: Request,
+  collection: Collection<T>,
+  filter: Filter<T>,
+  sort: Sort,
+  q: { $top: number; $skip: number },
+  params: Record<string, string | undefined> = {},
+): Promise<{ items: WithId<T>[]; _links: { next?: { href: string } } }> {
+  const [items, total] = await Promise.all([collection.find(filter).sort(sort).skip(q.$skip).limit(q.$top).toArray(), collection.countDocuments(filter)]);
+  const next = nextLink(req, q.$top, q.$skip, items.length, total, params);
+  return { items, _links: next ? { next } : {} };
 }

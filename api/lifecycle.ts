@@ -24,13 +24,14 @@ import { addSourceFilesBody, bulkRunBody, dataModeQuery, renameConnectionBody } 
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { updateConnection, withConnection } from "../lib/connection-writes";
-import { iModelMappingLockKey, withLock, type LockOptions } from "../lib/locks";
+import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
+import { activeMappingOf } from "../lib/mapping";
 import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
 import { currentUser, requireConnectionOwner } from "./auth";
 import { parse, route } from "./http";
-import { assertActive, loadConnection, loadIModel, realSourceRoots } from "./lookups";
-import { connectionJson, runJson } from "./representations";
+import { assertActive, loadConnection, loadIModel, realSourceRoots, runWithTasks } from "./lookups";
+import { connectionJson } from "./representations";
 import { assertCompositeLimit, assertNotMapped, checkNewSourceFiles } from "./source-files";
 
 export interface LifecycleDeps {
@@ -40,13 +41,6 @@ export interface LifecycleDeps {
 }
 
 const now = () => new Date().toISOString();
-
-/** Lock options of one change to an iModel's mapping (409 ConcurrentChange after 15 s of waiting). */
-const lockOptions = (iModelId: string): LockOptions => ({
-  leaseMs: 30_000,
-  waitMs: 15_000,
-  busyMessage: `Another change to iModel '${iModelId}' is in progress; retry.`,
-});
 
 /**
  * The files that go with a composite model when it is unmapped: itself and the resolved references found under it
@@ -66,10 +60,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   const router = Router();
   const fileStatesOf = (connectionId: string) => store.fileStates.find({ connectionId }).toArray();
   const runLocation = (r: { connectionId: string; _id: string }) => `/connections/${r.connectionId}/runs/${r._id}`;
-  const runBody = async (runId: string) => {
-    const run = await store.runs.findOne({ _id: runId });
-    return run ? runJson(run, await store.tasks.find({ runId }).toArray()) : undefined;
-  };
+  const runBody = (runId: string) => runWithTasks(store, runId);
 
   // ---- Rename ----
   router.patch(
@@ -126,7 +117,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             });
             return { connection: written, resumed: false };
           }),
-        lockOptions(found.iModelId),
+        iModelMappingLockOptions(found.iModelId),
       );
       // A schedule firing meanwhile finds the connection not Active and does nothing; one not removed now (Temporal
       // down) removes itself at its next firing. Not awaited before the rest: both wait for Temporal at most 20 s.
@@ -182,10 +173,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         () =>
           withConnection(store, found._id, async (c, write) => {
             assertActive(c);
-            const siblings = await store.connections
-              .find({ iModelId: c.iModelId, status: "Active", _id: { $ne: c._id } }, { projection: { displayName: 1, source: 1, sourceFiles: 1 } })
-              .toArray();
-            const siblingStates = siblings.length ? await store.fileStates.find({ connectionId: { $in: siblings.map((x) => x._id) } }).toArray() : [];
+            const { connections: siblings, states: siblingStates } = await activeMappingOf(store, c.iModelId, c._id);
             await assertNotMapped(checked, [c, ...siblings], c._id, siblingStates);
             assertCompositeLimit(c.iModelId, [c, ...siblings], checked.files.length);
             // A path this connection knew keeps its id, so its data in the iModel is synchronized incrementally rather
@@ -204,7 +192,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             for (const id of reused) await store.fileStates.updateOne({ _id: id }, { $unset: { unmapped: "" } });
             return written;
           }),
-        lockOptions(found.iModelId),
+        iModelMappingLockOptions(found.iModelId),
       );
       req.log.info({ connectionId: updated._id, added: body.sourceFiles.map((f) => f.path) }, "composite models mapped");
       res.json({ connection: connectionJson(updated, await fileStatesOf(updated._id)) });
@@ -264,7 +252,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             }
             return { connection: written, removed: going, resumed: false };
           }),
-        lockOptions(found.iModelId),
+        iModelMappingLockOptions(found.iModelId),
       );
       req.log.info({ connectionId: connection._id, fileId, mode, files: removed, resumed }, "composite model unmapped");
       const json = connectionJson(connection, await fileStatesOf(connection._id));

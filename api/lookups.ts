@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import { ApiError } from "../domain/errors";
 import type { ConnectionRecord, IModelRecord } from "../domain/model";
 import type { Store } from "../lib/db";
+import { runJson } from "./representations";
 
 /**
  * The iModel with this id.
@@ -37,6 +38,12 @@ export function assertActive(c: ConnectionRecord): void {
       ? `Connection '${c.displayName}' (${c._id}) is being deleted with its data; it cannot be synchronized or changed.`
       : `Connection '${c.displayName}' (${c._id}) is deleted.`,
   );
+}
+
+/** A run with its tasks as the API shows it (see `runJson`), or undefined when there is no such run record yet. */
+export async function runWithTasks(store: Store, runId: string): Promise<ReturnType<typeof runJson> | undefined> {
+  const run = await store.runs.findOne({ _id: runId });
+  return run ? runJson(run, await store.tasks.find({ runId }).toArray()) : undefined;
 }
 
 /** `realpath` of each SOURCE_ROOT; a root that does not exist keeps its path (nothing lies under it anyway). */

@@ -24,7 +24,7 @@ import type { OwnershipNotice } from "../activities/owners";
 import { ownershipNoticeWorkflow } from "../workflows/owner";
 import { currentUser, isAdmin } from "./auth";
 import { parse, route } from "./http";
-import { assertActive } from "./lookups";
+import { assertActive, loadConnection } from "./lookups";
 import { connectionJson } from "./representations";
 
 /**
@@ -54,9 +54,8 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
   router.post(
     "/connections/:id/owner",
     route(async (req, res) => {
-      const c = await store.connections.findOne({ _id: req.params.id });
-      if (!c) throw new ApiError("ConnectionNotFound", `Connection '${req.params.id}' does not exist.`);
-      if (c.status !== "Active") throw new ApiError("ConnectionDeleted", `Connection '${c._id}' is deleted.`);
+      const c = await loadConnection(store, req.params.id);
+      assertActive(c);
       const body = parse(changeOwnerBody, req.body);
       const me = currentUser(req);
       const target = await people.users.findOne({ _id: body.userId });

@@ -18,7 +18,7 @@ import { withConnection } from "../lib/connection-writes";
 import { applySchedule, describeTemporalSchedule } from "../lib/schedules";
 import { currentUser, requireConnectionOwner } from "./auth";
 import { parse, route } from "./http";
-import { assertActive } from "./lookups";
+import { assertActive, loadConnection } from "./lookups";
 import { scheduleJson } from "./schedule-owner-json";
 
 export interface ScheduleDeps {
@@ -31,9 +31,8 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
   const router = Router();
 
   async function activeConnection(id: string): Promise<ConnectionRecord> {
-    const c = await store.connections.findOne({ _id: id });
-    if (!c) throw new ApiError("ConnectionNotFound", `Connection '${id}' does not exist.`);
-    if (c.status !== "Active") throw new ApiError("ConnectionDeleted", `Connection '${id}' is deleted.`);
+    const c = await loadConnection(store, id);
+    assertActive(c);
     return c;
   }
 
@@ -98,8 +97,7 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
   router.get(
     "/connections/:id/schedule",
     route(async (req, res) => {
-      const c = await store.connections.findOne({ _id: req.params.id });
-      if (!c) throw new ApiError("ConnectionNotFound", `Connection '${req.params.id}' does not exist.`);
+      const c = await loadConnection(store, req.params.id);
       const description = c.schedule && c.schedule.type !== "manual" ? await describeTemporalSchedule(temporal, c._id) : undefined;
       const ui = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/schedules/${encodeURIComponent(scheduleIdOf(c._id))}`;
       res.json({

@@ -11,8 +11,9 @@ import { randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { ApiError } from "../domain/errors";
 import { LIMITS } from "../domain/limits";
-import type { ConnectionRecord, ConnectorType, FileStateRecord, SourceFileRecord } from "../domain/model";
+import type { ConnectorType, FileStateRecord, SourceFileRecord } from "../domain/model";
 import { checkRealSourceFile, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
+import { mappedFiles, type MappedConnection } from "../lib/mapping";
 
 /** Files that passed {@link checkNewSourceFiles}, each under its absolute path as mapped and its real path. */
 export interface CheckedSourceFiles {
@@ -76,9 +77,6 @@ export async function checkNewSourceFiles(
   return { files, byPath };
 }
 
-/** What the mapping rules read of a connection. */
-export type MappedConnection = Pick<ConnectionRecord, "_id" | "displayName" | "source" | "sourceFiles">;
-
 /**
  * Refuses files already mapped by one of `connections` (the iModel's active connections, the one being changed
  * included), compared by path as mapped and by real path, so an alias through a symbolic link is refused too. With
@@ -92,20 +90,12 @@ export async function assertNotMapped(
   changing?: string,
   states: Pick<FileStateRecord, "connectionId" | "references" | "unmapped">[] = [],
 ): Promise<void> {
-  const theirs = connections.flatMap((other) => [
-    ...other.sourceFiles.map((o) => ({ other, path: sourceFileAbsolutePath(other.source.path, o.path), as: "" })),
-    ...states
-      .filter((s) => s.connectionId === other._id && other._id !== changing && !s.unmapped)
-      .flatMap((s) => (s.references ?? []).filter((r) => r.resolved))
-      .map((r) => ({ other, path: sourceFileAbsolutePath(other.source.path, r.path), as: " as a reference file" })),
-  ]);
-  const theirReal = await Promise.all(theirs.map((t) => fs.realpath(t.path).catch(() => t.path)));
-  for (const [k, t] of theirs.entries()) {
-    const mine = checked.byPath.get(t.path) ?? checked.byPath.get(theirReal[k]);
+  for (const theirs of await mappedFiles(connections, states, changing)) {
+    const mine = checked.byPath.get(theirs.path) ?? checked.byPath.get(theirs.real);
     if (!mine) continue;
-    const { other } = t;
+    const other = theirs.connection;
     const by = other._id === changing ? "this connection" : `connection '${other.displayName}' (${other._id}) of this iModel`;
-    throw new ApiError("SourceFileAlreadyMapped", `Source file '${mine.file.path}' is already mapped by ${by}${t.as}.`, [
+    throw new ApiError("SourceFileAlreadyMapped", `Source file '${mine.file.path}' is already mapped by ${by}${theirs.asReference ? " as a reference file" : ""}.`, [
       { code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target },
     ]);
   }

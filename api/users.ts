@@ -14,7 +14,8 @@ import { isDuplicateKey, peopleCollections, userLockKey } from "../lib/collectio
 import type { Store } from "../lib/db";
 import { withRecord } from "../lib/record-writes";
 import { currentUser, hashApiKey, isAdmin, newApiKey } from "./auth";
-import { nextLink, parse, route } from "./http";
+import { listPage, parse, route } from "./http";
+import { loadIModel } from "./lookups";
 
 /** A user as the API shows it (never the key or its hash). */
 export function userJson(u: UserRecord) {
@@ -73,12 +74,8 @@ export function usersRouter({ store }: { store: Store }): Router {
     route(async (req, res) => {
       requireAdmin(currentUser(req));
       const q = parse(pagingQuery, req.query);
-      const [items, total] = await Promise.all([
-        people.users.find({}).sort({ createdDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
-        people.users.countDocuments({}),
-      ]);
-      const next = nextLink(req, q.$top, q.$skip, items.length, total);
-      res.json({ users: items.map(userJson), _links: next ? { next } : {} });
+      const { items, _links } = await listPage(req, people.users, {}, { createdDateTime: 1, _id: 1 }, q);
+      res.json({ users: items.map(userJson), _links });
     }),
   );
 
@@ -117,17 +114,12 @@ export function usersRouter({ store }: { store: Store }): Router {
   router.get(
     "/imodels/:id/members",
     route(async (req, res) => {
-      const iModel = await store.imodels.findOne({ _id: req.params.id });
-      if (!iModel) throw new ApiError("IModelNotFound", `iModel '${req.params.id}' does not exist.`);
+      const iModel = await loadIModel(store, req.params.id);
       const q = parse(pagingQuery, req.query);
       const filter = { iModelId: iModel._id };
-      const [members, total] = await Promise.all([
-        people.teamMembers.find(filter).sort({ firstVisitDateTime: 1, _id: 1 }).skip(q.$skip).limit(q.$top).toArray(),
-        people.teamMembers.countDocuments(filter),
-      ]);
+      const { items: members, _links } = await listPage(req, people.teamMembers, filter, { firstVisitDateTime: 1, _id: 1 }, q);
       const users = members.length ? await people.users.find({ _id: { $in: members.map((m) => m.userId) } }).toArray() : [];
       const byId = new Map(users.map((u) => [u._id, u]));
-      const next = nextLink(req, q.$top, q.$skip, members.length, total);
       res.json({
         members: members
           .filter((m) => byId.has(m.userId))
@@ -135,7 +127,7 @@ export function usersRouter({ store }: { store: Store }): Router {
             const u = byId.get(m.userId)!;
             return { userId: u._id, email: u.email, name: u.name, firstVisitDateTime: m.firstVisitDateTime };
           }),
-        _links: next ? { next } : {},
+        _links,
       });
     }),
   );

@@ -1,14 +1,7 @@
 /**
- * Every write to a connection record goes through this module (built on lib/record-writes.ts).
- *
- * Why: FerretDB 1.x applies an update by rewriting the whole document from a copy it read just before, with no
- * transaction spanning the read and the write. Two concurrent updates of one record, even of different fields
- * (`$set: {displayName}` and `$set: {status}`), can therefore lose one of them, and a conditional update's filter
- * (`{_id, status: "Active"}`) is not checked atomically with its write. Seen here: a rename racing a delete brought the
- * deleted connection back to `Active`. The one primitive FerretDB enforces reliably is `_id` uniqueness, on which the
- * lease locks of lib/locks.ts rest: under the connection's lock, {@link withConnection} reads the record fresh, the
- * caller decides the change from that copy (and may refuse it), and the change is written; no other writer of that
- * record runs meanwhile.
+ * Every write to a connection record goes through this module: {@link withRecord} (lib/record-writes.ts, which says
+ * why FerretDB 1.x needs it) under the connection's lock. Seen without it: a rename racing a delete brought the
+ * deleted connection back to `Active`.
  *
  * Lock order: a caller holding an iModel's mapping lock (lib/locks.ts `iModelMappingLockKey`) may take a connection's
  * lock inside it; never the other way round.
@@ -17,7 +10,7 @@ import { ApiError } from "../domain/errors";
 import type { ConnectionRecord } from "../domain/model";
 import type { Store } from "./db";
 import type { LockOptions } from "./locks";
-import { withRecord } from "./record-writes";
+import { withRecord, type RecordChange, type RecordWriter } from "./record-writes";
 
 /** Lock key of one connection record. */
 export function connectionLockKey(connectionId: string): string {
@@ -25,13 +18,10 @@ export function connectionLockKey(connectionId: string): string {
 }
 
 /** A change to a connection record: fields to set and fields to remove. */
-export interface ConnectionChange {
-  $set?: Partial<Omit<ConnectionRecord, "_id">>;
-  $unset?: (keyof Omit<ConnectionRecord, "_id">)[];
-}
+export type ConnectionChange = RecordChange<ConnectionRecord>;
 
 /** Writes a change to the record the caller holds the lock of; returns the record as written. */
-export type ConnectionWriter = (change: ConnectionChange) => Promise<ConnectionRecord>;
+export type ConnectionWriter = RecordWriter<ConnectionRecord>;
 
 /**
  * Runs `fn` under the connection's lease lock with the record read fresh under it, and a `write` that stores a change

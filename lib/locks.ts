@@ -67,6 +67,11 @@ export function iModelMappingLockKey(iModelId: string): string {
   return `imodel-mapping/${iModelId}`;
 }
 
+/** Options of one change to an iModel's connection mapping: 409 `ConcurrentChange` after 15 s of waiting. */
+export function iModelMappingLockOptions(iModelId: string): LockOptions {
+  return { leaseMs: 30_000, waitMs: 15_000, busyMessage: `Another change to iModel '${iModelId}' is in progress; retry.` };
+}
+
 const DEFAULT_LEASE_MS = 30_000;
 const DEFAULT_WAIT_MS = 15_000;
 const DEFAULT_BUSY_MESSAGE = "Another change to this iModel is in progress; retry.";

@@ -27,6 +27,23 @@ const UNAVAILABLE = (err: unknown) => {
 };
 
 /**
+ * One call to Temporal within `deadlineMs`: Temporal or its worker not answering becomes ApiError
+ * DependencyUnavailable (503) with `unavailable` as message; a missing iModel queue workflow gives `ifNoQueue()` when
+ * given (no queue means no active run).
+ */
+async function askQueue<T>(temporal: Client, deadlineMs: number, call: () => Promise<T>, unavailable: string, ifNoQueue?: () => T): Promise<T> {
+  try {
+    return await temporal.connection.withDeadline(Date.now() + deadlineMs, call);
+  } catch (err) {
+    if (ifNoQueue && err instanceof WorkflowNotFoundError) return ifNoQueue();
+    if (UNAVAILABLE(err)) throw new ApiError("DependencyUnavailable", unavailable);
+    throw err;
+  }
+}
+
+const NOT_ANSWERED = "Temporal or its worker did not answer in time; try again.";
+
+/**
  * Asks the iModel's run queue for a run of the connection (starting the queue workflow if needed).
  * @param runId the id proposed for a new run (a caller that may retry passes the same id: a retry then finds its own
  *   run active and gets `created: false` with that same id).
@@ -54,19 +71,12 @@ export async function requestRun(
   // The operation's handle promise rejects too when the call fails; nobody else awaits it, so handle it here
   // (an unhandled rejection would end the process).
   void startWorkflowOperation.workflowHandle().catch(() => undefined);
-  try {
-    return await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
-      temporal.workflow.executeUpdateWithStart(requestRunUpdate, {
-        args: [{ runId, connectionId: connection._id, trigger, ...recorded }],
-        startWorkflowOperation,
-      }),
-    );
-  } catch (err) {
-    if (UNAVAILABLE(err)) {
-      throw new ApiError("DependencyUnavailable", "Temporal or its worker did not accept the run in time; check that the worker is running and try again.");
-    }
-    throw err;
-  }
+  return askQueue(
+    temporal,
+    deadlineMs,
+    () => temporal.workflow.executeUpdateWithStart(requestRunUpdate, { args: [{ runId, connectionId: connection._id, trigger, ...recorded }], startWorkflowOperation }),
+    "Temporal or its worker did not accept the run in time; check that the worker is running and try again.",
+  );
 }
 
 /**
@@ -75,16 +85,14 @@ export async function requestRun(
  * @throws ApiError DependencyUnavailable when Temporal or the worker does not answer in time.
  */
 export async function activeRunOf(temporal: Client, connection: { _id: string; iModelId: string }, deadlineMs = 10_000): Promise<string | undefined> {
-  let state: IModelQueueState;
-  try {
-    state = await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
-      temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).query(queueStateQuery),
-    );
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    if (UNAVAILABLE(err)) throw new ApiError("DependencyUnavailable", "Temporal or its worker did not answer in time; try again.");
-    throw err;
-  }
+  const state: IModelQueueState | undefined = await askQueue(
+    temporal,
+    deadlineMs,
+    () => temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).query(queueStateQuery),
+    NOT_ANSWERED,
+    () => undefined,
+  );
+  if (!state) return undefined;
   if (state.active?.connectionId === connection._id) return state.active.runId;
   return state.queue.find((r) => r.connectionId === connection._id)?.runId;
 }
@@ -100,13 +108,11 @@ export async function cancelRuns(
   request: Omit<CancelRequest, "connectionId">,
   deadlineMs = RUN_REQUEST_DEADLINE_MS,
 ): Promise<CancelResult> {
-  try {
-    return await temporal.connection.withDeadline(Date.now() + deadlineMs, () =>
-      temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).executeUpdate(cancelRunUpdate, { args: [{ ...request, connectionId: connection._id }] }),
-    );
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return { cancelled: [], notCancellable: [] };
-    if (UNAVAILABLE(err)) throw new ApiError("DependencyUnavailable", "Temporal or its worker did not answer in time; try again.");
-    throw err;
-  }
+  return askQueue(
+    temporal,
+    deadlineMs,
+    () => temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).executeUpdate(cancelRunUpdate, { args: [{ ...request, connectionId: connection._id }] }),
+    NOT_ANSWERED,
+    () => ({ cancelled: [], notCancellable: [] }),
+  );
 }

@@ -330,10 +330,9 @@ export interface DeleteInput extends SyncInput {
  * step is idempotent: after a worker crash the retried step finishes what the crashed one began.
  */
 export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
-  const failed = (step: string, err: unknown): SyncOutcome => {
-    const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-    return { error: { code: "DeleteJobFailed", message: `${step}: ${cause instanceof Error ? cause.message : String(cause)}; delete again to resume` } };
-  };
+  const failed = (step: string, err: unknown): SyncOutcome => ({
+    error: { code: "DeleteJobFailed", message: `${step}: ${activityError(err).message}; delete again to resume` },
+  });
   let plan;
   try {
     plan = await deletePlanning.beginDeleteJob({ runId: input.runId });
@@ -345,8 +344,7 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
     try {
       await removals.removeFileData({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
     } catch (err) {
-      const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-      const error: ErrorInfo = { code: "TaskFailed", message: cause instanceof Error ? cause.message : String(cause), target: task.path };
+      const error: ErrorInfo = { code: "TaskFailed", message: activityError(err).message, target: task.path };
       await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
     }
   }
@@ -363,15 +361,20 @@ async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome
   try {
     return await files.syncSourceFile({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
   } catch (err) {
-    const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-    const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+    const { type, message } = activityError(err);
     const error: ErrorInfo = {
       // WriterDataError: the file's data cannot be written (e.g. non-finite coordinates); anything else: retries ran out.
       code: type === "WriterDataError" ? "InvalidElementData" : "TaskFailed",
-      message: cause instanceof Error ? cause.message : String(cause),
+      message,
       target: task.path,
     };
     await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
     return { result: "Error", references: [] };
   }
+}
+
+/** The error an activity ended with (its failure's cause): the ApplicationFailure type, if any, and the message. */
+function activityError(err: unknown): { type?: string; message: string } {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  return { type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined, message: cause instanceof Error ? cause.message : String(cause) };
 }
