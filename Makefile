@@ -4,11 +4,13 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps tools compose-tool test-server dev up servers demo down status logs env test typecheck build bench \
-        compose-config clean
+.PHONY: help deps tools compose-tool test-server dev up servers demo down status logs env test lint format typecheck build \
+        bench compose-config clean
 
 STACK := bash scripts/stack.sh
 TSX := node_modules/.bin/tsx
+LINT_SOURCES := 'api/**/*.ts' 'activities/**/*.ts' 'workflows/**/*.ts' 'domain/**/*.ts' 'lib/**/*.ts' 'worker/**/*.ts' \
+  'scripts/**/*.ts' 'test/**/*.ts'
 
 help: ## list the targets
 	@echo "usage: make <target>   (settings via env, e.g. API_PORT=3100 make dev; see scripts/stack.sh --help)"
@@ -62,8 +64,20 @@ logs: ## show the last lines of every log (one: scripts/stack.sh logs <name> [-f
 env: ## print the export lines the apps use
 	@$(STACK) env
 
-test: deps tools compose-tool test-server ## run the test suite (vitest; it starts its own stack on other ports)
+test: deps tools compose-tool test-server lint ## lint, then run the test suite (vitest; it starts its own stack on other ports)
 	@node_modules/.bin/vitest run
+
+lint: deps ## ESLint (determinism rules for workflows/), Prettier check, import cycles, type check
+	@node_modules/.bin/eslint --max-warnings 0 .
+	@node_modules/.bin/prettier --check --log-level warn .
+	@node_modules/.bin/dpdm --no-warning --no-tree --exit-code circular:1 $(LINT_SOURCES) >/dev/null 2>&1 || \
+	  { node_modules/.bin/dpdm --no-warning --no-tree $(LINT_SOURCES); exit 1; }
+	@node_modules/.bin/tsc -p tsconfig.json --noEmit
+	@echo "lint: clean"
+
+format: deps ## apply Prettier and ESLint's fixes to the whole tree
+	@node_modules/.bin/eslint --fix . || true
+	@node_modules/.bin/prettier --write --log-level warn .
 
 typecheck: deps ## tsc --noEmit
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit

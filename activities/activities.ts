@@ -38,7 +38,10 @@ export interface ActivityDeps {
 }
 
 /** A file the run will synchronize, in order: the identifying part of its task record. */
-export type PlannedTask = Pick<TaskRecord, "sourceFileId" | "path" | "connectorType" | "role" | "phase" | "referencedBy" | "index">;
+export type PlannedTask = Pick<
+  TaskRecord,
+  "sourceFileId" | "path" | "connectorType" | "role" | "phase" | "referencedBy" | "index"
+>;
 
 /** What one file task produced: its result and the resolved reference files to synchronize after it. */
 export interface TaskOutcome {
@@ -50,7 +53,8 @@ export interface TaskOutcome {
  * The files to synchronize, in order, and the ids of files already completed as Skipped (unchanged); or why the run
  * cannot run: `error` (the run's result becomes Error) or `cancelled` (Cancelled: the connection was deleted meanwhile).
  */
-export type RunPlan = { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
+export type RunPlan =
+  { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
 
 const now = () => new Date().toISOString();
 
@@ -66,20 +70,37 @@ export function referenceId(connectionId: string, resolvedPath: string): string 
  * real path (symlinks resolved) lies inside one of `roots`.
  * @returns undefined when it may be read, else the task error (`FileNotFound`, `FileUnreadable`, `FileOutsideSourceRoots`).
  */
-export async function checkSourceFile(absolutePath: string, roots: string[], label: string): Promise<ErrorInfo | undefined> {
+export async function checkSourceFile(
+  absolutePath: string,
+  roots: string[],
+  label: string,
+): Promise<ErrorInfo | undefined> {
   let real: string;
   try {
     real = await fs.realpath(absolutePath);
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-    return { code: missing ? "FileNotFound" : "FileUnreadable", message: `${label}: ${missing ? "the file does not exist" : (err as Error).message}; its data in the iModel is kept`, target: label };
+    return {
+      code: missing ? "FileNotFound" : "FileUnreadable",
+      message: `${label}: ${missing ? "the file does not exist" : (err as Error).message}; its data in the iModel is kept`,
+      target: label,
+    };
   }
   const realRoots = await Promise.all(roots.map((r) => fs.realpath(r).catch(() => r)));
   if (!realRoots.some((root) => isInside(root, real))) {
-    return { code: "FileOutsideSourceRoots", message: `${label}: the file resolves to a path outside SOURCE_ROOTS and is not read`, target: label };
+    return {
+      code: "FileOutsideSourceRoots",
+      message: `${label}: the file resolves to a path outside SOURCE_ROOTS and is not read`,
+      target: label,
+    };
   }
   const stat = await fs.stat(real);
-  if (!stat.isFile()) return { code: "FileUnreadable", message: `${label}: not a regular file; its data in the iModel is kept`, target: label };
+  if (!stat.isFile())
+    return {
+      code: "FileUnreadable",
+      message: `${label}: not a regular file; its data in the iModel is kept`,
+      target: label,
+    };
   return undefined;
 }
 
@@ -129,7 +150,11 @@ export function taskRecords(store: Store) {
 
   /** Creates the task record if missing (idempotent). */
   async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<void> {
-    await store.tasks.updateOne({ _id: taskId(runId, t.sourceFileId) }, { $setOnInsert: newTask(runId, connectionId, t) }, { upsert: true });
+    await store.tasks.updateOne(
+      { _id: taskId(runId, t.sourceFileId) },
+      { $setOnInsert: newTask(runId, connectionId, t) },
+      { upsert: true },
+    );
   }
 
   return { finishTask, newTask, ensureTask };
@@ -152,7 +177,8 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
     const records: ReferenceRecord[] = [];
     const warnings: ErrorInfo[] = [];
     const sourceFolder = connection.source.path;
-    const mappedElsewhere = discovered.length > 0 ? await filesOfOtherConnections(connection) : new Map<string, string>();
+    const mappedElsewhere =
+      discovered.length > 0 ? await filesOfOtherConnections(connection) : new Map<string, string>();
     // A reference that is itself a composite model of the connection keeps the composite's id (synchronized once).
     const idFor = (p: string) => connection.sourceFiles.find((f) => f.path === p)?.id ?? referenceId(connection._id, p);
     for (const ref of discovered) {
@@ -165,12 +191,21 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         }
       }
       const connectorType = found ? connectorTypeOf(found) : undefined;
-      const real = found ? await fs.realpath(sourceFileAbsolutePath(sourceFolder, found)).catch(() => undefined) : undefined;
+      const real = found
+        ? await fs.realpath(sourceFileAbsolutePath(sourceFolder, found)).catch(() => undefined)
+        : undefined;
       const owner = real ? mappedElsewhere.get(real) : undefined;
       if (found && owner) {
         // A file is mapped by at most one connection of an iModel: its data comes from that connection.
         if (records.some((r) => r.path === found)) continue;
-        records.push({ id: idFor(found), path: found, referencedAs: ref.path, attachment: ref.attachment, ...(connectorType ? { connectorType } : {}), resolved: false });
+        records.push({
+          id: idFor(found),
+          path: found,
+          referencedAs: ref.path,
+          attachment: ref.attachment,
+          ...(connectorType ? { connectorType } : {}),
+          resolved: false,
+        });
         warnings.push({
           code: "ReferenceMappedByAnotherConnection",
           message: `reference '${ref.path}' (${found}) is mapped by connection ${owner} of this iModel; it is synchronized there, not here`,
@@ -178,13 +213,34 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         });
       } else if (found && connectorType && found !== composite.path) {
         if (records.some((r) => r.path === found)) continue;
-        records.push({ id: idFor(found), path: found, referencedAs: ref.path, attachment: ref.attachment, connectorType, resolved: true });
+        records.push({
+          id: idFor(found),
+          path: found,
+          referencedAs: ref.path,
+          attachment: ref.attachment,
+          connectorType,
+          resolved: true,
+        });
       } else {
-        records.push({ id: idFor(found ?? ref.path), path: found ?? ref.path, referencedAs: ref.path, attachment: ref.attachment, resolved: false });
+        records.push({
+          id: idFor(found ?? ref.path),
+          path: found ?? ref.path,
+          referencedAs: ref.path,
+          attachment: ref.attachment,
+          resolved: false,
+        });
         warnings.push(
           found && !connectorType
-            ? { code: "UnsupportedReferenceFormat", message: `reference '${ref.path}' (${found}) has a format no connector reads; it is not synchronized`, target: ref.path }
-            : { code: "UnresolvedReference", message: `reference '${ref.path}'${ref.name ? ` (${ref.name})` : ""} was not found in the source; it is not synchronized`, target: ref.path },
+            ? {
+                code: "UnsupportedReferenceFormat",
+                message: `reference '${ref.path}' (${found}) has a format no connector reads; it is not synchronized`,
+                target: ref.path,
+              }
+            : {
+                code: "UnresolvedReference",
+                message: `reference '${ref.path}'${ref.name ? ` (${ref.name})` : ""} was not found in the source; it is not synchronized`,
+                target: ref.path,
+              },
         );
       }
     }
@@ -197,7 +253,12 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
    */
   async function filesOfOtherConnections(connection: ConnectionRecord): Promise<Map<string, string>> {
     const { connections, states } = await activeMappingOf(store, connection.iModelId, connection._id);
-    return new Map((await mappedFiles(connections, states)).map((f) => [f.real, `'${f.connection.displayName}' (${f.connection._id})`]));
+    return new Map(
+      (await mappedFiles(connections, states)).map((f) => [
+        f.real,
+        `'${f.connection.displayName}' (${f.connection._id})`,
+      ]),
+    );
   }
 
   return {
@@ -241,20 +302,46 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       const run = await store.runs.findOne({ _id: input.runId });
       if (!run) return { ok: false, error: { code: "RunNotFound", message: `run ${input.runId} has no record` } };
       const connection = await store.connections.findOne({ _id: run.connectionId });
-      if (!connection) return { ok: false, error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} has no record` } };
+      if (!connection)
+        return {
+          ok: false,
+          error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} has no record` },
+        };
       // A deleted connection never synchronizes again, whoever asked (DESIGN.md: delete stops future syncs at once).
       if (connection.status !== "Active") {
-        return { ok: false, cancelled: { code: "ConnectionDeleted", message: `connection ${run.connectionId} was deleted before the run started` } };
+        return {
+          ok: false,
+          cancelled: {
+            code: "ConnectionDeleted",
+            message: `connection ${run.connectionId} was deleted before the run started`,
+          },
+        };
       }
       // The run starts when planning starts (hashing every file is part of the run's time).
-      if (!run.startDateTime) await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
-      else if (run.state !== "Executing") await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing" } });
+      if (!run.startDateTime)
+        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
+      else if (run.state !== "Executing")
+        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing" } });
       const iModel = await store.imodels.findOne({ _id: run.iModelId });
-      const bimExists = iModel ? await fs.stat(iModel.location.path).then(() => true, () => false) : false;
-      const states = new Map((await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]));
+      const bimExists = iModel
+        ? await fs.stat(iModel.location.path).then(
+            () => true,
+            () => false,
+          )
+        : false;
+      const states = new Map(
+        (await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]),
+      );
       const composites: PlannedTask[] = connection.sourceFiles
         .filter((f) => f.role === "CompositeModel")
-        .map((f, index) => ({ sourceFileId: f.id, path: f.path, connectorType: f.connectorType, role: f.role, phase: "MasterFile", index }));
+        .map((f, index) => ({
+          sourceFileId: f.id,
+          path: f.path,
+          connectorType: f.connectorType,
+          role: f.role,
+          phase: "MasterFile",
+          index,
+        }));
 
       // File-level incremental sync, decided here for every file at once so unchanged files cost no task of their
       // own: a file whose content hash equals its last successfully synchronized hash is Skipped. References of an
@@ -282,7 +369,16 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
           if (!r.resolved || !r.connectorType || composites.some((x) => x.sourceFileId === r.id)) continue;
           const known = references.get(r.id);
           if (known) known.referencedBy!.push(c.sourceFileId);
-          else references.set(r.id, { sourceFileId: r.id, path: r.path, connectorType: r.connectorType, role: "ReferenceFile", phase: "ReferenceFile", referencedBy: [c.sourceFileId], index: 0 });
+          else
+            references.set(r.id, {
+              sourceFileId: r.id,
+              path: r.path,
+              connectorType: r.connectorType,
+              role: "ReferenceFile",
+              phase: "ReferenceFile",
+              referencedBy: [c.sourceFileId],
+              index: 0,
+            });
         }
       }
       for (const r of references.values()) {
@@ -303,16 +399,28 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
                 state: "Completed" as const,
                 result: "Skipped" as const,
                 contentHash: skip.contentHash,
-                reason: { code: "FileUnchanged", message: `${path.basename(t.path)} is unchanged since run ${skip.runId} (same content hash); not parsed again` },
+                reason: {
+                  code: "FileUnchanged",
+                  message: `${path.basename(t.path)} is unchanged since run ${skip.runId} (same content hash); not parsed again`,
+                },
                 startDateTime: at,
                 endDateTime: at,
                 durationMs: 0,
               }
             : newTask(input.runId, connection._id, t);
-          return { updateOne: { filter: { _id: taskId(input.runId, t.sourceFileId) }, update: { $setOnInsert: record }, upsert: true } };
+          return {
+            updateOne: {
+              filter: { _id: taskId(input.runId, t.sourceFileId) },
+              update: { $setOnInsert: record },
+              upsert: true,
+            },
+          };
         }),
       );
-      log({ runId: input.runId }).info({ files: all.length, toSynchronize: tasks.length, unchanged: skipped.length }, "run started");
+      log({ runId: input.runId }).info(
+        { files: all.length, toSynchronize: tasks.length, unchanged: skipped.length },
+        "run started",
+      );
       return { ok: true, tasks, skipped };
     },
 
@@ -324,7 +432,12 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
      * code, leaving its data in the iModel; faults of the service (database, iModel) throw so Temporal retries.
      * @returns the task result and, for a composite model, its resolved reference files.
      */
-    async syncSourceFile(input: { runId: string; connectionId: string; iModelId: string; task: PlannedTask }): Promise<TaskOutcome> {
+    async syncSourceFile(input: {
+      runId: string;
+      connectionId: string;
+      iModelId: string;
+      task: PlannedTask;
+    }): Promise<TaskOutcome> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
       const attempt = Context.current().info.attempt;
@@ -336,10 +449,21 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
         (records ?? [])
           .filter((r) => r.resolved && r.connectorType)
-          .map((r) => ({ sourceFileId: r.id, path: r.path, connectorType: r.connectorType!, role: "ReferenceFile", phase: "ReferenceFile", referencedBy: [task.sourceFileId], index: 0 }));
+          .map((r) => ({
+            sourceFileId: r.id,
+            path: r.path,
+            connectorType: r.connectorType!,
+            role: "ReferenceFile",
+            phase: "ReferenceFile",
+            referencedBy: [task.sourceFileId],
+            index: 0,
+          }));
       if (existing?.state === "Completed") {
         // Retried after it was recorded.
-        return { result: existing.result, references: existing.result === "Error" ? [] : plannedReferences(fileState?.references) };
+        return {
+          result: existing.result,
+          references: existing.result === "Error" ? [] : plannedReferences(fileState?.references),
+        };
       }
       await store.tasks.updateOne(
         { _id: id },
@@ -349,19 +473,36 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         store.connections.findOne({ _id: input.connectionId }),
         store.imodels.findOne({ _id: input.iModelId }),
       ]);
-      if (!connection || !iModel) throw new Error(`connection ${input.connectionId} or iModel ${input.iModelId} has no record`);
+      if (!connection || !iModel)
+        throw new Error(`connection ${input.connectionId} or iModel ${input.iModelId} has no record`);
       const absolutePath = sourceFileAbsolutePath(connection.source.path, task.path);
       const fileName = path.basename(task.path);
 
       // Checked before parsing and again right before writing (the connection is read afresh): a connection deleted
       // or a file unmapped while the run executes is not written, whether or not the run's cancellation arrived.
-      const notToWrite = (c: ConnectionRecord | null): { result: "Cancelled" | "Skipped"; reason: ErrorInfo } | undefined => {
+      const notToWrite = (
+        c: ConnectionRecord | null,
+      ): { result: "Cancelled" | "Skipped"; reason: ErrorInfo } | undefined => {
         if (!c || c.status !== "Active") {
-          return { result: "Cancelled", reason: { code: "ConnectionDeleted", message: `the connection was deleted during the run; ${fileName} is not synchronized` } };
+          return {
+            result: "Cancelled",
+            reason: {
+              code: "ConnectionDeleted",
+              message: `the connection was deleted during the run; ${fileName} is not synchronized`,
+            },
+          };
         }
         const mapped = (id: string) => c.sourceFiles.some((f) => f.id === id);
-        const stillMapped = task.role === "CompositeModel" ? mapped(task.sourceFileId) : (task.referencedBy ?? []).some(mapped);
-        if (!stillMapped) return { result: "Skipped", reason: { code: "SourceFileUnmapped", message: `${fileName} was unmapped during the run; not synchronized` } };
+        const stillMapped =
+          task.role === "CompositeModel" ? mapped(task.sourceFileId) : (task.referencedBy ?? []).some(mapped);
+        if (!stillMapped)
+          return {
+            result: "Skipped",
+            reason: {
+              code: "SourceFileUnmapped",
+              message: `${fileName} was unmapped during the run; not synchronized`,
+            },
+          };
         return undefined;
       };
       const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
@@ -385,11 +526,21 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         contentHash = await hashFile(absolutePath);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
-        return fail({ code, message: `${fileName}: cannot read the source file (${(err as Error).message}); its data in the iModel is kept`, target: task.path });
+        return fail({
+          code,
+          message: `${fileName}: cannot read the source file (${(err as Error).message}); its data in the iModel is kept`,
+          target: task.path,
+        });
       }
-      const bimExists = await fs.stat(iModel.location.path).then(() => true, () => false);
+      const bimExists = await fs.stat(iModel.location.path).then(
+        () => true,
+        () => false,
+      );
       if (fileState?.syncedContentHash === contentHash && bimExists) {
-        const reason = { code: "FileUnchanged", message: `${fileName} is unchanged since run ${fileState.syncedRunId} (same content hash); not parsed again` };
+        const reason = {
+          code: "FileUnchanged",
+          message: `${fileName} is unchanged since run ${fileState.syncedRunId} (same content hash); not parsed again`,
+        };
         await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason });
         l.info("task skipped: file unchanged");
         return { result: "Skipped", references: plannedReferences(fileState.references) };
@@ -401,7 +552,11 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         parsed = await CONNECTORS[task.connectorType](absolutePath);
       } catch (err) {
         if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
-        return fail({ code: "ConnectorFailed", message: `${fileName}: the ${task.connectorType} connector failed (${String(err)})`, target: task.path });
+        return fail({
+          code: "ConnectorFailed",
+          message: `${fileName}: the ${task.connectorType} connector failed (${String(err)})`,
+          target: task.path,
+        });
       }
       const refs =
         task.role === "CompositeModel"
@@ -426,9 +581,15 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
         // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
         await store.imodels.updateOne(
           { _id: iModel._id, gcs: { $exists: false } },
-          { $set: { gcs: { connectionId: connection._id, sourceFileId: task.sourceFileId, path: task.path, dateTime: now() } } },
+          {
+            $set: {
+              gcs: { connectionId: connection._id, sourceFileId: task.sourceFileId, path: task.path, dateTime: now() },
+            },
+          },
         );
-        await updateConnection(store, connection._id, (c) => (c.definesGcs ? undefined : { $set: { definesGcs: true } }));
+        await updateConnection(store, connection._id, (c) =>
+          c.definesGcs ? undefined : { $set: { definesGcs: true } },
+        );
       }
       // Under the connection's lock: an unmap (which marks file records under the same lock) is never overwritten.
       await withConnection(store, connection._id, async (current) => {
@@ -452,10 +613,18 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
           { upsert: true },
         );
       });
-      const elements = { inserted: written.inserted, updated: written.updated, deleted: written.deleted, unchanged: written.unchanged };
+      const elements = {
+        inserted: written.inserted,
+        updated: written.updated,
+        deleted: written.deleted,
+        unchanged: written.unchanged,
+      };
       const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
       await finishTask(runId, task.sourceFileId, { result: "Success", contentHash, elements, warnings });
-      l.info({ elements, warnings: warnings.length, replayed: written.replayed, georeference: written.georeference }, "task completed");
+      l.info(
+        { elements, warnings: warnings.length, replayed: written.replayed, georeference: written.georeference },
+        "task completed",
+      );
       return { result: "Success", references: plannedReferences(refs.records) };
     },
 
@@ -479,16 +648,40 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
       const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
       await store.tasks.updateMany(
         { runId: input.runId, state: { $ne: "Completed" } },
-        { $set: { state: "Completed", result: leftOver, endDateTime: now(), ...(input.cancelled ? { reason: input.cancelled } : {}) } },
+        {
+          $set: {
+            state: "Completed",
+            result: leftOver,
+            endDateTime: now(),
+            ...(input.cancelled ? { reason: input.cancelled } : {}),
+          },
+        },
       );
       const tasks = await store.tasks.find({ runId: input.runId }).toArray();
-      const result: RunResult = input.error ? "Error" : input.cancelled ? "Cancelled" : aggregateResult(tasks.map((t) => t.result));
-      const error = input.error ?? (result === "Error" || result === "PartialSuccess"
-        ? { code: result === "Error" ? "AllTasksFailed" : "SomeTasksFailed", message: `${tasks.filter((t) => t.result === "Error").length} of ${tasks.length} files failed` }
-        : undefined);
+      const result: RunResult = input.error
+        ? "Error"
+        : input.cancelled
+          ? "Cancelled"
+          : aggregateResult(tasks.map((t) => t.result));
+      const error =
+        input.error ??
+        (result === "Error" || result === "PartialSuccess"
+          ? {
+              code: result === "Error" ? "AllTasksFailed" : "SomeTasksFailed",
+              message: `${tasks.filter((t) => t.result === "Error").length} of ${tasks.length} files failed`,
+            }
+          : undefined);
       await store.runs.updateOne(
         { _id: input.runId },
-        { $set: { state: "Completed", result, endDateTime: now(), ...(error ? { error } : {}), ...(input.cancelled ? { reason: input.cancelled } : {}) } },
+        {
+          $set: {
+            state: "Completed",
+            result,
+            endDateTime: now(),
+            ...(error ? { error } : {}),
+            ...(input.cancelled ? { reason: input.cancelled } : {}),
+          },
+        },
       );
       log({ runId: input.runId }).info({ result }, "run completed");
       return result;

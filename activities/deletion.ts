@@ -8,7 +8,13 @@
  * unmap job.
  */
 import { Context } from "@temporalio/activity";
-import { connectorTypeOf, ZERO_COUNTS, type ConnectionRecord, type ErrorInfo, type SourceFileRole } from "../domain/model";
+import {
+  connectorTypeOf,
+  ZERO_COUNTS,
+  type ConnectionRecord,
+  type ErrorInfo,
+  type SourceFileRole,
+} from "../domain/model";
 import { updateConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
@@ -48,13 +54,24 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
      */
     async beginDeleteJob(input: { runId: string }): Promise<DeletePlan> {
       const { run, connection, iModel } = await load(input.runId);
-      if (!connection || !iModel) return { ok: false, error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} or its iModel has no record` } };
+      if (!connection || !iModel)
+        return {
+          ok: false,
+          error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} or its iModel has no record` },
+        };
       const wholeConnection = !run.sourceFileIds;
       if (wholeConnection && connection.status === "Active") {
         // Only the API's delete (which first marks the connection Deleting) asks for this job.
-        return { ok: false, error: { code: "ConnectionNotDeleted", message: `connection ${connection._id} is active; delete it with mode=deleteData` } };
+        return {
+          ok: false,
+          error: {
+            code: "ConnectionNotDeleted",
+            message: `connection ${connection._id} is active; delete it with mode=deleteData`,
+          },
+        };
       }
-      if (!run.startDateTime) await store.runs.updateOne({ _id: run._id }, { $set: { state: "Executing", startDateTime: now() } });
+      if (!run.startDateTime)
+        await store.runs.updateOne({ _id: run._id }, { $set: { state: "Executing", startDateTime: now() } });
 
       const states = await store.fileStates.find({ connectionId: connection._id }).toArray();
       const inIModel = await listSourceFilesInIModel(iModel.location.path, connection._id);
@@ -69,18 +86,41 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
       const wanted = run.sourceFileIds ? new Set(run.sourceFileIds) : undefined;
       const ids = [...files.keys()].filter((id) => !wanted || wanted.has(id));
       // Asked-for files the service knows nothing about still get a task (it will find no data).
-      for (const id of wanted ?? []) if (!files.has(id)) (ids.push(id), files.set(id, { path: id, role: "ReferenceFile" }));
-      ids.sort((a, b) => Number(files.get(a)!.role !== "CompositeModel") - Number(files.get(b)!.role !== "CompositeModel"));
+      for (const id of wanted ?? []) {
+        if (files.has(id)) continue;
+        ids.push(id);
+        files.set(id, { path: id, role: "ReferenceFile" });
+      }
+      ids.sort(
+        (a, b) => Number(files.get(a)!.role !== "CompositeModel") - Number(files.get(b)!.role !== "CompositeModel"),
+      );
       const tasks: PlannedTask[] = ids.map((id, index) => {
         const f = files.get(id)!;
-        const connectorType = connectorTypeOf(f.path) ?? connection.sourceFiles.find((x) => x.id === id)?.connectorType ?? "IFC";
-        return { sourceFileId: id, path: f.path, connectorType, role: f.role, phase: f.role === "CompositeModel" ? "MasterFile" : "ReferenceFile", index };
+        const connectorType =
+          connectorTypeOf(f.path) ?? connection.sourceFiles.find((x) => x.id === id)?.connectorType ?? "IFC";
+        return {
+          sourceFileId: id,
+          path: f.path,
+          connectorType,
+          role: f.role,
+          phase: f.role === "CompositeModel" ? "MasterFile" : "ReferenceFile",
+          index,
+        };
       });
       await bulkWriteInChunks(
         store.tasks,
-        tasks.map((t) => ({ updateOne: { filter: { _id: taskId(run._id, t.sourceFileId) }, update: { $setOnInsert: newTask(run._id, connection._id, t) }, upsert: true } })),
+        tasks.map((t) => ({
+          updateOne: {
+            filter: { _id: taskId(run._id, t.sourceFileId) },
+            update: { $setOnInsert: newTask(run._id, connection._id, t) },
+            upsert: true,
+          },
+        })),
       );
-      log({ runId: run._id, connectionId: connection._id }).info({ files: tasks.length, wholeConnection }, "delete job started");
+      log({ runId: run._id, connectionId: connection._id }).info(
+        { files: tasks.length, wholeConnection },
+        "delete job started",
+      );
       return { ok: true, tasks, wholeConnection };
     },
 
@@ -89,7 +129,12 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
      * and forgets the file's record. Refuses, as a task error, to remove the file that defines the iModel's GCS
      * in an unmap job (DESIGN.md: that file cannot be unmapped once synchronized).
      */
-    async removeFileData(input: { runId: string; connectionId: string; iModelId: string; task: PlannedTask }): Promise<void> {
+    async removeFileData(input: {
+      runId: string;
+      connectionId: string;
+      iModelId: string;
+      task: PlannedTask;
+    }): Promise<void> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
       await ensureTask(runId, input.connectionId, task);
@@ -97,24 +142,48 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
       if (existing?.state === "Completed") return;
       await store.tasks.updateOne(
         { _id: taskId(runId, task.sourceFileId) },
-        { $set: { state: "Executing", attempts: Context.current().info.attempt, startDateTime: existing?.startDateTime ?? now() } },
+        {
+          $set: {
+            state: "Executing",
+            attempts: Context.current().info.attempt,
+            startDateTime: existing?.startDateTime ?? now(),
+          },
+        },
       );
-      const [run, iModel] = await Promise.all([store.runs.findOne({ _id: runId }), store.imodels.findOne({ _id: input.iModelId })]);
+      const [run, iModel] = await Promise.all([
+        store.runs.findOne({ _id: runId }),
+        store.imodels.findOne({ _id: input.iModelId }),
+      ]);
       if (!run || !iModel) throw new Error(`run ${runId} or iModel ${input.iModelId} has no record`);
-      if (run.sourceFileIds && iModel.gcs?.connectionId === input.connectionId && iModel.gcs.sourceFileId === task.sourceFileId) {
-        const error = { code: "GcsDefiningFile", message: `${task.path} defines the iModel's geographic coordinate system; its data is kept`, target: task.path };
+      if (
+        run.sourceFileIds &&
+        iModel.gcs?.connectionId === input.connectionId &&
+        iModel.gcs.sourceFileId === task.sourceFileId
+      ) {
+        const error = {
+          code: "GcsDefiningFile",
+          message: `${task.path} defines the iModel's geographic coordinate system; its data is kept`,
+          target: task.path,
+        };
         l.warn({ error }, "delete task refused");
         await finishTask(runId, task.sourceFileId, { result: "Error", error });
         return;
       }
       Context.current().heartbeat("removing");
-      const removed = await removeSourceFileData({ bimPath: iModel.location.path, connectionId: input.connectionId, sourceFileId: task.sourceFileId, runId });
+      const removed = await removeSourceFileData({
+        bimPath: iModel.location.path,
+        connectionId: input.connectionId,
+        sourceFileId: task.sourceFileId,
+        runId,
+      });
       await store.fileStates.deleteOne({ _id: fileStateId(input.connectionId, task.sourceFileId) });
       const elements = { ...ZERO_COUNTS, deleted: removed.elementsDeleted };
       await finishTask(runId, task.sourceFileId, {
         result: "Success",
         elements,
-        ...(removed.found ? {} : { reason: { code: "NoDataInIModel", message: `${task.path} had no data in the iModel` } }),
+        ...(removed.found
+          ? {}
+          : { reason: { code: "NoDataInIModel", message: `${task.path} had no data in the iModel` } }),
         ...(removed.path && removed.path !== task.path ? { path: removed.path } : {}),
       });
       l.info({ elements, found: removed.found }, "file data removed");
@@ -133,11 +202,18 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
       const failed = await store.tasks.countDocuments({ runId: run._id, result: "Error" });
       if (failed > 0) return false;
       const definedGcs = iModel.gcs?.connectionId === connection._id;
-      await removeConnectionSubject({ bimPath: iModel.location.path, connectionId: connection._id, clearGeoreference: definedGcs });
+      await removeConnectionSubject({
+        bimPath: iModel.location.path,
+        connectionId: connection._id,
+        clearGeoreference: definedGcs,
+      });
       if (definedGcs) await store.imodels.updateOne({ _id: iModel._id }, { $unset: { gcs: "" } });
       await store.fileStates.deleteMany({ connectionId: connection._id });
       await markDeleted(store, connection, now());
-      log({ runId: run._id, connectionId: connection._id }).info({ clearedGeoreference: definedGcs }, "connection deleted with its data");
+      log({ runId: run._id, connectionId: connection._id }).info(
+        { clearedGeoreference: definedGcs },
+        "connection deleted with its data",
+      );
       return true;
     },
   };
@@ -146,6 +222,10 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
 /** Marks a connection Deleted (from Deleting), recording when. */
 async function markDeleted(store: Store, connection: ConnectionRecord, at: string): Promise<void> {
   await updateConnection(store, connection._id, (c) => ({
-    $set: { status: "Deleted", definesGcs: false, deletion: { mode: "deleteData", requestedDateTime: at, ...c.deletion, completedDateTime: at } },
+    $set: {
+      status: "Deleted",
+      definesGcs: false,
+      deletion: { mode: "deleteData", requestedDateTime: at, ...c.deletion, completedDateTime: at },
+    },
   }));
 }

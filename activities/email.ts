@@ -41,7 +41,15 @@ export function createMailer({ smtpUrl, from, outboxDir, logger }: MailerOptions
     return {
       async send(message) {
         const info = await transport.sendMail({ from, ...message });
-        logger.info({ to: message.to, subject: message.subject, smtp: `${where.hostname}:${where.port}`, messageId: info.messageId }, "mail sent");
+        logger.info(
+          {
+            to: message.to,
+            subject: message.subject,
+            smtp: `${where.hostname}:${where.port}`,
+            messageId: info.messageId,
+          },
+          "mail sent",
+        );
         return { messageId: info.messageId, via: "smtp" };
       },
       close: () => transport.close(),

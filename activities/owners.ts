@@ -44,10 +44,21 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   /** Sends a notice once. @returns `sent`, or `already` when an earlier attempt sent it. */
-  async function sendOnce(noticeId: string, kind: NoticeRecord["kind"], message: MailMessage): Promise<"sent" | "already"> {
+  async function sendOnce(
+    noticeId: string,
+    kind: NoticeRecord["kind"],
+    message: MailMessage,
+  ): Promise<"sent" | "already"> {
     const now = new Date().toISOString();
     try {
-      await people.notices.insertOne({ _id: noticeId, kind, to: message.to, subject: message.subject, state: "sending", createdDateTime: now });
+      await people.notices.insertOne({
+        _id: noticeId,
+        kind,
+        to: message.to,
+        subject: message.subject,
+        state: "sending",
+        createdDateTime: now,
+      });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       const existing = await people.notices.findOne({ _id: noticeId });
@@ -55,7 +66,10 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
       // A previous attempt claimed it and failed before recording the send: send now.
     }
     const sent = await mailer.send(message);
-    await people.notices.updateOne({ _id: noticeId }, { $set: { state: "sent", sentDateTime: new Date().toISOString(), messageId: sent.messageId } });
+    await people.notices.updateOne(
+      { _id: noticeId },
+      { $set: { state: "sent", sentDateTime: new Date().toISOString(), messageId: sent.messageId } },
+    );
     return "sent";
   }
 
@@ -71,7 +85,10 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
 
   function connectionLines(connections: ConnectionRecord[], names: Map<string, string>): string {
     return connections
-      .map((c) => `  - "${c.displayName}" (connection ${c._id}) of iModel "${names.get(c.iModelId) ?? c.iModelId}", schedule: ${describeSchedule(c.schedule)}`)
+      .map(
+        (c) =>
+          `  - "${c.displayName}" (connection ${c._id}) of iModel "${names.get(c.iModelId) ?? c.iModelId}", schedule: ${describeSchedule(c.schedule)}`,
+      )
       .join("\n");
   }
 
@@ -105,7 +122,8 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
       // One record at a time, each under its lock (lib/connection-writes.ts), and only while this user owns it.
       const owned = await store.connections.find({ ownerId: userId }, { projection: { _id: 1 } }).toArray();
       const ownerToken = { state: token.state, expiresDateTime: token.expiresDateTime };
-      for (const { _id } of owned) await updateConnection(store, _id, (c) => (c.ownerId === userId ? { $set: { ownerToken } } : undefined));
+      for (const { _id } of owned)
+        await updateConnection(store, _id, (c) => (c.ownerId === userId ? { $set: { ownerToken } } : undefined));
       log({ userId }).info({ state: token.state, expires: token.expiresDateTime }, "owner token mirrored");
     },
 
@@ -140,7 +158,11 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
         "",
         "-- imodel-sync",
       ].join("\n");
-      const outcome = await sendOnce(`token-expired:${user._id}:${input.expiresDateTime}`, "token-expired", { to: user.email, subject, text });
+      const outcome = await sendOnce(`token-expired:${user._id}:${input.expiresDateTime}`, "token-expired", {
+        to: user.email,
+        subject,
+        text,
+      });
       l.info({ outcome, connections: owned.length }, "token expiry notice");
       return outcome === "sent";
     },
@@ -165,7 +187,11 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
         "",
         "-- imodel-sync",
       ].join("\n");
-      const outcome = await sendOnce(`token-expiring:${user._id}:${input.expiresDateTime}`, "token-expiring", { to: user.email, subject, text });
+      const outcome = await sendOnce(`token-expiring:${user._id}:${input.expiresDateTime}`, "token-expiring", {
+        to: user.email,
+        subject,
+        text,
+      });
       return outcome === "sent";
     },
 
@@ -204,7 +230,10 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
       }
       const text = [...body, "", "-- imodel-sync"].join("\n");
       const outcome = await sendOnce(input.noticeId, "ownership", { to: recipient.email, subject, text });
-      log({ connectionId: connection._id }).info({ outcome, kind: input.kind, to: recipient.email }, "ownership notice");
+      log({ connectionId: connection._id }).info(
+        { outcome, kind: input.kind, to: recipient.email },
+        "ownership notice",
+      );
       return outcome === "sent";
     },
   };

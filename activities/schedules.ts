@@ -4,7 +4,13 @@
  */
 import type { Client } from "@temporalio/client";
 import type { ConnectionRecord, ErrorInfo, RunRecord } from "../domain/model";
-import { classifyFire, occurrenceKey, type LastScheduledRun, type ScheduledFor, type ScheduledRunInput } from "../domain/schedule";
+import {
+  classifyFire,
+  occurrenceKey,
+  type LastScheduledRun,
+  type ScheduledFor,
+  type ScheduledRunInput,
+} from "../domain/schedule";
 import { tokenIsValid } from "../domain/token";
 import { isDuplicateKey, peopleCollections } from "../lib/collections";
 import { updateConnection } from "../lib/connection-writes";
@@ -20,7 +26,9 @@ export interface ScheduleActivityDeps {
   taskQueue: string;
 }
 
-export type FireDecision = { decision: "run"; scheduledFor: ScheduledFor } | { decision: "duplicate"; scheduledFor: ScheduledFor; claimedBy: string };
+export type FireDecision =
+  | { decision: "run"; scheduledFor: ScheduledFor }
+  | { decision: "duplicate"; scheduledFor: ScheduledFor; claimedBy: string };
 
 export type ScheduledRunOutcome =
   | { outcome: "Queued"; runId: string }
@@ -57,8 +65,14 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
     await store.runs.updateOne({ _id: runId }, { $setOnInsert: record }, { upsert: true });
   }
 
-  async function noteLastScheduledRun(connectionId: string, last: LastScheduledRun, setLastRun: boolean): Promise<void> {
-    await updateConnection(store, connectionId, () => ({ $set: { lastScheduledRun: last, ...(setLastRun ? { lastRunId: last.runId } : {}) } }));
+  async function noteLastScheduledRun(
+    connectionId: string,
+    last: LastScheduledRun,
+    setLastRun: boolean,
+  ): Promise<void> {
+    await updateConnection(store, connectionId, () => ({
+      $set: { lastScheduledRun: last, ...(setLastRun ? { lastRunId: last.runId } : {}) },
+    }));
   }
 
   return {
@@ -67,12 +81,20 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
      * of a local day runs, later ones (DST catcher on ordinary days, a second pass through a fall-back overlap) are
      * duplicates. Idempotent for retries of the same workflow.
      */
-    async classifyScheduledFire(input: ScheduledRunInput & { scheduledDateTime: string; workflowId: string }): Promise<FireDecision> {
+    async classifyScheduledFire(
+      input: ScheduledRunInput & { scheduledDateTime: string; workflowId: string },
+    ): Promise<FireDecision> {
       const fire = classifyFire(input.schedule, new Date(input.scheduledDateTime));
       const base = { scheduledDateTime: input.scheduledDateTime, revision: input.revision };
       if (fire.kind !== "calendar") return { decision: "run", scheduledFor: { ...base, kind: fire.kind } };
-      const timeZone = input.schedule.type === "daily" || input.schedule.type === "weekly" ? input.schedule.timeZone : undefined;
-      const scheduledFor: ScheduledFor = { ...base, kind: "calendar", localDate: fire.localDate, ...(timeZone ? { timeZone } : {}) };
+      const timeZone =
+        input.schedule.type === "daily" || input.schedule.type === "weekly" ? input.schedule.timeZone : undefined;
+      const scheduledFor: ScheduledFor = {
+        ...base,
+        kind: "calendar",
+        localDate: fire.localDate,
+        ...(timeZone ? { timeZone } : {}),
+      };
       const key = occurrenceKey(input.connectionId, input.revision, fire.localDate);
       try {
         await people.scheduleClaims.insertOne({
@@ -103,7 +125,12 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
      * reason `RunInProgress`) when the connection already has an active run. A deleted connection's schedule is
      * removed. Idempotent for retries: `runId` comes from the workflow.
      */
-    async startScheduledRun(input: { connectionId: string; runId: string; workflowId: string; scheduledFor: ScheduledFor }): Promise<ScheduledRunOutcome> {
+    async startScheduledRun(input: {
+      connectionId: string;
+      runId: string;
+      workflowId: string;
+      scheduledFor: ScheduledFor;
+    }): Promise<ScheduledRunOutcome> {
       const { runId, scheduledFor } = input;
       const l = log({ connectionId: input.connectionId, runId });
       const connection = await store.connections.findOne({ _id: input.connectionId });
@@ -116,7 +143,10 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
       const owner = connection.ownerId ? await people.users.findOne({ _id: connection.ownerId }) : null;
       if (!owner || !tokenIsValid(owner.token, Date.now())) {
         const error: ErrorInfo = !owner
-          ? { code: "UserNotAuthenticated", message: `Connection '${connection.displayName}' has no owner whose token could run a scheduled sync; give it an owner.` }
+          ? {
+              code: "UserNotAuthenticated",
+              message: `Connection '${connection.displayName}' has no owner whose token could run a scheduled sync; give it an owner.`,
+            }
           : {
               code: "UserNotAuthenticated",
               message: owner.token
@@ -124,16 +154,31 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
                 : `The owner (${owner.email}) has no token yet; it is issued at the owner's next request to the service.`,
               target: owner._id,
             };
-        await recordCompletedRun(runId, connection, input.workflowId, scheduledFor, { result: "Error", error, ...(owner ? { ownerId: owner._id } : {}) });
-        await noteLastScheduledRun(connection._id, { runId, scheduledDateTime: scheduledFor.scheduledDateTime, dateTime: now, outcome: "Refused", error }, true);
+        await recordCompletedRun(runId, connection, input.workflowId, scheduledFor, {
+          result: "Error",
+          error,
+          ...(owner ? { ownerId: owner._id } : {}),
+        });
+        await noteLastScheduledRun(
+          connection._id,
+          { runId, scheduledDateTime: scheduledFor.scheduledDateTime, dateTime: now, outcome: "Refused", error },
+          true,
+        );
         l.warn({ error }, "scheduled run refused: the owner is not authenticated");
         return { outcome: "Refused", runId, error };
       }
 
       // The owner and occurrence are recorded with the run itself (no window where the run lacks them).
-      const result = await requestRun(temporal, taskQueue, connection, "schedule", runId, undefined, { ownerId: owner._id, scheduledFor });
+      const result = await requestRun(temporal, taskQueue, connection, "schedule", runId, undefined, {
+        ownerId: owner._id,
+        scheduledFor,
+      });
       if (result.created || result.runId === runId) {
-        await noteLastScheduledRun(connection._id, { runId, scheduledDateTime: scheduledFor.scheduledDateTime, dateTime: now, outcome: "Queued" }, false);
+        await noteLastScheduledRun(
+          connection._id,
+          { runId, scheduledDateTime: scheduledFor.scheduledDateTime, dateTime: now, outcome: "Queued" },
+          false,
+        );
         l.info({ ownerId: owner._id, scheduledFor }, "scheduled run queued");
         return { outcome: "Queued", runId };
       }
@@ -142,8 +187,16 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
         message: `Run ${result.runId} of this connection was in progress when the schedule fired; scheduled runs never overlap another run of the same connection.`,
         target: result.runId,
       };
-      await recordCompletedRun(runId, connection, input.workflowId, scheduledFor, { result: "Skipped", reason, ownerId: owner._id });
-      await noteLastScheduledRun(connection._id, { runId, scheduledDateTime: scheduledFor.scheduledDateTime, dateTime: now, outcome: "Skipped", reason }, false);
+      await recordCompletedRun(runId, connection, input.workflowId, scheduledFor, {
+        result: "Skipped",
+        reason,
+        ownerId: owner._id,
+      });
+      await noteLastScheduledRun(
+        connection._id,
+        { runId, scheduledDateTime: scheduledFor.scheduledDateTime, dateTime: now, outcome: "Skipped", reason },
+        false,
+      );
       l.info({ activeRunId: result.runId }, "scheduled run skipped: another run of the connection is active");
       return { outcome: "Skipped", runId, activeRunId: result.runId };
     },

@@ -25,7 +25,13 @@ import { authenticate, currentUser } from "./auth";
 import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { lifecycleRouter } from "./lifecycle";
-import { assertActive, loadConnection, loadIModel, realSourceRoots as realSourceRootsOf, runWithTasks } from "./lookups";
+import {
+  assertActive,
+  loadConnection,
+  loadIModel,
+  realSourceRoots as realSourceRootsOf,
+  runWithTasks,
+} from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
 import { assertCompositeLimit, assertNotMapped, checkNewSourceFiles } from "./source-files";
@@ -73,10 +79,16 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/health",
     route(async (_req, res) => {
       const checks: Record<string, string> = {};
-      await store.db.command({ ping: 1 }).then(() => (checks.mongodb = "ok"), (e: Error) => (checks.mongodb = e.message));
+      await store.db.command({ ping: 1 }).then(
+        () => (checks.mongodb = "ok"),
+        (e: Error) => (checks.mongodb = e.message),
+      );
       await temporal.connection
         .withDeadline(Date.now() + 3000, () => temporal.workflowService.getSystemInfo({}))
-        .then(() => (checks.temporal = "ok"), (e: Error) => (checks.temporal = e.message));
+        .then(
+          () => (checks.temporal = "ok"),
+          (e: Error) => (checks.temporal = e.message),
+        );
       if (checks.temporal === "ok") {
         // A worker polled the workflow task queue within the last 90 s (Temporal keeps pollers listed a while).
         await temporal.connection
@@ -89,7 +101,9 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
           )
           .then(
             (r) => {
-              const recent = (r.pollers ?? []).some((p) => Number(p.lastAccessTime?.seconds ?? 0) * 1000 > Date.now() - 90_000);
+              const recent = (r.pollers ?? []).some(
+                (p) => Number(p.lastAccessTime?.seconds ?? 0) * 1000 > Date.now() - 90_000,
+              );
               checks.worker = recent ? "ok" : `no worker polls task queue ${config.taskQueue}`;
             },
             (e: Error) => (checks.worker = e.message),
@@ -113,7 +127,10 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         createdDateTime: now(),
       };
       await store.imodels.insertOne(record);
-      res.status(201).location(`/imodels/${id}`).json({ iModel: iModelJson(record) });
+      res
+        .status(201)
+        .location(`/imodels/${id}`)
+        .json({ iModel: iModelJson(record) });
     }),
   );
 
@@ -163,7 +180,10 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         async (lease) => {
           const { connections: siblings, states: siblingStates } = await activeMappingOf(store, iModel._id);
           if (siblings.length >= LIMITS.connectionsPerIModel) {
-            throw new ApiError("MaxConnectionsPerIModelReached", `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`);
+            throw new ApiError(
+              "MaxConnectionsPerIModelReached",
+              `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`,
+            );
           }
           assertCompositeLimit(iModel._id, siblings, files.length);
           await assertNotMapped(checked, siblings, undefined, siblingStates);
@@ -189,7 +209,10 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       );
       await copyOwnerToken(store, record);
       req.log.info({ connectionId: record._id, iModelId: iModel._id }, "connection created");
-      res.status(201).location(`/connections/${record._id}`).json({ connection: connectionJson(record) });
+      res
+        .status(201)
+        .location(`/connections/${record._id}`)
+        .json({ connection: connectionJson(record) });
     }),
   );
 
@@ -200,10 +223,20 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       const status = q.status ? (q.status as ConnectionStatus) : { $in: ["Active", "Deleting"] as ConnectionStatus[] };
       const filter = { status, ...(q.iModelId ? { iModelId: q.iModelId } : {}) };
       if (q.iModelId) await getIModel(q.iModelId);
-      const { items, _links } = await listPage(req, store.connections, filter, { createdDateTime: 1, _id: 1 }, q, { iModelId: q.iModelId, status: q.status });
-      const states = items.length ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray() : [];
+      const { items, _links } = await listPage(req, store.connections, filter, { createdDateTime: 1, _id: 1 }, q, {
+        iModelId: q.iModelId,
+        status: q.status,
+      });
+      const states = items.length
+        ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray()
+        : [];
       res.json({
-        connections: items.map((c) => connectionJson(c, states.filter((s) => s.connectionId === c._id))),
+        connections: items.map((c) =>
+          connectionJson(
+            c,
+            states.filter((s) => s.connectionId === c._id),
+          ),
+        ),
         _links,
       });
     }),
@@ -213,7 +246,9 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/connections/:id",
     route(async (req, res) => {
       const connection = await getConnection(req.params.id);
-      res.json({ connection: connectionJson(connection, await store.fileStates.find({ connectionId: connection._id }).toArray()) });
+      res.json({
+        connection: connectionJson(connection, await store.fileStates.find({ connectionId: connection._id }).toArray()),
+      });
     }),
   );
 
@@ -228,7 +263,10 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       const run = await runWithTasks(store, runId);
       const body = run ? { run } : {};
       req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
-      res.status(created ? 202 : 303).location(location).json(body);
+      res
+        .status(created ? 202 : 303)
+        .location(location)
+        .json(body);
     }),
   );
 
@@ -240,7 +278,15 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       const filter = { connectionId: connection._id };
       const { items: runs, _links } = await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q);
       const tasks = runs.length ? await store.tasks.find({ runId: { $in: runs.map((r) => r._id) } }).toArray() : [];
-      res.json({ runs: runs.map((r) => runJson(r, tasks.filter((t) => t.runId === r._id))), _links });
+      res.json({
+        runs: runs.map((r) =>
+          runJson(
+            r,
+            tasks.filter((t) => t.runId === r._id),
+          ),
+        ),
+        _links,
+      });
     }),
   );
 

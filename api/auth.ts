@@ -56,7 +56,8 @@ export function hashApiKey(key: string): string {
 
 /** The user of a request that went through `authenticate`. */
 export function currentUser(req: { user?: UserRecord }): UserRecord {
-  if (!req.user) throw new ApiError("Unauthorized", "Authentication is required: send 'authorization: Bearer <API key>'.");
+  if (!req.user)
+    throw new ApiError("Unauthorized", "Authentication is required: send 'authorization: Bearer <API key>'.");
   return req.user;
 }
 
@@ -68,7 +69,11 @@ export const isAdmin = (u: UserRecord) => u.role === "admin";
  * @param what what the caller tried, for the message (e.g. "change its schedule").
  * @throws ApiError NotConnectionOwner (403).
  */
-export function requireConnectionOwner(req: { user?: UserRecord }, c: { displayName: string; ownerId?: string; owner?: { email: string } }, what: string): void {
+export function requireConnectionOwner(
+  req: { user?: UserRecord },
+  c: { displayName: string; ownerId?: string; owner?: { email: string } },
+  what: string,
+): void {
   const me = currentUser(req);
   if (isAdmin(me) || (c.ownerId && c.ownerId === me._id)) return;
   throw new ApiError(
@@ -85,28 +90,44 @@ export async function ensureAdminUser(store: Store, config: Config, logger: Logg
   const people = peopleCollections(store);
   if (!config.adminApiKey) {
     const count = await people.users.countDocuments({});
-    if (count === 0) logger.warn("ADMIN_API_KEY is not set and there are no users: nobody can use the API (set ADMIN_API_KEY)");
+    if (count === 0)
+      logger.warn("ADMIN_API_KEY is not set and there are no users: nobody can use the API (set ADMIN_API_KEY)");
     return;
   }
   const apiKeyHash = hashApiKey(config.adminApiKey);
   const existing = await people.users.findOne({ _id: ADMIN_USER_ID });
-  if (existing && existing.apiKeyHash.length === apiKeyHash.length && timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))) return;
+  if (
+    existing &&
+    existing.apiKeyHash.length === apiKeyHash.length &&
+    timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))
+  )
+    return;
   try {
     await people.users.updateOne(
       { _id: ADMIN_USER_ID },
       {
         $set: { apiKeyHash, role: "admin" },
-        $setOnInsert: { email: config.adminEmail.toLowerCase(), name: "Administrator", createdDateTime: new Date().toISOString() },
+        $setOnInsert: {
+          email: config.adminEmail.toLowerCase(),
+          name: "Administrator",
+          createdDateTime: new Date().toISOString(),
+        },
       },
       { upsert: true },
     );
   } catch (err) {
     if (isDuplicateKey(err)) {
-      throw new Error(`cannot create the admin user: email ${config.adminEmail} or the ADMIN_API_KEY already belongs to another user (set ADMIN_EMAIL)`);
+      throw new Error(
+        `cannot create the admin user: email ${config.adminEmail} or the ADMIN_API_KEY already belongs to another user (set ADMIN_EMAIL)`,
+        { cause: err },
+      );
     }
     throw err;
   }
-  logger.info({ userId: ADMIN_USER_ID, email: existing?.email ?? config.adminEmail }, existing ? "admin API key updated from ADMIN_API_KEY" : "admin user created from ADMIN_API_KEY");
+  logger.info(
+    { userId: ADMIN_USER_ID, email: existing?.email ?? config.adminEmail },
+    existing ? "admin API key updated from ADMIN_API_KEY" : "admin user created from ADMIN_API_KEY",
+  );
 }
 
 /** A bounded set/map: forgets everything when full (the records stay the truth; this only saves lookups). */
@@ -156,12 +177,20 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
       log.info({ userId: user._id, token: user.token?.state ?? "none" }, "owner token visit signalled");
     } catch (err) {
       lastVisitSignal.delete(user._id);
-      log.warn({ err, userId: user._id }, "could not signal the owner token visit; it is sent again at the next request");
+      log.warn(
+        { err, userId: user._id },
+        "could not signal the owner token visit; it is sent again at the next request",
+      );
     }
   }
 
   /** The iModel a request is about, when it names an existing one (directly or through a connection). */
-  async function iModelOf(method: string, urlPath: string, body: unknown, query: Record<string, unknown>): Promise<string | undefined> {
+  async function iModelOf(
+    method: string,
+    urlPath: string,
+    body: unknown,
+    query: Record<string, unknown>,
+  ): Promise<string | undefined> {
     const m = /^\/(imodels|connections)\/([^/]+)/.exec(urlPath);
     let iModelId: string | undefined;
     if (m?.[1] === "connections") {
@@ -173,7 +202,8 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
       return c?.iModelId;
     }
     if (m?.[1] === "imodels") iModelId = decodeURIComponent(m[2]);
-    else if (urlPath === "/connections" && method === "POST") iModelId = (body as { iModelId?: unknown })?.iModelId as string | undefined;
+    else if (urlPath === "/connections" && method === "POST")
+      iModelId = (body as { iModelId?: unknown })?.iModelId as string | undefined;
     else if (urlPath === "/connections" && method === "GET") iModelId = query.iModelId as string | undefined;
     if (typeof iModelId !== "string" || iModelId === "") return undefined;
     const known = await store.imodels.findOne({ _id: iModelId }, { projection: { _id: 1 } });

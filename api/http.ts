@@ -1,5 +1,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { MongoNetworkError, MongoServerSelectionError, type Collection, type Document, type Filter, type Sort, type WithId } from "mongodb";
+import {
+  MongoNetworkError,
+  MongoServerSelectionError,
+  type Collection,
+  type Document,
+  type Filter,
+  type Sort,
+  type WithId,
+} from "mongodb";
 import { ZodError, type ZodTypeAny, type z } from "zod";
 import { ApiError } from "../domain/errors";
 import type { Logger } from "../lib/logger";
@@ -25,7 +33,11 @@ function zodToApiError(error: ZodError): ApiError {
   const details = error.issues.flatMap((i) =>
     i.code === "unrecognized_keys"
       ? // One detail per unknown key, its target the key's full path (`sourceFiles.0.bar`).
-        i.keys.map((key) => ({ code: "UnknownField", message: `unknown field '${key}'`, target: [...i.path, key].join(".") }))
+        i.keys.map((key) => ({
+          code: "UnknownField",
+          message: `unknown field '${key}'`,
+          target: [...i.path, key].join("."),
+        }))
       : [
           {
             code: i.code === "invalid_type" && i.received === "undefined" ? "MissingField" : "InvalidValue",
@@ -83,8 +95,10 @@ function requestErrorToApiError(err: unknown): ApiError | undefined {
   const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; charset?: unknown; code?: unknown } | null;
   // decodeURIComponent of a path segment: Express's param decoding sets status 400; other callers (the
   // authentication middleware finding the iModel of a path) throw the bare URIError.
-  if (err instanceof URIError) return new ApiError("InvalidRequest", "The request URL is not validly percent-encoded (UTF-8).");
-  const status = typeof e?.status === "number" ? e.status : typeof e?.statusCode === "number" ? e.statusCode : undefined;
+  if (err instanceof URIError)
+    return new ApiError("InvalidRequest", "The request URL is not validly percent-encoded (UTF-8).");
+  const status =
+    typeof e?.status === "number" ? e.status : typeof e?.statusCode === "number" ? e.statusCode : undefined;
   const type = typeof e?.type === "string" ? e.type : undefined;
   if (status === undefined || status < 400 || status > 499) return undefined;
   switch (type) {
@@ -98,7 +112,10 @@ function requestErrorToApiError(err: unknown): ApiError | undefined {
         `The request body's charset${typeof e?.charset === "string" ? ` '${e.charset}'` : ""} is not supported; send application/json in UTF-8.`,
       );
     case "encoding.unsupported":
-      return new ApiError("UnsupportedMediaType", "The request body's content-encoding is not supported; send it uncompressed (identity), gzip or deflate.");
+      return new ApiError(
+        "UnsupportedMediaType",
+        "The request body's content-encoding is not supported; send it uncompressed (identity), gzip or deflate.",
+      );
     case "request.aborted":
       return new ApiError("InvalidRequest", "The request body was not received completely.");
     case "request.size.invalid":
@@ -108,7 +125,11 @@ function requestErrorToApiError(err: unknown): ApiError | undefined {
     return new ApiError("InvalidRequest", "The request body could not be decompressed as its content-encoding says.");
   }
   if (status === 413) return new ApiError("PayloadTooLarge", "The request body is too large.");
-  if (status === 415) return new ApiError("UnsupportedMediaType", "The request body's media type is not supported; send application/json.");
+  if (status === 415)
+    return new ApiError(
+      "UnsupportedMediaType",
+      "The request body's media type is not supported; send application/json.",
+    );
   return new ApiError("InvalidRequest", "The request is not valid.");
 }
 
@@ -135,7 +156,10 @@ export function errorHandler(logger: Logger) {
       apiError = requestError;
     } else if (isDependencyDown(err)) {
       logger.error({ err, path: req.path }, "dependency unavailable");
-      apiError = new ApiError("DependencyUnavailable", "A service this API depends on (MongoDB or Temporal) is unavailable; try again later.");
+      apiError = new ApiError(
+        "DependencyUnavailable",
+        "A service this API depends on (MongoDB or Temporal) is unavailable; try again later.",
+      );
     } else {
       logger.error({ err, path: req.path }, "unexpected error");
       apiError = new ApiError("InternalError", "An unexpected error occurred.");
@@ -181,7 +205,10 @@ export async function listPage<T extends Document>(
   q: { $top: number; $skip: number },
   params: Record<string, string | undefined> = {},
 ): Promise<{ items: WithId<T>[]; _links: { next?: { href: string } } }> {
-  const [items, total] = await Promise.all([collection.find(filter).sort(sort).skip(q.$skip).limit(q.$top).toArray(), collection.countDocuments(filter)]);
+  const [items, total] = await Promise.all([
+    collection.find(filter).sort(sort).skip(q.$skip).limit(q.$top).toArray(),
+    collection.countDocuments(filter),
+  ]);
   const next = nextLink(req, q.$top, q.$skip, items.length, total, params);
   return { items, _links: next ? { next } : {} };
 }

@@ -50,9 +50,13 @@ const now = () => new Date().toISOString();
 export function filesGoingWith(connection: ConnectionRecord, compositeId: string, states: FileStateRecord[]): string[] {
   const stateOf = (id: string) => states.find((s) => s.sourceFileId === id);
   const remaining = connection.sourceFiles.filter((f) => f.role === "CompositeModel" && f.id !== compositeId);
-  const keptRefs = new Set(remaining.flatMap((f) => (stateOf(f.id)?.references ?? []).filter((r) => r.resolved).map((r) => r.id)));
+  const keptRefs = new Set(
+    remaining.flatMap((f) => (stateOf(f.id)?.references ?? []).filter((r) => r.resolved).map((r) => r.id)),
+  );
   const composites = new Set(connection.sourceFiles.map((f) => f.id));
-  const refs = (stateOf(compositeId)?.references ?? []).filter((r) => r.resolved && !keptRefs.has(r.id) && !composites.has(r.id)).map((r) => r.id);
+  const refs = (stateOf(compositeId)?.references ?? [])
+    .filter((r) => r.resolved && !keptRefs.has(r.id) && !composites.has(r.id))
+    .map((r) => r.id);
   return [compositeId, ...new Set(refs)];
 }
 
@@ -102,7 +106,11 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             }
             const iModel = await loadIModel(store, c.iModelId);
             if (iModel.gcs?.connectionId === c._id || c.definesGcs) {
-              const others = await store.connections.countDocuments({ iModelId: c.iModelId, status: "Active", _id: { $ne: c._id } });
+              const others = await store.connections.countDocuments({
+                iModelId: c.iModelId,
+                status: "Active",
+                _id: { $ne: c._id },
+              });
               if (others > 0) {
                 throw new ApiError(
                   "GcsDefiningConnection",
@@ -112,7 +120,10 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             }
             // No future syncs: not Active any more, and no schedule (removed from Temporal below).
             const written = await write({
-              $set: { status: mode === "keepData" ? "Deleted" : "Deleting", deletion: { mode, requestedDateTime: now() } },
+              $set: {
+                status: mode === "keepData" ? "Deleted" : "Deleting",
+                deletion: { mode, requestedDateTime: now() },
+              },
               $unset: ["schedule"],
             });
             return { connection: written, resumed: false };
@@ -123,16 +134,28 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       // down) removes itself at its next firing. Not awaited before the rest: both wait for Temporal at most 20 s.
       const scheduleRemoved = temporal.connection
         .withDeadline(Date.now() + RUN_REQUEST_DEADLINE_MS, () => removeSchedule(temporal, connection._id))
-        .catch((err: Error) => req.log.warn({ connectionId: connection._id, err: err.message }, "schedule not removed now; it removes itself at its next firing"));
+        .catch((err: Error) =>
+          req.log.warn(
+            { connectionId: connection._id, err: err.message },
+            "schedule not removed now; it removes itself at its next firing",
+          ),
+        );
       if (mode === "keepData") {
         // The deletion is recorded: whatever Temporal answers, the active run stops at its next file (the worker checks).
         let cancelledRuns: string[] | undefined;
         const warnings = [];
         try {
-          cancelledRuns = (await cancelRuns(temporal, connection, { reason: { code: "ConnectionDeleted", message: "the connection was deleted while the run was active" } })).cancelled;
+          cancelledRuns = (
+            await cancelRuns(temporal, connection, {
+              reason: { code: "ConnectionDeleted", message: "the connection was deleted while the run was active" },
+            })
+          ).cancelled;
         } catch (err) {
           if (!(err instanceof ApiError && err.code === "DependencyUnavailable")) throw err;
-          warnings.push({ code: "RunNotCancelledYet", message: "Temporal did not answer in time; an active run of this connection stops before its next file" });
+          warnings.push({
+            code: "RunNotCancelledYet",
+            message: "Temporal did not answer in time; an active run of this connection stops before its next file",
+          });
         }
         await scheduleRemoved;
         req.log.info({ connectionId: connection._id, mode, cancelledRuns }, "connection deleted");
@@ -144,13 +167,26 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         return;
       }
       // Temporal down: 503, the connection stays Deleting and asking again with deleteData queues the job.
-      const { runId, created } = await requestRun(temporal, config.taskQueue, connection, "delete", randomUUID(), undefined, {
-        kind: "delete",
-        cancelSyncs: true,
-      });
+      const { runId, created } = await requestRun(
+        temporal,
+        config.taskQueue,
+        connection,
+        "delete",
+        randomUUID(),
+        undefined,
+        {
+          kind: "delete",
+          cancelSyncs: true,
+        },
+      );
       await scheduleRemoved;
-      const recorded = await updateConnection(store, connection._id, (c) => ({ $set: { deletion: { ...c.deletion!, runId } } }));
-      req.log.info({ connectionId: connection._id, mode, runId, created, resumed }, "connection deletion with data queued");
+      const recorded = await updateConnection(store, connection._id, (c) => ({
+        $set: { deletion: { ...c.deletion!, runId } },
+      }));
+      req.log.info(
+        { connectionId: connection._id, mode, runId, created, resumed },
+        "connection deletion with data queued",
+      );
       res
         .status(202)
         .location(runLocation({ connectionId: connection._id, _id: runId }))
@@ -166,7 +202,11 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       const found = await loadConnection(store, req.params.id);
       assertActive(found);
       requireConnectionOwner(req, found, "change its mapping");
-      const checked = await checkNewSourceFiles(found.source.path, body.sourceFiles, await realSourceRoots(config.sourceRoots));
+      const checked = await checkNewSourceFiles(
+        found.source.path,
+        body.sourceFiles,
+        await realSourceRoots(config.sourceRoots),
+      );
       const updated = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
@@ -182,7 +222,9 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             const reused: string[] = [];
             const files = checked.files.map((f) => {
               const kept = states.find((s) => s.path === f.path && s.unmapped?.mode === "keepData");
-              const ref = states.flatMap((s) => (s.unmapped ? [] : (s.references ?? []))).find((r) => r.resolved && r.path === f.path);
+              const ref = states
+                .flatMap((s) => (s.unmapped ? [] : (s.references ?? [])))
+                .find((r) => r.resolved && r.path === f.path);
               const id = kept?.sourceFileId ?? ref?.id;
               if (!id) return f;
               if (kept) reused.push(kept._id);
@@ -194,7 +236,10 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           }),
         iModelMappingLockOptions(found.iModelId),
       );
-      req.log.info({ connectionId: updated._id, added: body.sourceFiles.map((f) => f.path) }, "composite models mapped");
+      req.log.info(
+        { connectionId: updated._id, added: body.sourceFiles.map((f) => f.path) },
+        "composite models mapped",
+      );
       res.json({ connection: connectionJson(updated, await fileStatesOf(updated._id)) });
     }),
   );
@@ -218,8 +263,11 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             const file = c.sourceFiles.find((f) => f.id === fileId);
             if (!file) {
               // Unmapped with deleteData before, its delete job not queued (Temporal was down): asking again queues it.
-              const pending = states.find((s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds);
-              if (pending && mode === "deleteData") return { connection: c, removed: pending.unmapped!.sourceFileIds!, resumed: true };
+              const pending = states.find(
+                (s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds,
+              );
+              if (pending && mode === "deleteData")
+                return { connection: c, removed: pending.unmapped!.sourceFileIds!, resumed: true };
               throw notMapped(c, fileId, states);
             }
             if (c.sourceFiles.filter((f) => f.role === "CompositeModel").length <= 1) {
@@ -231,7 +279,8 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             const going = filesGoingWith(c, file.id, states);
             const iModel = await loadIModel(store, c.iModelId);
             if (iModel.gcs?.connectionId === c._id && going.includes(iModel.gcs.sourceFileId)) {
-              const through = iModel.gcs.sourceFileId === file.id ? "" : ` (through its reference file '${iModel.gcs.path}')`;
+              const through =
+                iModel.gcs.sourceFileId === file.id ? "" : ` (through its reference file '${iModel.gcs.path}')`;
               throw new ApiError(
                 "GcsDefiningFile",
                 `'${file.path}'${through} defined the geographic coordinate system of iModel '${iModel.name}' and cannot be unmapped once synchronized.`,
@@ -246,7 +295,14 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
               const own = id === file.id ? { ...unmapped, sourceFileIds: going } : unmapped;
               if (s) await store.fileStates.updateOne({ _id: s._id }, { $set: { unmapped: own } });
               else if (id === file.id) {
-                const record: FileStateRecord = { _id: fileStateId(c._id, id), connectionId: c._id, sourceFileId: id, path: file.path, role: "CompositeModel", unmapped: own };
+                const record: FileStateRecord = {
+                  _id: fileStateId(c._id, id),
+                  connectionId: c._id,
+                  sourceFileId: id,
+                  path: file.path,
+                  role: "CompositeModel",
+                  unmapped: own,
+                };
                 await store.fileStates.updateOne({ _id: record._id }, { $set: record }, { upsert: true });
               }
             }
@@ -261,7 +317,15 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         return;
       }
       // Temporal down: 503; the file stays unmapped and asking again (same request) queues the delete job.
-      const { runId } = await requestRun(temporal, config.taskQueue, connection, "mapping-change", randomUUID(), undefined, { kind: "delete", sourceFileIds: removed });
+      const { runId } = await requestRun(
+        temporal,
+        config.taskQueue,
+        connection,
+        "mapping-change",
+        randomUUID(),
+        undefined,
+        { kind: "delete", sourceFileIds: removed },
+      );
       res
         .status(202)
         .location(runLocation({ connectionId: connection._id, _id: runId }))
@@ -277,12 +341,19 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       const c = await loadConnection(store, req.params.id);
       if (!run) throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${c._id}' does not exist.`);
       const notCancellable = () =>
-        new ApiError("RunNotCancellable", `Run '${run._id}' is a delete job; it is never stopped half way, so that no file is left half removed.`);
-      const completed = (r: RunRecord) => new ApiError("RunAlreadyCompleted", `Run '${r._id}' already completed with result ${r.result}.`);
+        new ApiError(
+          "RunNotCancellable",
+          `Run '${run._id}' is a delete job; it is never stopped half way, so that no file is left half removed.`,
+        );
+      const completed = (r: RunRecord) =>
+        new ApiError("RunAlreadyCompleted", `Run '${r._id}' already completed with result ${r.result}.`);
       if (run.kind === "delete") throw notCancellable();
       if (run.state === "Completed") throw completed(run);
       const me = currentUser(req);
-      const result = await cancelRuns(temporal, c, { runId: run._id, reason: { code: "CancelledByUser", message: `cancelled by ${me.email ?? me._id}` } });
+      const result = await cancelRuns(temporal, c, {
+        runId: run._id,
+        reason: { code: "CancelledByUser", message: `cancelled by ${me.email ?? me._id}` },
+      });
       if (result.notCancellable.length > 0) throw notCancellable();
       if (result.cancelled.length === 0) {
         const now = (await store.runs.findOne({ _id: run._id })) ?? run;
@@ -290,7 +361,10 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' is no longer active in its iModel's queue.`);
       }
       req.log.info({ connectionId: c._id, runId: run._id }, "run cancellation requested");
-      res.status(202).location(runLocation(run)).json({ run: await runBody(run._id) });
+      res
+        .status(202)
+        .location(runLocation(run))
+        .json({ run: await runBody(run._id) });
     }),
   );
 
@@ -307,29 +381,73 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         const problems = ids.flatMap((id, i) => {
           const target = `connectionIds.${body.connectionIds!.indexOf(id, i)}`;
           const c = records.find((r) => r._id === id);
-          if (!c) return [{ status: 404, detail: { code: "ConnectionNotFound", message: `connection '${id}' does not exist`, target } }];
-          if (c.iModelId !== iModel._id) return [{ status: 400, detail: { code: "ConnectionOfAnotherIModel", message: `connection '${id}' belongs to iModel '${c.iModelId}'`, target } }];
-          if (c.status !== "Active") return [{ status: 409, detail: { code: "ConnectionDeleted", message: `connection '${c.displayName}' (${id}) is deleted`, target } }];
+          if (!c)
+            return [
+              {
+                status: 404,
+                detail: { code: "ConnectionNotFound", message: `connection '${id}' does not exist`, target },
+              },
+            ];
+          if (c.iModelId !== iModel._id)
+            return [
+              {
+                status: 400,
+                detail: {
+                  code: "ConnectionOfAnotherIModel",
+                  message: `connection '${id}' belongs to iModel '${c.iModelId}'`,
+                  target,
+                },
+              },
+            ];
+          if (c.status !== "Active")
+            return [
+              {
+                status: 409,
+                detail: {
+                  code: "ConnectionDeleted",
+                  message: `connection '${c.displayName}' (${id}) is deleted`,
+                  target,
+                },
+              },
+            ];
           return [];
         });
         if (problems.length > 0) {
           const details = problems.map((p) => p.detail);
-          if (problems.some((p) => p.status === 400)) throw new ApiError("InvalidRequest", "Some connections do not belong to this iModel; no run was started.", details);
-          if (problems.some((p) => p.status === 404)) throw new ApiError("ConnectionNotFound", "Some connections do not exist; no run was started.", details);
+          if (problems.some((p) => p.status === 400))
+            throw new ApiError(
+              "InvalidRequest",
+              "Some connections do not belong to this iModel; no run was started.",
+              details,
+            );
+          if (problems.some((p) => p.status === 404))
+            throw new ApiError("ConnectionNotFound", "Some connections do not exist; no run was started.", details);
           throw new ApiError("ConnectionDeleted", "Some connections are deleted; no run was started.", details);
         }
         connections = ids.map((id) => records.find((r) => r._id === id)!);
       } else {
-        connections = await store.connections.find({ iModelId: iModel._id, status: "Active" }).sort({ createdDateTime: 1, _id: 1 }).toArray();
-        if (connections.length === 0) throw new ApiError("NoActiveConnections", `iModel '${iModel.name}' has no active connection to synchronize.`);
+        connections = await store.connections
+          .find({ iModelId: iModel._id, status: "Active" })
+          .sort({ createdDateTime: 1, _id: 1 })
+          .toArray();
+        if (connections.length === 0)
+          throw new ApiError("NoActiveConnections", `iModel '${iModel.name}' has no active connection to synchronize.`);
       }
       // One request after the other, in order: the iModel's run queue serializes the runs themselves.
       const runs = [];
       for (const c of connections) {
         const { runId, created } = await requestRun(temporal, config.taskQueue, c, "manual");
-        runs.push({ connectionId: c._id, runId, created, _links: { run: { href: runLocation({ connectionId: c._id, _id: runId }) } } });
+        runs.push({
+          connectionId: c._id,
+          runId,
+          created,
+          _links: { run: { href: runLocation({ connectionId: c._id, _id: runId }) } },
+        });
       }
-      req.log.info({ iModelId: iModel._id, runs: runs.length, created: runs.filter((r) => r.created).length }, "runs requested for several connections");
+      req.log.info(
+        { iModelId: iModel._id, runs: runs.length, created: runs.filter((r) => r.created).length },
+        "runs requested for several connections",
+      );
       res.status(202).json({ runs });
     }),
   );
@@ -348,5 +466,8 @@ function notMapped(c: ConnectionRecord, fileId: string, states: FileStateRecord[
       `'${ref.path}' is a reference file of composite model ${names}; a reference file cannot be unmapped on its own. Change the composite model (remove the reference from it, or unmap the composite model with its references).`,
     );
   }
-  return new ApiError("SourceFileNotMapped", `Connection '${c.displayName}' (${c._id}) maps no source file '${fileId}'.`);
+  return new ApiError(
+    "SourceFileNotMapped",
+    `Connection '${c.displayName}' (${c._id}) maps no source file '${fileId}'.`,
+  );
 }

@@ -37,7 +37,9 @@ export async function copyOwnerToken(store: Store, record: ConnectionRecord): Pr
   const owner = await peopleCollections(store).users.findOne({ _id: record.ownerId }, { projection: { token: 1 } });
   if (!owner?.token) return;
   const ownerToken = { state: owner.token.state, expiresDateTime: owner.token.expiresDateTime };
-  await updateConnection(store, record._id, (c) => (c.ownerId === record.ownerId ? { $set: { ownerToken } } : undefined));
+  await updateConnection(store, record._id, (c) =>
+    c.ownerId === record.ownerId ? { $set: { ownerToken } } : undefined,
+  );
   record.ownerToken = ownerToken;
 }
 
@@ -60,7 +62,9 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
       const me = currentUser(req);
       const target = await people.users.findOne({ _id: body.userId });
       if (!target) {
-        throw new ApiError("UserNotFound", `User '${body.userId}' does not exist.`, [{ code: "UserNotFound", message: "no such user", target: "userId" }]);
+        throw new ApiError("UserNotFound", `User '${body.userId}' does not exist.`, [
+          { code: "UserNotFound", message: "no such user", target: "userId" },
+        ]);
       }
       const previousOwnerId = c.ownerId;
       const taking = target._id === me._id;
@@ -71,7 +75,10 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
         );
       }
       if (previousOwnerId === target._id) {
-        res.json({ connection: connectionJson(c, await store.fileStates.find({ connectionId: c._id }).toArray()), changed: false });
+        res.json({
+          connection: connectionJson(c, await store.fileStates.find({ connectionId: c._id }).toArray()),
+          changed: false,
+        });
         return;
       }
       const member = await people.teamMembers.findOne({ _id: teamMemberId(c.iModelId, target._id) });
@@ -84,19 +91,27 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
       }
       const activeRunId = await activeRunOf(temporal, c);
       if (activeRunId) {
-        throw new ApiError("RunInProgress", `Connection '${c.displayName}' has a run in progress (${activeRunId}); ownership cannot change until it completes.`, [
-          { code: "RunInProgress", message: "run in progress", target: `/connections/${c._id}/runs/${activeRunId}` },
-        ]);
+        throw new ApiError(
+          "RunInProgress",
+          `Connection '${c.displayName}' has a run in progress (${activeRunId}); ownership cannot change until it completes.`,
+          [{ code: "RunInProgress", message: "run in progress", target: `/connections/${c._id}/runs/${activeRunId}` }],
+        );
       }
       const updated = await updateConnection(store, c._id, (current) => {
         assertActive(current);
         if ((current.ownerId ?? undefined) !== (previousOwnerId ?? undefined)) {
-          throw new ApiError("ConcurrentChange", "The owner was changed by another request at the same time; read the connection and try again.");
+          throw new ApiError(
+            "ConcurrentChange",
+            "The owner was changed by another request at the same time; read the connection and try again.",
+          );
         }
         return { $set: { ownerId: target._id, owner: ownerSummary(target) }, $unset: ["ownerToken"] };
       });
       await copyOwnerToken(store, updated);
-      req.log.info({ connectionId: c._id, from: previousOwnerId, to: target._id, by: me._id }, "connection owner changed");
+      req.log.info(
+        { connectionId: c._id, from: previousOwnerId, to: target._id, by: me._id },
+        "connection owner changed",
+      );
 
       // Who is told: the new owner when someone gave it to them; the previous owner when it was taken from them.
       const recipient = taking ? previousOwnerId : target._id;
@@ -113,7 +128,11 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
           changedBy: me._id,
         };
         try {
-          await temporal.workflow.start(ownershipNoticeWorkflow, { workflowId: `notice/${noticeId}`, taskQueue: config.taskQueue, args: [input] });
+          await temporal.workflow.start(ownershipNoticeWorkflow, {
+            workflowId: `notice/${noticeId}`,
+            taskQueue: config.taskQueue,
+            args: [input],
+          });
           notice = { to: recipient, status: "queued" };
         } catch (err) {
           req.log.error({ err, connectionId: c._id }, "could not queue the ownership email");

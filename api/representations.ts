@@ -1,4 +1,12 @@
-import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, RunResult, RunState, TaskRecord } from "../domain/model";
+import type {
+  ConnectionRecord,
+  FileStateRecord,
+  IModelRecord,
+  RunRecord,
+  RunResult,
+  RunState,
+  TaskRecord,
+} from "../domain/model";
 import { aggregateResult, RUN_STATES } from "../domain/model";
 import { ownerJson, runScheduleJson, scheduleJson } from "./schedule-owner-json";
 
@@ -10,7 +18,9 @@ export function iModelJson(m: IModelRecord) {
     name: m.name,
     location: m.location,
     createdDateTime: m.createdDateTime,
-    ...(m.gcs ? { gcsDefinedBy: { connectionId: m.gcs.connectionId, sourceFileId: m.gcs.sourceFileId, path: m.gcs.path } } : {}),
+    ...(m.gcs
+      ? { gcsDefinedBy: { connectionId: m.gcs.connectionId, sourceFileId: m.gcs.sourceFileId, path: m.gcs.path } }
+      : {}),
     _links: { self: { href: `/imodels/${m._id}` } },
   };
 }
@@ -80,7 +90,10 @@ function taskJson(t: TaskRecord) {
 /** The least advanced state of a set of tasks (a job is Completed only when all its tasks are). */
 function jobState(states: RunState[]): RunState {
   if (states.includes("Executing")) return "Executing";
-  return states.reduce<RunState>((least, s) => (RUN_STATES.indexOf(s) < RUN_STATES.indexOf(least) ? s : least), "Completed");
+  return states.reduce<RunState>(
+    (least, s) => (RUN_STATES.indexOf(s) < RUN_STATES.indexOf(least) ? s : least),
+    "Completed",
+  );
 }
 
 export function runJson(r: RunRecord, tasks: TaskRecord[]) {
@@ -96,7 +109,11 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
       .filter((p) => p.tasks.length > 0)
       .map((p) => {
         const s = jobState(p.tasks.map((t) => t.state));
-        return { phase: p.phase, state: s, result: s === "Completed" ? aggregateResult(p.tasks.map((t) => t.result)) : "Undetermined" };
+        return {
+          phase: p.phase,
+          state: s,
+          result: s === "Completed" ? aggregateResult(p.tasks.map((t) => t.result)) : "Undetermined",
+        };
       });
     return { connectorType, state, result, phases, tasks: ts.map(taskJson) };
   });

@@ -8,7 +8,9 @@ import { describeSchedule, nextRunAfter, scheduleIdOf, scheduleInputOf } from ".
 /** `owner` of a connection: who scheduled runs run as, and whether their token lets them run. */
 export function ownerJson(c: ConnectionRecord) {
   if (!c.owner) return null;
-  const expired = c.ownerToken ? c.ownerToken.state === "Expired" || Date.parse(c.ownerToken.expiresDateTime) <= Date.now() : false;
+  const expired = c.ownerToken
+    ? c.ownerToken.state === "Expired" || Date.parse(c.ownerToken.expiresDateTime) <= Date.now()
+    : false;
   return {
     id: c.owner.id,
     email: c.owner.email,

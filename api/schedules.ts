@@ -38,7 +38,6 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
 
   const requireOwner = (req: Request, c: ConnectionRecord) => requireConnectionOwner(req, c, "change its schedule");
 
-
   /** Brings the Temporal Schedule in line with the record; a time zone Temporal refuses is 400 `InvalidSchedule`. */
   async function apply(saved: ConnectionRecord): Promise<void> {
     try {
@@ -46,7 +45,9 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if (/time ?zone|timezone|location/i.test(message)) {
-        throw new ApiError("InvalidSchedule", `Temporal refused the schedule: ${message}`, [{ code: "InvalidSchedule", message, target: "timeZone" }]);
+        throw new ApiError("InvalidSchedule", `Temporal refused the schedule: ${message}`, [
+          { code: "InvalidSchedule", message, target: "timeZone" },
+        ]);
       }
       throw err;
     }
@@ -57,11 +58,21 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
    * (which takes the same lock) sees either no schedule or one it then removes. A connection that changed revision since
    * `c` was read answers 409 `ConcurrentChange`; a deleted one 409 `ConnectionDeleted`.
    */
-  async function saveSchedule(c: ConnectionRecord, next: StoredSchedule, same?: (s: StoredSchedule | undefined) => boolean): Promise<ConnectionRecord> {
+  async function saveSchedule(
+    c: ConnectionRecord,
+    next: StoredSchedule,
+    same?: (s: StoredSchedule | undefined) => boolean,
+  ): Promise<ConnectionRecord> {
     return withConnection(store, c._id, async (current, write) => {
       assertActive(current);
-      const unchanged = same ? same(current.schedule) : (current.schedule?.revision ?? 0) === (c.schedule?.revision ?? 0);
-      if (!unchanged) throw new ApiError("ConcurrentChange", "The schedule was changed by another request at the same time; read it and try again.");
+      const unchanged = same
+        ? same(current.schedule)
+        : (current.schedule?.revision ?? 0) === (c.schedule?.revision ?? 0);
+      if (!unchanged)
+        throw new ApiError(
+          "ConcurrentChange",
+          "The schedule was changed by another request at the same time; read it and try again.",
+        );
       const saved = await write({ $set: { schedule: next } });
       await apply(saved);
       return saved;
@@ -77,13 +88,18 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
       try {
         input = parse(scheduleBody, req.body);
       } catch (err) {
-        if (err instanceof ApiError) throw new ApiError("InvalidSchedule", err.message.replace("The request is not valid", "The schedule is not valid"), err.details);
+        if (err instanceof ApiError)
+          throw new ApiError(
+            "InvalidSchedule",
+            err.message.replace("The request is not valid", "The schedule is not valid"),
+            err.details,
+          );
         throw err;
       }
       const next = {
         ...input,
         revision: (c.schedule?.revision ?? 0) + 1,
-        paused: input.type === "manual" ? false : c.schedule?.paused ?? false,
+        paused: input.type === "manual" ? false : (c.schedule?.paused ?? false),
         ...(c.schedule?.paused && c.schedule.note && input.type !== "manual" ? { note: c.schedule.note } : {}),
         updatedDateTime: new Date().toISOString(),
         updatedBy: currentUser(req)._id,
@@ -98,7 +114,8 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
     "/connections/:id/schedule",
     route(async (req, res) => {
       const c = await loadConnection(store, req.params.id);
-      const description = c.schedule && c.schedule.type !== "manual" ? await describeTemporalSchedule(temporal, c._id) : undefined;
+      const description =
+        c.schedule && c.schedule.type !== "manual" ? await describeTemporalSchedule(temporal, c._id) : undefined;
       const ui = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/schedules/${encodeURIComponent(scheduleIdOf(c._id))}`;
       res.json({
         schedule: {
@@ -128,7 +145,10 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
       requireOwner(req, c);
       const body = parse(pauseBody, req.body);
       if (!c.schedule || c.schedule.type === "manual") {
-        throw new ApiError("ScheduleIsManual", `Connection '${c.displayName}' synchronizes manually only: there is no schedule to ${paused ? "pause" : "resume"}.`);
+        throw new ApiError(
+          "ScheduleIsManual",
+          `Connection '${c.displayName}' synchronizes manually only: there is no schedule to ${paused ? "pause" : "resume"}.`,
+        );
       }
       const { note: _previousNote, ...rest } = c.schedule;
       const next = {
@@ -140,7 +160,11 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
         updatedBy: currentUser(req)._id,
       } as StoredSchedule;
       // Same revision (the occurrences already run stay claimed); a change in between is refused.
-      const saved = await saveSchedule(c, next, (s) => s?.revision === c.schedule!.revision && s.updatedDateTime === c.schedule!.updatedDateTime);
+      const saved = await saveSchedule(
+        c,
+        next,
+        (s) => s?.revision === c.schedule!.revision && s.updatedDateTime === c.schedule!.updatedDateTime,
+      );
       req.log.info({ connectionId: c._id, paused }, paused ? "schedule paused" : "schedule resumed");
       res.json({ schedule: scheduleJson(saved) });
     });

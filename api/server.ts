@@ -16,7 +16,7 @@ async function retry<T>(what: string, fn: () => Promise<T>, totalMs = 30_000): P
     try {
       return await fn();
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`cannot reach ${what}: ${(err as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`cannot reach ${what}: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger("api", config.logLevel);
   const store: Store = await retry(`MongoDB at ${config.mongoUri}`, () => openStore(config.mongoUri, 3000));
-  const connection = await retry(`Temporal at ${config.temporalAddress}`, () => Connection.connect({ address: config.temporalAddress, connectTimeout: 3000 }));
+  const connection = await retry(`Temporal at ${config.temporalAddress}`, () =>
+    Connection.connect({ address: config.temporalAddress, connectTimeout: 3000 }),
+  );
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   await ensurePeopleIndexes(peopleCollections(store));
   await ensureAdminUser(store, config, logger);
@@ -34,7 +36,10 @@ async function main(): Promise<void> {
   // A stray rejection is a bug to log, not a reason to take the API down for every other caller.
   process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
   const server = app.listen(config.apiPort, config.apiHost, () => {
-    logger.info({ host: config.apiHost, port: config.apiPort }, `API listening on http://${config.apiHost}:${config.apiPort}`);
+    logger.info(
+      { host: config.apiHost, port: config.apiPort },
+      `API listening on http://${config.apiHost}:${config.apiPort}`,
+    );
   });
   server.on("error", (err: NodeJS.ErrnoException) => {
     logger.fatal(err.code === "EADDRINUSE" ? `port ${config.apiPort} is already in use; set API_PORT` : err.message);
@@ -53,7 +58,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  // eslint-disable-next-line no-console
   console.error(`error: ${(err as Error).message}`);
   process.exit(2);
 });

@@ -40,7 +40,9 @@ export async function checkNewSourceFiles(
     const target = `${targetPrefix}.${i}.path`;
     const rel = normaliseSourceFilePath(f.path, target);
     if (seen.has(rel)) {
-      throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is listed twice.`, [{ code: "DuplicateSourceFile", message: "listed twice", target }]);
+      throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is listed twice.`, [
+        { code: "DuplicateSourceFile", message: "listed twice", target },
+      ]);
     }
     seen.add(rel);
     const absolute = sourceFileAbsolutePath(sourceFolder, rel);
@@ -53,23 +55,34 @@ export async function checkNewSourceFiles(
     checkRealSourceFile(rel, real, realRoots, target);
     const stat = await fs.stat(real).catch(() => undefined);
     if (stat?.isDirectory()) {
-      throw new ApiError("SourceFileIsFolder", `Source file '${rel}' is a folder, not a file; map the files inside it one by one.`, [
-        { code: "SourceFileIsFolder", message: "is a folder, not a file", target },
-      ]);
+      throw new ApiError(
+        "SourceFileIsFolder",
+        `Source file '${rel}' is a folder, not a file; map the files inside it one by one.`,
+        [{ code: "SourceFileIsFolder", message: "is a folder, not a file", target }],
+      );
     }
     if (!stat?.isFile()) {
-      throw new ApiError("SourceFileNotFound", `Source file '${rel}' in source '${sourceFolder}' is not a regular file.`, [
-        { code: "SourceFileNotFound", message: "not a regular file", target },
-      ]);
+      throw new ApiError(
+        "SourceFileNotFound",
+        `Source file '${rel}' in source '${sourceFolder}' is not a regular file.`,
+        [{ code: "SourceFileNotFound", message: "not a regular file", target }],
+      );
     }
     const sameAs = realSeen.get(real);
     if (sameAs !== undefined) {
-      throw new ApiError("DuplicateSourceFile", `Source file '${rel}' is the same file as '${sameAs}' (through a symbolic link).`, [
-        { code: "DuplicateSourceFile", message: `same file as '${sameAs}'`, target },
-      ]);
+      throw new ApiError(
+        "DuplicateSourceFile",
+        `Source file '${rel}' is the same file as '${sameAs}' (through a symbolic link).`,
+        [{ code: "DuplicateSourceFile", message: `same file as '${sameAs}'`, target }],
+      );
     }
     realSeen.set(real, rel);
-    const file: SourceFileRecord = { id: randomUUID(), path: rel, connectorType: f.connectorType, role: "CompositeModel" };
+    const file: SourceFileRecord = {
+      id: randomUUID(),
+      path: rel,
+      connectorType: f.connectorType,
+      role: "CompositeModel",
+    };
     files.push(file);
     byPath.set(absolute, { file, target });
     byPath.set(real, { file, target });
@@ -94,10 +107,13 @@ export async function assertNotMapped(
     const mine = checked.byPath.get(theirs.path) ?? checked.byPath.get(theirs.real);
     if (!mine) continue;
     const other = theirs.connection;
-    const by = other._id === changing ? "this connection" : `connection '${other.displayName}' (${other._id}) of this iModel`;
-    throw new ApiError("SourceFileAlreadyMapped", `Source file '${mine.file.path}' is already mapped by ${by}${theirs.asReference ? " as a reference file" : ""}.`, [
-      { code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target },
-    ]);
+    const by =
+      other._id === changing ? "this connection" : `connection '${other.displayName}' (${other._id}) of this iModel`;
+    throw new ApiError(
+      "SourceFileAlreadyMapped",
+      `Source file '${mine.file.path}' is already mapped by ${by}${theirs.asReference ? " as a reference file" : ""}.`,
+      [{ code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target }],
+    );
   }
 }
 
@@ -106,7 +122,10 @@ export async function assertNotMapped(
  * @throws ApiError MaxCompositeModelsPerIModelReached (409).
  */
 export function assertCompositeLimit(iModelId: string, connections: MappedConnection[], adding: number): void {
-  const composites = connections.reduce((n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length, 0);
+  const composites = connections.reduce(
+    (n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length,
+    0,
+  );
   if (composites + adding > LIMITS.compositeModelsPerIModel) {
     throw new ApiError(
       "MaxCompositeModelsPerIModelReached",

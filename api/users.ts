@@ -26,7 +26,12 @@ export function userJson(u: UserRecord) {
     role: u.role,
     createdDateTime: u.createdDateTime,
     token: u.token
-      ? { state: u.token.state, issuedDateTime: u.token.issuedDateTime, expiresDateTime: u.token.expiresDateTime, refreshFromDateTime: u.token.refreshFromDateTime }
+      ? {
+          state: u.token.state,
+          issuedDateTime: u.token.issuedDateTime,
+          expiresDateTime: u.token.expiresDateTime,
+          refreshFromDateTime: u.token.refreshFromDateTime,
+        }
       : null,
     _links: { self: { href: `/users/${u._id}` } },
   };
@@ -65,7 +70,10 @@ export function usersRouter({ store }: { store: Store }): Router {
         throw err;
       }
       req.log.info({ newUserId: record._id, role: record.role }, "user created");
-      res.status(201).location(`/users/${record._id}`).json({ user: userJson(record), apiKey });
+      res
+        .status(201)
+        .location(`/users/${record._id}`)
+        .json({ user: userJson(record), apiKey });
     }),
   );
 
@@ -94,7 +102,9 @@ export function usersRouter({ store }: { store: Store }): Router {
       const me = currentUser(req);
       const apiKey = newApiKey();
       // Under the user's lock (lib/record-writes.ts): the token mirror writing the same record never undoes the rotation.
-      await withRecord(store.db, people.users, userLockKey(me._id), me._id, (_current, write) => write({ $set: { apiKeyHash: hashApiKey(apiKey) } }));
+      await withRecord(store.db, people.users, userLockKey(me._id), me._id, (_current, write) =>
+        write({ $set: { apiKeyHash: hashApiKey(apiKey) } }),
+      );
       req.log.info("API key replaced");
       res.status(201).json({ user: userJson(me), apiKey });
     }),
@@ -104,7 +114,8 @@ export function usersRouter({ store }: { store: Store }): Router {
     "/users/:id",
     route(async (req, res) => {
       const me = currentUser(req);
-      if (me._id !== req.params.id && !isAdmin(me)) throw new ApiError("Forbidden", "You may read only your own user record.");
+      if (me._id !== req.params.id && !isAdmin(me))
+        throw new ApiError("Forbidden", "You may read only your own user record.");
       const u = await people.users.findOne({ _id: req.params.id });
       if (!u) throw new ApiError("UserNotFound", `User '${req.params.id}' does not exist.`);
       res.json({ user: userJson(u) });
@@ -117,8 +128,16 @@ export function usersRouter({ store }: { store: Store }): Router {
       const iModel = await loadIModel(store, req.params.id);
       const q = parse(pagingQuery, req.query);
       const filter = { iModelId: iModel._id };
-      const { items: members, _links } = await listPage(req, people.teamMembers, filter, { firstVisitDateTime: 1, _id: 1 }, q);
-      const users = members.length ? await people.users.find({ _id: { $in: members.map((m) => m.userId) } }).toArray() : [];
+      const { items: members, _links } = await listPage(
+        req,
+        people.teamMembers,
+        filter,
+        { firstVisitDateTime: 1, _id: 1 },
+        q,
+      );
+      const users = members.length
+        ? await people.users.find({ _id: { $in: members.map((m) => m.userId) } }).toArray()
+        : [];
       const byId = new Map(users.map((u) => [u._id, u]));
       res.json({
         members: members

@@ -2,11 +2,15 @@
  * API errors: `{"error": {"code", "message", "details"?: [{code, message, target}]}}` with an HTTP status
  * (DESIGN.md "API shape"). Every rule that refuses an action has its own code.
  */
-export interface ErrorDetail {
+/** A problem attached to a run, job or task: `{code, message}` plus an optional target (file path, element id). */
+export interface ErrorInfo {
   code: string;
   message: string;
   target?: string;
 }
+
+/** One detail of an API error: the same shape as {@link ErrorInfo}. */
+export type ErrorDetail = ErrorInfo;
 
 /** Codes and their HTTP statuses. */
 export const ERROR_STATUS = {

@@ -3,6 +3,7 @@
  *
  * Words follow the public iTwin Synchronization API (run, job, task, state, result) and DESIGN.md's vocabulary.
  */
+import type { ErrorInfo } from "./errors";
 import type { LastScheduledRun, ScheduledFor, StoredSchedule } from "./schedule";
 import type { TokenState } from "./token";
 import type { OwnerSummary } from "./users";
@@ -51,12 +52,7 @@ export function connectorTypeOf(filePath: string): ConnectorType | undefined {
   return (CONNECTOR_TYPES as readonly string[]).find((t) => t.toLowerCase() === ext) as ConnectorType | undefined;
 }
 
-/** A problem attached to a run, job or task: `{code, message}` plus an optional target (file path, element id). */
-export interface ErrorInfo {
-  code: string;
-  message: string;
-  target?: string;
-}
+export type { ErrorInfo } from "./errors";
 
 /** Element counts of one task (numbers of elements). */
 export interface ElementCounts {

@@ -94,7 +94,12 @@ export function checkRealSourceFolder(given: string, realFolder: string, realRoo
  * @throws ApiError `SourceFileOutsideRoots` when a symbolic link (the file or a folder on its way) leads outside every
  *   root. The message does not reveal where the link points.
  */
-export function checkRealSourceFile(relativePath: string, realFile: string, realRoots: readonly string[], target: string): void {
+export function checkRealSourceFile(
+  relativePath: string,
+  realFile: string,
+  realRoots: readonly string[],
+  target: string,
+): void {
   if (insideSomeRoot(realFile, realRoots)) return;
   throw new ApiError(
     "SourceFileOutsideRoots",

@@ -19,7 +19,7 @@
  */
 import { DateTime, IANAZone } from "luxon";
 import { z } from "zod";
-import type { ErrorInfo } from "./model";
+import type { ErrorInfo } from "./errors";
 
 export const WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -107,7 +107,10 @@ const timeZoneField = z
   .transform((zone, ctx) => {
     const canonical = canonicalTimeZone(zone);
     if (!canonical) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `'${zone}' is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `'${zone}' is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)`,
+      });
       return z.NEVER;
     }
     return canonical;
@@ -124,9 +127,16 @@ export const scheduleBody = z.discriminatedUnion(
     z.object({ type: z.literal("manual") }).strict(),
     z.object({ type: z.literal("every4Hours") }).strict(),
     z.object({ type: z.literal("daily"), time: timeField, timeZone: timeZoneField }).strict(),
-    z.object({ type: z.literal("weekly"), dayOfWeek: dayOfWeekField, time: timeField, timeZone: timeZoneField }).strict(),
+    z
+      .object({ type: z.literal("weekly"), dayOfWeek: dayOfWeekField, time: timeField, timeZone: timeZoneField })
+      .strict(),
   ],
-  { errorMap: (issue, ctx) => (issue.code === "invalid_union_discriminator" ? { message: `type must be one of ${SCHEDULE_TYPES.join(", ")}` } : { message: ctx.defaultError }) },
+  {
+    errorMap: (issue, ctx) =>
+      issue.code === "invalid_union_discriminator"
+        ? { message: `type must be one of ${SCHEDULE_TYPES.join(", ")}` }
+        : { message: ctx.defaultError },
+  },
 );
 
 export const pauseBody = z.object({ note: z.string().max(500).optional() }).strict();
@@ -181,7 +191,11 @@ function naive(localDate: string, time: string, addMs = 0): number {
 /** Offsets (minutes) of `zone` in effect around a local date: before and after any transition of that day. */
 function offsetsAround(zone: IANAZone, localDate: string): number[] {
   const midnight = naive(localDate, "00:00");
-  const set = new Set([zone.offset(midnight - 36 * HOUR_MS), zone.offset(midnight + 12 * HOUR_MS), zone.offset(midnight + 60 * HOUR_MS)]);
+  const set = new Set([
+    zone.offset(midnight - 36 * HOUR_MS),
+    zone.offset(midnight + 12 * HOUR_MS),
+    zone.offset(midnight + 60 * HOUR_MS),
+  ]);
   return [...set];
 }
 
@@ -298,7 +312,9 @@ export function calendarEntries(s: WallClockSchedule, withCatcher: boolean): Cal
   if (withCatcher) {
     const wraps = hour === 23;
     const catcherDay =
-      s.type === "weekly" ? { dayOfWeek: temporalDay(wraps ? WEEKDAYS[(WEEKDAYS.indexOf(s.dayOfWeek) + 1) % 7] : s.dayOfWeek) } : {};
+      s.type === "weekly"
+        ? { dayOfWeek: temporalDay(wraps ? WEEKDAYS[(WEEKDAYS.indexOf(s.dayOfWeek) + 1) % 7] : s.dayOfWeek) }
+        : {};
     entries.push({
       hour: (hour + 1) % 24,
       minute,
@@ -312,9 +328,7 @@ export function calendarEntries(s: WallClockSchedule, withCatcher: boolean): Cal
 // ---------------------------------------------------------------- fires and occurrences
 
 export type FireClass =
-  | { kind: "calendar"; localDate: string; occurrenceDateTime: string }
-  | { kind: "interval" }
-  | { kind: "trigger" };
+  { kind: "calendar"; localDate: string; occurrenceDateTime: string } | { kind: "interval" } | { kind: "trigger" };
 
 /**
  * Which occurrence a fire of the schedule belongs to, from the fire's scheduled time.
@@ -335,7 +349,11 @@ export function classifyFire(s: ScheduleInput, scheduledAt: Date): FireClass {
     for (const wall of [naive(d, s.time), naive(d, s.time, HOUR_MS)]) {
       for (const offset of offsets) {
         if (Math.abs(wall - offset * 60_000 - at) < 1000) {
-          return { kind: "calendar", localDate: d, occurrenceDateTime: new Date(occurrenceInstant(s, d)).toISOString() };
+          return {
+            kind: "calendar",
+            localDate: d,
+            occurrenceDateTime: new Date(occurrenceInstant(s, d)).toISOString(),
+          };
         }
       }
     }

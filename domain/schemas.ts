@@ -14,7 +14,10 @@ const displayText = (field: string) =>
     .trim()
     .min(1, `${field} must not be empty`)
     .max(255, `${field} must be at most 255 characters`)
-    .refine((s) => !CONTROL_CHARACTER.test(s), `${field} must not contain control characters (such as NUL, tab or line breaks)`);
+    .refine(
+      (s) => !CONTROL_CHARACTER.test(s),
+      `${field} must not contain control characters (such as NUL, tab or line breaks)`,
+    );
 
 export const createIModelBody = z
   .object({
@@ -34,7 +37,10 @@ export const createConnectionBody = z
     iModelId: z.string().min(1),
     displayName: displayText("displayName"),
     source: z.object({ type: z.literal("local"), path: z.string().min(1).max(4096) }).strict(),
-    sourceFiles: z.array(sourceFileInput).min(1, "map at least one composite model").max(LIMITS.compositeModelsPerIModel),
+    sourceFiles: z
+      .array(sourceFileInput)
+      .min(1, "map at least one composite model")
+      .max(LIMITS.compositeModelsPerIModel),
   })
   .strict();
 
@@ -102,7 +108,10 @@ export const renameConnectionBody = z
 /** `POST /connections/{id}/sourceFiles`: composite models to add to the mapping. */
 export const addSourceFilesBody = z
   .object({
-    sourceFiles: z.array(sourceFileInput).min(1, "add at least one composite model").max(LIMITS.compositeModelsPerIModel),
+    sourceFiles: z
+      .array(sourceFileInput)
+      .min(1, "add at least one composite model")
+      .max(LIMITS.compositeModelsPerIModel),
   })
   .strict();
 
@@ -123,7 +132,11 @@ export const dataModeQuery = z.object({
 /** `POST /imodels/{id}/run`: the connections to synchronize (absent: every active connection of the iModel). */
 export const bulkRunBody = z
   .object({
-    connectionIds: z.array(z.string().min(1).max(200)).min(1, "name at least one connection, or leave connectionIds out to run them all").max(100).optional(),
+    connectionIds: z
+      .array(z.string().min(1).max(200))
+      .min(1, "name at least one connection, or leave connectionIds out to run them all")
+      .max(100)
+      .optional(),
   })
   .strict();
 

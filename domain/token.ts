@@ -48,19 +48,27 @@ export function tokenDurations(input: Partial<TokenDurations> = {}): TokenDurati
     warningBeforeMs: input.warningBeforeMs ?? TOKEN_DEFAULTS.warningBeforeMs,
   };
   if (!(d.lifetimeMs > 0)) throw new Error("lifetimeMs must be positive");
-  if (!(d.refreshWindowMs >= 0 && d.refreshWindowMs <= d.lifetimeMs)) throw new Error("refreshWindowMs must be within the lifetime");
-  if (!(d.warningBeforeMs >= 0 && d.warningBeforeMs <= d.lifetimeMs)) throw new Error("warningBeforeMs must be within the lifetime");
+  if (!(d.refreshWindowMs >= 0 && d.refreshWindowMs <= d.lifetimeMs))
+    throw new Error("refreshWindowMs must be within the lifetime");
+  if (!(d.warningBeforeMs >= 0 && d.warningBeforeMs <= d.lifetimeMs))
+    throw new Error("warningBeforeMs must be within the lifetime");
   return d;
 }
 
 /** A token issued at `issuedAt` (epoch ms). */
-export function issueToken(issuedAt: number, d: TokenDurations): { issuedAt: number; expiresAt: number; refreshFrom: number } {
+export function issueToken(
+  issuedAt: number,
+  d: TokenDurations,
+): { issuedAt: number; expiresAt: number; refreshFrom: number } {
   const expiresAt = issuedAt + d.lifetimeMs;
   return { issuedAt, expiresAt, refreshFrom: expiresAt - d.refreshWindowMs };
 }
 
 /** The mirror of a token (ISO strings). */
-export function tokenMirror(t: { issuedAt: number; expiresAt: number; refreshFrom: number }, state: TokenState): OwnerTokenMirror {
+export function tokenMirror(
+  t: { issuedAt: number; expiresAt: number; refreshFrom: number },
+  state: TokenState,
+): OwnerTokenMirror {
   return {
     state,
     issuedDateTime: new Date(t.issuedAt).toISOString(),

@@ -44,7 +44,11 @@ export interface OwnerSummary {
   name: string;
 }
 
-export const ownerSummary = (u: Pick<UserRecord, "_id" | "email" | "name">): OwnerSummary => ({ id: u._id, email: u.email, name: u.name });
+export const ownerSummary = (u: Pick<UserRecord, "_id" | "email" | "name">): OwnerSummary => ({
+  id: u._id,
+  email: u.email,
+  name: u.name,
+});
 
 export const createUserBody = z
   .object({

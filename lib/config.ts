@@ -22,7 +22,11 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   TEMPORAL_UI_URL: z.string().default("http://127.0.0.1:8233"),
   /** Key of the admin user the API ensures at start (empty: no admin bootstrap). At least 16 characters. */
-  ADMIN_API_KEY: z.string().min(16, "must be at least 16 characters (use a long random key)").optional().or(z.literal("")),
+  ADMIN_API_KEY: z
+    .string()
+    .min(16, "must be at least 16 characters (use a long random key)")
+    .optional()
+    .or(z.literal("")),
   ADMIN_EMAIL: z.string().min(3).default("admin@imodel-sync.localhost"),
   /** SMTP server for notices, e.g. smtp://user:pass@mail.example.com:587; empty = write .eml files to MAIL_OUTBOX_DIR. */
   SMTP_URL: z.string().optional(),
@@ -71,7 +75,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
-  const roots = (e.SOURCE_ROOTS ?? [path.join(PROJECT_ROOT, "samples"), path.join(dataDir, "sources")].join(path.delimiter))
+  const roots = (
+    e.SOURCE_ROOTS ?? [path.join(PROJECT_ROOT, "samples"), path.join(dataDir, "sources")].join(path.delimiter)
+  )
     .split(path.delimiter)
     .filter((r) => r.trim() !== "")
     .map((r) => path.resolve(r));

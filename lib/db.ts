@@ -1,4 +1,4 @@
-import { AnyBulkWriteOperation, Collection, Db, Document, MongoClient } from "mongodb";
+import { type AnyBulkWriteOperation, type Collection, type Db, type Document, MongoClient } from "mongodb";
 import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, TaskRecord } from "../domain/model";
 
 /** The records the API lists and that outlive workflow histories (MongoDB wire protocol: MongoDB or FerretDB). */
@@ -49,7 +49,10 @@ export const BULK_CHUNK = 25;
  * FerretDB 1.24 on SQLite was seen to hang (and keep its database locked) on one update command carrying about 100
  * statements or more, while chunks of 25 complete; MongoDB accepts either.
  */
-export async function bulkWriteInChunks<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[]): Promise<void> {
+export async function bulkWriteInChunks<T extends Document>(
+  collection: Collection<T>,
+  ops: AnyBulkWriteOperation<T>[],
+): Promise<void> {
   for (let i = 0; i < ops.length; i += BULK_CHUNK) {
     await collection.bulkWrite(ops.slice(i, i + BULK_CHUNK), { ordered: false });
   }

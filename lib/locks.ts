@@ -69,7 +69,11 @@ export function iModelMappingLockKey(iModelId: string): string {
 
 /** Options of one change to an iModel's connection mapping: 409 `ConcurrentChange` after 15 s of waiting. */
 export function iModelMappingLockOptions(iModelId: string): LockOptions {
-  return { leaseMs: 30_000, waitMs: 15_000, busyMessage: `Another change to iModel '${iModelId}' is in progress; retry.` };
+  return {
+    leaseMs: 30_000,
+    waitMs: 15_000,
+    busyMessage: `Another change to iModel '${iModelId}' is in progress; retry.`,
+  };
 }
 
 const DEFAULT_LEASE_MS = 30_000;
@@ -96,10 +100,16 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * @throws the database's errors while acquiring (e.g. MongoServerSelectionError: the API answers 503); errors while
  *   releasing are swallowed (the lease then ends by itself after `leaseMs`).
  */
-export async function withLock<T>(db: Db, key: string, fn: (lease: Lease) => Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withLock<T>(
+  db: Db,
+  key: string,
+  fn: (lease: Lease) => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
-  if (!(leaseMs > 0) || !(waitMs >= 0)) throw new RangeError(`withLock: leaseMs must be > 0 and waitMs >= 0 (got ${leaseMs}, ${waitMs})`);
+  if (!(leaseMs > 0) || !(waitMs >= 0))
+    throw new RangeError(`withLock: leaseMs must be > 0 and waitMs >= 0 (got ${leaseMs}, ${waitMs})`);
   const locks: Collection<LockRecord> = db.collection<LockRecord>(LOCKS_COLLECTION);
   const holder = randomUUID();
   const busy = () => new ApiError("ConcurrentChange", options.busyMessage ?? DEFAULT_BUSY_MESSAGE);
@@ -149,9 +159,12 @@ export async function withLock<T>(db: Db, key: string, fn: (lease: Lease) => Pro
       // The database did not answer: the lease still holds until `expiresAt`; the next renewal tries again.
     }
   };
-  const timer = setInterval(() => {
-    renewing = renewing.then(renew);
-  }, Math.max(1, Math.floor(leaseMs / 3)));
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(renew);
+    },
+    Math.max(1, Math.floor(leaseMs / 3)),
+  );
   timer.unref();
   const isLost = () => lost || Date.now() >= expiresAt;
   const lease: Lease = {

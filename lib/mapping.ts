@@ -24,7 +24,9 @@ export async function activeMappingOf(
       { projection: { displayName: 1, source: 1, sourceFiles: 1 } },
     )
     .toArray();
-  const states = connections.length ? await store.fileStates.find({ connectionId: { $in: connections.map((c) => c._id) } }).toArray() : [];
+  const states = connections.length
+    ? await store.fileStates.find({ connectionId: { $in: connections.map((c) => c._id) } }).toArray()
+    : [];
   return { connections, states };
 }
 
@@ -42,9 +44,17 @@ export interface MappedFile {
  * The files `connections` map: their composite models and, unless `compositesOnly` names the connection, the resolved
  * reference files of their mapped composites found in `states`.
  */
-export async function mappedFiles(connections: MappedConnection[], states: Pick<FileStateRecord, "connectionId" | "references" | "unmapped">[], compositesOnly?: string): Promise<MappedFile[]> {
+export async function mappedFiles(
+  connections: MappedConnection[],
+  states: Pick<FileStateRecord, "connectionId" | "references" | "unmapped">[],
+  compositesOnly?: string,
+): Promise<MappedFile[]> {
   const files = connections.flatMap((connection) => [
-    ...connection.sourceFiles.map((f) => ({ connection, path: sourceFileAbsolutePath(connection.source.path, f.path), asReference: false })),
+    ...connection.sourceFiles.map((f) => ({
+      connection,
+      path: sourceFileAbsolutePath(connection.source.path, f.path),
+      asReference: false,
+    })),
     ...states
       .filter((s) => s.connectionId === connection._id && connection._id !== compositesOnly && !s.unmapped)
       .flatMap((s) => (s.references ?? []).filter((r) => r.resolved))

@@ -51,8 +51,10 @@ export async function withRecord<T extends Document & { _id: string }, R>(
         lease.assertHeld();
         const update: Record<string, unknown> = {};
         if (change.$set && Object.keys(change.$set).length > 0) update.$set = change.$set;
-        if (change.$unset && change.$unset.length > 0) update.$unset = Object.fromEntries(change.$unset.map((k) => [k, ""]));
-        if (Object.keys(update).length > 0) await collection.updateOne({ _id: id } as Filter<T>, update as UpdateFilter<T>);
+        if (change.$unset && change.$unset.length > 0)
+          update.$unset = Object.fromEntries(change.$unset.map((k) => [k, ""]));
+        if (Object.keys(update).length > 0)
+          await collection.updateOne({ _id: id } as Filter<T>, update as UpdateFilter<T>);
         const next = { ...current!, ...(change.$set ?? {}) } as T;
         for (const k of change.$unset ?? []) delete (next as Record<string, unknown>)[k as string];
         current = next;

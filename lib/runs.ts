@@ -16,7 +16,7 @@ import {
   type RunRequest,
   type RunRequestResult,
 } from "../workflows/definitions";
-import { SEARCH_ATTRIBUTES } from "./temporal";
+import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 
 /** How long (ms) to wait for Temporal to accept a run request before giving up (503 in the API). */
 export const RUN_REQUEST_DEADLINE_MS = 20_000;
@@ -31,7 +31,13 @@ const UNAVAILABLE = (err: unknown) => {
  * DependencyUnavailable (503) with `unavailable` as message; a missing iModel queue workflow gives `ifNoQueue()` when
  * given (no queue means no active run).
  */
-async function askQueue<T>(temporal: Client, deadlineMs: number, call: () => Promise<T>, unavailable: string, ifNoQueue?: () => T): Promise<T> {
+async function askQueue<T>(
+  temporal: Client,
+  deadlineMs: number,
+  call: () => Promise<T>,
+  unavailable: string,
+  ifNoQueue?: () => T,
+): Promise<T> {
   try {
     return await temporal.connection.withDeadline(Date.now() + deadlineMs, call);
   } catch (err) {
@@ -74,7 +80,11 @@ export async function requestRun(
   return askQueue(
     temporal,
     deadlineMs,
-    () => temporal.workflow.executeUpdateWithStart(requestRunUpdate, { args: [{ runId, connectionId: connection._id, trigger, ...recorded }], startWorkflowOperation }),
+    () =>
+      temporal.workflow.executeUpdateWithStart(requestRunUpdate, {
+        args: [{ runId, connectionId: connection._id, trigger, ...recorded }],
+        startWorkflowOperation,
+      }),
     "Temporal or its worker did not accept the run in time; check that the worker is running and try again.",
   );
 }
@@ -84,7 +94,11 @@ export async function requestRun(
  * means no run).
  * @throws ApiError DependencyUnavailable when Temporal or the worker does not answer in time.
  */
-export async function activeRunOf(temporal: Client, connection: { _id: string; iModelId: string }, deadlineMs = 10_000): Promise<string | undefined> {
+export async function activeRunOf(
+  temporal: Client,
+  connection: { _id: string; iModelId: string },
+  deadlineMs = 10_000,
+): Promise<string | undefined> {
   const state: IModelQueueState | undefined = await askQueue(
     temporal,
     deadlineMs,
@@ -111,7 +125,10 @@ export async function cancelRuns(
   return askQueue(
     temporal,
     deadlineMs,
-    () => temporal.workflow.getHandle(iModelWorkflowId(connection.iModelId)).executeUpdate(cancelRunUpdate, { args: [{ ...request, connectionId: connection._id }] }),
+    () =>
+      temporal.workflow
+        .getHandle(iModelWorkflowId(connection.iModelId))
+        .executeUpdate(cancelRunUpdate, { args: [{ ...request, connectionId: connection._id }] }),
     NOT_ANSWERED,
     () => ({ cancelled: [], notCancellable: [] }),
   );

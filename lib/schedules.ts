@@ -24,7 +24,7 @@ import {
   type ScheduleInput,
   type ScheduledRunInput,
 } from "../domain/schedule";
-import { SEARCH_ATTRIBUTES } from "./temporal";
+import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 
 /**
  * Missed fires (Temporal server down at the time) are still taken when it is back within this window; older ones
@@ -80,7 +80,10 @@ export async function applySchedule(client: Client, taskQueue: string, connectio
       staticSummary: `Scheduled sync of connection "${connection.displayName}" (${describeSchedule(s)})`,
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW, pauseOnFailure: false },
-    state: { paused: s.paused, note: s.paused ? s.note ?? "paused" : `${describeSchedule(s)}, revision ${s.revision}` },
+    state: {
+      paused: s.paused,
+      note: s.paused ? (s.note ?? "paused") : `${describeSchedule(s)}, revision ${s.revision}`,
+    },
   };
   try {
     await client.schedule.create({ scheduleId: scheduleIdOf(connection._id), ...options });
@@ -108,7 +111,10 @@ export async function removeSchedule(client: Client, connectionId: string): Prom
 }
 
 /** The Temporal description of the connection's schedule, or undefined when it has none. */
-export async function describeTemporalSchedule(client: Client, connectionId: string): Promise<ScheduleDescription | undefined> {
+export async function describeTemporalSchedule(
+  client: Client,
+  connectionId: string,
+): Promise<ScheduleDescription | undefined> {
   try {
     return await client.schedule.getHandle(scheduleIdOf(connectionId)).describe();
   } catch (err) {

@@ -55,7 +55,8 @@ function positiveInt(v: string | undefined, dflt: number): number {
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n: number, digits = 1) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const fmtInt = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -68,9 +69,28 @@ const adminApiKey = `isk_bench_${randomBytes(24).toString("base64url")}`;
 const stackEnv: NodeJS.ProcessEnv = (() => {
   const env = { ...process.env };
   // The user's own stack settings must not leak into the bench stack.
-  for (const k of ["TEMPORAL_ADDRESS", "MONGODB_URI", "SOURCE_ROOTS", "DATA_DIR", "API_PORT", "API_URL", "TEMPORAL_UI_URL",
-    "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "FERRETDB_PORT", "FERRETDB_DEBUG_ADDR", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE",
-    "ADMIN_API_KEY", "ADMIN_EMAIL", "SMTP_URL", "MAIL_FROM", "MAIL_OUTBOX_DIR", "PUBLIC_API_URL"]) delete env[k];
+  for (const k of [
+    "TEMPORAL_ADDRESS",
+    "MONGODB_URI",
+    "SOURCE_ROOTS",
+    "DATA_DIR",
+    "API_PORT",
+    "API_URL",
+    "TEMPORAL_UI_URL",
+    "TEMPORAL_PORT",
+    "TEMPORAL_UI_PORT",
+    "FERRETDB_PORT",
+    "FERRETDB_DEBUG_ADDR",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_TASK_QUEUE",
+    "ADMIN_API_KEY",
+    "ADMIN_EMAIL",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "MAIL_OUTBOX_DIR",
+    "PUBLIC_API_URL",
+  ])
+    delete env[k];
   return {
     ...env,
     DATA_DIR: dataDir,
@@ -105,7 +125,10 @@ function stack(args: string[]): Promise<void> {
       else reject(new Error(`scripts/stack.sh ${args.join(" ")} failed (${signal ?? `exit ${code}`})`));
     });
   });
-  launcherExited = done.then(() => undefined, () => undefined);
+  launcherExited = done.then(
+    () => undefined,
+    () => undefined,
+  );
   return done;
 }
 
@@ -136,7 +159,11 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+for (const [sig, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+  ["SIGHUP", 129],
+] as const) {
   process.on(sig, () => {
     log(cleaning ? `${sig}: still stopping the stack` : `${sig}: stopping`);
     void cleanup().finally(() => process.exit(code));
@@ -160,11 +187,14 @@ async function call(method: string, urlPath: string, body?: unknown): Promise<Ap
   const res = await fetch(`${API}${urlPath}`, {
     method,
     redirect: "manual",
-    headers: { ...(body ? { "content-type": "application/json" } : {}), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    headers: {
+      ...(body ? { "content-type": "application/json" } : {}),
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
@@ -212,7 +242,11 @@ interface RunMeasure {
 }
 
 /** Starts a run (default: POST …/run; a delete job: DELETE …?mode=deleteData) and waits for it to complete. */
-async function runSync(connectionId: string, label: string, start = () => call("POST", `/connections/${connectionId}/run`)): Promise<RunMeasure> {
+async function runSync(
+  connectionId: string,
+  label: string,
+  start = () => call("POST", `/connections/${connectionId}/run`),
+): Promise<RunMeasure> {
   const t0 = performance.now();
   const r = await start();
   expectStatus(r, 202, `${label}: start run`);
@@ -234,7 +268,8 @@ async function runSync(connectionId: string, label: string, start = () => call("
       lastReport = performance.now();
       lastProgress = progress;
     }
-    if (performance.now() - t0 > RUN_TIMEOUT_MS) throw new Error(`${label}: not Completed after ${RUN_TIMEOUT_MS / 1000} s (${progress})`);
+    if (performance.now() - t0 > RUN_TIMEOUT_MS)
+      throw new Error(`${label}: not Completed after ${RUN_TIMEOUT_MS / 1000} s (${progress})`);
     await sleep(POLL_MS);
   }
   const clientMs = performance.now() - t0;
@@ -243,8 +278,10 @@ async function runSync(connectionId: string, label: string, start = () => call("
   for (const t of tasks) for (const k of Object.keys(totals) as (keyof Counts)[]) totals[k] += t.elements?.[k] ?? 0;
   const serverMs = Date.parse(run.endDateTime) - Date.parse(run.startDateTime);
   const queuedToEndMs = Date.parse(run.endDateTime) - Date.parse(run.queuedDateTime);
-  log(`${label}: ${run.result} in ${fmt(serverMs / 1000, 2)} s (run record), ${fmt(clientMs / 1000, 2)} s (client); ` +
-    `inserted ${totals.inserted}, updated ${totals.updated}, deleted ${totals.deleted}, unchanged ${totals.unchanged}`);
+  log(
+    `${label}: ${run.result} in ${fmt(serverMs / 1000, 2)} s (run record), ${fmt(clientMs / 1000, 2)} s (client); ` +
+      `inserted ${totals.inserted}, updated ${totals.updated}, deleted ${totals.deleted}, unchanged ${totals.unchanged}`,
+  );
   return { run, tasks, serverMs, queuedToEndMs, clientMs, totals, polls, location: r.location };
 }
 
@@ -271,10 +308,15 @@ interface Corpus {
 }
 
 function makeCorpus(dir: string): Corpus {
-  const samples = fs.readdirSync(SAMPLES).filter((f) => f.toLowerCase().endsWith(".ifc")).sort();
+  const samples = fs
+    .readdirSync(SAMPLES)
+    .filter((f) => f.toLowerCase().endsWith(".ifc"))
+    .sort();
   if (samples.length === 0) throw new Error(`no IFC samples in ${SAMPLES}`);
   if (samples.length * COPIES > MAX_COMPOSITE_MODELS) {
-    throw new Error(`${samples.length} samples x ${COPIES} copies exceeds ${MAX_COMPOSITE_MODELS} composite models per iModel; lower BENCH_COPIES`);
+    throw new Error(
+      `${samples.length} samples x ${COPIES} copies exceeds ${MAX_COMPOSITE_MODELS} composite models per iModel; lower BENCH_COPIES`,
+    );
   }
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
@@ -311,10 +353,17 @@ async function renameOneElement(absolutePath: string, newName: string): Promise<
   const original = fs.readFileSync(absolutePath, "latin1");
   const before = checksums(await CONNECTORS.IFC(absolutePath));
   for (const gid of before.keys()) {
-    const re = new RegExp(`(^#\\d+\\s*=\\s*IFC[A-Z0-9_]+\\s*\\(\\s*'${escapeRe(gid)}'\\s*,\\s*(?:#\\d+|\\$)\\s*,\\s*)('(?:[^']|'')*'|\\$)`, "gmi");
+    const re = new RegExp(
+      `(^#\\d+\\s*=\\s*IFC[A-Z0-9_]+\\s*\\(\\s*'${escapeRe(gid)}'\\s*,\\s*(?:#\\d+|\\$)\\s*,\\s*)('(?:[^']|'')*'|\\$)`,
+      "gmi",
+    );
     const matches = [...original.matchAll(re)];
     if (matches.length !== 1 || matches[0][2] === `'${newName}'`) continue;
-    fs.writeFileSync(absolutePath, original.replace(re, (_m, prefix: string) => `${prefix}'${newName}'`), "latin1");
+    fs.writeFileSync(
+      absolutePath,
+      original.replace(re, (_m, prefix: string) => `${prefix}'${newName}'`),
+      "latin1",
+    );
     const after = checksums(await CONNECTORS.IFC(absolutePath));
     const changed = [...before].filter(([id, c]) => after.get(id) !== c).map(([id]) => id);
     if (after.size === before.size && changed.length === 1 && changed[0] === gid) return gid;
@@ -331,7 +380,8 @@ async function renameOneElement(absolutePath: string, newName: string): Promise<
 function memoryOf(pid: number | "self"): { hwmMiB: number; rssMiB: number } | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (key: string) => Number(/^(\w+):\s+(\d+) kB/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")?.[2] ?? NaN);
+    const kb = (key: string) =>
+      Number(/^(\w+):\s+(\d+) kB/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")?.[2] ?? NaN);
     return { hwmMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
   } catch {
     return undefined;
@@ -384,7 +434,8 @@ function appProcess(name: string, marker: string): { pid: number; cmd: string } 
   let best: { pid: number; cmd: string; depth: number } | undefined;
   const walk = (pid: number, depth: number) => {
     const cmd = cmdlineOf(pid);
-    if (cmd.includes(marker) && exeOf(pid).startsWith("node") && (!best || depth > best.depth)) best = { pid, cmd, depth };
+    if (cmd.includes(marker) && exeOf(pid).startsWith("node") && (!best || depth > best.depth))
+      best = { pid, cmd, depth };
     if (depth < 8) for (const c of childrenOf(pid)) walk(c, depth + 1);
   };
   walk(root, 0);
@@ -421,7 +472,10 @@ const CLOCK_TICKS = (() => {
 /** The processes of the stack whose CPU time is sampled around each run. */
 function stackProcesses(): { name: string; pid: number }[] {
   const out: { name: string; pid: number }[] = [];
-  for (const [name, marker] of [["worker", "worker/main.ts"], ["api", "api/server.ts"]] as const) {
+  for (const [name, marker] of [
+    ["worker", "worker/main.ts"],
+    ["api", "api/server.ts"],
+  ] as const) {
     const p = appProcess(name, marker);
     if (p) out.push({ name, pid: p.pid });
   }
@@ -557,9 +611,12 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   if (full.run.result !== "Success") {
     const bad = full.tasks.filter((t) => t.result !== "Success").slice(0, 5);
-    failures.push(`full sync result ${full.run.result}: ${bad.map((t) => `${t.path} ${t.result} ${t.error?.code ?? ""} ${t.error?.message ?? ""}`).join("; ")}`);
+    failures.push(
+      `full sync result ${full.run.result}: ${bad.map((t) => `${t.path} ${t.result} ${t.error?.code ?? ""} ${t.error?.message ?? ""}`).join("; ")}`,
+    );
   }
-  if (full.tasks.length !== corpus.files.length) failures.push(`full sync has ${full.tasks.length} tasks for ${corpus.files.length} files`);
+  if (full.tasks.length !== corpus.files.length)
+    failures.push(`full sync has ${full.tasks.length} tasks for ${corpus.files.length} files`);
 
   // 4. Re-sync after 1% of the files changed: one product renamed in each.
   const nChanged = Math.max(1, Math.round(corpus.files.length / 100));
@@ -587,7 +644,8 @@ async function main(): Promise<number> {
       checkProblems.push(`${t.path}: ${t.result} (expected Skipped)`);
     }
   }
-  if (resync.tasks.length !== corpus.files.length) checkProblems.push(`${resync.tasks.length} tasks for ${corpus.files.length} files`);
+  if (resync.tasks.length !== corpus.files.length)
+    checkProblems.push(`${resync.tasks.length} tasks for ${corpus.files.length} files`);
   if (resync.run.result !== "Success" && resync.run.result !== "Skipped") {
     failures.push(`re-sync result ${resync.run.result}${resync.run.error ? ` (${resync.run.error.message})` : ""}`);
   }
@@ -598,7 +656,11 @@ async function main(): Promise<number> {
   if (worker) log(`worker node process ${worker.pid}: ${worker.cmd}`);
   else log("warning: worker process not found");
   const others: string[] = [];
-  for (const [name, marker] of [["api", "api/server.ts"], ["temporal", "server start-dev"], ["ferretdb", "ferretdb"]] as const) {
+  for (const [name, marker] of [
+    ["api", "api/server.ts"],
+    ["temporal", "server start-dev"],
+    ["ferretdb", "ferretdb"],
+  ] as const) {
     let pid: number | undefined;
     if (name === "api") pid = appProcess(name, marker)?.pid;
     else pid = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim()) || undefined;
@@ -613,7 +675,8 @@ async function main(): Promise<number> {
     for (let i = 0; i < POLL_SAMPLES; i++) expectStatus(await call("GET", full.location), 200, "read run");
     return (performance.now() - t) / POLL_SAMPLES;
   });
-  const pollCpuS = sum(pollCpu.filter((p) => p.name === "api" || p.name === "ferretdb").map((p) => p.seconds)) / POLL_SAMPLES;
+  const pollCpuS =
+    sum(pollCpu.filter((p) => p.name === "api" || p.name === "ferretdb").map((p) => p.seconds)) / POLL_SAMPLES;
 
   // 5. Bare loop (the stack is idle meanwhile).
   log(`bare loop: ${corpus.files.length} files, hash + parse + writeSourceFile, no Temporal`);
@@ -621,9 +684,12 @@ async function main(): Promise<number> {
   log(`bare loop: ${fmt(bare.ms / 1000, 2)} s, inserted ${bare.inserted}`);
 
   // 8. Delete the connection with its data (a delete job: one transaction per file).
-  const removal = await runSync(connection.id, "delete with data", () => call("DELETE", `/connections/${connection.id}?mode=deleteData`));
+  const removal = await runSync(connection.id, "delete with data", () =>
+    call("DELETE", `/connections/${connection.id}?mode=deleteData`),
+  );
   if (removal.run.result !== "Success") failures.push(`delete job result ${removal.run.result}`);
-  if (removal.totals.deleted !== full.totals.inserted) failures.push(`delete job removed ${removal.totals.deleted} elements of ${full.totals.inserted}`);
+  if (removal.totals.deleted !== full.totals.inserted)
+    failures.push(`delete job removed ${removal.totals.deleted} elements of ${full.totals.inserted}`);
 
   // 7. Table.
   const fullS = full.serverMs / 1000;
@@ -636,27 +702,78 @@ async function main(): Promise<number> {
   const passFail = (ok: boolean) => (ok ? "PASS" : "FAIL");
   const rows: [string, string, string, string][] = [
     ["corpus", `${corpus.files.length} files, ${fmt(corpusMB, 2)} MB`, "", ""],
-    ["full sync time (run record / client)", `${fmt(fullS, 2)} s / ${fmt(full.clientMs / 1000, 2)} s`, "", full.run.result],
+    [
+      "full sync time (run record / client)",
+      `${fmt(fullS, 2)} s / ${fmt(full.clientMs / 1000, 2)} s`,
+      "",
+      full.run.result,
+    ],
     ["full sync elements inserted", fmtInt(full.totals.inserted), "", ""],
     ["full sync elements/s", fmt(serviceEps), "", ""],
-    ["re-sync (1%) time (run record / client)", `${fmt(resyncS, 2)} s / ${fmt(resync.clientMs / 1000, 2)} s`, "", resync.run.result],
-    ["re-sync / full sync (run record)", pct(resyncRatio), `<= ${pct(TARGET_RESYNC_RATIO)}`, passFail(resyncRatio <= TARGET_RESYNC_RATIO)],
-    ["re-sync / full sync (client)", pct(resyncClientRatio), `<= ${pct(TARGET_RESYNC_RATIO)}`, passFail(resyncClientRatio <= TARGET_RESYNC_RATIO)],
-    [`re-sync check (${changed.length} updated=1, rest Skipped)`, checkProblems.length ? `${checkProblems.length} problem(s)` : "ok", "", passFail(checkProblems.length === 0)],
-    ["delete with data time (run record / client)", `${fmt(removal.serverMs / 1000, 2)} s / ${fmt(removal.clientMs / 1000, 2)} s`, "", removal.run.result],
-    ["delete with data elements/s", `${fmt(removal.totals.deleted / (removal.serverMs / 1000))} (${fmtInt(removal.totals.deleted)} elements)`, "", ""],
+    [
+      "re-sync (1%) time (run record / client)",
+      `${fmt(resyncS, 2)} s / ${fmt(resync.clientMs / 1000, 2)} s`,
+      "",
+      resync.run.result,
+    ],
+    [
+      "re-sync / full sync (run record)",
+      pct(resyncRatio),
+      `<= ${pct(TARGET_RESYNC_RATIO)}`,
+      passFail(resyncRatio <= TARGET_RESYNC_RATIO),
+    ],
+    [
+      "re-sync / full sync (client)",
+      pct(resyncClientRatio),
+      `<= ${pct(TARGET_RESYNC_RATIO)}`,
+      passFail(resyncClientRatio <= TARGET_RESYNC_RATIO),
+    ],
+    [
+      `re-sync check (${changed.length} updated=1, rest Skipped)`,
+      checkProblems.length ? `${checkProblems.length} problem(s)` : "ok",
+      "",
+      passFail(checkProblems.length === 0),
+    ],
+    [
+      "delete with data time (run record / client)",
+      `${fmt(removal.serverMs / 1000, 2)} s / ${fmt(removal.clientMs / 1000, 2)} s`,
+      "",
+      removal.run.result,
+    ],
+    [
+      "delete with data elements/s",
+      `${fmt(removal.totals.deleted / (removal.serverMs / 1000))} (${fmtInt(removal.totals.deleted)} elements)`,
+      "",
+      "",
+    ],
     ["bare loop time", `${fmt(bare.ms / 1000, 2)} s`, "", ""],
     ["bare loop elements/s", `${fmt(bareEps)} (${fmtInt(bare.inserted)} elements)`, "", ""],
-    ["service / bare elements/s", pct(serviceVsBare), `>= ${pct(TARGET_SERVICE_VS_BARE)}`, passFail(serviceVsBare >= TARGET_SERVICE_VS_BARE)],
+    [
+      "service / bare elements/s",
+      pct(serviceVsBare),
+      `>= ${pct(TARGET_SERVICE_VS_BARE)}`,
+      passFail(serviceVsBare >= TARGET_SERVICE_VS_BARE),
+    ],
     ["worker peak RSS (VmHWM)", workerMem ? `${fmt(workerMem.hwmMiB, 0)} MiB` : "n/a", "", ""],
-    ["bare loop peak RSS (VmHWM)", `${fmt(bare.peakMiB, 0)} MiB${bare.peakReset ? ` (from ${fmt(bare.baselineMiB, 0)} MiB at start)` : " (process lifetime)"}`, "", ""],
+    [
+      "bare loop peak RSS (VmHWM)",
+      `${fmt(bare.peakMiB, 0)} MiB${bare.peakReset ? ` (from ${fmt(bare.baselineMiB, 0)} MiB at start)` : " (process lifetime)"}`,
+      "",
+      "",
+    ],
   ];
   const head: [string, string, string, string] = ["measure", "value", "target", "result"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((v, i) => v.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd();
   console.log("");
   const load = (l: number[]) => l.map((x) => fmt(x, 2)).join(" ");
-  console.log(`imodel-sync bench (${os.cpus().length} CPUs, node ${process.version}; load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())})`);
+  console.log(
+    `imodel-sync bench (${os.cpus().length} CPUs, node ${process.version}; load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())})`,
+  );
   console.log(line(head));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const r of rows) console.log(line(r));
@@ -670,23 +787,39 @@ async function main(): Promise<number> {
   const planningMs = (r: RunMeasure) => Date.parse(r.run.startDateTime) - Date.parse(r.run.queuedDateTime);
   console.log("");
   console.log("where the time goes");
-  console.log(`  run record startDateTime is written when planning (beginRun: hashing every file) starts; queued→start = queueing:`);
-  console.log(`    full sync queued→start ${fmt(planningMs(full) / 1000, 2)} s, re-sync queued→start ${fmt(planningMs(resync) / 1000, 2)} s`);
-  console.log(`  full sync: tasks sum ${fmt(fullTaskMs / 1000, 2)} s of ${fmt(fullS, 2)} s start→end ` +
-    `(${fmt(fullTaskMs / full.tasks.length, 1)} ms per task; ${fmt((full.serverMs - fullTaskMs) / full.tasks.length, 1)} ms per file between tasks)`);
-  console.log(`  re-sync: ${changedTasks.length} changed tasks ${fmt(changedTaskMs, 0)} ms, ${skipped.length} skipped tasks ${fmt(skippedTaskMs, 0)} ms ` +
-    `inside tasks; ${fmt((resync.queuedToEndMs - changedTaskMs) / Math.max(1, skipped.length), 1)} ms per skipped file from queued to end`);
-  console.log(`  polling: one GET of a ${corpus.files.length}-task run, measured idle after both runs, takes ${fmt(pollWallMs, 0)} ms and ` +
-    `${fmt(pollCpuS * 1000, 0)} ms CPU (api + ferretdb); at most ${fmt(full.polls * pollCpuS)} CPU s for the ${full.polls} polls of the full sync, ` +
-    `${fmt(resync.polls * pollCpuS)} for the ${resync.polls} of the re-sync`);
+  console.log(
+    `  run record startDateTime is written when planning (beginRun: hashing every file) starts; queued→start = queueing:`,
+  );
+  console.log(
+    `    full sync queued→start ${fmt(planningMs(full) / 1000, 2)} s, re-sync queued→start ${fmt(planningMs(resync) / 1000, 2)} s`,
+  );
+  console.log(
+    `  full sync: tasks sum ${fmt(fullTaskMs / 1000, 2)} s of ${fmt(fullS, 2)} s start→end ` +
+      `(${fmt(fullTaskMs / full.tasks.length, 1)} ms per task; ${fmt((full.serverMs - fullTaskMs) / full.tasks.length, 1)} ms per file between tasks)`,
+  );
+  console.log(
+    `  re-sync: ${changedTasks.length} changed tasks ${fmt(changedTaskMs, 0)} ms, ${skipped.length} skipped tasks ${fmt(skippedTaskMs, 0)} ms ` +
+      `inside tasks; ${fmt((resync.queuedToEndMs - changedTaskMs) / Math.max(1, skipped.length), 1)} ms per skipped file from queued to end`,
+  );
+  console.log(
+    `  polling: one GET of a ${corpus.files.length}-task run, measured idle after both runs, takes ${fmt(pollWallMs, 0)} ms and ` +
+      `${fmt(pollCpuS * 1000, 0)} ms CPU (api + ferretdb); at most ${fmt(full.polls * pollCpuS)} CPU s for the ${full.polls} polls of the full sync, ` +
+      `${fmt(resync.polls * pollCpuS)} for the ${resync.polls} of the re-sync`,
+  );
   console.log(`  CPU seconds during the full sync (${fmt(full.clientMs / 1000)} s wall): ${cpuText(fullCpu)}`);
   console.log(`  CPU seconds during the re-sync (${fmt(resync.clientMs / 1000)} s wall): ${cpuText(resyncCpu)}`);
-  console.log(`  bare loop: hash ${fmt(bare.hashMs / 1000, 2)} s, parse ${fmt(bare.parseMs / 1000, 2)} s, ` +
-    `write ${fmt(bare.writeMs / 1000, 2)} s (${fmt(bare.ms / corpus.files.length, 1)} ms per file); ${fmt(bare.cpuS)} CPU s`);
-  console.log(`  service vs bare: ${fmt(fullS - bare.ms / 1000, 2)} s more for the same files ` +
-    `(${fmt((full.serverMs - bare.ms) / corpus.files.length, 1)} ms per file); by client time service/bare = ` +
-    `${pct(full.totals.inserted / (full.clientMs / 1000) / bareEps)}`);
-  console.log("  per sample (mean per file; write of the first / last 5 copies shows the cost growing with the iModel):");
+  console.log(
+    `  bare loop: hash ${fmt(bare.hashMs / 1000, 2)} s, parse ${fmt(bare.parseMs / 1000, 2)} s, ` +
+      `write ${fmt(bare.writeMs / 1000, 2)} s (${fmt(bare.ms / corpus.files.length, 1)} ms per file); ${fmt(bare.cpuS)} CPU s`,
+  );
+  console.log(
+    `  service vs bare: ${fmt(fullS - bare.ms / 1000, 2)} s more for the same files ` +
+      `(${fmt((full.serverMs - bare.ms) / corpus.files.length, 1)} ms per file); by client time service/bare = ` +
+      `${pct(full.totals.inserted / (full.clientMs / 1000) / bareEps)}`,
+  );
+  console.log(
+    "  per sample (mean per file; write of the first / last 5 copies shows the cost growing with the iModel):",
+  );
   const taskByPath = new Map(full.tasks.map((t) => [t.path, t]));
   const mean = (xs: number[]) => (xs.length ? sum(xs) / xs.length : NaN);
   const perSample = samples.map((sample) => {
@@ -704,8 +837,10 @@ async function main(): Promise<number> {
   });
   const sampleHead = ["sample", "elements", "service task ms", "bare ms", "parse ms", "write ms", "write first/last 5"];
   const sw = sampleHead.map((h, i) => Math.max(h.length, ...perSample.map((r) => r[i].length)));
-  for (const r of [sampleHead, ...perSample]) console.log(`    ${r.map((v, i) => (i === 0 ? v.padEnd(sw[i]) : v.padStart(sw[i]))).join("  ")}`);
-  if (full.totals.inserted !== bare.inserted) console.log(`  note: the service inserted ${full.totals.inserted} elements, the bare loop ${bare.inserted}`);
+  for (const r of [sampleHead, ...perSample])
+    console.log(`    ${r.map((v, i) => (i === 0 ? v.padEnd(sw[i]) : v.padStart(sw[i]))).join("  ")}`);
+  if (full.totals.inserted !== bare.inserted)
+    console.log(`  note: the service inserted ${full.totals.inserted} elements, the bare loop ${bare.inserted}`);
   if (others.length) console.log(`  other processes' peak RSS (MiB): ${others.join(", ")}`);
   for (const p of checkProblems.slice(0, 10)) console.log(`  re-sync check: ${p}`);
   if (checkProblems.length > 10) console.log(`  re-sync check: … ${checkProblems.length - 10} more`);
@@ -722,7 +857,7 @@ main()
     (code) => code,
     (err: unknown) => {
       if (cleaning) return 1; // interrupted: the stack went away under the run
-      console.error(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       return 1;
     },
   )

@@ -27,17 +27,24 @@ function adminKey(): string {
   if (process.env.ADMIN_API_KEY) return process.env.ADMIN_API_KEY;
   const file = path.join(process.env.DATA_DIR ?? path.resolve(__dirname, "..", "data"), "admin-api-key");
   if (fs.existsSync(file)) return fs.readFileSync(file, "utf8").trim();
-  throw new Error("ADMIN_API_KEY is not set (eval \"$(scripts/stack.sh env)\" exports it)");
+  throw new Error('ADMIN_API_KEY is not set (eval "$(scripts/stack.sh env)" exports it)');
 }
 
 /** The API key calls are made with: the admin's first, then the demo user's. */
 let apiKey = "";
 
-async function call(method: string, urlPath: string, body?: unknown): Promise<{ status: number; location: string | null; body: any }> {
+async function call(
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<{ status: number; location: string | null; body: any }> {
   const res = await fetch(`${apiUrl}${urlPath}`, {
     method,
     redirect: "manual",
-    headers: { ...(body ? { "content-type": "application/json" } : {}), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    headers: {
+      ...(body ? { "content-type": "application/json" } : {}),
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -50,15 +57,23 @@ function expectStatus(res: { status: number; body: any }, status: number, what: 
 
 async function main(): Promise<number> {
   const health = await call("GET", "/health").catch((e: Error) => ({ status: 0, body: e.message, location: null }));
-  if (health.status !== 200) throw new Error(`the API at ${apiUrl} is not healthy (${JSON.stringify(health.body)}); start the stack with 'make dev'`);
+  if (health.status !== 200)
+    throw new Error(
+      `the API at ${apiUrl} is not healthy (${JSON.stringify(health.body)}); start the stack with 'make dev'`,
+    );
 
   apiKey = adminKey();
   const u = await call("POST", "/users", { email: `demo-${Date.now()}@imodel-sync.localhost`, name: "Demo User" });
   expectStatus(u, 201, "create the demo user (with ADMIN_API_KEY)");
   apiKey = u.body.apiKey;
-  console.log(`\nuser        ${u.body.user.id}  ${u.body.user.email} (created by the admin; its API key is shown once)`);
+  console.log(
+    `\nuser        ${u.body.user.id}  ${u.body.user.email} (created by the admin; its API key is shown once)`,
+  );
 
-  const files = fs.readdirSync(samples).filter((f) => f.toLowerCase().endsWith(".ifc")).sort();
+  const files = fs
+    .readdirSync(samples)
+    .filter((f) => f.toLowerCase().endsWith(".ifc"))
+    .sort();
   console.log(`imodel-sync demo: ${files.length} IFC files from ${samples}`);
   const m = await call("POST", "/imodels", { name: `Demo ${new Date().toISOString()}` });
   expectStatus(m, 201, "create iModel");
@@ -118,7 +133,7 @@ async function main(): Promise<number> {
     unchanged: t.elements.unchanged,
     "elements in .bim (ECSQL)": perFile.get(t.path) ?? 0,
     warnings: t.warnings.length,
-    "ms": t.durationMs,
+    ms: t.durationMs,
     error: t.error ? `${t.error.code}: ${t.error.message}` : "",
   }));
   console.table(table);

@@ -45,7 +45,11 @@ describe("API validation", () => {
     expectError(await http("POST", "/imodels", {}), 400, "InvalidRequest");
     expectError(await http("POST", "/imodels", { name: "x", extra: 1 }), 400, "InvalidRequest");
     expectError(await http("POST", "/connections", body({ sourceFiles: [] })), 400, "InvalidRequest");
-    expectError(await http("POST", "/connections", body({ sourceFiles: [{ path: "a.ifc", connectorType: "DWG" }] })), 400, "InvalidRequest");
+    expectError(
+      await http("POST", "/connections", body({ sourceFiles: [{ path: "a.ifc", connectorType: "DWG" }] })),
+      400,
+      "InvalidRequest",
+    );
   });
 
   it("refuses a body that is not JSON", async () => {
@@ -62,16 +66,44 @@ describe("API validation", () => {
   });
 
   it("refuses sources outside SOURCE_ROOTS and file paths that leave the source", async () => {
-    expectError(await http("POST", "/connections", body({ source: { type: "local", path: os.tmpdir() } })), 400, "SourcePathNotAllowed");
-    expectError(await http("POST", "/connections", body({ source: { type: "local", path: `${source}/../../..` } })), 400, "SourcePathNotAllowed");
-    expectError(await http("POST", "/connections", body({ source: { type: "local", path: "relative/dir" } })), 400, "InvalidSourcePath");
+    expectError(
+      await http("POST", "/connections", body({ source: { type: "local", path: os.tmpdir() } })),
+      400,
+      "SourcePathNotAllowed",
+    );
+    expectError(
+      await http("POST", "/connections", body({ source: { type: "local", path: `${source}/../../..` } })),
+      400,
+      "SourcePathNotAllowed",
+    );
+    expectError(
+      await http("POST", "/connections", body({ source: { type: "local", path: "relative/dir" } })),
+      400,
+      "InvalidSourcePath",
+    );
     const climb = await http("POST", "/connections", body({ sourceFiles: [file("../a.ifc")] }));
     expectError(climb, 400, "InvalidSourceFilePath");
     expect(climb.body.error.details[0].target).toBe("sourceFiles.0.path");
-    expectError(await http("POST", "/connections", body({ sourceFiles: [file("x/../../a.ifc")] })), 400, "InvalidSourceFilePath");
-    expectError(await http("POST", "/connections", body({ sourceFiles: [file("/etc/passwd")] })), 400, "InvalidSourceFilePath");
-    expectError(await http("POST", "/connections", body({ sourceFiles: [file("missing.ifc")] })), 400, "SourceFileNotFound");
-    expectError(await http("POST", "/connections", body({ sourceFiles: [file("a.ifc"), file("./a.ifc")] })), 400, "DuplicateSourceFile");
+    expectError(
+      await http("POST", "/connections", body({ sourceFiles: [file("x/../../a.ifc")] })),
+      400,
+      "InvalidSourceFilePath",
+    );
+    expectError(
+      await http("POST", "/connections", body({ sourceFiles: [file("/etc/passwd")] })),
+      400,
+      "InvalidSourceFilePath",
+    );
+    expectError(
+      await http("POST", "/connections", body({ sourceFiles: [file("missing.ifc")] })),
+      400,
+      "SourceFileNotFound",
+    );
+    expectError(
+      await http("POST", "/connections", body({ sourceFiles: [file("a.ifc"), file("./a.ifc")] })),
+      400,
+      "DuplicateSourceFile",
+    );
     const list = await http("GET", `/connections?iModelId=${iModelId}`);
     expect(list.body.connections).toEqual([]);
   });
@@ -134,12 +166,24 @@ describe("symbolic links in sources", () => {
     expectError(file, 400, "SourceFileOutsideRoots");
     expect(file.body.error.details[0].target).toBe("sourceFiles.1.path");
     expect(file.body.error.message).not.toContain(outside); // where the link points is not revealed
-    expectError(await http("POST", "/connections", connectionBody(iModelId, source, ["sub/secret.ifc"])), 400, "SourceFileOutsideRoots");
-    expectError(await http("POST", "/connections", connectionBody(iModelId, source, ["dangling.ifc"])), 400, "SourceFileNotFound");
+    expectError(
+      await http("POST", "/connections", connectionBody(iModelId, source, ["sub/secret.ifc"])),
+      400,
+      "SourceFileOutsideRoots",
+    );
+    expectError(
+      await http("POST", "/connections", connectionBody(iModelId, source, ["dangling.ifc"])),
+      400,
+      "SourceFileNotFound",
+    );
 
     const linkedSource = path.join(stack().sourcesDir, `link-out-${unique()}`);
     fs.symlinkSync(outside, linkedSource);
-    expectError(await http("POST", "/connections", connectionBody(iModelId, linkedSource, ["secret.ifc"])), 400, "SourcePathNotAllowed");
+    expectError(
+      await http("POST", "/connections", connectionBody(iModelId, linkedSource, ["secret.ifc"])),
+      400,
+      "SourcePathNotAllowed",
+    );
     expect((await http("GET", `/connections?iModelId=${iModelId}`)).body.connections).toEqual([]);
   });
 
@@ -163,7 +207,11 @@ describe("symbolic links in sources", () => {
     fs.symlinkSync(path.join(source, "a.ifc"), path.join(source, "a-link.ifc"));
     fs.symlinkSync(source, path.join(source, "self"));
 
-    const twice = await http("POST", "/connections", connectionBody(iModelId, source, ["b.ifc", "a.ifc", "a-link.ifc"]));
+    const twice = await http(
+      "POST",
+      "/connections",
+      connectionBody(iModelId, source, ["b.ifc", "a.ifc", "a-link.ifc"]),
+    );
     expectError(twice, 400, "DuplicateSourceFile");
     expect(twice.body.error.details[0].target).toBe("sourceFiles.2.path");
 
@@ -178,7 +226,9 @@ describe("symbolic links in sources", () => {
       expectError(res, 409, "SourceFileAlreadyMapped");
       expect(res.body.error.details[0].target).toBe("sourceFiles.1.path");
     }
-    expect((await http("POST", "/connections", connectionBody(iModelId, aliasFolder, ["b.ifc"], "second"))).status).toBe(201);
+    expect(
+      (await http("POST", "/connections", connectionBody(iModelId, aliasFolder, ["b.ifc"], "second"))).status,
+    ).toBe(201);
     expect((await http("GET", `/connections?iModelId=${iModelId}`)).body.connections).toHaveLength(2);
   });
 });
@@ -187,7 +237,10 @@ describe("request shape", () => {
   let iModelId: string;
   let source: string;
   beforeAll(async () => {
-    source = makeSource("shape", { "a.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc"), "folder.ifc/x.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc") });
+    source = makeSource("shape", {
+      "a.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc"),
+      "folder.ifc/x.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc"),
+    });
     iModelId = await newIModel("request shape");
   });
 
@@ -195,23 +248,50 @@ describe("request shape", () => {
     expectError(await raw("GET", "/imodels/%ZZ"), 400, "InvalidRequest");
     expectError(await raw("GET", "/connections/%E0%A4%A/runs"), 400, "InvalidRequest");
     expectError(await raw("GET", "/connections/%E0%A4%A"), 400, "InvalidRequest");
-    expectError(await raw("POST", "/imodels", { "content-type": "application/json; charset=latin1" }, '{"name": "x"}'), 415, "UnsupportedMediaType");
-    expectError(await raw("POST", "/imodels", { "content-type": "application/json", "content-encoding": "compress" }, '{"name": "x"}'), 415, "UnsupportedMediaType");
+    expectError(
+      await raw("POST", "/imodels", { "content-type": "application/json; charset=latin1" }, '{"name": "x"}'),
+      415,
+      "UnsupportedMediaType",
+    );
+    expectError(
+      await raw(
+        "POST",
+        "/imodels",
+        { "content-type": "application/json", "content-encoding": "compress" },
+        '{"name": "x"}',
+      ),
+      415,
+      "UnsupportedMediaType",
+    );
     // UTF-8 stays accepted, in any spelling.
-    expect((await raw("POST", "/imodels", { "content-type": "application/json; charset=UTF-8" }, '{"name": "utf8"}')).status).toBe(201);
+    expect(
+      (await raw("POST", "/imodels", { "content-type": "application/json; charset=UTF-8" }, '{"name": "utf8"}')).status,
+    ).toBe(201);
   });
 
   it("refuses a body that is not JSON with 415, and an oversized body with 413", async () => {
     const text = await raw("POST", "/imodels", { "content-type": "text/plain" }, '{"name": "x"}');
     expectError(text, 415, "UnsupportedMediaType");
     expect(text.body.error.message).toContain("send application/json");
-    expectError(await raw("POST", "/imodels", { "content-type": "application/xml" }, "<iModel name='x'/>"), 415, "UnsupportedMediaType");
-    expectError(await raw("POST", "/imodels", { "content-type": "application/x-www-form-urlencoded" }, "name=x"), 415, "UnsupportedMediaType");
+    expectError(
+      await raw("POST", "/imodels", { "content-type": "application/xml" }, "<iModel name='x'/>"),
+      415,
+      "UnsupportedMediaType",
+    );
+    expectError(
+      await raw("POST", "/imodels", { "content-type": "application/x-www-form-urlencoded" }, "name=x"),
+      415,
+      "UnsupportedMediaType",
+    );
     // No content-type at all (a byte array body gets none from fetch).
     const none = await raw("POST", "/imodels", {}, new TextEncoder().encode('{"name": "x"}'));
     expectError(none, 415, "UnsupportedMediaType");
     expect(none.body.error.message).toContain("send application/json");
-    expectError(await raw("PUT", "/connections/nope/schedule", { "content-type": "text/plain" }, "daily"), 415, "UnsupportedMediaType");
+    expectError(
+      await raw("PUT", "/connections/nope/schedule", { "content-type": "text/plain" }, "daily"),
+      415,
+      "UnsupportedMediaType",
+    );
     // Without a body there is nothing to refuse: validation speaks.
     expectError(await raw("POST", "/imodels"), 400, "InvalidRequest");
     const big = await http("POST", "/imodels", { name: "x".repeat(1_100_000) });
@@ -248,7 +328,10 @@ describe("request shape", () => {
       expect(res.body.error.details[0].target).toBe("name");
       expect(res.body.error.message).toContain("control characters");
     }
-    const conn = await http("POST", "/connections", { ...connectionBody(iModelId, source, ["a.ifc"]), displayName: "x\u0000" });
+    const conn = await http("POST", "/connections", {
+      ...connectionBody(iModelId, source, ["a.ifc"]),
+      displayName: "x\u0000",
+    });
     expectError(conn, 400, "InvalidRequest");
     expect(conn.body.error.details[0].target).toBe("displayName");
     // Surrounding whitespace is trimmed, other scripts and symbols are fine.

@@ -42,7 +42,9 @@ describe("authentication", () => {
     const wrong = await httpAs("isk_not-a-key", "GET", "/imodels");
     expect(wrong.status).toBe(401);
     expect(wrong.body.error).toMatchObject({ code: "Unauthorized", message: "The API key is not valid." });
-    const basic = await fetch(`${stack().apiUrl}/imodels`, { headers: { authorization: `Basic ${Buffer.from("a:b").toString("base64")}` } });
+    const basic = await fetch(`${stack().apiUrl}/imodels`, {
+      headers: { authorization: `Basic ${Buffer.from("a:b").toString("base64")}` },
+    });
     expect(basic.status).toBe(401);
     expect((await httpAs(null, "POST", "/imodels", { name: "x" })).status).toBe(401);
     expect((await fetch(`${stack().apiUrl}/health`)).status).toBe(200);
@@ -93,11 +95,16 @@ describe("users", () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe("UserAlreadyExists");
     expect((await http("POST", "/users", { email: "not-an-email", name: "x" })).body.error.code).toBe("InvalidRequest");
-    expect((await http("POST", "/users", { email: "x@tests.example", name: "x", apiKey: "mine" })).body.error.code).toBe("InvalidRequest");
+    expect(
+      (await http("POST", "/users", { email: "x@tests.example", name: "x", apiKey: "mine" })).body.error.code,
+    ).toBe("InvalidRequest");
 
     // The new user is no admin.
     const una = res.body.apiKey as string;
-    const forbidden = await httpAs(una, "POST", "/users", { email: `other-${Date.now()}@tests.example`, name: "Other" });
+    const forbidden = await httpAs(una, "POST", "/users", {
+      email: `other-${Date.now()}@tests.example`,
+      name: "Other",
+    });
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.error.code).toBe("AdminOnly");
     expect((await httpAs(una, "GET", "/users")).status).toBe(403);
@@ -124,7 +131,10 @@ describe("every request is a visit", () => {
     const { user, apiKey } = await createUser("Vic Visitor");
     expect(user.token).toBeNull();
     expect((await httpAs(apiKey, "GET", "/users/me")).status).toBe(200);
-    const token = await eventually("the token mirror", async () => (await httpAs(apiKey, "GET", "/users/me")).body.user.token);
+    const token = await eventually(
+      "the token mirror",
+      async () => (await httpAs(apiKey, "GET", "/users/me")).body.user.token,
+    );
     expect(token.state).toBe("Valid");
     expect(Date.parse(token.expiresDateTime) - Date.parse(token.issuedDateTime)).toBe(30 * 86_400_000);
     expect(Date.parse(token.refreshFromDateTime) - Date.parse(token.issuedDateTime)).toBe(20 * 86_400_000);
@@ -140,7 +150,12 @@ describe("every request is a visit", () => {
 
 describe("team members", () => {
   it("are recorded at a user's first interaction with an iModel or one of its connections, once", async () => {
-    const [ann, ben, cat, dan] = await Promise.all([createUser("Ann"), createUser("Ben"), createUser("Cat"), createUser("Dan")]);
+    const [ann, ben, cat, dan] = await Promise.all([
+      createUser("Ann"),
+      createUser("Ben"),
+      createUser("Cat"),
+      createUser("Dan"),
+    ]);
     const m = await httpAs(ann.apiKey, "POST", "/imodels", { name: "members" });
     const iModelId = m.body.iModel.id;
     const source = makeSource("members", { "hvac.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc") });
@@ -155,8 +170,11 @@ describe("team members", () => {
     expect(c.body.connection.owner).toMatchObject({ id: ann.user.id, email: ann.user.email, name: "Ann" });
     expect(["Valid", "None"]).toContain(c.body.connection.owner.tokenStatus);
     // Her first request (a visit) issued her token; the connection shows it as soon as it is mirrored.
-    await eventually("the owner's token on the connection", async () =>
-      (await httpAs(ann.apiKey, "GET", `/connections/${c.body.connection.id}`)).body.connection.owner.tokenStatus === "Valid",
+    await eventually(
+      "the owner's token on the connection",
+      async () =>
+        (await httpAs(ann.apiKey, "GET", `/connections/${c.body.connection.id}`)).body.connection.owner.tokenStatus ===
+        "Valid",
     );
 
     expect((await httpAs(ben.apiKey, "GET", `/connections/${c.body.connection.id}`)).status).toBe(200);
@@ -168,7 +186,12 @@ describe("team members", () => {
     const members = await httpAs(dan.apiKey, "GET", `/imodels/${iModelId}/members`);
     expect(members.status).toBe(200);
     // Dan's own request above is an interaction too: he is the last member.
-    expect(members.body.members.map((x: any) => x.userId)).toEqual([ann.user.id, ben.user.id, cat.user.id, dan.user.id]);
+    expect(members.body.members.map((x: any) => x.userId)).toEqual([
+      ann.user.id,
+      ben.user.id,
+      cat.user.id,
+      dan.user.id,
+    ]);
     expect(members.body.members[1]).toMatchObject({ email: ben.user.email, name: "Ben" });
     expect(await mongo.db().collection("teamMembers").countDocuments({ iModelId })).toBe(4);
     expect(await mongo.db().collection("teamMembers").countDocuments({ userId: dan.user.id })).toBe(1);

@@ -64,7 +64,12 @@ describe("withLock (lease lock on FerretDB)", () => {
   it("takes over a lock whose lease expired", async () => {
     const key = uniqueKey("stale");
     const past = new Date(Date.now() - 1_000);
-    await locks().insertOne({ _id: key, holder: "crashed-holder", acquiredAt: new Date(Date.now() - 31_000), expiresAt: past });
+    await locks().insertOne({
+      _id: key,
+      holder: "crashed-holder",
+      acquiredAt: new Date(Date.now() - 31_000),
+      expiresAt: past,
+    });
     const started = Date.now();
     const holder = await withLock(db, key, async (lease) => {
       const held = await locks().findOne({ _id: key });
@@ -78,7 +83,12 @@ describe("withLock (lease lock on FerretDB)", () => {
 
   it("waits for a live lock, then fails with 409 ConcurrentChange and leaves it alone", async () => {
     const key = uniqueKey("live");
-    await locks().insertOne({ _id: key, holder: "live-holder", acquiredAt: new Date(), expiresAt: new Date(Date.now() + 60_000) });
+    await locks().insertOne({
+      _id: key,
+      holder: "live-holder",
+      acquiredAt: new Date(),
+      expiresAt: new Date(Date.now() + 60_000),
+    });
     let ran = false;
     const started = Date.now();
     const err = await withLock(db, key, async () => (ran = true), { waitMs: 400 }).catch((e: unknown) => e);
@@ -95,7 +105,12 @@ describe("withLock (lease lock on FerretDB)", () => {
 
   it("gets a lock as soon as its holder releases it", async () => {
     const key = uniqueKey("handover");
-    await locks().insertOne({ _id: key, holder: "other", acquiredAt: new Date(), expiresAt: new Date(Date.now() + 60_000) });
+    await locks().insertOne({
+      _id: key,
+      holder: "other",
+      acquiredAt: new Date(),
+      expiresAt: new Date(Date.now() + 60_000),
+    });
     setTimeout(() => void locks().deleteOne({ _id: key, holder: "other" }), 300);
     const started = Date.now();
     await withLock(db, key, async () => undefined, { waitMs: 5_000 });
@@ -111,7 +126,9 @@ describe("withLock (lease lock on FerretDB)", () => {
       key,
       async (lease) => {
         // More than three lease lengths long: without renewal the lock would be stale and taken over.
-        const other = withLock(db, key, async () => (secondRan = true), { waitMs: 1_600 }).catch((e: ApiError) => e.code);
+        const other = withLock(db, key, async () => (secondRan = true), { waitMs: 1_600 }).catch(
+          (e: ApiError) => e.code,
+        );
         await sleep(2_000);
         expect(await other).toBe("ConcurrentChange");
         expect(lease.lost).toBe(false);
@@ -130,7 +147,12 @@ describe("withLock (lease lock on FerretDB)", () => {
       async (lease) => {
         // Someone took the lock over (as if this holder had stalled past its lease).
         await locks().deleteOne({ _id: key });
-        await locks().insertOne({ _id: key, holder: "successor", acquiredAt: new Date(), expiresAt: new Date(Date.now() + 60_000) });
+        await locks().insertOne({
+          _id: key,
+          holder: "successor",
+          acquiredAt: new Date(),
+          expiresAt: new Date(Date.now() + 60_000),
+        });
         await sleep(700); // renewals (every leaseMs / 3 = 300 ms) find the lock in other hands, before the lease would end
         expect(lease.lost).toBe(true);
         expect(() => lease.assertHeld()).toThrow(ApiError);
@@ -176,7 +198,9 @@ describe("concurrent connection creation on one iModel", () => {
   it("maps a file once when 20 requests race for it", async () => {
     const iModelId = await newIModel("race one file");
     const source = makeSource("race-file", { "a.ifc": SMALL });
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => create(iModelId, source, ["a.ifc"], `racer ${i}`)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => create(iModelId, source, ["a.ifc"], `racer ${i}`)),
+    );
     expect(tally(results)).toEqual({ "201": 1, "409 SourceFileAlreadyMapped": 19 });
     expect(await connectionsOf(iModelId)).toHaveLength(1);
   });
@@ -224,7 +248,11 @@ describe("concurrent connection creation on one iModel", () => {
     const client = new MongoClient(stack().mongoUri, { serverSelectionTimeoutMS: 5000 });
     try {
       await client.connect();
-      const left = await client.db().collection<LockRecord>(LOCKS_COLLECTION).find({ _id: { $in: [iModelMappingLockKey(a), iModelMappingLockKey(b)] } }).toArray();
+      const left = await client
+        .db()
+        .collection<LockRecord>(LOCKS_COLLECTION)
+        .find({ _id: { $in: [iModelMappingLockKey(a), iModelMappingLockKey(b)] } })
+        .toArray();
       expect(left).toEqual([]);
     } finally {
       await client.close();

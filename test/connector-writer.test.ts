@@ -12,8 +12,14 @@ import { StandaloneDb } from "@itwin/core-backend";
 import { OpenMode } from "@itwin/core-bentley";
 import { QueryBinder, QueryRowFormat } from "@itwin/core-common";
 import { parseIfc } from "../activities/connectors/ifc";
-import { ParsedFile, SourceElement, SourceFileError } from "../activities/connectors/types";
-import { ensureIModel, startIModelHost, WriteInput, writeSourceFile, WriterDataError } from "../activities/imodel/writer";
+import { type ParsedFile, type SourceElement, SourceFileError } from "../activities/connectors/types";
+import {
+  ensureIModel,
+  startIModelHost,
+  type WriteInput,
+  writeSourceFile,
+  WriterDataError,
+} from "../activities/imodel/writer";
 
 const SAMPLES = path.resolve(__dirname, "../samples/ifc");
 const FIXTURES = path.resolve(__dirname, "fixtures/ifc");
@@ -59,7 +65,9 @@ function referenceMeshedCounts(file: string): { counts: Record<string, number>; 
 type Row = unknown[];
 
 async function query(db: StandaloneDb, ecsql: string, args: unknown[] = []): Promise<Row[]> {
-  const reader = db.createQueryReader(ecsql, args.length ? QueryBinder.from(args) : undefined, { rowFormat: QueryRowFormat.UseECSqlPropertyIndexes });
+  const reader = db.createQueryReader(ecsql, args.length ? QueryBinder.from(args) : undefined, {
+    rowFormat: QueryRowFormat.UseECSqlPropertyIndexes,
+  });
   return (await reader.toArray()) as Row[];
 }
 
@@ -98,8 +106,14 @@ async function elementStates(db: StandaloneDb): Promise<Map<string, ElementState
 /** Everything that a write could change, as one comparable string. */
 async function dbFingerprint(db: StandaloneDb): Promise<string> {
   const parts = [
-    await query(db, "SELECT ECInstanceId, ECClassId, LastMod, CodeValue, UserLabel, JsonProperties FROM bis.Element ORDER BY ECInstanceId"),
-    await query(db, "SELECT ECInstanceId, Element.Id, Identifier, Checksum, Version, Kind FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId"),
+    await query(
+      db,
+      "SELECT ECInstanceId, ECClassId, LastMod, CodeValue, UserLabel, JsonProperties FROM bis.Element ORDER BY ECInstanceId",
+    ),
+    await query(
+      db,
+      "SELECT ECInstanceId, Element.Id, Identifier, Checksum, Version, Kind FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId",
+    ),
     await query(db, "SELECT ECInstanceId, Origin, BBoxLow, BBoxHigh FROM bis.GeometricElement3d ORDER BY ECInstanceId"),
   ];
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
@@ -138,7 +152,13 @@ describe("parseIfc", () => {
     expect(p.schema).toBe("IFC2X3");
     expect(p.elements).toHaveLength(116);
     const counts = countByClass(p.elements);
-    expect(counts).toEqual({ IfcBeam: 44, IfcColumn: 42, IfcWallStandardCase: 17, IfcSlab: 9, IfcBuildingElementProxy: 4 });
+    expect(counts).toEqual({
+      IfcBeam: 44,
+      IfcColumn: 42,
+      IfcWallStandardCase: 17,
+      IfcSlab: 9,
+      IfcBuildingElementProxy: 4,
+    });
     const ref = referenceMeshedCounts(REV1);
     reference.CloseModel(ref.modelId);
     expect(counts).toEqual(ref.counts);
@@ -164,57 +184,67 @@ describe("parseIfc", () => {
     expect(triangles).toBe(15046);
   });
 
-  it("coordinates are metres, Z up: web-ifc's own Y-up mesh ranges map to ours by (x, y, z) -> (x, -z, y)", SLOW, async () => {
-    const p = await parsedOf(REV1); // file unit: millimetre
-    const modelId = reference.OpenModel(new Uint8Array(fs.readFileSync(REV1)));
-    const yUp = new Map<number, { low: number[]; high: number[] }>();
-    try {
-      reference.StreamAllMeshes(modelId, (mesh) => {
-        const low = [Infinity, Infinity, Infinity];
-        const high = [-Infinity, -Infinity, -Infinity];
-        for (let g = 0; g < mesh.geometries.size(); g++) {
-          const pg = mesh.geometries.get(g);
-          const geom = reference.GetGeometry(modelId, pg.geometryExpressID);
-          const v = reference.GetVertexArray(geom.GetVertexData(), geom.GetVertexDataSize());
-          const t = pg.flatTransformation;
-          for (let i = 0; i < v.length; i += 6) {
-            const w = [0, 1, 2].map((k) => t[k] * v[i] + t[4 + k] * v[i + 1] + t[8 + k] * v[i + 2] + t[12 + k]);
-            for (let k = 0; k < 3; k++) {
-              low[k] = Math.min(low[k], w[k]);
-              high[k] = Math.max(high[k], w[k]);
+  it(
+    "coordinates are metres, Z up: web-ifc's own Y-up mesh ranges map to ours by (x, y, z) -> (x, -z, y)",
+    SLOW,
+    async () => {
+      const p = await parsedOf(REV1); // file unit: millimetre
+      const modelId = reference.OpenModel(new Uint8Array(fs.readFileSync(REV1)));
+      const yUp = new Map<number, { low: number[]; high: number[] }>();
+      try {
+        reference.StreamAllMeshes(modelId, (mesh) => {
+          const low = [Infinity, Infinity, Infinity];
+          const high = [-Infinity, -Infinity, -Infinity];
+          for (let g = 0; g < mesh.geometries.size(); g++) {
+            const pg = mesh.geometries.get(g);
+            const geom = reference.GetGeometry(modelId, pg.geometryExpressID);
+            const v = reference.GetVertexArray(geom.GetVertexData(), geom.GetVertexDataSize());
+            const t = pg.flatTransformation;
+            for (let i = 0; i < v.length; i += 6) {
+              const w = [0, 1, 2].map((k) => t[k] * v[i] + t[4 + k] * v[i + 1] + t[8 + k] * v[i + 2] + t[12 + k]);
+              for (let k = 0; k < 3; k++) {
+                low[k] = Math.min(low[k], w[k]);
+                high[k] = Math.max(high[k], w[k]);
+              }
             }
+            geom.delete();
           }
-          geom.delete();
+          yUp.set(mesh.expressID, { low, high });
+        });
+        expect(yUp.size).toBe(116);
+        for (const e of p.elements) {
+          const r = yUp.get(reference.GetExpressIdFromGuid(modelId, e.identifier) as number)!;
+          const ours = meshRange(e);
+          const expected = { low: [r.low[0], -r.high[2], r.low[1]], high: [r.high[0], -r.low[2], r.high[1]] };
+          for (let k = 0; k < 3; k++) {
+            expect(ours.low[k]).toBeCloseTo(expected.low[k], 5);
+            expect(ours.high[k]).toBeCloseTo(expected.high[k], 5);
+          }
         }
-        yUp.set(mesh.expressID, { low, high });
-      });
-      expect(yUp.size).toBe(116);
-      for (const e of p.elements) {
-        const r = yUp.get(reference.GetExpressIdFromGuid(modelId, e.identifier) as number)!;
-        const ours = meshRange(e);
-        const expected = { low: [r.low[0], -r.high[2], r.low[1]], high: [r.high[0], -r.low[2], r.high[1]] };
-        for (let k = 0; k < 3; k++) {
-          expect(ours.low[k]).toBeCloseTo(expected.low[k], 5);
-          expect(ours.high[k]).toBeCloseTo(expected.high[k], 5);
-        }
+        // metres, not millimetres: the tallest column is a storey high, the model a few tens of metres wide
+        const columnHeights = p.elements
+          .filter((e) => e.className === "IfcColumn")
+          .map(meshRange)
+          .map((r) => r.high[2] - r.low[2]);
+        expect(Math.max(...columnHeights)).toBeGreaterThan(3);
+        expect(Math.max(...columnHeights)).toBeLessThan(6);
+        const all = p.elements.map(meshRange);
+        const width = Math.max(...all.map((r) => r.high[0])) - Math.min(...all.map((r) => r.low[0]));
+        expect(width).toBeGreaterThan(10);
+        expect(width).toBeLessThan(200);
+      } finally {
+        reference.CloseModel(modelId);
       }
-      // metres, not millimetres: the tallest column is a storey high, the model a few tens of metres wide
-      const columnHeights = p.elements.filter((e) => e.className === "IfcColumn").map(meshRange).map((r) => r.high[2] - r.low[2]);
-      expect(Math.max(...columnHeights)).toBeGreaterThan(3);
-      expect(Math.max(...columnHeights)).toBeLessThan(6);
-      const all = p.elements.map(meshRange);
-      const width = Math.max(...all.map((r) => r.high[0])) - Math.min(...all.map((r) => r.low[0]));
-      expect(width).toBeGreaterThan(10);
-      expect(width).toBeLessThan(200);
-    } finally {
-      reference.CloseModel(modelId);
-    }
-  });
+    },
+  );
 
   it("checksums are deterministic across runs and processes", SLOW, async () => {
     const a = await parsedOf(REV1);
     const b = await parseIfc(REV1);
-    const digest = (p: ParsedFile) => createHash("sha256").update(p.elements.map((e) => `${e.identifier}=${e.checksum}`).join("\n")).digest("hex");
+    const digest = (p: ParsedFile) =>
+      createHash("sha256")
+        .update(p.elements.map((e) => `${e.identifier}=${e.checksum}`).join("\n"))
+        .digest("hex");
     expect(digest(b)).toBe(digest(a));
 
     const script = path.join(tmp, "checksum-child.ts");
@@ -258,56 +288,61 @@ describe("parseIfc", () => {
     expect(changed.map((e) => e.identifier)).toEqual([space.identifier]);
   });
 
-  it("hvac: its 4 ports are placement-only elements; web-ifc problems come back as warnings, not output", SLOW, async () => {
-    const spies = (["log", "info", "warn", "error", "debug", "trace"] as const).map((m) => vi.spyOn(console, m));
-    const stderr = vi.spyOn(process.stderr, "write");
-    const stdout = vi.spyOn(process.stdout, "write");
-    let p: ParsedFile;
-    try {
-      p = await parseIfc(HVAC);
-    } finally {
-      for (const s of spies) {
-        expect(s).not.toHaveBeenCalled();
-        s.mockRestore();
+  it(
+    "hvac: its 4 ports are placement-only elements; web-ifc problems come back as warnings, not output",
+    SLOW,
+    async () => {
+      const spies = (["log", "info", "warn", "error", "debug", "trace"] as const).map((m) => vi.spyOn(console, m));
+      const stderr = vi.spyOn(process.stderr, "write");
+      const stdout = vi.spyOn(process.stdout, "write");
+      let p: ParsedFile;
+      try {
+        p = await parseIfc(HVAC);
+      } finally {
+        for (const s of spies) {
+          expect(s).not.toHaveBeenCalled();
+          s.mockRestore();
+        }
+        expect(stderr).not.toHaveBeenCalled();
+        expect(stdout).not.toHaveBeenCalled();
+        stderr.mockRestore();
+        stdout.mockRestore();
       }
-      expect(stderr).not.toHaveBeenCalled();
-      expect(stdout).not.toHaveBeenCalled();
-      stderr.mockRestore();
-      stdout.mockRestore();
-    }
-    expect(p.schema).toBe("IFC4");
-    expect(countByClass(p.elements)).toEqual({ IfcDistributionPort: 4, IfcAirTerminal: 1, IfcDuctSegment: 1 });
-    const ports = p.elements.filter((e) => e.className === "IfcDistributionPort");
-    expect(ports.every((e) => e.meshes.length === 0)).toBe(true);
+      expect(p.schema).toBe("IFC4");
+      expect(countByClass(p.elements)).toEqual({ IfcDistributionPort: 4, IfcAirTerminal: 1, IfcDuctSegment: 1 });
+      const ports = p.elements.filter((e) => e.className === "IfcDistributionPort");
+      expect(ports.every((e) => e.meshes.length === 0)).toBe(true);
 
-    // independent check of the placement origins: web-ifc's world matrix (inches) x 0.0254
-    const modelId = reference.OpenModel(new Uint8Array(fs.readFileSync(HVAC)));
-    try {
-      const portIds = [...reference.GetLineIDsWithType(modelId, WebIFC.IFCDISTRIBUTIONPORT, true)];
-      expect(portIds).toHaveLength(4);
-      for (const id of portIds) {
-        const line = reference.GetLine(modelId, id);
-        const port = ports.find((e) => e.identifier === line.GlobalId.value)!;
-        expect(port).toBeDefined();
-        const m = reference.GetWorldTransformMatrix(modelId, line.ObjectPlacement.value);
-        for (let k = 0; k < 3; k++) expect(port.origin[k]).toBeCloseTo(m[12 + k] * 0.0254, 6);
+      // independent check of the placement origins: web-ifc's world matrix (inches) x 0.0254
+      const modelId = reference.OpenModel(new Uint8Array(fs.readFileSync(HVAC)));
+      try {
+        const portIds = [...reference.GetLineIDsWithType(modelId, WebIFC.IFCDISTRIBUTIONPORT, true)];
+        expect(portIds).toHaveLength(4);
+        for (const id of portIds) {
+          const line = reference.GetLine(modelId, id);
+          const port = ports.find((e) => e.identifier === line.GlobalId.value)!;
+          expect(port).toBeDefined();
+          const m = reference.GetWorldTransformMatrix(modelId, line.ObjectPlacement.value);
+          for (let k = 0; k < 3; k++) expect(port.origin[k]).toBeCloseTo(m[12 + k] * 0.0254, 6);
+        }
+      } finally {
+        reference.CloseModel(modelId);
       }
-    } finally {
-      reference.CloseModel(modelId);
-    }
 
-    const problems = p.warnings.filter((w) => w.code === "GeometryProblem");
-    expect(problems.length).toBeGreaterThan(0);
-    expect(problems.some((w) => w.message.includes("GetColor()"))).toBe(true);
-    expect(new Set(problems.map((w) => w.message)).size).toBe(problems.length); // deduplicated
-    expect(problems.some((w) => (w.count ?? 1) > 1 && w.message.includes(`(${w.count} times)`))).toBe(true);
-  });
+      const problems = p.warnings.filter((w) => w.code === "GeometryProblem");
+      expect(problems.length).toBeGreaterThan(0);
+      expect(problems.some((w) => w.message.includes("GetColor()"))).toBe(true);
+      expect(new Set(problems.map((w) => w.message)).size).toBe(problems.length); // deduplicated
+      expect(problems.some((w) => (w.count ?? 1) > 1 && w.message.includes(`(${w.count} times)`))).toBe(true);
+    },
+  );
 
   it("decodes IFC string escapes and includes IfcSpace / excludes openings and containers", SLOW, async () => {
     const p = await parsedOf(ARCH);
     const classes = countByClass(p.elements);
     expect(classes.IfcSpace).toBe(2);
-    for (const c of ["IfcOpeningElement", "IfcSite", "IfcBuilding", "IfcBuildingStorey", "IfcProject"]) expect(classes[c]).toBeUndefined();
+    for (const c of ["IfcOpeningElement", "IfcSite", "IfcBuilding", "IfcBuildingStorey", "IfcProject"])
+      expect(classes[c]).toBeUndefined();
     expect(p.elements.some((e) => e.name?.includes("固定"))).toBe(true); // \X2\56FA5B9A\X0\
     expect(p.elements.every((e) => !e.name || !/\\X2\\|\\X0\\/.test(e.name))).toBe(true);
     const g = await parseIfc(GEOREF);
@@ -339,7 +374,10 @@ describe("parseIfc", () => {
   });
 
   it("a missing file is FileNotFound", async () => {
-    await expect(parseIfc(path.join(tmp, "nope.ifc"))).rejects.toMatchObject({ name: "SourceFileError", code: "FileNotFound" });
+    await expect(parseIfc(path.join(tmp, "nope.ifc"))).rejects.toMatchObject({
+      name: "SourceFileError",
+      code: "FileNotFound",
+    });
   });
 });
 
@@ -369,9 +407,18 @@ describe("writeSourceFile", () => {
     await withReadonly(bimPath, async (db) => {
       expect(await query(db, "SELECT COUNT(*) FROM Generic.PhysicalObject")).toEqual([[116]]);
       const perCategory = Object.fromEntries(
-        (await query(db, "SELECT c.CodeValue, COUNT(*) FROM Generic.PhysicalObject e JOIN BisCore.SpatialCategory c ON c.ECInstanceId = e.Category.Id GROUP BY c.CodeValue")) as [string, number][],
+        (await query(
+          db,
+          "SELECT c.CodeValue, COUNT(*) FROM Generic.PhysicalObject e JOIN BisCore.SpatialCategory c ON c.ECInstanceId = e.Category.Id GROUP BY c.CodeValue",
+        )) as [string, number][],
       );
-      expect(perCategory).toEqual({ IfcBeam: 44, IfcColumn: 42, IfcWallStandardCase: 17, IfcSlab: 9, IfcBuildingElementProxy: 4 });
+      expect(perCategory).toEqual({
+        IfcBeam: 44,
+        IfcColumn: 42,
+        IfcWallStandardCase: 17,
+        IfcSlab: 9,
+        IfcBuildingElementProxy: 4,
+      });
 
       // exactly one ExternalSourceAspect per element, identifier = a GlobalId, scoped to the RepositoryLink
       const aspects = (await query(
@@ -381,20 +428,43 @@ describe("writeSourceFile", () => {
           GROUP BY e.ECInstanceId`,
       )) as [string, number, string, string, string][];
       expect(aspects).toHaveLength(116);
-      expect(aspects.every(([, n, , scope, kind]) => n === 1 && scope === r.repositoryLinkId && kind === "Element")).toBe(true);
+      expect(
+        aspects.every(([, n, , scope, kind]) => n === 1 && scope === r.repositoryLinkId && kind === "Element"),
+      ).toBe(true);
       expect(new Set(aspects.map((a) => a[2]))).toEqual(new Set(p1.elements.map((e) => e.identifier)));
 
-      const links = await query(db, "SELECT ECInstanceId, CodeValue, Url, UserLabel, JsonProperties FROM BisCore.RepositoryLink");
+      const links = await query(
+        db,
+        "SELECT ECInstanceId, CodeValue, Url, UserLabel, JsonProperties FROM BisCore.RepositoryLink",
+      );
       expect(links).toHaveLength(1);
-      expect(links[0].slice(0, 4)).toEqual([r.repositoryLinkId, "conn-1/file-1", base.sourceFilePath, "ifc2x3_structural_revit_example.ifc"]);
-      expect(JSON.parse(links[0][4] as string).imodelSync.lastWrite).toMatchObject({ runId: "run-1", contentHash: "hash-rev1" });
-      expect(await query(db, "SELECT Identifier, Version, Checksum FROM BisCore.ExternalSourceAspect WHERE Element.Id=?", [r.repositoryLinkId])).toEqual([
-        ["file-1", "hash-rev1", "hash-rev1"],
+      expect(links[0].slice(0, 4)).toEqual([
+        r.repositoryLinkId,
+        "conn-1/file-1",
+        base.sourceFilePath,
+        "ifc2x3_structural_revit_example.ifc",
       ]);
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSource WHERE Repository.Id=?", [r.repositoryLinkId])).toEqual([[1]]);
-      expect(await query(db, "SELECT s.CodeValue, s.UserLabel FROM BisCore.Subject s WHERE s.Parent.Id=0x1")).toEqual([["conn-1", "Structural"]]);
-      expect(await query(db, "SELECT CodeValue FROM BisCore.PhysicalPartition WHERE ECInstanceId=?", [r.modelId])).toEqual([[base.sourceFilePath]]);
-      expect(await query(db, "SELECT COUNT(*) FROM Generic.PhysicalObject WHERE Model.Id=?", [r.modelId])).toEqual([[116]]);
+      expect(JSON.parse(links[0][4] as string).imodelSync.lastWrite).toMatchObject({
+        runId: "run-1",
+        contentHash: "hash-rev1",
+      });
+      expect(
+        await query(db, "SELECT Identifier, Version, Checksum FROM BisCore.ExternalSourceAspect WHERE Element.Id=?", [
+          r.repositoryLinkId,
+        ]),
+      ).toEqual([["file-1", "hash-rev1", "hash-rev1"]]);
+      expect(
+        await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSource WHERE Repository.Id=?", [r.repositoryLinkId]),
+      ).toEqual([[1]]);
+      expect(await query(db, "SELECT s.CodeValue, s.UserLabel FROM BisCore.Subject s WHERE s.Parent.Id=0x1")).toEqual([
+        ["conn-1", "Structural"],
+      ]);
+      expect(
+        await query(db, "SELECT CodeValue FROM BisCore.PhysicalPartition WHERE ECInstanceId=?", [r.modelId]),
+      ).toEqual([[base.sourceFilePath]]);
+      expect(await query(db, "SELECT COUNT(*) FROM Generic.PhysicalObject WHERE Model.Id=?", [r.modelId])).toEqual([
+        [116],
+      ]);
 
       // placement: origin = element origin, bbox = mesh range in local coordinates (non-null for meshed elements)
       const placements = (await query(
@@ -433,7 +503,10 @@ describe("writeSourceFile", () => {
     const space = p2.elements.find((e) => e.className === "IfcSpace")!;
     await withReadonly(bimPath, async (db) => {
       const perCategory = Object.fromEntries(
-        (await query(db, "SELECT c.CodeValue, COUNT(*) FROM Generic.PhysicalObject e JOIN BisCore.SpatialCategory c ON c.ECInstanceId = e.Category.Id GROUP BY c.CodeValue")) as [string, number][],
+        (await query(
+          db,
+          "SELECT c.CodeValue, COUNT(*) FROM Generic.PhysicalObject e JOIN BisCore.SpatialCategory c ON c.ECInstanceId = e.Category.Id GROUP BY c.CodeValue",
+        )) as [string, number][],
       );
       expect(perCategory.IfcBeam).toBe(43);
       expect(perCategory.IfcSpace).toBe(1);
@@ -451,17 +524,29 @@ describe("writeSourceFile", () => {
           expect(after.checksum).toBe(before.checksum);
         }
       }
-      expect(await query(db, "SELECT Version FROM BisCore.ExternalSourceAspect WHERE Element.Id=?", [r.repositoryLinkId])).toEqual([["hash-rev2"]]);
+      expect(
+        await query(db, "SELECT Version FROM BisCore.ExternalSourceAspect WHERE Element.Id=?", [r.repositoryLinkId]),
+      ).toEqual([["hash-rev2"]]);
     });
   });
 
   it("a retry with the same runId and contentHash is replayed without writing", SLOW, async () => {
     const before = await withReadonly(bimPath, dbFingerprint);
-    const r = await writeSourceFile({ ...base, contentHash: "hash-rev2", runId: "run-2", parsed: await parsedOf(REV2) });
+    const r = await writeSourceFile({
+      ...base,
+      contentHash: "hash-rev2",
+      runId: "run-2",
+      parsed: await parsedOf(REV2),
+    });
     expect(r).toMatchObject({ inserted: 0, updated: 1, deleted: 0, unchanged: 115, replayed: true });
     expect(await withReadonly(bimPath, dbFingerprint)).toBe(before);
     // same runId, other content: a real write (nothing changed, so all unchanged)
-    const r2 = await writeSourceFile({ ...base, contentHash: "hash-rev2b", runId: "run-2", parsed: await parsedOf(REV2) });
+    const r2 = await writeSourceFile({
+      ...base,
+      contentHash: "hash-rev2b",
+      runId: "run-2",
+      parsed: await parsedOf(REV2),
+    });
     expect(r2).toMatchObject({ inserted: 0, updated: 0, deleted: 0, unchanged: 116, replayed: false });
   });
 
@@ -475,32 +560,53 @@ describe("writeSourceFile", () => {
       ...p2.elements.slice(50, 100), // unchanged
       { ...good, identifier: "broken-element", checksum: "b".repeat(64), origin: [Number.NaN, 0, 0] },
     ];
-    await expect(writeSourceFile({ ...base, contentHash: "hash-broken", runId: "run-3", parsed: { ...p2, elements } })).rejects.toBeInstanceOf(WriterDataError);
+    await expect(
+      writeSourceFile({ ...base, contentHash: "hash-broken", runId: "run-3", parsed: { ...p2, elements } }),
+    ).rejects.toBeInstanceOf(WriterDataError);
     expect(await withReadonly(bimPath, dbFingerprint)).toBe(before);
     await withReadonly(bimPath, async (db) => {
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.SpatialCategory WHERE CodeValue='IfcTestOnlyClass'")).toEqual([[0]]);
+      expect(
+        await query(db, "SELECT COUNT(*) FROM BisCore.SpatialCategory WHERE CodeValue='IfcTestOnlyClass'"),
+      ).toEqual([[0]]);
     });
 
     // the iModel is still writable: going back to rev1 turns the space back into a beam
-    const r = await writeSourceFile({ ...base, contentHash: "hash-rev1", runId: "run-4", parsed: await parsedOf(REV1) });
+    const r = await writeSourceFile({
+      ...base,
+      contentHash: "hash-rev1",
+      runId: "run-4",
+      parsed: await parsedOf(REV1),
+    });
     expect(r).toMatchObject({ inserted: 0, updated: 1, deleted: 0, unchanged: 115, replayed: false });
   });
 
   it("deletes elements whose identifiers are gone, with their aspects", SLOW, async () => {
     const p1 = await parsedOf(REV1);
     const kept = p1.elements.filter((e) => e.className !== "IfcSlab");
-    const r = await writeSourceFile({ ...base, contentHash: "hash-noslab", runId: "run-5", parsed: { ...p1, elements: kept } });
+    const r = await writeSourceFile({
+      ...base,
+      contentHash: "hash-noslab",
+      runId: "run-5",
+      parsed: { ...p1, elements: kept },
+    });
     expect(r).toMatchObject({ inserted: 0, updated: 0, deleted: 9, unchanged: 107 });
     await withReadonly(bimPath, async (db) => {
       expect(await query(db, "SELECT COUNT(*) FROM Generic.PhysicalObject")).toEqual([[107]]);
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSourceAspect WHERE Kind='Element'")).toEqual([[107]]);
+      expect(await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSourceAspect WHERE Kind='Element'")).toEqual([
+        [107],
+      ]);
     });
   });
 
   it("a moved source file keeps its RepositoryLink and model; the connection rename is applied", SLOW, async () => {
     const p1 = await parsedOf(REV1);
     const kept = p1.elements.filter((e) => e.className !== "IfcSlab");
-    const before = await writeSourceFile({ ...base, contentHash: "hash-noslab", runId: "run-6", parsed: { ...p1, elements: kept } });
+    const before = await writeSourceFile({
+      ...base,
+      contentHash: "hash-noslab",
+      runId: "run-6",
+      parsed: { ...p1, elements: kept },
+    });
     const moved = await writeSourceFile({
       ...base,
       connectionName: "Structural (renamed)",
@@ -509,11 +615,22 @@ describe("writeSourceFile", () => {
       runId: "run-7",
       parsed: { ...p1, elements: kept },
     });
-    expect(moved).toMatchObject({ inserted: 0, updated: 0, deleted: 0, unchanged: 107, modelId: before.modelId, repositoryLinkId: before.repositoryLinkId });
+    expect(moved).toMatchObject({
+      inserted: 0,
+      updated: 0,
+      deleted: 0,
+      unchanged: 107,
+      modelId: before.modelId,
+      repositoryLinkId: before.repositoryLinkId,
+    });
     await withReadonly(bimPath, async (db) => {
       expect(await query(db, "SELECT CodeValue FROM BisCore.PhysicalPartition")).toEqual([["archive/structural.ifc"]]);
-      expect(await query(db, "SELECT Url, UserLabel FROM BisCore.RepositoryLink")).toEqual([["archive/structural.ifc", "structural.ifc"]]);
-      expect(await query(db, "SELECT UserLabel FROM BisCore.Subject WHERE CodeValue='conn-1'")).toEqual([["Structural (renamed)"]]);
+      expect(await query(db, "SELECT Url, UserLabel FROM BisCore.RepositoryLink")).toEqual([
+        ["archive/structural.ifc", "structural.ifc"],
+      ]);
+      expect(await query(db, "SELECT UserLabel FROM BisCore.Subject WHERE CodeValue='conn-1'")).toEqual([
+        ["Structural (renamed)"],
+      ]);
     });
   });
 
@@ -521,7 +638,15 @@ describe("writeSourceFile", () => {
     const other = path.join(tmp, "imodels", "two-files.bim");
     const [a, b] = await Promise.all([
       writeSourceFile({ ...base, bimPath: other, contentHash: "h-a", runId: "run-a", parsed: await parsedOf(REV1) }),
-      writeSourceFile({ ...base, bimPath: other, sourceFileId: "file-2", sourceFilePath: "mech/hvac.ifc", contentHash: "h-b", runId: "run-b", parsed: await parseIfc(HVAC) }),
+      writeSourceFile({
+        ...base,
+        bimPath: other,
+        sourceFileId: "file-2",
+        sourceFilePath: "mech/hvac.ifc",
+        contentHash: "h-b",
+        runId: "run-b",
+        parsed: await parseIfc(HVAC),
+      }),
     ]);
     expect(a.inserted).toBe(116);
     expect(b.inserted).toBe(6);

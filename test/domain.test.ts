@@ -1,6 +1,6 @@
 /** Unit tests of pure rules (no servers). */
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../domain/errors";
+import { type ApiError } from "../domain/errors";
 import { aggregateResult } from "../domain/model";
 import { checkSourceFolder, normaliseSourceFilePath } from "../domain/paths";
 

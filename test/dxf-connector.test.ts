@@ -8,7 +8,7 @@ import * as path from "node:path";
 import DxfParser from "dxf-parser";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseDxf } from "../activities/connectors/dxf";
-import { ParsedFile, SourceCurve, SourceElement, SourceFileError } from "../activities/connectors/types";
+import { type ParsedFile, type SourceCurve, type SourceElement, SourceFileError } from "../activities/connectors/types";
 
 const DXF = path.join(__dirname, "fixtures", "dxf");
 const XREF = path.join(__dirname, "fixtures", "dxf-xref");
@@ -162,7 +162,9 @@ describe("DXF connector: R12 survey (AC1009)", () => {
   it("gives stable checksums, and an edit of one entity changes only that element's checksum", async () => {
     const a = await parseDxf(R12);
     const b = await parseDxf(R12);
-    expect(b.elements.map((e) => [e.identifier, e.checksum])).toEqual(a.elements.map((e) => [e.identifier, e.checksum]));
+    expect(b.elements.map((e) => [e.identifier, e.checksum])).toEqual(
+      a.elements.map((e) => [e.identifier, e.checksum]),
+    );
 
     // move the end point (group 11) of the first LINE by 1 mm
     const text = fs.readFileSync(R12, "latin1");
@@ -176,7 +178,9 @@ describe("DXF connector: R12 survey (AC1009)", () => {
     const edited = await parseDxf(tempFile("edited_survey.dxf", text.slice(0, x11) + moved + text.slice(end)));
 
     const before = byIdentifier(a);
-    const changed = edited.elements.filter((e) => before.get(e.identifier)?.checksum !== e.checksum).map((e) => e.identifier);
+    const changed = edited.elements
+      .filter((e) => before.get(e.identifier)?.checksum !== e.checksum)
+      .map((e) => e.identifier);
     expect(changed).toEqual([handle.toUpperCase()]);
     expect(edited.elements).toHaveLength(a.elements.length);
 
@@ -213,12 +217,17 @@ describe("DXF connector: R12 survey (AC1009)", () => {
 
   it("does not import paper-space entities and counts them", async () => {
     const text = fs.readFileSync(R12, "latin1");
-    const h1 = g(rawEntities(R12).find((e) => e.type === "LINE")!, 5)!;
+    const h1 = g(
+      rawEntities(R12).find((e) => e.type === "LINE")!,
+      5,
+    )!;
     const paper = text.replace(`ByLayer\n5\n${h1}\n`, `ByLayer\n5\n${h1}\n67\n1\n`);
     const parsed = await parseDxf(tempFile("paper.dxf", paper));
     expect(parsed.elements.map((e) => e.identifier)).not.toContain(h1);
     expect(parsed.elements).toHaveLength(31);
-    expect(parsed.warnings).toEqual([expect.objectContaining({ code: "PaperSpaceEntity", count: 1, target: "PaperSpace" })]);
+    expect(parsed.warnings).toEqual([
+      expect.objectContaining({ code: "PaperSpaceEntity", count: 1, target: "PaperSpace" }),
+    ]);
   });
 });
 
@@ -236,7 +245,12 @@ describe("DXF connector: R2000 door frame detail (AC1015)", () => {
     expect(counts.HATCH).toBe(4);
     expect(dxf!.entities.filter((e) => e.type === "HATCH")).toHaveLength(0); // dropped silently by dxf-parser
     const hatch = parsed.warnings.find((w) => w.code === "UnsupportedEntity" && w.target === "HATCH");
-    expect(hatch).toEqual({ code: "UnsupportedEntity", message: "4 HATCH entities were not imported (unsupported by the DXF reader)", target: "HATCH", count: 4 });
+    expect(hatch).toEqual({
+      code: "UnsupportedEntity",
+      message: "4 HATCH entities were not imported (unsupported by the DXF reader)",
+      target: "HATCH",
+      count: 4,
+    });
     const { HATCH: _hatch, ...imported } = counts;
     expect(countBy(parsed.elements, (e) => e.className)).toEqual(imported);
     expect(parsed.warnings.filter((w) => w.code === "UnsupportedEntity")).toHaveLength(1);
@@ -268,7 +282,10 @@ describe("DXF connector: R2000 door frame detail (AC1015)", () => {
       const expected = line.vertices.map((v) => {
         const x = (v.x - block.position.x) * sx;
         const y = (v.y - block.position.y) * sy;
-        return [ins.position.x + Math.cos(rot) * x - Math.sin(rot) * y, ins.position.y + Math.sin(rot) * x + Math.cos(rot) * y];
+        return [
+          ins.position.x + Math.cos(rot) * x - Math.sin(rot) * y,
+          ins.position.y + Math.sin(rot) * x + Math.cos(rot) * y,
+        ];
       });
       const got = points(e.curves![lineIndex]);
       for (let k = 0; k < 2; k++) {
@@ -305,7 +322,11 @@ describe("DXF connector: R2000 door frame detail (AC1015)", () => {
     for (const e of arcs) expect(e.curves).toEqual([expect.objectContaining({ kind: "arc" })]);
     const circle = parsed.elements.find((e) => e.className === "CIRCLE")!;
     const rc = raw.get(circle.identifier)!;
-    expect(circle.curves![0]).toMatchObject({ center: [gNum(rc, 10), gNum(rc, 20), gNum(rc, 30)].map((v) => expect.closeTo(v, 6)), radius: expect.closeTo(gNum(rc, 40), 6), sweepAngle: expect.closeTo(2 * Math.PI, 6) });
+    expect(circle.curves![0]).toMatchObject({
+      center: [gNum(rc, 10), gNum(rc, 20), gNum(rc, 30)].map((v) => expect.closeTo(v, 6)),
+      radius: expect.closeTo(gNum(rc, 40), 6),
+      sweepAngle: expect.closeTo(2 * Math.PI, 6),
+    });
     expect(circle.origin[0]).toBeCloseTo(gNum(rc, 10) - gNum(rc, 40), 6); // low corner of the circle's range
   });
 });
@@ -353,7 +374,9 @@ describe("DXF connector: R2018 GEODATA (AC1032)", () => {
   });
 
   it("falls back on well-known CRS names, and warns GeoreferenceUnreadable when there is no EPSG code", async () => {
-    const withoutAlias = fs.readFileSync(GEO, "latin1").replace('<Alias id="27700" type="CoordinateSystem">', '<Alias id="27700" type="Unrelated">');
+    const withoutAlias = fs
+      .readFileSync(GEO, "latin1")
+      .replace('<Alias id="27700" type="CoordinateSystem">', '<Alias id="27700" type="Unrelated">');
     const byName = await parseDxf(tempFile("geo_by_name.dxf", withoutAlias));
     expect(byName.georeference).toMatchObject({ epsg: 27700, crsName: "OSGB1936.NationalGrid" });
     const unknown = withoutAlias.split("OSGB1936.NationalGrid").join("Custom.LocalGrid");
@@ -368,7 +391,9 @@ describe("DXF connector: XREFs", () => {
     const raw = rawEntities(HOST_ATTACHED);
     expect(raw.filter((e) => e.type === "INSERT" && g(e, 2) === "GRID_XREF")).toHaveLength(2);
     const parsed = await parseDxf(HOST_ATTACHED);
-    expect(parsed.references).toEqual([{ path: "xref_target_grid_r2000.dxf", attachment: "Attach", name: "GRID_XREF" }]);
+    expect(parsed.references).toEqual([
+      { path: "xref_target_grid_r2000.dxf", attachment: "Attach", name: "GRID_XREF" },
+    ]);
     expect(parsed.elements.filter((e) => e.className === "INSERT")).toHaveLength(0);
     expect(parsed.elements.map((e) => e.className)).toEqual(["LWPOLYLINE"]);
     expect(parsed.warnings).toEqual([]);
@@ -412,7 +437,9 @@ describe("DXF connector: unreadable files", () => {
   });
 
   it("binary DXF, a truncated file and a missing file fail with their codes", async () => {
-    const binary = await failure(tempFile("binary.dxf", Buffer.concat([Buffer.from("AutoCAD Binary DXF\r\n\x1a\0", "latin1"), Buffer.alloc(64)])));
+    const binary = await failure(
+      tempFile("binary.dxf", Buffer.concat([Buffer.from("AutoCAD Binary DXF\r\n\x1a\0", "latin1"), Buffer.alloc(64)])),
+    );
     expect(binary.code).toBe("InvalidFileFormat");
     expect(binary.message).toContain("binary.dxf");
     const text = fs.readFileSync(DOOR, "latin1");

@@ -20,14 +20,20 @@ describe("email", () => {
     expect(config.smtpUrl).toBeUndefined();
     expect(config.mailOutboxDir).toBe("/srv/imodel-sync/outbox");
     expect(config.mailFrom).toContain("@");
-    expect(loadConfig({ DATA_DIR: "/x", SMTP_URL: "smtp://mail.example.com:587" }).smtpUrl).toBe("smtp://mail.example.com:587");
+    expect(loadConfig({ DATA_DIR: "/x", SMTP_URL: "smtp://mail.example.com:587" }).smtpUrl).toBe(
+      "smtp://mail.example.com:587",
+    );
   });
 
   it("writes each message as a readable .eml file into the outbox", async () => {
     const outboxDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-outbox-"));
     try {
       const mailer = createMailer({ from: "imodel-sync <sync@tests.example>", outboxDir, logger });
-      const sent = await mailer.send({ to: "reader@tests.example", subject: "Outbox check: connection \"Façade\"", text: "The connection \"Façade\" is named here." });
+      const sent = await mailer.send({
+        to: "reader@tests.example",
+        subject: 'Outbox check: connection "Façade"',
+        text: 'The connection "Façade" is named here.',
+      });
       mailer.close();
       expect(sent.via).toBe("outbox");
       expect(fs.readdirSync(outboxDir)).toEqual([path.basename(sent.file!)]);
@@ -47,8 +53,17 @@ describe("email", () => {
 
   it("sends over SMTP to the configured server: recipient, subject and body arrive", async () => {
     const to = `smtp-${Date.now()}@tests.example`;
-    const mailer = createMailer({ smtpUrl: stack().env.SMTP_URL, from: "imodel-sync <sync@tests.example>", outboxDir: os.tmpdir(), logger });
-    const sent = await mailer.send({ to, subject: 'SMTP check: connection "Façade"', text: 'The connection "Façade" (connection c-1) is named here.' });
+    const mailer = createMailer({
+      smtpUrl: stack().env.SMTP_URL,
+      from: "imodel-sync <sync@tests.example>",
+      outboxDir: os.tmpdir(),
+      logger,
+    });
+    const sent = await mailer.send({
+      to,
+      subject: 'SMTP check: connection "Façade"',
+      text: 'The connection "Façade" (connection c-1) is named here.',
+    });
     mailer.close();
     expect(sent.via).toBe("smtp");
     const [mail] = await waitForMails(to, 1);

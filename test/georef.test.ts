@@ -13,9 +13,15 @@ import { OpenMode } from "@itwin/core-bentley";
 import { Cartographic, EcefLocation } from "@itwin/core-common";
 import { Point3d } from "@itwin/core-geometry";
 import { compoundAngleToDegrees, epsgFromCrsName, parseIfc } from "../activities/connectors/ifc";
-import { Georeference, ParsedFile } from "../activities/connectors/types";
-import { ecefLocationFor, gcsFor, gridConvergence, gridToGeographic, UnsupportedCrsError } from "../activities/imodel/georef";
-import { startIModelHost, WriteInput, writeSourceFile } from "../activities/imodel/writer";
+import { type Georeference, type ParsedFile } from "../activities/connectors/types";
+import {
+  ecefLocationFor,
+  gcsFor,
+  gridConvergence,
+  gridToGeographic,
+  UnsupportedCrsError,
+} from "../activities/imodel/georef";
+import { startIModelHost, type WriteInput, writeSourceFile } from "../activities/imodel/writer";
 
 const SAMPLES = path.resolve(__dirname, "../samples/ifc");
 const UTM = path.join(SAMPLES, "ifc4x3_georef_mapconversion_utm.ifc");
@@ -58,9 +64,24 @@ function kruger(el: Ellipsoid) {
   return {
     n,
     A: (el.a / (1 + n)) * (1 + n2 / 4 + n4 / 64),
-    alpha: [n / 2 - (2 * n2) / 3 + (5 * n3) / 16 + (41 * n4) / 180, (13 * n2) / 48 - (3 * n3) / 5 + (557 * n4) / 1440, (61 * n3) / 240 - (103 * n4) / 140, (49561 * n4) / 161280],
-    beta: [n / 2 - (2 * n2) / 3 + (37 * n3) / 96 - n4 / 360, n2 / 48 + n3 / 15 - (437 * n4) / 1440, (17 * n3) / 480 - (37 * n4) / 840, (4397 * n4) / 161280],
-    delta: [2 * n - (2 * n2) / 3 - 2 * n3 + (116 * n4) / 45, (7 * n2) / 3 - (8 * n3) / 5 - (227 * n4) / 45, (56 * n3) / 15 - (136 * n4) / 35, (4279 * n4) / 630],
+    alpha: [
+      n / 2 - (2 * n2) / 3 + (5 * n3) / 16 + (41 * n4) / 180,
+      (13 * n2) / 48 - (3 * n3) / 5 + (557 * n4) / 1440,
+      (61 * n3) / 240 - (103 * n4) / 140,
+      (49561 * n4) / 161280,
+    ],
+    beta: [
+      n / 2 - (2 * n2) / 3 + (37 * n3) / 96 - n4 / 360,
+      n2 / 48 + n3 / 15 - (437 * n4) / 1440,
+      (17 * n3) / 480 - (37 * n4) / 840,
+      (4397 * n4) / 161280,
+    ],
+    delta: [
+      2 * n - (2 * n2) / 3 - 2 * n3 + (116 * n4) / 45,
+      (7 * n2) / 3 - (8 * n3) / 5 - (227 * n4) / 45,
+      (56 * n3) / 15 - (136 * n4) / 35,
+      (4279 * n4) / 630,
+    ],
   };
 }
 
@@ -102,10 +123,17 @@ function toEcef(el: Ellipsoid, latDeg: number, lonDeg: number, h: number): [numb
   const phi = latDeg * DEG;
   const lam = lonDeg * DEG;
   const nu = el.a / Math.sqrt(1 - e2 * Math.sin(phi) ** 2);
-  return [(nu + h) * Math.cos(phi) * Math.cos(lam), (nu + h) * Math.cos(phi) * Math.sin(lam), (nu * (1 - e2) + h) * Math.sin(phi)];
+  return [
+    (nu + h) * Math.cos(phi) * Math.cos(lam),
+    (nu + h) * Math.cos(phi) * Math.sin(lam),
+    (nu * (1 - e2) + h) * Math.sin(phi),
+  ];
 }
 
-function fromEcef(el: Ellipsoid, [x, y, z]: [number, number, number]): { latitude: number; longitude: number; height: number } {
+function fromEcef(
+  el: Ellipsoid,
+  [x, y, z]: [number, number, number],
+): { latitude: number; longitude: number; height: number } {
   const e2 = el.f * (2 - el.f);
   const p = Math.hypot(x, y);
   let phi = Math.atan2(z, p * (1 - e2));
@@ -129,7 +157,10 @@ function helmertOsgb36ToWgs84(p: [number, number, number]): [number, number, num
 }
 
 /** Horizontal distance (m) between two nearby WGS84 positions (local radii of curvature). */
-function horizontalMetres(a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number {
+function horizontalMetres(
+  a: { latitude: number; longitude: number },
+  b: { latitude: number; longitude: number },
+): number {
   const e2 = WGS84.f * (2 - WGS84.f);
   const phi = ((a.latitude + b.latitude) / 2) * DEG;
   const w = 1 - e2 * Math.sin(phi) ** 2;
@@ -251,68 +282,86 @@ describe("IFC value decoding", () => {
 });
 
 describe("parseIfc georeference", () => {
-  it("UTM sample: IfcMapConversion + IfcProjectedCRS EPSG:25832, map units applied, implausible Scale reported", SLOW, async () => {
-    const p = await parseIfc(UTM);
-    expect(p.georeference).toMatchObject({
-      kind: "projected",
-      epsg: 25832,
-      crsName: "EPSG:25832",
-      eastings: SURVEY.e,
-      northings: SURVEY.n,
-      orthogonalHeight: SURVEY.h,
-      scale: 1,
-    });
-    const g = p.georeference as Extract<Georeference, { kind: "projected" }>;
-    expect(g.rotation).toBeCloseTo(Math.atan2(XAXIS.ordinate, XAXIS.abscissa), 12);
-    expect(g.origin).toContain("IfcMapConversion #2");
-    // Scale 1000 with a millimetre project and a metre map unit would mean 1 mm → 1000 m: ignored, with a warning
-    const scaleWarnings = p.warnings.filter((w) => w.code === "GeoreferenceScaleIgnored");
-    expect(scaleWarnings).toHaveLength(1);
-    expect(scaleWarnings[0].message).toContain("ifc4x3_georef_mapconversion_utm.ifc");
-    expect(p.warnings.filter((w) => w.code === "GeoreferenceUnreadable")).toEqual([]);
-  });
+  it(
+    "UTM sample: IfcMapConversion + IfcProjectedCRS EPSG:25832, map units applied, implausible Scale reported",
+    SLOW,
+    async () => {
+      const p = await parseIfc(UTM);
+      expect(p.georeference).toMatchObject({
+        kind: "projected",
+        epsg: 25832,
+        crsName: "EPSG:25832",
+        eastings: SURVEY.e,
+        northings: SURVEY.n,
+        orthogonalHeight: SURVEY.h,
+        scale: 1,
+      });
+      const g = p.georeference as Extract<Georeference, { kind: "projected" }>;
+      expect(g.rotation).toBeCloseTo(Math.atan2(XAXIS.ordinate, XAXIS.abscissa), 12);
+      expect(g.origin).toContain("IfcMapConversion #2");
+      // Scale 1000 with a millimetre project and a metre map unit would mean 1 mm → 1000 m: ignored, with a warning
+      const scaleWarnings = p.warnings.filter((w) => w.code === "GeoreferenceScaleIgnored");
+      expect(scaleWarnings).toHaveLength(1);
+      expect(scaleWarnings[0].message).toContain("ifc4x3_georef_mapconversion_utm.ifc");
+      expect(p.warnings.filter((w) => w.code === "GeoreferenceUnreadable")).toEqual([]);
+    },
+  );
 
-  it("IfcSite latitude/longitude with the IFC sign rule (west = all components negative), elevation in metres", SLOW, async () => {
-    const s = await parseIfc(STRUCT);
-    const expected = siteFromStep(STRUCT); // (42,12,46,804504), (-71,-1,-58,-789672), 0.
-    expect(s.georeference).toMatchObject({ kind: "geographic", origin: "IfcSite #148" });
-    const g = s.georeference as Extract<Georeference, { kind: "geographic" }>;
-    expect(g.latitude).toBeCloseTo(expected.latitude, 10);
-    expect(g.longitude).toBeCloseTo(expected.longitude, 10);
-    expect(g.longitude).toBeLessThan(-71);
-    expect(g.height).toBe(0);
-    expect(Math.abs(g.trueNorth ?? 0)).toBeLessThan(1e-12); // TrueNorth (6.1E-17, 1.)
-    expect(s.warnings).toEqual([]);
+  it(
+    "IfcSite latitude/longitude with the IFC sign rule (west = all components negative), elevation in metres",
+    SLOW,
+    async () => {
+      const s = await parseIfc(STRUCT);
+      const expected = siteFromStep(STRUCT); // (42,12,46,804504), (-71,-1,-58,-789672), 0.
+      expect(s.georeference).toMatchObject({ kind: "geographic", origin: "IfcSite #148" });
+      const g = s.georeference as Extract<Georeference, { kind: "geographic" }>;
+      expect(g.latitude).toBeCloseTo(expected.latitude, 10);
+      expect(g.longitude).toBeCloseTo(expected.longitude, 10);
+      expect(g.longitude).toBeLessThan(-71);
+      expect(g.height).toBe(0);
+      expect(Math.abs(g.trueNorth ?? 0)).toBeLessThan(1e-12); // TrueNorth (6.1E-17, 1.)
+      expect(s.warnings).toEqual([]);
 
-    const a = await parseIfc(ARCH);
-    const ea = siteFromStep(ARCH);
-    const ga = a.georeference as Extract<Georeference, { kind: "geographic" }>;
-    expect(ga.kind).toBe("geographic");
-    expect(ga.latitude).toBeCloseTo(ea.latitude, 10);
-    expect(ga.longitude).toBeCloseTo(ea.longitude, 10);
+      const a = await parseIfc(ARCH);
+      const ea = siteFromStep(ARCH);
+      const ga = a.georeference as Extract<Georeference, { kind: "geographic" }>;
+      expect(ga.kind).toBe("geographic");
+      expect(ga.latitude).toBeCloseTo(ea.latitude, 10);
+      expect(ga.longitude).toBeCloseTo(ea.longitude, 10);
 
-    const hvac = await parseIfc(path.join(SAMPLES, "ifc4_hvac_air_terminal_duct.ifc")); // no IfcSite
-    expect(hvac.georeference).toBeUndefined();
-    expect(hvac.warnings.filter((w) => w.code.startsWith("Georeference"))).toEqual([]);
-  });
+      const hvac = await parseIfc(path.join(SAMPLES, "ifc4_hvac_air_terminal_duct.ifc")); // no IfcSite
+      expect(hvac.georeference).toBeUndefined();
+      expect(hvac.warnings.filter((w) => w.code.startsWith("Georeference"))).toEqual([]);
+    },
+  );
 
-  it("a CRS without an EPSG code is GeoreferenceUnreadable and gives no georeference (no fallback to IfcSite)", SLOW, async () => {
-    const file = utmVariant("no-epsg.ifc", ["IFCPROJECTEDCRS('EPSG:25832'", "IFCPROJECTEDCRS('ETRS89 / UTM zone 32N'"]);
-    const p = await parseIfc(file);
-    expect(p.georeference).toBeUndefined();
-    const w = p.warnings.filter((x) => x.code === "GeoreferenceUnreadable");
-    expect(w).toHaveLength(1);
-    expect(w[0].message).toContain("no-epsg.ifc");
-    expect(w[0].message).toContain("ETRS89 / UTM zone 32N");
-    expect(w[0].message).toContain("EPSG");
-    expect(p.elements).toHaveLength(1);
-  });
+  it(
+    "a CRS without an EPSG code is GeoreferenceUnreadable and gives no georeference (no fallback to IfcSite)",
+    SLOW,
+    async () => {
+      const file = utmVariant("no-epsg.ifc", [
+        "IFCPROJECTEDCRS('EPSG:25832'",
+        "IFCPROJECTEDCRS('ETRS89 / UTM zone 32N'",
+      ]);
+      const p = await parseIfc(file);
+      expect(p.georeference).toBeUndefined();
+      const w = p.warnings.filter((x) => x.code === "GeoreferenceUnreadable");
+      expect(w).toHaveLength(1);
+      expect(w[0].message).toContain("no-epsg.ifc");
+      expect(w[0].message).toContain("ETRS89 / UTM zone 32N");
+      expect(w[0].message).toContain("EPSG");
+      expect(p.elements).toHaveLength(1);
+    },
+  );
 
   it("without MapUnit, Eastings/Northings are in the project length unit", SLOW, async () => {
     // project unit millimetre, no MapUnit: the map unit is the millimetre too, so the point is written in millimetres
     // and the unit-conversion Scale is 1 (mm → mm)
     let text = fs.readFileSync(UTM, "latin1");
-    text = text.replace("'UTM32',#3);", "'UTM32',$);").replace("458657.30,5438232.25,113.7,", "458657300.,5438232250.,113700.,").replace(",1000.);", ",1.);");
+    text = text
+      .replace("'UTM32',#3);", "'UTM32',$);")
+      .replace("458657.30,5438232.25,113.7,", "458657300.,5438232250.,113700.,")
+      .replace(",1000.);", ",1.);");
     const file = path.join(tmp, "no-mapunit.ifc");
     fs.writeFileSync(file, text, "latin1");
     const p = await parseIfc(file);
@@ -330,7 +379,10 @@ describe("IfcSite placement and TrueNorth", () => {
     // site placed 10 m east of the engineering origin (millimetres), true north along engineering -x
     let text = fs.readFileSync(ARCH, "latin1");
     for (const [a, b] of [
-      ["#5127= IFCAXIS2PLACEMENT3D(#6,$,$);", "#5127= IFCAXIS2PLACEMENT3D(#999999,$,$);\n#999999= IFCCARTESIANPOINT((10000.,0.,0.));"],
+      [
+        "#5127= IFCAXIS2PLACEMENT3D(#6,$,$);",
+        "#5127= IFCAXIS2PLACEMENT3D(#999999,$,$);\n#999999= IFCCARTESIANPOINT((10000.,0.,0.));",
+      ],
       ["#97= IFCDIRECTION((6.12303176911189E-17,1.));", "#97= IFCDIRECTION((-1.,0.));"],
     ]) {
       expect(text).toContain(a);
@@ -387,7 +439,16 @@ describe("ecefLocationFor / gcsFor", () => {
   });
 
   it("unknown EPSG codes throw UnsupportedCrsError; gcsFor names the horizontal and vertical CRS", () => {
-    const g: Georeference = { kind: "projected", epsg: 31467, eastings: 3500000, northings: 5400000, orthogonalHeight: 0, rotation: 0, scale: 1, origin: "test" };
+    const g: Georeference = {
+      kind: "projected",
+      epsg: 31467,
+      eastings: 3500000,
+      northings: 5400000,
+      orthogonalHeight: 0,
+      rotation: 0,
+      scale: 1,
+      origin: "test",
+    };
     expect(() => ecefLocationFor(g)).toThrow(UnsupportedCrsError);
     expect(gcsFor(g)).toBeUndefined();
     expect(gcsFor({ ...g, epsg: 25832 })).toEqual({
@@ -403,44 +464,60 @@ describe("writeSourceFile georeference", () => {
   let bimPath: string;
   let utm: ParsedFile;
 
-  it("UTM sample into a fresh iModel: EcefLocation maps the survey point and the x axis to the independent positions", SLOW, async () => {
-    bimPath = path.join(tmp, "utm.bim");
-    utm = await parseIfc(UTM);
-    const r = await writeSourceFile(input(bimPath, "utm", utm));
-    expect(r).toMatchObject({ inserted: 1, georeference: "set", warnings: [] });
+  it(
+    "UTM sample into a fresh iModel: EcefLocation maps the survey point and the x axis to the independent positions",
+    SLOW,
+    async () => {
+      bimPath = path.join(tmp, "utm.bim");
+      utm = await parseIfc(UTM);
+      const r = await writeSourceFile(input(bimPath, "utm", utm));
+      expect(r).toMatchObject({ inserted: 1, georeference: "set", warnings: [] });
 
-    // survey point: engineering (0,0,0) ↔ E 458657.3, N 5438232.25
-    const expected = tmInverse(UTM32_ETRS89, SURVEY.e, SURVEY.n);
-    const got = cartographicOf(bimPath, Point3d.createZero());
-    const err = horizontalMetres(expected, got);
-    console.info(`[georef] iModel EcefLocation at the survey point vs independent TM inverse: ${err.toExponential(2)} m`);
-    expect(err).toBeLessThan(1);
-    // orthometric height used as ellipsoidal (no geoid offline); core-common's ECEF → cartographic is good to ≈ 1 mm
-    expect(Math.abs(got.height - SURVEY.h)).toBeLessThan(0.005);
+      // survey point: engineering (0,0,0) ↔ E 458657.3, N 5438232.25
+      const expected = tmInverse(UTM32_ETRS89, SURVEY.e, SURVEY.n);
+      const got = cartographicOf(bimPath, Point3d.createZero());
+      const err = horizontalMetres(expected, got);
+      console.info(
+        `[georef] iModel EcefLocation at the survey point vs independent TM inverse: ${err.toExponential(2)} m`,
+      );
+      expect(err).toBeLessThan(1);
+      // orthometric height used as ellipsoidal (no geoid offline); core-common's ECEF → cartographic is good to ≈ 1 mm
+      expect(Math.abs(got.height - SURVEY.h)).toBeLessThan(0.005);
 
-    // 100 m along the engineering x axis: map point E + 100·cos ρ, N + 100·sin ρ (map scale 1). Checks the rotation,
-    // including the grid convergence (≈ 0.43° here: a wrong sign would be ≈ 1.5 m off).
-    const len = Math.hypot(XAXIS.abscissa, XAXIS.ordinate);
-    const farExpected = tmInverse(UTM32_ETRS89, SURVEY.e + (100 * XAXIS.abscissa) / len, SURVEY.n + (100 * XAXIS.ordinate) / len);
-    const far = cartographicOf(bimPath, Point3d.create(100, 0, 0));
-    const farErr = horizontalMetres(farExpected, far);
-    console.info(`[georef] 100 m along engineering x vs independent TM inverse: ${farErr.toExponential(2)} m (grid scale and tangent plane included)`);
-    expect(farErr).toBeLessThan(0.1);
-  });
+      // 100 m along the engineering x axis: map point E + 100·cos ρ, N + 100·sin ρ (map scale 1). Checks the rotation,
+      // including the grid convergence (≈ 0.43° here: a wrong sign would be ≈ 1.5 m off).
+      const len = Math.hypot(XAXIS.abscissa, XAXIS.ordinate);
+      const farExpected = tmInverse(
+        UTM32_ETRS89,
+        SURVEY.e + (100 * XAXIS.abscissa) / len,
+        SURVEY.n + (100 * XAXIS.ordinate) / len,
+      );
+      const far = cartographicOf(bimPath, Point3d.create(100, 0, 0));
+      const farErr = horizontalMetres(farExpected, far);
+      console.info(
+        `[georef] 100 m along engineering x vs independent TM inverse: ${farErr.toExponential(2)} m (grid scale and tangent plane included)`,
+      );
+      expect(farErr).toBeLessThan(0.1);
+    },
+  );
 
-  it("a file with another georeference: conflict + warning with file and distance; the location is unchanged", SLOW, async () => {
-    const before = readEcef(bimPath)!.toJSON();
-    const moved = await parseIfc(utmVariant("utm-moved.ifc", ["458657.30,5438232.25", "458757.30,5438232.25"])); // 100 m east
-    const r = await writeSourceFile(input(bimPath, "moved", moved));
-    expect(r.georeference).toBe("conflict");
-    const w = r.warnings.filter((x) => x.code === "GeoreferenceConflict");
-    expect(w).toHaveLength(1);
-    expect(w[0].message).toContain("moved.ifc");
-    const metres = Number(/([\d.]+) m away/.exec(w[0].message)?.[1]);
-    expect(metres).toBeGreaterThan(99);
-    expect(metres).toBeLessThan(101);
-    expect(readEcef(bimPath)!.toJSON()).toEqual(before);
-  });
+  it(
+    "a file with another georeference: conflict + warning with file and distance; the location is unchanged",
+    SLOW,
+    async () => {
+      const before = readEcef(bimPath)!.toJSON();
+      const moved = await parseIfc(utmVariant("utm-moved.ifc", ["458657.30,5438232.25", "458757.30,5438232.25"])); // 100 m east
+      const r = await writeSourceFile(input(bimPath, "moved", moved));
+      expect(r.georeference).toBe("conflict");
+      const w = r.warnings.filter((x) => x.code === "GeoreferenceConflict");
+      expect(w).toHaveLength(1);
+      expect(w[0].message).toContain("moved.ifc");
+      const metres = Number(/([\d.]+) m away/.exec(w[0].message)?.[1]);
+      expect(metres).toBeGreaterThan(99);
+      expect(metres).toBeLessThan(101);
+      expect(readEcef(bimPath)!.toJSON()).toEqual(before);
+    },
+  );
 
   it("the same georeference again: kept, nothing changes; a replay answers the same", SLOW, async () => {
     const before = readEcef(bimPath)!.toJSON();
@@ -449,7 +526,9 @@ describe("writeSourceFile georeference", () => {
     expect(readEcef(bimPath)!.toJSON()).toEqual(before);
     const replay = await writeSourceFile(input(bimPath, "utm", utm)); // same runId + contentHash as the first write
     expect(replay).toMatchObject({ replayed: true, georeference: "set" });
-    const replayConflict = await writeSourceFile(input(bimPath, "moved", await parseIfc(path.join(tmp, "utm-moved.ifc"))));
+    const replayConflict = await writeSourceFile(
+      input(bimPath, "moved", await parseIfc(path.join(tmp, "utm-moved.ifc"))),
+    );
     expect(replayConflict.replayed).toBe(true);
     expect(replayConflict.georeference).toBe("conflict");
     expect(replayConflict.warnings.map((x) => x.code)).toEqual(["GeoreferenceConflict"]);

@@ -141,7 +141,19 @@ export default async function setup(project: TestProject) {
 /** The user's own server addresses must not leak into the test stack. */
 function stripStackEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
-  for (const k of ["TEMPORAL_ADDRESS", "MONGODB_URI", "SOURCE_ROOTS", "DATA_DIR", "API_PORT", "ADMIN_API_KEY", "ADMIN_EMAIL", "SMTP_URL",
-    "MAIL_FROM", "MAIL_OUTBOX_DIR", "PUBLIC_API_URL"]) delete copy[k];
+  for (const k of [
+    "TEMPORAL_ADDRESS",
+    "MONGODB_URI",
+    "SOURCE_ROOTS",
+    "DATA_DIR",
+    "API_PORT",
+    "ADMIN_API_KEY",
+    "ADMIN_EMAIL",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "MAIL_OUTBOX_DIR",
+    "PUBLIC_API_URL",
+  ])
+    delete copy[k];
   return copy;
 }

@@ -19,12 +19,23 @@ export interface HttpResult<T = any> {
 }
 
 /** Calls the API as the admin (ADMIN_API_KEY of the test stack); never follows redirects (303 must be seen as such). */
-export async function http<T = any>(method: string, urlPath: string, body?: unknown, rawBody?: string): Promise<HttpResult<T>> {
+export async function http<T = any>(
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  rawBody?: string,
+): Promise<HttpResult<T>> {
   return httpAs(stack().adminApiKey, method, urlPath, body, rawBody);
 }
 
 /** Calls the API with a user's API key (`null`: no authorization header). */
-export async function httpAs<T = any>(apiKey: string | null, method: string, urlPath: string, body?: unknown, rawBody?: string): Promise<HttpResult<T>> {
+export async function httpAs<T = any>(
+  apiKey: string | null,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  rawBody?: string,
+): Promise<HttpResult<T>> {
   const headers: Record<string, string> = {};
   if (body !== undefined || rawBody !== undefined) headers["content-type"] = "application/json";
   if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
@@ -66,13 +77,19 @@ export async function waitForMails(to: string, count = 1, timeoutMs = 30_000, se
       if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
       return receivedMails().filter((m) => m.to.includes(to));
     }
-    if (Date.now() > deadline) throw new Error(`${mails.length} of ${count} mails to ${to} arrived within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`${mails.length} of ${count} mails to ${to} arrived within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 /** Polls `fn` until it returns a truthy value. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -106,13 +123,19 @@ export async function waitForRun(location: string, timeoutMs = 150_000): Promise
     if (status !== 200) throw new Error(`GET ${location} answered ${status}: ${JSON.stringify(body)}`);
     if (statesSeen[statesSeen.length - 1] !== body.run.state) statesSeen.push(body.run.state);
     if (body.run.state === "Completed") return { run: body.run, statesSeen };
-    if (Date.now() > deadline) throw new Error(`run ${location} did not complete in ${timeoutMs} ms: ${JSON.stringify(body.run)}`);
+    if (Date.now() > deadline)
+      throw new Error(`run ${location} did not complete in ${timeoutMs} ms: ${JSON.stringify(body.run)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 /** Creates an iModel and a connection over `files` (relative paths in `source`). */
-export async function createConnection(source: string, files: string[], displayName = "test connection", iModelId?: string) {
+export async function createConnection(
+  source: string,
+  files: string[],
+  displayName = "test connection",
+  iModelId?: string,
+) {
   if (!iModelId) {
     const m = await http("POST", "/imodels", { name: `test iModel ${displayName}` });
     if (m.status !== 201) throw new Error(JSON.stringify(m.body));
@@ -194,7 +217,12 @@ export function killService(name: "worker" | "api" | "temporal"): void {
 }
 
 /** Polls a run until `predicate(run)` holds (or it completes); returns the run as last seen. */
-export async function waitForRunState(location: string, predicate: (run: any) => boolean, timeoutMs = 120_000, everyMs = 50): Promise<any> {
+export async function waitForRunState(
+  location: string,
+  predicate: (run: any) => boolean,
+  timeoutMs = 120_000,
+  everyMs = 50,
+): Promise<any> {
   return eventually(
     `run ${location} to reach the expected state`,
     async () => {

@@ -107,7 +107,10 @@ describe("incremental synchronization", () => {
 
 describe("source files are checked when a run reads them", () => {
   it("refuses a mapped file that became a symlink out of SOURCE_ROOTS, or a FIFO, without hanging", async () => {
-    const source = makeSource("checks", { "a.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc"), "b.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc") });
+    const source = makeSource("checks", {
+      "a.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc"),
+      "b.ifc": SAMPLE("ifc4x3_georef_mapconversion_utm.ifc"),
+    });
     const { connection } = await createConnection(source, ["a.ifc", "b.ifc"], "checks");
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), "outside-roots-"));
     fs.copyFileSync(SAMPLE("ifc4_hvac_air_terminal_duct.ifc"), path.join(outside, "secret.ifc"));

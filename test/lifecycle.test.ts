@@ -69,12 +69,27 @@ async function inventory(bim: string) {
       ORDER BY e.ECInstanceId`,
   );
   const allElements = await ecsql(bim, "SELECT COUNT(*) n FROM Generic.PhysicalObject");
-  const aspects = await ecsql(bim, "SELECT ECInstanceId id, Kind kind, Identifier identifier FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId");
-  const links = await ecsql(bim, "SELECT ECInstanceId id, CodeValue code, Url url FROM BisCore.RepositoryLink ORDER BY CodeValue");
-  const sources = await ecsql(bim, "SELECT ECInstanceId id, Repository.Id repository FROM BisCore.ExternalSource ORDER BY ECInstanceId");
-  const partitions = await ecsql(bim, "SELECT p.ECInstanceId id, p.CodeValue code, s.CodeValue subject FROM BisCore.PhysicalPartition p JOIN BisCore.Subject s ON s.ECInstanceId = p.Parent.Id ORDER BY p.ECInstanceId");
+  const aspects = await ecsql(
+    bim,
+    "SELECT ECInstanceId id, Kind kind, Identifier identifier FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId",
+  );
+  const links = await ecsql(
+    bim,
+    "SELECT ECInstanceId id, CodeValue code, Url url FROM BisCore.RepositoryLink ORDER BY CodeValue",
+  );
+  const sources = await ecsql(
+    bim,
+    "SELECT ECInstanceId id, Repository.Id repository FROM BisCore.ExternalSource ORDER BY ECInstanceId",
+  );
+  const partitions = await ecsql(
+    bim,
+    "SELECT p.ECInstanceId id, p.CodeValue code, s.CodeValue subject FROM BisCore.PhysicalPartition p JOIN BisCore.Subject s ON s.ECInstanceId = p.Parent.Id ORDER BY p.ECInstanceId",
+  );
   const models = await ecsql(bim, "SELECT ECInstanceId id FROM BisCore.PhysicalModel ORDER BY ECInstanceId");
-  const subjects = await ecsql(bim, "SELECT CodeValue code FROM BisCore.Subject WHERE Parent.Id IS NOT NULL ORDER BY CodeValue");
+  const subjects = await ecsql(
+    bim,
+    "SELECT CodeValue code FROM BisCore.Subject WHERE Parent.Id IS NOT NULL ORDER BY CodeValue",
+  );
   return { elements, elementCount: allElements[0].n as number, aspects, links, sources, partitions, models, subjects };
 }
 
@@ -100,7 +115,11 @@ describe("rename", () => {
     const r = await http("POST", `/connections/${connection.id}/run`);
     const renamed = await http("PATCH", `/connections/${connection.id}`, { displayName: "  after  " });
     expect(renamed.status).toBe(200);
-    expect(renamed.body.connection).toMatchObject({ id: connection.id, displayName: "after", sourceFiles: connection.sourceFiles.map((f: any) => expect.objectContaining({ id: f.id, path: f.path })) });
+    expect(renamed.body.connection).toMatchObject({
+      id: connection.id,
+      displayName: "after",
+      sourceFiles: connection.sourceFiles.map((f: any) => expect.objectContaining({ id: f.id, path: f.path })),
+    });
     const { run } = await waitForRun(r.location!);
     expect(run.result).toBe("Success");
     expect((await http("GET", `/connections/${connection.id}`)).body.connection.displayName).toBe("after");
@@ -126,7 +145,11 @@ describe("delete with keepData", () => {
     const iModel = await newIModel("keep");
     const c = await connect(iModel.id, source, ["s.ifc"], "structural");
     expect((await sync(c.id)).result).toBe("Success");
-    const put = await http("PUT", `/connections/${c.id}/schedule`, { type: "daily", time: "03:00", timeZone: "Europe/Berlin" });
+    const put = await http("PUT", `/connections/${c.id}/schedule`, {
+      type: "daily",
+      time: "03:00",
+      timeZone: "Europe/Berlin",
+    });
     expect(put.status, JSON.stringify(put.body)).toBe(200);
     const before = await inventory(iModel.bim);
 
@@ -214,7 +237,10 @@ describe("delete with deleteData", () => {
     expect(gone).toEqual({ elements: [], links: [], sources: [], partitions: [], subjects: [] });
     expect(of(before, a.id).elements.length).toBeGreaterThan(116);
     // Aspects: only those of the other connection's link, models and elements are left.
-    const aIdentifiers = new Set([...of(before, a.id).elements.map((e) => e.identifier), ...a.sourceFiles.map((f: any) => f.id)]);
+    const aIdentifiers = new Set([
+      ...of(before, a.id).elements.map((e) => e.identifier),
+      ...a.sourceFiles.map((f: any) => f.id),
+    ]);
     expect(after.aspects.filter((x) => aIdentifiers.has(x.identifier))).toEqual([]);
     expect(after.models.length).toBe(before.models.length - 2);
     expect(after.elementCount).toBe(of(before, b.id).elements.length);
@@ -224,7 +250,9 @@ describe("delete with deleteData", () => {
     const after = await inventory(iModel.bim);
     expect(of(after, b.id)).toEqual(of(before, b.id));
     expect(after.aspects).toEqual(before.aspects.filter((x) => after.aspects.some((y) => y.id === x.id)));
-    expect(after.aspects.length).toBe(before.aspects.length - (of(before, a.id).elements.length + 2 /* links */ + 2 /* models */));
+    expect(after.aspects.length).toBe(
+      before.aspects.length - (of(before, a.id).elements.length + 2 /* links */ + 2) /* models */,
+    );
   });
 
   it("marks the connection Deleted; its files can be mapped and synchronized by another connection", async () => {
@@ -255,12 +283,18 @@ describe("the connection defining the geographic coordinate system", () => {
       expect(r.body.error.message).toMatch(/geographic coordinate system/);
     }
     // The file that defined the GCS cannot be unmapped once synchronized; another file of the connection can.
-    const unmapGcs = await http("DELETE", `/connections/${site.id}/sourceFiles/${fileId(site, "utm.ifc")}?mode=keepData`);
+    const unmapGcs = await http(
+      "DELETE",
+      `/connections/${site.id}/sourceFiles/${fileId(site, "utm.ifc")}?mode=keepData`,
+    );
     expect(unmapGcs.status).toBe(409);
     expect(unmapGcs.body.error.code).toBe("GcsDefiningFile");
 
     expect((await http("DELETE", `/connections/${arch.id}?mode=deleteData`)).status).toBe(202);
-    await eventually("architecture deleted", async () => (await http("GET", `/connections/${arch.id}`)).body.connection.status === "Deleted");
+    await eventually(
+      "architecture deleted",
+      async () => (await http("GET", `/connections/${arch.id}`)).body.connection.status === "Deleted",
+    );
     const del = await http("DELETE", `/connections/${site.id}?mode=deleteData`);
     expect(del.status, JSON.stringify(del.body)).toBe(202);
     expect((await waitForRun(del.location!)).run.result).toBe("Success");
@@ -287,7 +321,13 @@ describe("change mapping", () => {
       "plans/overlay.dxf": XREF("xref_host_overlay_r2018.dxf"),
     });
     const iModel = await newIModel("unmap xref");
-    const c = await connect(iModel.id, source, ["plans/host.dxf", "plans/host_copy.dxf", "plans/overlay.dxf"], "plans", "DXF");
+    const c = await connect(
+      iModel.id,
+      source,
+      ["plans/host.dxf", "plans/host_copy.dxf", "plans/overlay.dxf"],
+      "plans",
+      "DXF",
+    );
     expect((await sync(c.id)).result).toBe("Success");
     const mapped = (await http("GET", `/connections/${c.id}`)).body.connection;
     const ref = mapped.sourceFiles.find((f: any) => f.path === "plans/host.dxf").references[0];
@@ -319,16 +359,24 @@ describe("change mapping", () => {
     expect(inv.elements).toEqual(before.elements.filter((e) => e.link !== hostLink.code));
 
     // host_copy.dxf goes with the reference it alone names now.
-    const u2 = await http("DELETE", `/connections/${c.id}/sourceFiles/${fileId(c, "plans/host_copy.dxf")}?mode=deleteData`);
+    const u2 = await http(
+      "DELETE",
+      `/connections/${c.id}/sourceFiles/${fileId(c, "plans/host_copy.dxf")}?mode=deleteData`,
+    );
     expect(u2.status).toBe(202);
     expect([...u2.body.unmappedSourceFileIds].sort()).toEqual([fileId(c, "plans/host_copy.dxf"), ref.id].sort());
     expect((await waitForRun(u2.location!)).run.result).toBe("Success");
     inv = await inventory(iModel.bim);
     expect(inv.links.map((l) => l.url)).toEqual(["plans/overlay.dxf"]);
-    expect(inv.elements).toEqual(before.elements.filter((e) => e.link === before.links.find((l) => l.url === "plans/overlay.dxf")!.code));
+    expect(inv.elements).toEqual(
+      before.elements.filter((e) => e.link === before.links.find((l) => l.url === "plans/overlay.dxf")!.code),
+    );
 
     // The last composite model cannot be unmapped: delete the connection instead.
-    const last = await http("DELETE", `/connections/${c.id}/sourceFiles/${fileId(c, "plans/overlay.dxf")}?mode=keepData`);
+    const last = await http(
+      "DELETE",
+      `/connections/${c.id}/sourceFiles/${fileId(c, "plans/overlay.dxf")}?mode=keepData`,
+    );
     expect(last.status).toBe(409);
     expect(last.body.error.code).toBe("LastCompositeModel");
     expect(last.body.error.message).toMatch(/delet/);
@@ -359,7 +407,16 @@ describe("change mapping", () => {
     for (const [body, status, code] of [
       [{ sourceFiles: [{ path: "a.ifc", connectorType: "IFC" }] }, 409, "SourceFileAlreadyMapped"],
       [{ sourceFiles: [{ path: "s.ifc", connectorType: "IFC" }] }, 409, "SourceFileAlreadyMapped"],
-      [{ sourceFiles: [{ path: "h.ifc", connectorType: "IFC" }, { path: "./h.ifc", connectorType: "IFC" }] }, 400, "DuplicateSourceFile"],
+      [
+        {
+          sourceFiles: [
+            { path: "h.ifc", connectorType: "IFC" },
+            { path: "./h.ifc", connectorType: "IFC" },
+          ],
+        },
+        400,
+        "DuplicateSourceFile",
+      ],
       [{ sourceFiles: [{ path: "missing.ifc", connectorType: "IFC" }] }, 400, "SourceFileNotFound"],
       [{ sourceFiles: [{ path: "../x.ifc", connectorType: "IFC" }] }, 400, "InvalidSourceFilePath"],
       [{ sourceFiles: [] }, 400, "InvalidRequest"],
@@ -369,11 +426,16 @@ describe("change mapping", () => {
       expect(r.status, JSON.stringify(r.body)).toBe(status);
       expect(r.body.error.code).toBe(code);
     }
-    expect((await http("POST", "/connections/nope/sourceFiles", { sourceFiles: [{ path: "h.ifc", connectorType: "IFC" }] })).status).toBe(404);
+    expect(
+      (await http("POST", "/connections/nope/sourceFiles", { sourceFiles: [{ path: "h.ifc", connectorType: "IFC" }] }))
+        .status,
+    ).toBe(404);
     expect(other.sourceFiles).toHaveLength(1);
 
     // Mapped again: the same id, so its data is updated in place rather than duplicated.
-    const add = await http("POST", `/connections/${c.id}/sourceFiles`, { sourceFiles: [{ path: "h.ifc", connectorType: "IFC" }] });
+    const add = await http("POST", `/connections/${c.id}/sourceFiles`, {
+      sourceFiles: [{ path: "h.ifc", connectorType: "IFC" }],
+    });
     expect(add.status, JSON.stringify(add.body)).toBe(200);
     expect(fileId(add.body.connection, "h.ifc")).toBe(hvacId);
     const r2 = await sync(c.id);
@@ -392,7 +454,9 @@ describe("change mapping", () => {
     const iModel = await newIModel("limit");
     const names = Object.keys(files);
     const c = await connect(iModel.id, source, names.slice(0, 250), "250 files", "DXF");
-    const add = await http("POST", `/connections/${c.id}/sourceFiles`, { sourceFiles: [{ path: names[250], connectorType: "DXF" }] });
+    const add = await http("POST", `/connections/${c.id}/sourceFiles`, {
+      sourceFiles: [{ path: names[250], connectorType: "DXF" }],
+    });
     expect(add.status).toBe(409);
     expect(add.body.error.code).toBe("MaxCompositeModelsPerIModelReached");
   });
@@ -512,7 +576,9 @@ describe("synchronize several connections at once", () => {
       expect(r.body.error.code).toBe(code);
     }
     const missing = await http("POST", `/imodels/${iModel.id}/run`, { connectionIds: [c1.id, "no-such-connection"] });
-    expect(missing.body.error.details).toEqual([expect.objectContaining({ code: "ConnectionNotFound", target: "connectionIds.1" })]);
+    expect(missing.body.error.details).toEqual([
+      expect.objectContaining({ code: "ConnectionNotFound", target: "connectionIds.1" }),
+    ]);
     expect((await http("GET", `/connections/${c1.id}/runs`)).body.runs).toEqual([]);
     expect((await http("POST", "/imodels/no-such-imodel/run", {})).status).toBe(404);
 
@@ -527,7 +593,9 @@ describe("synchronize several connections at once", () => {
     expect(again.body.runs[0]).toMatchObject({ runId: some.body.runs[0].runId, created: false });
     const runs = await Promise.all(some.body.runs.map((r: any) => waitForRun(r._links.run.href).then((x) => x.run)));
     expect(runs.map((r: any) => r.result)).toEqual(["Success", "Success"]);
-    const [first, second] = [...runs].sort((x: any, y: any) => Date.parse(x.startDateTime) - Date.parse(y.startDateTime));
+    const [first, second] = [...runs].sort(
+      (x: any, y: any) => Date.parse(x.startDateTime) - Date.parse(y.startDateTime),
+    );
     expect(Date.parse(second.startDateTime)).toBeGreaterThanOrEqual(Date.parse(first.endDateTime));
 
     const all = await http("POST", `/imodels/${iModel.id}/run`);
@@ -547,7 +615,10 @@ describe("concurrent requests end in a consistent state", () => {
     const iModel = await newIModel("two deletes");
     const c = await connect(iModel.id, source, ["s.ifc", "h.ifc"], "twice deleted");
     expect((await sync(c.id)).result).toBe("Success");
-    const answers = await Promise.all([http("DELETE", `/connections/${c.id}?mode=deleteData`), http("DELETE", `/connections/${c.id}?mode=deleteData`)]);
+    const answers = await Promise.all([
+      http("DELETE", `/connections/${c.id}?mode=deleteData`),
+      http("DELETE", `/connections/${c.id}?mode=deleteData`),
+    ]);
     for (const a of answers) expect([202, 409], JSON.stringify(a.body)).toContain(a.status);
     const locations = [...new Set(answers.filter((a) => a.status === 202).map((a) => a.location))];
     expect(locations).toHaveLength(1);
@@ -563,7 +634,10 @@ describe("concurrent requests end in a consistent state", () => {
     const iModel = await newIModel("mixed deletes");
     const c = await connect(iModel.id, source, ["h.ifc"], "mixed");
     expect((await sync(c.id)).result).toBe("Success");
-    const [keep, drop] = await Promise.all([http("DELETE", `/connections/${c.id}?mode=keepData`), http("DELETE", `/connections/${c.id}?mode=deleteData`)]);
+    const [keep, drop] = await Promise.all([
+      http("DELETE", `/connections/${c.id}?mode=keepData`),
+      http("DELETE", `/connections/${c.id}?mode=deleteData`),
+    ]);
     const winners = [keep, drop].filter((r) => r.status < 300);
     expect(winners).toHaveLength(1);
     const loser = [keep, drop].find((r) => r.status >= 300)!;
@@ -614,7 +688,12 @@ describe("a worker killed during a delete job", () => {
 
     const del = await http("DELETE", `/connections/${c.id}?mode=deleteData`);
     expect(del.status).toBe(202);
-    const seen = await waitForRunState(del.location!, (run) => tasksOf(run).some((t: any) => t.state === "Completed"), 60_000, 20);
+    const seen = await waitForRunState(
+      del.location!,
+      (run) => tasksOf(run).some((t: any) => t.state === "Completed"),
+      60_000,
+      20,
+    );
     killService("worker");
     const doneAtKill = tasksOf(seen).filter((t: any) => t.state === "Completed").length;
     expect(doneAtKill).toBeLessThan(names.length);
@@ -623,7 +702,9 @@ describe("a worker killed during a delete job", () => {
     expect(run.result).toBe("Success");
     expect(tasksOf(run).map((t: any) => t.result)).toEqual(names.map(() => "Success"));
     // A file removed just before the kill but not yet recorded is found empty on the retry: at most one file's count is 0.
-    expect(tasksOf(run).reduce((n: number, t: any) => n + t.elements.deleted, 0)).toBeGreaterThanOrEqual(116 * (names.length - 1));
+    expect(tasksOf(run).reduce((n: number, t: any) => n + t.elements.deleted, 0)).toBeGreaterThanOrEqual(
+      116 * (names.length - 1),
+    );
     const after = await inventory(iModel.bim);
     expect(of(after, c.id)).toEqual({ elements: [], links: [], sources: [], partitions: [], subjects: [] });
     expect(of(after, keep.id)).toEqual(of(before, keep.id));
@@ -700,7 +781,10 @@ describe("only the owner or an administrator changes a connection", () => {
     const run = await httpAs(apiKey, "POST", `/connections/${c.id}/run`);
     expect(run.status).toBe(202);
     await waitForRun(run.location!);
-    expect((await http("GET", `/connections/${c.id}`)).body.connection).toMatchObject({ displayName: "admin's", status: "Active" });
+    expect((await http("GET", `/connections/${c.id}`)).body.connection).toMatchObject({
+      displayName: "admin's",
+      status: "Active",
+    });
   });
 });
 
@@ -715,7 +799,9 @@ describe("files that belong to another connection", () => {
     const hosts = await connect(iModel.id, source, ["host.dxf"], "host", "DXF");
     expect((await sync(hosts.id)).result).toBe("Success");
     const other = await connect(iModel.id, source, ["other_host.dxf"], "other", "DXF");
-    const add = await http("POST", `/connections/${other.id}/sourceFiles`, { sourceFiles: [{ path: "xref_target_grid_r2000.dxf", connectorType: "DXF" }] });
+    const add = await http("POST", `/connections/${other.id}/sourceFiles`, {
+      sourceFiles: [{ path: "xref_target_grid_r2000.dxf", connectorType: "DXF" }],
+    });
     expect(add.status).toBe(409);
     expect(add.body.error).toMatchObject({ code: "SourceFileAlreadyMapped" });
     expect(add.body.error.message).toMatch(/reference file/);
@@ -753,39 +839,61 @@ describe("a file unmapped during a run", () => {
 });
 
 describe("Temporal down during a delete or an unmap", () => {
-  it("keepData answers 200 and the active run stops by itself; an unmap with deleteData answers 503 and the same request queues the job later", { timeout: 600_000 }, async () => {
-    const names = Array.from({ length: 12 }, (_, i) => `s${String(i).padStart(2, "0")}.ifc`);
-    const source = makeSource("temporal-down", { ...Object.fromEntries(names.map((n) => [n, STRUCTURAL])), "h.ifc": HVAC, "a.ifc": ARCH });
-    const iModel = await newIModel("temporal down");
-    const running = await connect(iModel.id, source, names, "running");
-    const unmapping = await connect(iModel.id, source, ["h.ifc", "a.ifc"], "unmapping");
-    expect((await sync(unmapping.id)).result).toBe("Success");
-    const r = await http("POST", `/connections/${running.id}/run`);
-    await waitForRunState(r.location!, (run) => tasksOf(run).some((t: any) => t.state === "Completed"));
-    killService("temporal");
-    try {
-      const del = await http("DELETE", `/connections/${running.id}?mode=keepData`);
-      expect(del.status, JSON.stringify(del.body)).toBe(200);
-      expect(del.body.warnings.map((w: any) => w.code)).toEqual(["RunNotCancelledYet"]);
-      const unmap = await http("DELETE", `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`);
-      expect(unmap.status).toBe(503);
-      expect(unmap.body.error.code).toBe("DependencyUnavailable");
-    } finally {
-      await restartService("temporal");
-    }
-    const { run } = await waitForRun(r.location!, 300_000);
-    expect(run.result).toBe("Cancelled");
-    expect(tasksOf(run).filter((t: any) => t.result === "Success").length).toBeLessThan(names.length);
-    // The unmap was recorded; the same request now queues its delete job.
-    const again = await eventually("the unmap's delete job", async () => {
-      const a = await http("DELETE", `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`);
-      return a.status === 202 ? a : undefined;
-    }, 120_000, 2000);
-    expect((await waitForRun(again.location!)).run.result).toBe("Success");
-    const links = await ecsql(iModel.bim, "SELECT Url url FROM BisCore.RepositoryLink");
-    expect(links.map((l) => l.url)).not.toContain("h.ifc");
-    expect(links.map((l) => l.url)).toContain("a.ifc");
-    const gone = await http("DELETE", `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`);
-    expect(gone.status).toBe(404);
-  });
+  it(
+    "keepData answers 200 and the active run stops by itself; an unmap with deleteData answers 503 and the same request queues the job later",
+    { timeout: 600_000 },
+    async () => {
+      const names = Array.from({ length: 12 }, (_, i) => `s${String(i).padStart(2, "0")}.ifc`);
+      const source = makeSource("temporal-down", {
+        ...Object.fromEntries(names.map((n) => [n, STRUCTURAL])),
+        "h.ifc": HVAC,
+        "a.ifc": ARCH,
+      });
+      const iModel = await newIModel("temporal down");
+      const running = await connect(iModel.id, source, names, "running");
+      const unmapping = await connect(iModel.id, source, ["h.ifc", "a.ifc"], "unmapping");
+      expect((await sync(unmapping.id)).result).toBe("Success");
+      const r = await http("POST", `/connections/${running.id}/run`);
+      await waitForRunState(r.location!, (run) => tasksOf(run).some((t: any) => t.state === "Completed"));
+      killService("temporal");
+      try {
+        const del = await http("DELETE", `/connections/${running.id}?mode=keepData`);
+        expect(del.status, JSON.stringify(del.body)).toBe(200);
+        expect(del.body.warnings.map((w: any) => w.code)).toEqual(["RunNotCancelledYet"]);
+        const unmap = await http(
+          "DELETE",
+          `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`,
+        );
+        expect(unmap.status).toBe(503);
+        expect(unmap.body.error.code).toBe("DependencyUnavailable");
+      } finally {
+        await restartService("temporal");
+      }
+      const { run } = await waitForRun(r.location!, 300_000);
+      expect(run.result).toBe("Cancelled");
+      expect(tasksOf(run).filter((t: any) => t.result === "Success").length).toBeLessThan(names.length);
+      // The unmap was recorded; the same request now queues its delete job.
+      const again = await eventually(
+        "the unmap's delete job",
+        async () => {
+          const a = await http(
+            "DELETE",
+            `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`,
+          );
+          return a.status === 202 ? a : undefined;
+        },
+        120_000,
+        2000,
+      );
+      expect((await waitForRun(again.location!)).run.result).toBe("Success");
+      const links = await ecsql(iModel.bim, "SELECT Url url FROM BisCore.RepositoryLink");
+      expect(links.map((l) => l.url)).not.toContain("h.ifc");
+      expect(links.map((l) => l.url)).toContain("a.ifc");
+      const gone = await http(
+        "DELETE",
+        `/connections/${unmapping.id}/sourceFiles/${fileId(unmapping, "h.ifc")}?mode=deleteData`,
+      );
+      expect(gone.status).toBe(404);
+    },
+  );
 });

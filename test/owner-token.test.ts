@@ -27,12 +27,27 @@ import { peopleCollections, ensurePeopleIndexes } from "../lib/collections";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
 import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
-import { eventually, http, httpAs, createUser, makeSource, ROOT, SAMPLE, stack, waitForMails, waitForRun, triggerSchedule, useTemporalClient } from "./helpers";
+import {
+  eventually,
+  http,
+  httpAs,
+  createUser,
+  makeSource,
+  ROOT,
+  SAMPLE,
+  stack,
+  waitForMails,
+  waitForRun,
+  triggerSchedule,
+  useTemporalClient,
+} from "./helpers";
 
 const HOUR = 3_600_000;
 
 function testServerPath(): string {
-  const out = execFileSync("bash", [path.join(ROOT, "scripts/ensure-tools.sh"), "temporal-test-server"], { encoding: "utf8" });
+  const out = execFileSync("bash", [path.join(ROOT, "scripts/ensure-tools.sh"), "temporal-test-server"], {
+    encoding: "utf8",
+  });
   const line = out.split("\n").find((l) => l.startsWith("TEMPORAL_TEST_SERVER_BIN="));
   if (!line) throw new Error(`ensure-tools.sh printed no TEMPORAL_TEST_SERVER_BIN: ${out}`);
   return line.slice("TEMPORAL_TEST_SERVER_BIN=".length);
@@ -61,7 +76,12 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
       createdDateTime: new Date().toISOString(),
     };
     await people.users.insertOne(user);
-    const iModel: IModelRecord = { _id: `m-${id}`, name: `${name}'s iModel`, location: { type: "local", path: "/nowhere.bim" }, createdDateTime: user.createdDateTime };
+    const iModel: IModelRecord = {
+      _id: `m-${id}`,
+      name: `${name}'s iModel`,
+      location: { type: "local", path: "/nowhere.bim" },
+      createdDateTime: user.createdDateTime,
+    };
     await store.imodels.insertOne(iModel);
     const connection: ConnectionRecord = {
       _id: `c-${id}`,
@@ -74,7 +94,14 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
       createdDateTime: user.createdDateTime,
       ownerId: user._id,
       owner: { id: user._id, email: user.email, name },
-      schedule: { type: "daily", time: "02:30", timeZone: "Europe/Berlin", revision: 1, paused: false, updatedDateTime: user.createdDateTime },
+      schedule: {
+        type: "daily",
+        time: "02:30",
+        timeZone: "Europe/Berlin",
+        revision: 1,
+        paused: false,
+        updatedDateTime: user.createdDateTime,
+      },
     };
     await store.connections.insertOne(connection);
     return { user, connection };
@@ -90,11 +117,18 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
     } catch {
       /* already installed */
     }
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: "existing-path", path: testServerPath() } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: "existing-path", path: testServerPath() } },
+    });
     store = await openStore(stack().mongoUri.replace(/\/[^/]*$/, `/${dbName}`));
     await ensurePeopleIndexes(peopleCollections(store));
     const logger = createLogger("owner-token-test", "warn");
-    mailer = createMailer({ smtpUrl: stack().env.SMTP_URL, from: "imodel-sync tests <tests@tests.example>", outboxDir: os.tmpdir(), logger });
+    mailer = createMailer({
+      smtpUrl: stack().env.SMTP_URL,
+      from: "imodel-sync tests <tests@tests.example>",
+      outboxDir: os.tmpdir(),
+      logger,
+    });
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -189,7 +223,9 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
     const expiry = mails.filter((m) => /expired/.test(m.subject));
     expect(expiry).toHaveLength(1);
     expect(expiry[0].to).toEqual([user.email]);
-    expect(expiry[0].subject).toBe(`Your imodel-sync token expired: scheduled syncs of "${connection.displayName}" fail`);
+    expect(expiry[0].subject).toBe(
+      `Your imodel-sync token expired: scheduled syncs of "${connection.displayName}" fail`,
+    );
     expect(expiry[0].text).toContain(`"${connection.displayName}" (connection ${connection._id})`);
     expect(expiry[0].text).toContain("UserNotAuthenticated");
     expect((await store.connections.findOne({ _id: connection._id }))?.ownerToken?.state).toBe("Expired");
@@ -231,11 +267,27 @@ describe("expired owner token on the real stack: scheduled runs fail, the owner'
     expect(c.status).toBe(201);
     const connection = c.body.connection;
     expect(connection.owner.id).toBe(user.id);
-    expect((await as("PUT", `/connections/${connection.id}/schedule`, { type: "daily", time: "02:30", timeZone: "Europe/Berlin" })).status).toBe(200);
+    expect(
+      (
+        await as("PUT", `/connections/${connection.id}/schedule`, {
+          type: "daily",
+          time: "02:30",
+          timeZone: "Europe/Berlin",
+        })
+      ).status,
+    ).toBe(200);
     // Repair path for the dev server's transient "already completed" (see triggerSchedule): by the admin, so it is not
     // a visit of the owner.
     const reapplySchedule = async () => {
-      expect((await http("PUT", `/connections/${connection.id}/schedule`, { type: "daily", time: "02:30", timeZone: "Europe/Berlin" })).status).toBe(200);
+      expect(
+        (
+          await http("PUT", `/connections/${connection.id}/schedule`, {
+            type: "daily",
+            time: "02:30",
+            timeZone: "Europe/Berlin",
+          })
+        ).status,
+      ).toBe(200);
     };
 
     // Replace the token workflow the API started at the user's first request by one with scaled durations.
@@ -274,15 +326,24 @@ describe("expired owner token on the real stack: scheduled runs fail, the owner'
     expect(refusedRun.jobs).toEqual([]);
     expect(fs.existsSync(bim)).toBe(false); // never written: no file was touched
     const shown = (await http("GET", `/connections/${connection.id}`)).body.connection;
-    expect(shown.schedule.lastRun).toMatchObject({ runId: refusedRun.id, outcome: "Refused", error: { code: "UserNotAuthenticated" } });
+    expect(shown.schedule.lastRun).toMatchObject({
+      runId: refusedRun.id,
+      outcome: "Refused",
+      error: { code: "UserNotAuthenticated" },
+    });
     expect(shown._links.lastRun.href).toBe(`/connections/${connection.id}/runs/${refusedRun.id}`);
 
     // The owner comes back: any request is a visit; a fresh token is issued and scheduled runs work again.
     expect((await as("GET", "/users/me")).status).toBe(200);
-    await eventually("a fresh token", async () => {
-      const r = await http("GET", `/connections/${connection.id}`);
-      return r.body.connection.owner.tokenStatus === "Valid" ? true : null;
-    }, 15_000, 100);
+    await eventually(
+      "a fresh token",
+      async () => {
+        const r = await http("GET", `/connections/${connection.id}`);
+        return r.body.connection.owner.tokenStatus === "Valid" ? true : null;
+      },
+      15_000,
+      100,
+    );
     await triggerSchedule(temporal, `schedule/${connection.id}`, undefined, reapplySchedule);
     const okRun = await eventually("a queued scheduled run", async () => {
       const runs = await http("GET", `/connections/${connection.id}/runs`);

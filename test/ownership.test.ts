@@ -6,7 +6,18 @@
  */
 import { Client, Connection, ScheduleOverlapPolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createUser, eventually, http, httpAs, makeSource, SAMPLE, stack, waitForMails, waitForRun, triggerSchedule } from "./helpers";
+import {
+  createUser,
+  eventually,
+  http,
+  httpAs,
+  makeSource,
+  SAMPLE,
+  stack,
+  waitForMails,
+  waitForRun,
+  triggerSchedule,
+} from "./helpers";
 
 const HVAC = "ifc4_hvac_air_terminal_duct.ifc";
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
@@ -25,7 +36,12 @@ describe("connection ownership", () => {
   beforeAll(async () => {
     temporalConnection = await Connection.connect({ address: stack().temporalAddress });
     temporal = new Client({ connection: temporalConnection });
-    [alice, bob, carol, dave] = await Promise.all([createUser("Alice Owner"), createUser("Bob Builder"), createUser("Carol Stranger"), createUser("Dave Taker")]);
+    [alice, bob, carol, dave] = await Promise.all([
+      createUser("Alice Owner"),
+      createUser("Bob Builder"),
+      createUser("Carol Stranger"),
+      createUser("Dave Taker"),
+    ]);
     const source = makeSource("ownership", { [HVAC]: SAMPLE(HVAC), [STRUCTURAL]: SAMPLE(STRUCTURAL) });
     iModelId = (await as(alice)("POST", "/imodels", { name: "Ownership campus" })).body.iModel.id;
     const create = async (file: string, displayName: string) => {
@@ -41,7 +57,15 @@ describe("connection ownership", () => {
     hvac = await create(HVAC, "Mechanical HVAC");
     slow = await create(STRUCTURAL, "Structure");
     expect(hvac.owner.id).toBe(alice.user.id);
-    expect((await as(alice)("PUT", `/connections/${hvac.id}/schedule`, { type: "daily", time: "05:00", timeZone: "Europe/Berlin" })).status).toBe(200);
+    expect(
+      (
+        await as(alice)("PUT", `/connections/${hvac.id}/schedule`, {
+          type: "daily",
+          time: "05:00",
+          timeZone: "Europe/Berlin",
+        })
+      ).status,
+    ).toBe(200);
     // Bob and Dave interact with the iModel (team members); Carol never does.
     expect((await as(bob)("GET", `/connections/${hvac.id}`)).status).toBe(200);
     expect((await as(dave)("GET", `/imodels/${iModelId}`)).status).toBe(200);
@@ -86,7 +110,10 @@ describe("connection ownership", () => {
     expect(res.status).toBe(200);
     expect(res.body.changed).toBe(true);
     expect(res.body.connection.owner).toMatchObject({ id: bob.user.id, email: bob.user.email, name: "Bob Builder" });
-    expect(res.body.recommendation).toMatchObject({ code: "ManualSyncRecommended", _links: { run: { href: `/connections/${hvac.id}/run`, method: "POST" } } });
+    expect(res.body.recommendation).toMatchObject({
+      code: "ManualSyncRecommended",
+      _links: { run: { href: `/connections/${hvac.id}/run`, method: "POST" } },
+    });
     expect(res.body.notice).toEqual({ to: bob.user.id, status: "queued" });
     const [mail] = await waitForMails(bob.user.email, 1);
     expect(mail.to).toEqual([bob.user.email]);
@@ -95,8 +122,18 @@ describe("connection ownership", () => {
     expect(mail.text).toContain("Alice Owner");
     expect(mail.text).toContain(`/connections/${hvac.id}/run`);
     // Alice is no longer the owner: she may not change the schedule any more; Bob may.
-    expect((await as(alice)("PUT", `/connections/${hvac.id}/schedule`, { type: "every4Hours" })).body.error.code).toBe("NotConnectionOwner");
-    expect((await as(bob)("PUT", `/connections/${hvac.id}/schedule`, { type: "daily", time: "05:30", timeZone: "Europe/Berlin" })).status).toBe(200);
+    expect((await as(alice)("PUT", `/connections/${hvac.id}/schedule`, { type: "every4Hours" })).body.error.code).toBe(
+      "NotConnectionOwner",
+    );
+    expect(
+      (
+        await as(bob)("PUT", `/connections/${hvac.id}/schedule`, {
+          type: "daily",
+          time: "05:30",
+          timeZone: "Europe/Berlin",
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("a team member takes it; the previous owner is emailed; scheduled runs then run as the new owner", async () => {

@@ -38,9 +38,11 @@ describe("withRecord", () => {
   it("refuses a missing record with the caller's error and writes nothing", async () => {
     const db = mongo.db();
     const records = db.collection<{ _id: string }>("recordWritesTest");
-    await expect(withRecord(db, records, "recordWritesTest/none", "none", async () => 1, { notFound: () => new Error("no such record") })).rejects.toThrow(
-      "no such record",
-    );
+    await expect(
+      withRecord(db, records, "recordWritesTest/none", "none", async () => 1, {
+        notFound: () => new Error("no such record"),
+      }),
+    ).rejects.toThrow("no such record");
     expect(await records.findOne({ _id: "none" })).toBeNull();
   });
 });

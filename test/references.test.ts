@@ -85,15 +85,24 @@ describe("composite models with reference files", () => {
   it("reports unresolved references as warnings on the composite's task, not as failures", () => {
     const overlay = first.byPath("plans/xref_host_overlay_r2018.dxf");
     expect(overlay.result).toBe("Success");
-    const unresolved = overlay.warnings.filter((w: any) => w.code === "UnresolvedReference" || w.code === "UnsupportedReferenceFormat");
-    expect(unresolved.map((w: any) => w.target).sort()).toEqual(["..\\xrefs\\site_plan.dwg", "missing_structure.dwg"].sort());
+    const unresolved = overlay.warnings.filter(
+      (w: any) => w.code === "UnresolvedReference" || w.code === "UnsupportedReferenceFormat",
+    );
+    expect(unresolved.map((w: any) => w.target).sort()).toEqual(
+      ["..\\xrefs\\site_plan.dwg", "missing_structure.dwg"].sort(),
+    );
   });
 
   it("lists the references under their composite in the connection", async () => {
     const c = (await http("GET", `/connections/${connection.id}`)).body.connection;
     const attached = c.sourceFiles.find((f: any) => f.path === "plans/xref_host_attached_r2000.dxf");
     expect(attached.references).toEqual([
-      expect.objectContaining({ path: "plans/xref_target_grid_r2000.dxf", resolved: true, attachment: "Attach", role: "ReferenceFile" }),
+      expect.objectContaining({
+        path: "plans/xref_target_grid_r2000.dxf",
+        resolved: true,
+        attachment: "Attach",
+        role: "ReferenceFile",
+      }),
     ]);
     const overlay = c.sourceFiles.find((f: any) => f.path === "plans/xref_host_overlay_r2018.dxf");
     expect(overlay.references.map((r: any) => [r.referencedAs, r.resolved])).toEqual(
@@ -112,7 +121,9 @@ describe("composite models with reference files", () => {
          JOIN BisCore.GeometricElement3d e ON e.Model.Id = p.ECInstanceId GROUP BY p.CodeValue`,
     );
     const counts = Object.fromEntries(rows.map((r) => [r.file, r.n]));
-    expect(counts["plans/xref_target_grid_r2000.dxf"]).toBe(first.byPath("plans/xref_target_grid_r2000.dxf").elements.inserted);
+    expect(counts["plans/xref_target_grid_r2000.dxf"]).toBe(
+      first.byPath("plans/xref_target_grid_r2000.dxf").elements.inserted,
+    );
     const links = await ecsql(iModel.bim, "SELECT Url url FROM BisCore.RepositoryLink ORDER BY Url");
     expect(links.map((l) => l.url)).toEqual([
       "plans/xref_host_attached_copy.dxf",
@@ -128,7 +139,11 @@ describe("composite models with reference files", () => {
     fs.writeFileSync(target, `999\nrevised\n${fs.readFileSync(target, "utf8")}`);
     const second = await run(connection.id);
     expect(second.run.result).toBe("Success");
-    expect(second.tasks.filter((t: any) => t.phase === "MasterFile").map((t: any) => t.result)).toEqual(["Skipped", "Skipped", "Skipped"]);
+    expect(second.tasks.filter((t: any) => t.phase === "MasterFile").map((t: any) => t.result)).toEqual([
+      "Skipped",
+      "Skipped",
+      "Skipped",
+    ]);
     const ref = second.byPath("plans/xref_target_grid_r2000.dxf");
     expect(ref.result).toBe("Success");
     expect(ref.elements.inserted + ref.elements.updated + ref.elements.deleted).toBe(0);

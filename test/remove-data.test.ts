@@ -11,9 +11,14 @@ import { IModelDb, IModelHost, StandaloneDb } from "@itwin/core-backend";
 import { OpenMode } from "@itwin/core-bentley";
 import { IModel, QueryBinder, QueryRowFormat } from "@itwin/core-common";
 import { parseIfc } from "../activities/connectors/ifc";
-import { ParsedFile } from "../activities/connectors/types";
-import { ConnectionFilesRemainError, listSourceFilesInIModel, removeConnectionSubject, removeSourceFileData } from "../activities/imodel/remove";
-import { startIModelHost, WriteInput, writeSourceFile } from "../activities/imodel/writer";
+import { type ParsedFile } from "../activities/connectors/types";
+import {
+  ConnectionFilesRemainError,
+  listSourceFilesInIModel,
+  removeConnectionSubject,
+  removeSourceFileData,
+} from "../activities/imodel/remove";
+import { startIModelHost, type WriteInput, writeSourceFile } from "../activities/imodel/writer";
 
 const SAMPLES = path.resolve(__dirname, "../samples/ifc");
 const STRUCTURAL = path.join(SAMPLES, "ifc2x3_structural_revit_example_rev1.ifc");
@@ -38,7 +43,9 @@ const written = new Map<string, number>(); // sourceFileId -> elements inserted
 type Row = unknown[];
 
 async function query(db: StandaloneDb, ecsql: string, args: unknown[] = []): Promise<Row[]> {
-  const reader = db.createQueryReader(ecsql, args.length ? QueryBinder.from(args) : undefined, { rowFormat: QueryRowFormat.UseECSqlPropertyIndexes });
+  const reader = db.createQueryReader(ecsql, args.length ? QueryBinder.from(args) : undefined, {
+    rowFormat: QueryRowFormat.UseECSqlPropertyIndexes,
+  });
   return (await reader.toArray()) as Row[];
 }
 
@@ -63,11 +70,29 @@ async function snapshot(file: string): Promise<Snapshot> {
   return withDb(file, async (db) => {
     const byId = (rows: Row[]) => new Map(rows.map((r) => [r[0] as string, JSON.stringify(r)]));
     return {
-      elements: byId(await query(db, "SELECT ECInstanceId, ECClassId, LastMod, CodeValue, UserLabel, Model.Id, Parent.Id, JsonProperties FROM bis.Element ORDER BY ECInstanceId")),
-      aspects: byId(await query(db, "SELECT ECInstanceId, Element.Id, Scope.Id, Source.Id, Kind, Identifier, Checksum, Version FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId")),
-      models: byId(await query(db, "SELECT ECInstanceId, ECClassId, ModeledElement.Id, ParentModel.Id, LastMod, IsPrivate FROM bis.Model ORDER BY ECInstanceId")),
+      elements: byId(
+        await query(
+          db,
+          "SELECT ECInstanceId, ECClassId, LastMod, CodeValue, UserLabel, Model.Id, Parent.Id, JsonProperties FROM bis.Element ORDER BY ECInstanceId",
+        ),
+      ),
+      aspects: byId(
+        await query(
+          db,
+          "SELECT ECInstanceId, Element.Id, Scope.Id, Source.Id, Kind, Identifier, Checksum, Version FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId",
+        ),
+      ),
+      models: byId(
+        await query(
+          db,
+          "SELECT ECInstanceId, ECClassId, ModeledElement.Id, ParentModel.Id, LastMod, IsPrivate FROM bis.Model ORDER BY ECInstanceId",
+        ),
+      ),
       props: JSON.stringify(
-        ["Units", "Extents", "DgnGCS"].map((name) => [name, db.queryFilePropertyString({ namespace: "dgn_Db", name }) ?? null]),
+        ["Units", "Extents", "DgnGCS"].map((name) => [
+          name,
+          db.queryFilePropertyString({ namespace: "dgn_Db", name }) ?? null,
+        ]),
       ),
     };
   });
@@ -108,12 +133,28 @@ interface FileIds {
 
 async function fileIds(file: string, connectionId: string, sourceFileId: string): Promise<FileIds> {
   return withDb(file, async (db) => {
-    const [[link]] = (await query(db, "SELECT ECInstanceId FROM BisCore.RepositoryLink WHERE CodeValue=?", [`${connectionId}/${sourceFileId}`])) as string[][];
-    const [[source]] = (await query(db, "SELECT ECInstanceId FROM BisCore.ExternalSource WHERE Repository.Id=?", [link])) as string[][];
-    const [[partition]] = (await query(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model'", [link])) as string[][];
-    const elements = ((await query(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element'", [link])) as string[][]).map((r) => r[0]);
+    const [[link]] = (await query(db, "SELECT ECInstanceId FROM BisCore.RepositoryLink WHERE CodeValue=?", [
+      `${connectionId}/${sourceFileId}`,
+    ])) as string[][];
+    const [[source]] = (await query(db, "SELECT ECInstanceId FROM BisCore.ExternalSource WHERE Repository.Id=?", [
+      link,
+    ])) as string[][];
+    const [[partition]] = (await query(
+      db,
+      "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model'",
+      [link],
+    )) as string[][];
+    const elements = (
+      (await query(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element'", [
+        link,
+      ])) as string[][]
+    ).map((r) => r[0]);
     const owners = new Set([link, partition, ...elements]);
-    const aspects = ((await query(db, "SELECT ECInstanceId, Element.Id FROM BisCore.ExternalSourceAspect")) as string[][]).filter((r) => owners.has(r[1])).map((r) => r[0]);
+    const aspects = (
+      (await query(db, "SELECT ECInstanceId, Element.Id FROM BisCore.ExternalSourceAspect")) as string[][]
+    )
+      .filter((r) => owners.has(r[1]))
+      .map((r) => r[0]);
     return { link, source, partition, elements, aspects };
   });
 }
@@ -129,11 +170,19 @@ async function elementStates(file: string, connectionId: string, sourceFileId: s
         WHERE l.CodeValue=?`,
       [`${connectionId}/${sourceFileId}`],
     );
-    return new Map(rows.map(([identifier, id, lastMod]) => [identifier as string, `${id as string}@${lastMod as string}`]));
+    return new Map(
+      rows.map(([identifier, id, lastMod]) => [identifier as string, `${id as string}@${lastMod as string}`]),
+    );
   });
 }
 
-function writeInput(file: string, connectionId: string, sourceFileId: string, sourceFilePath: string, parsed: ParsedFile): WriteInput {
+function writeInput(
+  file: string,
+  connectionId: string,
+  sourceFileId: string,
+  sourceFilePath: string,
+  parsed: ParsedFile,
+): WriteInput {
   return {
     bimPath: file,
     connectionId,
@@ -172,7 +221,9 @@ describe("removing a connection's data", () => {
       [A, "hvac", HVAC_PATH, HVAC],
       [B, "arch", ARCH_PATH, ARCH],
     ] as const) {
-      const r = await writeSourceFile(writeInput(bimPath, connectionId, sourceFileId, sourcePath, await parseIfc(file)));
+      const r = await writeSourceFile(
+        writeInput(bimPath, connectionId, sourceFileId, sourcePath, await parseIfc(file)),
+      );
       expect(r.inserted).toBeGreaterThan(0);
       written.set(sourceFileId, r.inserted);
     }
@@ -202,38 +253,46 @@ describe("removing a connection's data", () => {
     expect(await listSourceFilesInIModel(bimPath, "conn")).toEqual([]); // a prefix of A and B's ids is not a connection
   });
 
-  it("removeSourceFileData(A, hvac) removes exactly hvac's elements, aspects, model, partition, ExternalSource and link", SLOW, async () => {
-    const hvac = await fileIds(bimPath, A, "hvac");
-    hvacIds = hvac;
-    expect(hvac.elements).toHaveLength(written.get("hvac")!);
-    const before = await counts(bimPath);
+  it(
+    "removeSourceFileData(A, hvac) removes exactly hvac's elements, aspects, model, partition, ExternalSource and link",
+    SLOW,
+    async () => {
+      const hvac = await fileIds(bimPath, A, "hvac");
+      hvacIds = hvac;
+      expect(hvac.elements).toHaveLength(written.get("hvac")!);
+      const before = await counts(bimPath);
 
-    const r = await removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "hvac", runId: "run-del-1" });
-    expect(r).toEqual({ found: true, path: HVAC_PATH, elementsDeleted: written.get("hvac"), modelsDeleted: 1 });
+      const r = await removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "hvac", runId: "run-del-1" });
+      expect(r).toEqual({ found: true, path: HVAC_PATH, elementsDeleted: written.get("hvac"), modelsDeleted: 1 });
 
-    const after = await counts(bimPath);
-    expect(after).toEqual({
-      ...before,
-      "Generic.PhysicalObject": before["Generic.PhysicalObject"] - written.get("hvac")!,
-      "BisCore.ExternalSourceAspect": before["BisCore.ExternalSourceAspect"] - written.get("hvac")! - 2,
-      "BisCore.RepositoryLink": 2,
-      "BisCore.ExternalSource": 2,
-      "BisCore.PhysicalModel": 2,
-      "BisCore.PhysicalPartition": 2,
-    });
-    // Everything else is unchanged, row for row (ids, LastMod, codes, properties); categories are all still there.
-    const removedElements = new Set([hvac.link, hvac.source, hvac.partition, ...hvac.elements]);
-    const now = await snapshot(bimPath);
-    expect(now.elements).toEqual(without(initial.elements, removedElements));
-    expect(now.aspects).toEqual(without(initial.aspects, new Set(hvac.aspects)));
-    // The repository model's LastMod follows the deletion of the link in it (set by core-backend); the row stays.
-    expect(without(now.models, REPOSITORY_MODEL)).toEqual(without(initial.models, new Set([hvac.partition, ...REPOSITORY_MODEL])));
-    expect(now.models.has(IModel.repositoryModelId)).toBe(true);
-    expect(after["BisCore.SpatialCategory"]).toBe(categoriesInitial);
-    expect(await elementStates(bimPath, B, "arch")).toEqual(bInitial);
-    expect(await elementStates(bimPath, A, "structural")).toEqual(structuralInitial);
-    expect(await listSourceFilesInIModel(bimPath, A)).toEqual([{ sourceFileId: "structural", path: STRUCTURAL_PATH }]);
-  });
+      const after = await counts(bimPath);
+      expect(after).toEqual({
+        ...before,
+        "Generic.PhysicalObject": before["Generic.PhysicalObject"] - written.get("hvac")!,
+        "BisCore.ExternalSourceAspect": before["BisCore.ExternalSourceAspect"] - written.get("hvac")! - 2,
+        "BisCore.RepositoryLink": 2,
+        "BisCore.ExternalSource": 2,
+        "BisCore.PhysicalModel": 2,
+        "BisCore.PhysicalPartition": 2,
+      });
+      // Everything else is unchanged, row for row (ids, LastMod, codes, properties); categories are all still there.
+      const removedElements = new Set([hvac.link, hvac.source, hvac.partition, ...hvac.elements]);
+      const now = await snapshot(bimPath);
+      expect(now.elements).toEqual(without(initial.elements, removedElements));
+      expect(now.aspects).toEqual(without(initial.aspects, new Set(hvac.aspects)));
+      // The repository model's LastMod follows the deletion of the link in it (set by core-backend); the row stays.
+      expect(without(now.models, REPOSITORY_MODEL)).toEqual(
+        without(initial.models, new Set([hvac.partition, ...REPOSITORY_MODEL])),
+      );
+      expect(now.models.has(IModel.repositoryModelId)).toBe(true);
+      expect(after["BisCore.SpatialCategory"]).toBe(categoriesInitial);
+      expect(await elementStates(bimPath, B, "arch")).toEqual(bInitial);
+      expect(await elementStates(bimPath, A, "structural")).toEqual(structuralInitial);
+      expect(await listSourceFilesInIModel(bimPath, A)).toEqual([
+        { sourceFileId: "structural", path: STRUCTURAL_PATH },
+      ]);
+    },
+  );
 
   it("removing it again returns found:false and changes nothing", SLOW, async () => {
     const before = await snapshot(bimPath);
@@ -241,14 +300,20 @@ describe("removing a connection's data", () => {
     expect(r).toEqual({ found: false, elementsDeleted: 0, modelsDeleted: 0 });
     expect(await snapshot(bimPath)).toEqual(before);
     // a file that was never synchronized, and a file of A asked for under B
-    expect(await removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "never", runId: "run-del-3" })).toMatchObject({ found: false });
-    expect(await removeSourceFileData({ bimPath, connectionId: B, sourceFileId: "structural", runId: "run-del-4" })).toMatchObject({ found: false });
+    expect(
+      await removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "never", runId: "run-del-3" }),
+    ).toMatchObject({ found: false });
+    expect(
+      await removeSourceFileData({ bimPath, connectionId: B, sourceFileId: "structural", runId: "run-del-4" }),
+    ).toMatchObject({ found: false });
     expect(await snapshot(bimPath)).toEqual(before);
   });
 
   it("removeConnectionSubject refuses while a file of the connection still has data, naming it", SLOW, async () => {
     const before = await snapshot(bimPath);
-    const err = await removeConnectionSubject({ bimPath, connectionId: A, clearGeoreference: true }).catch((e: unknown) => e);
+    const err = await removeConnectionSubject({ bimPath, connectionId: A, clearGeoreference: true }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConnectionFilesRemainError);
     expect((err as Error).message).toContain(STRUCTURAL_PATH);
     expect((err as ConnectionFilesRemainError).files).toEqual([{ sourceFileId: "structural", path: STRUCTURAL_PATH }]);
@@ -262,7 +327,9 @@ describe("removing a connection's data", () => {
       throw new Error("injected failure");
     });
     try {
-      await expect(removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "structural", runId: "run-del-5" })).rejects.toThrow("injected failure");
+      await expect(
+        removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "structural", runId: "run-del-5" }),
+      ).rejects.toThrow("injected failure");
       expect(spy).toHaveBeenCalledTimes(1);
     } finally {
       spy.mockRestore();
@@ -271,52 +338,99 @@ describe("removing a connection's data", () => {
     expect(await elementStates(bimPath, A, "structural")).toEqual(structuralInitial);
   });
 
-  it("after structural, removeConnectionSubject(A) leaves only B's data, the root Subject and the shared categories", SLOW, async () => {
-    const a1 = await fileIds(bimPath, A, "structural");
-    const r = await removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "structural", runId: "run-del-6" });
-    expect(r).toEqual({ found: true, path: STRUCTURAL_PATH, elementsDeleted: written.get("structural"), modelsDeleted: 1 });
-    expect(await listSourceFilesInIModel(bimPath, A)).toEqual([]);
+  it(
+    "after structural, removeConnectionSubject(A) leaves only B's data, the root Subject and the shared categories",
+    SLOW,
+    async () => {
+      const a1 = await fileIds(bimPath, A, "structural");
+      const r = await removeSourceFileData({
+        bimPath,
+        connectionId: A,
+        sourceFileId: "structural",
+        runId: "run-del-6",
+      });
+      expect(r).toEqual({
+        found: true,
+        path: STRUCTURAL_PATH,
+        elementsDeleted: written.get("structural"),
+        modelsDeleted: 1,
+      });
+      expect(await listSourceFilesInIModel(bimPath, A)).toEqual([]);
 
-    const subjectA = await withDb(bimPath, async (db) => (await query(db, "SELECT ECInstanceId FROM BisCore.Subject WHERE CodeValue=?", [A]))[0][0] as string);
-    expect(await removeConnectionSubject({ bimPath, connectionId: A })).toEqual({ found: true });
+      const subjectA = await withDb(
+        bimPath,
+        async (db) =>
+          (await query(db, "SELECT ECInstanceId FROM BisCore.Subject WHERE CodeValue=?", [A]))[0][0] as string,
+      );
+      expect(await removeConnectionSubject({ bimPath, connectionId: A })).toEqual({ found: true });
 
-    expect(await counts(bimPath)).toEqual({
-      ...countsInitial,
-      "Generic.PhysicalObject": written.get("arch"),
-      "BisCore.ExternalSourceAspect": written.get("arch")! + 2,
-      "BisCore.RepositoryLink": 1,
-      "BisCore.ExternalSource": 1,
-      "BisCore.PhysicalModel": 1,
-      "BisCore.PhysicalPartition": 1,
-      "BisCore.Subject": 2, // root + B
-    });
-    // What went is exactly A (its Subject, and both files' links, sources, partitions and elements); every other row
-    // (B's, the root Subject, the shared categories and their sub-categories, ...) is unchanged.
-    const goneElements = new Set([subjectA, ...[hvacIds, a1].flatMap((f) => [f.link, f.source, f.partition, ...f.elements])]);
-    const now = await snapshot(bimPath);
-    expect(now.elements).toEqual(without(initial.elements, goneElements));
-    expect(now.aspects).toEqual(without(initial.aspects, new Set([...hvacIds.aspects, ...a1.aspects])));
-    expect(without(now.models, REPOSITORY_MODEL)).toEqual(without(initial.models, new Set([hvacIds.partition, a1.partition, ...REPOSITORY_MODEL])));
-    expect(await elementStates(bimPath, B, "arch")).toEqual(bInitial);
-    await withDb(bimPath, async (db) => {
-      expect(await query(db, "SELECT CodeValue FROM BisCore.Subject ORDER BY ECInstanceId")).toEqual([["shared"], [B]]); // root Subject: the iModel's name
-      // nothing dangles: every aspect's scope/source and every ExternalSource's repository exists
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSourceAspect a WHERE a.Scope.Id NOT IN (SELECT ECInstanceId FROM bis.Element)")).toEqual([[0]]);
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSourceAspect a WHERE a.Source.Id IS NOT NULL AND a.Source.Id NOT IN (SELECT ECInstanceId FROM bis.Element)")).toEqual([[0]]);
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.ExternalSource s WHERE s.Repository.Id NOT IN (SELECT ECInstanceId FROM bis.Element)")).toEqual([[0]]);
-    });
+      expect(await counts(bimPath)).toEqual({
+        ...countsInitial,
+        "Generic.PhysicalObject": written.get("arch"),
+        "BisCore.ExternalSourceAspect": written.get("arch")! + 2,
+        "BisCore.RepositoryLink": 1,
+        "BisCore.ExternalSource": 1,
+        "BisCore.PhysicalModel": 1,
+        "BisCore.PhysicalPartition": 1,
+        "BisCore.Subject": 2, // root + B
+      });
+      // What went is exactly A (its Subject, and both files' links, sources, partitions and elements); every other row
+      // (B's, the root Subject, the shared categories and their sub-categories, ...) is unchanged.
+      const goneElements = new Set([
+        subjectA,
+        ...[hvacIds, a1].flatMap((f) => [f.link, f.source, f.partition, ...f.elements]),
+      ]);
+      const now = await snapshot(bimPath);
+      expect(now.elements).toEqual(without(initial.elements, goneElements));
+      expect(now.aspects).toEqual(without(initial.aspects, new Set([...hvacIds.aspects, ...a1.aspects])));
+      expect(without(now.models, REPOSITORY_MODEL)).toEqual(
+        without(initial.models, new Set([hvacIds.partition, a1.partition, ...REPOSITORY_MODEL])),
+      );
+      expect(await elementStates(bimPath, B, "arch")).toEqual(bInitial);
+      await withDb(bimPath, async (db) => {
+        expect(await query(db, "SELECT CodeValue FROM BisCore.Subject ORDER BY ECInstanceId")).toEqual([
+          ["shared"],
+          [B],
+        ]); // root Subject: the iModel's name
+        // nothing dangles: every aspect's scope/source and every ExternalSource's repository exists
+        expect(
+          await query(
+            db,
+            "SELECT COUNT(*) FROM BisCore.ExternalSourceAspect a WHERE a.Scope.Id NOT IN (SELECT ECInstanceId FROM bis.Element)",
+          ),
+        ).toEqual([[0]]);
+        expect(
+          await query(
+            db,
+            "SELECT COUNT(*) FROM BisCore.ExternalSourceAspect a WHERE a.Source.Id IS NOT NULL AND a.Source.Id NOT IN (SELECT ECInstanceId FROM bis.Element)",
+          ),
+        ).toEqual([[0]]);
+        expect(
+          await query(
+            db,
+            "SELECT COUNT(*) FROM BisCore.ExternalSource s WHERE s.Repository.Id NOT IN (SELECT ECInstanceId FROM bis.Element)",
+          ),
+        ).toEqual([[0]]);
+      });
 
-    // idempotent
-    const settled = await snapshot(bimPath);
-    expect(await removeConnectionSubject({ bimPath, connectionId: A })).toEqual({ found: false });
-    expect(await snapshot(bimPath)).toEqual(settled);
-  });
+      // idempotent
+      const settled = await snapshot(bimPath);
+      expect(await removeConnectionSubject({ bimPath, connectionId: A })).toEqual({ found: false });
+      expect(await snapshot(bimPath)).toEqual(settled);
+    },
+  );
 
   it("a missing .bim file: nothing listed, nothing found, and no file created", async () => {
     const missing = path.join(tmp, "imodels", "missing.bim");
     expect(await listSourceFilesInIModel(missing, A)).toEqual([]);
-    expect(await removeSourceFileData({ bimPath: missing, connectionId: A, sourceFileId: "x", runId: "r" })).toEqual({ found: false, elementsDeleted: 0, modelsDeleted: 0 });
-    expect(await removeConnectionSubject({ bimPath: missing, connectionId: A, clearGeoreference: true })).toEqual({ found: false });
+    expect(await removeSourceFileData({ bimPath: missing, connectionId: A, sourceFileId: "x", runId: "r" })).toEqual({
+      found: false,
+      elementsDeleted: 0,
+      modelsDeleted: 0,
+    });
+    expect(await removeConnectionSubject({ bimPath: missing, connectionId: A, clearGeoreference: true })).toEqual({
+      found: false,
+    });
     expect(fs.existsSync(missing)).toBe(false);
   });
 });
@@ -328,51 +442,66 @@ describe("clearGeoreference", () => {
     withDb(file, async (db) => ({
       isGeoLocated: db.isGeoLocated,
       ecef: db.ecefLocation?.toJSON(),
-      units: JSON.parse(db.queryFilePropertyString({ namespace: "dgn_Db", name: "Units" }) ?? "{}") as Record<string, unknown>,
+      units: JSON.parse(db.queryFilePropertyString({ namespace: "dgn_Db", name: "Units" }) ?? "{}") as Record<
+        string,
+        unknown
+      >,
       subjects: (await query(db, "SELECT CodeValue FROM BisCore.Subject ORDER BY ECInstanceId")).map((r) => r[0]),
     }));
 
-  it("removing the georeferenced connection with clearGeoreference leaves an iModel that is no longer geolocated", SLOW, async () => {
-    geoBim = path.join(tmp, "imodels", "geo.bim");
-    const r = await writeSourceFile(writeInput(geoBim, C, "utm", "geo/utm.ifc", await parseIfc(GEOREF)));
-    expect(r.georeference).toBe("set");
-    const geo = await geolocation(geoBim);
-    expect(geo.isGeoLocated).toBe(true);
-    expect(geo.units.ecefLocation).toBeDefined();
+  it(
+    "removing the georeferenced connection with clearGeoreference leaves an iModel that is no longer geolocated",
+    SLOW,
+    async () => {
+      geoBim = path.join(tmp, "imodels", "geo.bim");
+      const r = await writeSourceFile(writeInput(geoBim, C, "utm", "geo/utm.ifc", await parseIfc(GEOREF)));
+      expect(r.georeference).toBe("set");
+      const geo = await geolocation(geoBim);
+      expect(geo.isGeoLocated).toBe(true);
+      expect(geo.units.ecefLocation).toBeDefined();
 
-    expect(await removeSourceFileData({ bimPath: geoBim, connectionId: C, sourceFileId: "utm", runId: "run-geo-1" })).toMatchObject({ found: true, path: "geo/utm.ifc", modelsDeleted: 1 });
-    expect((await geolocation(geoBim)).isGeoLocated).toBe(true); // removing a file keeps the location
+      expect(
+        await removeSourceFileData({ bimPath: geoBim, connectionId: C, sourceFileId: "utm", runId: "run-geo-1" }),
+      ).toMatchObject({ found: true, path: "geo/utm.ifc", modelsDeleted: 1 });
+      expect((await geolocation(geoBim)).isGeoLocated).toBe(true); // removing a file keeps the location
 
-    // A failure at the very end (commit) keeps the Subject and the location.
-    const before = await snapshot(geoBim);
-    const spy = vi.spyOn(IModelDb.prototype, "saveChanges").mockImplementationOnce(() => {
-      throw new Error("injected commit failure");
-    });
-    try {
-      await expect(removeConnectionSubject({ bimPath: geoBim, connectionId: C, clearGeoreference: true })).rejects.toThrow("injected commit failure");
-      // the commit threw; the later call is IModelDb.close() saving whatever is pending (nothing, after abandonChanges)
-      expect(spy.mock.results[0].type).toBe("throw");
-    } finally {
-      spy.mockRestore();
-    }
-    expect(await snapshot(geoBim)).toEqual(before);
-    expect(await geolocation(geoBim)).toMatchObject({ isGeoLocated: true, subjects: ["geo", C] });
+      // A failure at the very end (commit) keeps the Subject and the location.
+      const before = await snapshot(geoBim);
+      const spy = vi.spyOn(IModelDb.prototype, "saveChanges").mockImplementationOnce(() => {
+        throw new Error("injected commit failure");
+      });
+      try {
+        await expect(
+          removeConnectionSubject({ bimPath: geoBim, connectionId: C, clearGeoreference: true }),
+        ).rejects.toThrow("injected commit failure");
+        // the commit threw; the later call is IModelDb.close() saving whatever is pending (nothing, after abandonChanges)
+        expect(spy.mock.results[0].type).toBe("throw");
+      } finally {
+        spy.mockRestore();
+      }
+      expect(await snapshot(geoBim)).toEqual(before);
+      expect(await geolocation(geoBim)).toMatchObject({ isGeoLocated: true, subjects: ["geo", C] });
 
-    expect(await removeConnectionSubject({ bimPath: geoBim, connectionId: C, clearGeoreference: true })).toEqual({ found: true });
-    const after = await geolocation(geoBim);
-    expect(after).toMatchObject({ isGeoLocated: false, ecef: undefined, subjects: ["geo"] });
-    expect(after.units).not.toHaveProperty("ecefLocation");
-    expect(after.units).toMatchObject({ globalOrigin: geo.units.globalOrigin });
-    await withDb(geoBim, async (db) => {
-      expect(db.geographicCoordinateSystem).toBeUndefined();
-      expect(await query(db, "SELECT COUNT(*) FROM Generic.PhysicalObject")).toEqual([[0]]);
-      expect(await query(db, "SELECT COUNT(*) FROM BisCore.RepositoryLink")).toEqual([[0]]);
-    });
+      expect(await removeConnectionSubject({ bimPath: geoBim, connectionId: C, clearGeoreference: true })).toEqual({
+        found: true,
+      });
+      const after = await geolocation(geoBim);
+      expect(after).toMatchObject({ isGeoLocated: false, ecef: undefined, subjects: ["geo"] });
+      expect(after.units).not.toHaveProperty("ecefLocation");
+      expect(after.units).toMatchObject({ globalOrigin: geo.units.globalOrigin });
+      await withDb(geoBim, async (db) => {
+        expect(db.geographicCoordinateSystem).toBeUndefined();
+        expect(await query(db, "SELECT COUNT(*) FROM Generic.PhysicalObject")).toEqual([[0]]);
+        expect(await query(db, "SELECT COUNT(*) FROM BisCore.RepositoryLink")).toEqual([[0]]);
+      });
 
-    // idempotent, and it stays not geolocated
-    const settled = await snapshot(geoBim);
-    expect(await removeConnectionSubject({ bimPath: geoBim, connectionId: C, clearGeoreference: true })).toEqual({ found: false });
-    expect(await snapshot(geoBim)).toEqual(settled);
-    expect((await geolocation(geoBim)).isGeoLocated).toBe(false);
-  });
+      // idempotent, and it stays not geolocated
+      const settled = await snapshot(geoBim);
+      expect(await removeConnectionSubject({ bimPath: geoBim, connectionId: C, clearGeoreference: true })).toEqual({
+        found: false,
+      });
+      expect(await snapshot(geoBim)).toEqual(settled);
+      expect((await geolocation(geoBim)).isGeoLocated).toBe(false);
+    },
+  );
 });

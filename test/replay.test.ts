@@ -31,7 +31,10 @@ describe("replaying recorded histories with the current workflow code", () => {
       return { workflowId, history };
     });
     const outcomes: Record<string, string> = {};
-    for await (const result of Worker.runReplayHistories({ workflowsPath: path.join(__dirname, "../workflows/index.ts") }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowsPath: path.join(__dirname, "../workflows/index.ts") },
+      histories,
+    )) {
       outcomes[result.workflowId] = result.error ? String(result.error) : "ok";
     }
     expect(outcomes).toEqual(Object.fromEntries(RECORDED.map(([, id]) => [id, "ok"])));

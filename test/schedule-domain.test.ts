@@ -93,8 +93,14 @@ describe("schedule request validation", () => {
   it("accepts the four types and canonicalises IANA zones", () => {
     expect(scheduleBody.parse({ type: "manual" })).toEqual({ type: "manual" });
     expect(scheduleBody.parse({ type: "every4Hours" })).toEqual({ type: "every4Hours" });
-    expect(scheduleBody.parse({ type: "daily", time: "02:30", timeZone: "europe/berlin" })).toEqual({ type: "daily", time: "02:30", timeZone: "Europe/Berlin" });
-    expect(scheduleBody.parse({ type: "weekly", dayOfWeek: "sunday", time: "23:59", timeZone: "America/New_York" })).toEqual({
+    expect(scheduleBody.parse({ type: "daily", time: "02:30", timeZone: "europe/berlin" })).toEqual({
+      type: "daily",
+      time: "02:30",
+      timeZone: "Europe/Berlin",
+    });
+    expect(
+      scheduleBody.parse({ type: "weekly", dayOfWeek: "sunday", time: "23:59", timeZone: "America/New_York" }),
+    ).toEqual({
       type: "weekly",
       dayOfWeek: "Sunday",
       time: "23:59",
@@ -152,7 +158,9 @@ describe("DST: exactly one scheduled run per local day", () => {
             if (date === c.day && c.kind === "gap") {
               // No 02:30 that day: it runs at the first fire after the gap, 03:30 local.
               expect(expected).toEqual([]);
-              expect(local(at, c.zone)).toBe(`${date} ${plusHour(c.time)} ${DateTime.fromMillis(at, { zone: c.zone }).toFormat("ZZ")}`);
+              expect(local(at, c.zone)).toBe(
+                `${date} ${plusHour(c.time)} ${DateTime.fromMillis(at, { zone: c.zone }).toFormat("ZZ")}`,
+              );
               expect(at).toBe(occurrenceInstant(s, date));
             } else if (date === c.day) {
               // Runs once, at the first fire of the day.
@@ -170,7 +178,9 @@ describe("DST: exactly one scheduled run per local day", () => {
       }
 
       it("adds the DST catcher entry one hour later only because the time can fall into a gap", () => {
-        expect(needsGapCatcher(s, Date.parse(`${from}T00:00:00Z`))).toBe(c.kind === "gap" || c.zone === "Europe/Berlin");
+        expect(needsGapCatcher(s, Date.parse(`${from}T00:00:00Z`))).toBe(
+          c.kind === "gap" || c.zone === "Europe/Berlin",
+        );
         const entries = calendarEntries(s, true);
         expect(entries.map((e) => [e.hour, e.minute])).toEqual([
           [Number(c.time.slice(0, 2)), 30],
@@ -181,17 +191,30 @@ describe("DST: exactly one scheduled run per local day", () => {
   }
 
   it("predicts the instants the Temporal dev server was measured to fire first on the four transition days", () => {
-    expect(new Date(occurrenceInstant(daily("02:30", "Europe/Berlin"), "2025-03-30")).toISOString()).toBe("2025-03-30T01:30:00.000Z"); // 03:30 CEST
-    expect(new Date(occurrenceInstant(daily("02:30", "Europe/Berlin"), "2025-10-26")).toISOString()).toBe("2025-10-26T01:30:00.000Z"); // 02:30 CET
-    expect(new Date(occurrenceInstant(daily("02:30", "America/New_York"), "2025-03-09")).toISOString()).toBe("2025-03-09T07:30:00.000Z"); // 03:30 EDT
-    expect(new Date(occurrenceInstant(daily("01:30", "America/New_York"), "2025-11-02")).toISOString()).toBe("2025-11-02T05:30:00.000Z"); // 01:30 EDT
+    expect(new Date(occurrenceInstant(daily("02:30", "Europe/Berlin"), "2025-03-30")).toISOString()).toBe(
+      "2025-03-30T01:30:00.000Z",
+    ); // 03:30 CEST
+    expect(new Date(occurrenceInstant(daily("02:30", "Europe/Berlin"), "2025-10-26")).toISOString()).toBe(
+      "2025-10-26T01:30:00.000Z",
+    ); // 02:30 CET
+    expect(new Date(occurrenceInstant(daily("02:30", "America/New_York"), "2025-03-09")).toISOString()).toBe(
+      "2025-03-09T07:30:00.000Z",
+    ); // 03:30 EDT
+    expect(new Date(occurrenceInstant(daily("01:30", "America/New_York"), "2025-11-02")).toISOString()).toBe(
+      "2025-11-02T05:30:00.000Z",
+    ); // 01:30 EDT
   });
 
   it("weekly: one run per week on its weekday across both Berlin transitions", () => {
     const s: WallClockSchedule = { type: "weekly", dayOfWeek: "Sunday", time: "02:30", timeZone: "Europe/Berlin" };
     for (const from of ["2025-03-16", "2025-10-12"]) {
       const runs = runsOf(s, temporalFires(s, from, 28, "both"));
-      expect([...runs.keys()].map((d) => DateTime.fromISO(d).toFormat("cccc"))).toEqual(["Sunday", "Sunday", "Sunday", "Sunday"]);
+      expect([...runs.keys()].map((d) => DateTime.fromISO(d).toFormat("cccc"))).toEqual([
+        "Sunday",
+        "Sunday",
+        "Sunday",
+        "Sunday",
+      ]);
     }
   });
 
@@ -238,7 +261,9 @@ describe("next run", () => {
   });
 
   it("every 4 hours: the next multiple of four hours since the epoch (UTC)", () => {
-    expect(nextRunAfter({ type: "every4Hours" }, Date.parse("2025-06-11T05:59:00Z"))!.toISOString()).toBe("2025-06-11T08:00:00.000Z");
+    expect(nextRunAfter({ type: "every4Hours" }, Date.parse("2025-06-11T05:59:00Z"))!.toISOString()).toBe(
+      "2025-06-11T08:00:00.000Z",
+    );
     expect(nextRunAfter({ type: "manual" }, Date.now())).toBeUndefined();
   });
 });

@@ -7,7 +7,18 @@
 import { Client, Connection, ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { occurrenceInstant, type WallClockSchedule } from "../domain/schedule";
-import { createUser, eventually, http, httpAs, makeSource, restartService, SAMPLE, stack, waitForRun, triggerSchedule } from "./helpers";
+import {
+  createUser,
+  eventually,
+  http,
+  httpAs,
+  makeSource,
+  restartService,
+  SAMPLE,
+  stack,
+  waitForRun,
+  triggerSchedule,
+} from "./helpers";
 
 const HVAC = "ifc4_hvac_air_terminal_duct.ifc";
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
@@ -23,7 +34,8 @@ async function connectTemporal(): Promise<void> {
   temporal = new Client({ connection: temporalConnection });
 }
 
-const as = (who: { apiKey: string }) => (method: string, p: string, body?: unknown) => httpAs(who.apiKey, method, p, body);
+const as = (who: { apiKey: string }) => (method: string, p: string, body?: unknown) =>
+  httpAs(who.apiKey, method, p, body);
 
 /** An iModel and connections (one per file) created by `who`, who so owns them. */
 async function connections(who: { apiKey: string }, files: Record<string, string>, iModelName = "schedule iModel") {
@@ -53,7 +65,9 @@ async function settled(connectionId: string, expectedRuns: number): Promise<any[
   return eventually(
     `${expectedRuns} completed scheduled runs of ${connectionId}`,
     async () => {
-      const open = await temporal.workflow.count(`WorkflowType = "scheduledRunWorkflow" AND ConnectionId = "${connectionId}" AND ExecutionStatus = "Running"`);
+      const open = await temporal.workflow.count(
+        `WorkflowType = "scheduledRunWorkflow" AND ConnectionId = "${connectionId}" AND ExecutionStatus = "Running"`,
+      );
       const runs = await scheduledRuns(connectionId);
       const done = runs.filter((r) => r.state === "Completed");
       return open.count === 0 && runs.length >= expectedRuns && done.length === runs.length ? runs : null;
@@ -76,7 +90,9 @@ afterAll(async () => {
 describe("PUT /connections/{id}/schedule", () => {
   let connection: any;
   beforeAll(async () => {
-    ({ connections: [connection] } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "validation"));
+    ({
+      connections: [connection],
+    } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "validation"));
   });
 
   it("refuses invalid schedules with InvalidSchedule and one detail per problem", async () => {
@@ -103,7 +119,9 @@ describe("PUT /connections/{id}/schedule", () => {
     const res = await as(other)("PUT", `/connections/${connection.id}/schedule`, { type: "every4Hours" });
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe("NotConnectionOwner");
-    expect((await as(owner)("PUT", "/connections/nope/schedule", { type: "every4Hours" })).body.error.code).toBe("ConnectionNotFound");
+    expect((await as(owner)("PUT", "/connections/nope/schedule", { type: "every4Hours" })).body.error.code).toBe(
+      "ConnectionNotFound",
+    );
     expect((await as(other)("POST", `/connections/${connection.id}/schedule/pause`, {})).status).toBe(403);
   });
 });
@@ -111,15 +129,27 @@ describe("PUT /connections/{id}/schedule", () => {
 describe("one Temporal Schedule per connection", () => {
   let connection: any;
   beforeAll(async () => {
-    ({ connections: [connection] } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "spec"));
+    ({
+      connections: [connection],
+    } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "spec"));
   });
 
   const describeIt = () => temporal.schedule.getHandle(`schedule/${connection.id}`).describe();
 
   it("daily: a calendar in the zone, overlap SKIP, the action starts scheduledRunWorkflow; the connection shows the next run", async () => {
-    const put = await as(owner)("PUT", `/connections/${connection.id}/schedule`, { type: "daily", time: "10:15", timeZone: "america/new_york" });
+    const put = await as(owner)("PUT", `/connections/${connection.id}/schedule`, {
+      type: "daily",
+      time: "10:15",
+      timeZone: "america/new_york",
+    });
     expect(put.status).toBe(200);
-    expect(put.body.schedule).toMatchObject({ type: "daily", time: "10:15", timeZone: "America/New_York", paused: false, revision: 1 });
+    expect(put.body.schedule).toMatchObject({
+      type: "daily",
+      time: "10:15",
+      timeZone: "America/New_York",
+      paused: false,
+      revision: 1,
+    });
     const d = await describeIt();
     expect(d.spec.timezone).toBe("America/New_York");
     expect(d.spec.calendars).toHaveLength(1); // 10:15 never falls into a DST gap: no catcher entry
@@ -127,11 +157,28 @@ describe("one Temporal Schedule per connection", () => {
     expect(d.spec.calendars![0].minute).toEqual([{ start: 15, end: 15, step: 1 }]);
     expect(d.spec.intervals).toEqual([]);
     expect(d.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
-    expect(d.action).toMatchObject({ type: "startWorkflow", workflowType: "scheduledRunWorkflow", workflowId: `scheduled/${connection.id}`, taskQueue: "imodel-sync" });
-    expect(d.action.args).toEqual([{ connectionId: connection.id, iModelId: connection.iModelId, revision: 1, schedule: { type: "daily", time: "10:15", timeZone: "America/New_York" } }]);
+    expect(d.action).toMatchObject({
+      type: "startWorkflow",
+      workflowType: "scheduledRunWorkflow",
+      workflowId: `scheduled/${connection.id}`,
+      taskQueue: "imodel-sync",
+    });
+    expect(d.action.args).toEqual([
+      {
+        connectionId: connection.id,
+        iModelId: connection.iModelId,
+        revision: 1,
+        schedule: { type: "daily", time: "10:15", timeZone: "America/New_York" },
+      },
+    ]);
 
     const c = (await http("GET", `/connections/${connection.id}`)).body.connection;
-    expect(c.schedule).toMatchObject({ type: "daily", time: "10:15", timeZone: "America/New_York", description: "daily at 10:15 (America/New_York)" });
+    expect(c.schedule).toMatchObject({
+      type: "daily",
+      time: "10:15",
+      timeZone: "America/New_York",
+      description: "daily at 10:15 (America/New_York)",
+    });
     expect(c.schedule.nextRunDateTime).toBe(d.info.nextActionTimes[0].toISOString());
     const got = await http("GET", `/connections/${connection.id}/schedule`);
     expect(got.body.schedule.temporal.nextActionTimes[0]).toBe(c.schedule.nextRunDateTime);
@@ -139,7 +186,11 @@ describe("one Temporal Schedule per connection", () => {
   });
 
   it("a time that can fall into a DST gap gets the catcher entry one hour later", async () => {
-    await as(owner)("PUT", `/connections/${connection.id}/schedule`, { type: "daily", time: "02:30", timeZone: "Europe/Berlin" });
+    await as(owner)("PUT", `/connections/${connection.id}/schedule`, {
+      type: "daily",
+      time: "02:30",
+      timeZone: "Europe/Berlin",
+    });
     const d = await describeIt();
     expect(d.spec.calendars!.map((c) => [c.hour[0].start, c.minute[0].start])).toEqual([
       [2, 30],
@@ -156,7 +207,12 @@ describe("one Temporal Schedule per connection", () => {
     expect(four.body.schedule.nextRunDateTime).toBe(d.info.nextActionTimes[0].toISOString());
     expect(Date.parse(four.body.schedule.nextRunDateTime) % (4 * 3_600_000)).toBe(0);
 
-    await as(owner)("PUT", `/connections/${connection.id}/schedule`, { type: "weekly", dayOfWeek: "Tuesday", time: "18:00", timeZone: "Asia/Tokyo" });
+    await as(owner)("PUT", `/connections/${connection.id}/schedule`, {
+      type: "weekly",
+      dayOfWeek: "Tuesday",
+      time: "18:00",
+      timeZone: "Asia/Tokyo",
+    });
     d = await describeIt();
     expect(d.spec.intervals).toEqual([]);
     expect(d.spec.calendars).toHaveLength(1);
@@ -172,7 +228,9 @@ describe("one Temporal Schedule per connection", () => {
   });
 
   it("pauses and resumes (an admin may too); a manual schedule cannot be paused", async () => {
-    expect((await as(owner)("POST", `/connections/${connection.id}/schedule/pause`, {})).body.error.code).toBe("ScheduleIsManual");
+    expect((await as(owner)("POST", `/connections/${connection.id}/schedule/pause`, {})).body.error.code).toBe(
+      "ScheduleIsManual",
+    );
     await as(owner)("PUT", `/connections/${connection.id}/schedule`, { type: "daily", time: "06:00", timeZone: "UTC" });
     const paused = await as(owner)("POST", `/connections/${connection.id}/schedule/pause`, { note: "holidays" });
     expect(paused.status).toBe(200);
@@ -189,9 +247,19 @@ describe("one Temporal Schedule per connection", () => {
 
 describe("scheduled runs", () => {
   it("run on behalf of the owner; a fire while the connection has an active run is recorded as Skipped", async () => {
-    const { connections: [slow, hvac] } = await connections(owner, { [STRUCTURAL]: SAMPLE(STRUCTURAL), [HVAC]: SAMPLE(HVAC) }, "overlap");
+    const {
+      connections: [slow, hvac],
+    } = await connections(owner, { [STRUCTURAL]: SAMPLE(STRUCTURAL), [HVAC]: SAMPLE(HVAC) }, "overlap");
     for (const c of [slow, hvac]) {
-      expect((await as(owner)("PUT", `/connections/${c.id}/schedule`, { type: "daily", time: "04:00", timeZone: "Europe/Berlin" })).status).toBe(200);
+      expect(
+        (
+          await as(owner)("PUT", `/connections/${c.id}/schedule`, {
+            type: "daily",
+            time: "04:00",
+            timeZone: "Europe/Berlin",
+          })
+        ).status,
+      ).toBe(200);
     }
     // hvac's manual run waits in the iModel's queue behind the structural run: the schedule fires meanwhile.
     const a = await as(owner)("POST", `/connections/${slow.id}/run`);
@@ -199,12 +267,21 @@ describe("scheduled runs", () => {
     expect([a.status, b.status]).toEqual([202, 202]);
     await triggerSchedule(temporal, `schedule/${hvac.id}`, ScheduleOverlapPolicy.SKIP);
     const [skipped] = await settled(hvac.id, 1);
-    expect(skipped).toMatchObject({ trigger: "schedule", state: "Completed", result: "Skipped", ownerId: owner.user.id });
+    expect(skipped).toMatchObject({
+      trigger: "schedule",
+      state: "Completed",
+      result: "Skipped",
+      ownerId: owner.user.id,
+    });
     expect(skipped.reason).toMatchObject({ code: "RunInProgress", target: b.location!.split("/").pop() });
     expect(skipped.scheduledFor.kind).toBe("trigger");
     expect(skipped.jobs).toEqual([]);
     const shown = (await http("GET", `/connections/${hvac.id}`)).body.connection;
-    expect(shown.schedule.lastRun).toMatchObject({ runId: skipped.id, outcome: "Skipped", reason: { code: "RunInProgress" } });
+    expect(shown.schedule.lastRun).toMatchObject({
+      runId: skipped.id,
+      outcome: "Skipped",
+      reason: { code: "RunInProgress" },
+    });
     await waitForRun(b.location!);
 
     // Nothing active now: the next fire runs, as the owner, and synchronizes.
@@ -215,7 +292,10 @@ describe("scheduled runs", () => {
     const { run } = await waitForRun(`/connections/${hvac.id}/runs/${ran.id}`);
     expect(run.result).toBe("Success");
     expect(run.workflowId).toBe(`sync/${hvac.id}/${ran.id}`);
-    expect((await http("GET", `/connections/${hvac.id}`)).body.connection.schedule.lastRun).toMatchObject({ runId: ran.id, outcome: "Queued" });
+    expect((await http("GET", `/connections/${hvac.id}`)).body.connection.schedule.lastRun).toMatchObject({
+      runId: ran.id,
+      outcome: "Queued",
+    });
     await waitForRun(a.location!);
   });
 });
@@ -223,14 +303,20 @@ describe("scheduled runs", () => {
 describe("DST: exactly one scheduled run per local day or week (Temporal backfill over the 2025 transitions)", () => {
   let connection: any;
   beforeAll(async () => {
-    ({ connections: [connection] } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "dst"));
+    ({
+      connections: [connection],
+    } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "dst"));
   });
 
   /** Backfills (BUFFER_ALL: the fires run one after the other, in time order) and returns the new scheduled runs. */
   async function backfill(ranges: [string, string][], before: number, expected: number): Promise<any[]> {
-    await temporal.schedule
-      .getHandle(`schedule/${connection.id}`)
-      .backfill(ranges.map(([start, end]) => ({ start: new Date(start), end: new Date(end), overlap: ScheduleOverlapPolicy.BUFFER_ALL })));
+    await temporal.schedule.getHandle(`schedule/${connection.id}`).backfill(
+      ranges.map(([start, end]) => ({
+        start: new Date(start),
+        end: new Date(end),
+        overlap: ScheduleOverlapPolicy.BUFFER_ALL,
+      })),
+    );
     const runs = await settled(connection.id, before + expected);
     return runs.slice(0, runs.length - before); // newest first
   }
@@ -261,33 +347,65 @@ describe("DST: exactly one scheduled run per local day or week (Temporal backfil
       0,
       8,
     );
-    expectOnePerLocalDate(runs, s, ["2025-03-29", "2025-03-30", "2025-03-31", "2025-04-01", "2025-10-25", "2025-10-26", "2025-10-27", "2025-10-28"]);
+    expectOnePerLocalDate(runs, s, [
+      "2025-03-29",
+      "2025-03-30",
+      "2025-03-31",
+      "2025-04-01",
+      "2025-10-25",
+      "2025-10-26",
+      "2025-10-27",
+      "2025-10-28",
+    ]);
     const gapDay = runs.find((r) => r.scheduledFor.localDate === "2025-03-30");
     expect(gapDay.scheduledFor.scheduledDateTime).toBe("2025-03-30T01:30:00.000Z"); // 03:30 CEST: the first instant after the gap
     // Duplicates (the catcher on ordinary days) were dropped without run records; the workflows say so.
-    const dropped = await temporal.workflow.count(`WorkflowType = "scheduledRunWorkflow" AND ConnectionId = "${connection.id}"`);
+    const dropped = await temporal.workflow.count(
+      `WorkflowType = "scheduledRunWorkflow" AND ConnectionId = "${connection.id}"`,
+    );
     expect(dropped.count).toBeGreaterThan(8);
   });
 
   it("weekly on Sunday in America/New_York: 01:30 across the fall-back overlap, 02:30 across the spring-forward gap", async () => {
-    const fall: WallClockSchedule = { type: "weekly", dayOfWeek: "Sunday", time: "01:30", timeZone: "America/New_York" };
+    const fall: WallClockSchedule = {
+      type: "weekly",
+      dayOfWeek: "Sunday",
+      time: "01:30",
+      timeZone: "America/New_York",
+    };
     expect((await as(owner)("PUT", `/connections/${connection.id}/schedule`, fall)).status).toBe(200);
     let runs = await backfill([["2025-10-25T12:00:00Z", "2025-11-10T12:00:00Z"]], 8, 3);
     expectOnePerLocalDate(runs, fall, ["2025-10-26", "2025-11-02", "2025-11-09"]);
-    expect(runs.find((r) => r.scheduledFor.localDate === "2025-11-02").scheduledFor.scheduledDateTime).toBe("2025-11-02T05:30:00.000Z"); // 01:30 EDT, once
+    expect(runs.find((r) => r.scheduledFor.localDate === "2025-11-02").scheduledFor.scheduledDateTime).toBe(
+      "2025-11-02T05:30:00.000Z",
+    ); // 01:30 EDT, once
 
-    const spring: WallClockSchedule = { type: "weekly", dayOfWeek: "Sunday", time: "02:30", timeZone: "America/New_York" };
+    const spring: WallClockSchedule = {
+      type: "weekly",
+      dayOfWeek: "Sunday",
+      time: "02:30",
+      timeZone: "America/New_York",
+    };
     expect((await as(owner)("PUT", `/connections/${connection.id}/schedule`, spring)).status).toBe(200);
     runs = await backfill([["2025-03-01T12:00:00Z", "2025-03-17T12:00:00Z"]], 11, 3);
     expectOnePerLocalDate(runs, spring, ["2025-03-02", "2025-03-09", "2025-03-16"]);
-    expect(runs.find((r) => r.scheduledFor.localDate === "2025-03-09").scheduledFor.scheduledDateTime).toBe("2025-03-09T07:30:00.000Z"); // 03:30 EDT
+    expect(runs.find((r) => r.scheduledFor.localDate === "2025-03-09").scheduledFor.scheduledDateTime).toBe(
+      "2025-03-09T07:30:00.000Z",
+    ); // 03:30 EDT
   });
 });
 
 describe("schedules survive restarts", () => {
   it("still exist and fire after Temporal, the worker and the API restart on the same data", async () => {
-    const { connections: [connection] } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "restart");
-    await as(owner)("PUT", `/connections/${connection.id}/schedule`, { type: "weekly", dayOfWeek: "Friday", time: "23:45", timeZone: "Australia/Sydney" });
+    const {
+      connections: [connection],
+    } = await connections(owner, { [HVAC]: SAMPLE(HVAC) }, "restart");
+    await as(owner)("PUT", `/connections/${connection.id}/schedule`, {
+      type: "weekly",
+      dayOfWeek: "Friday",
+      time: "23:45",
+      timeZone: "Australia/Sydney",
+    });
     const before = await temporal.schedule.getHandle(`schedule/${connection.id}`).describe();
 
     await restartService("temporal");
@@ -300,7 +418,12 @@ describe("schedules survive restarts", () => {
     expect(after.action).toEqual(before.action);
     expect(after.state.paused).toBe(false);
     const shown = (await http("GET", `/connections/${connection.id}`)).body.connection;
-    expect(shown.schedule).toMatchObject({ type: "weekly", dayOfWeek: "Friday", time: "23:45", timeZone: "Australia/Sydney" });
+    expect(shown.schedule).toMatchObject({
+      type: "weekly",
+      dayOfWeek: "Friday",
+      time: "23:45",
+      timeZone: "Australia/Sydney",
+    });
     expect(shown.schedule.nextRunDateTime).toBe(after.info.nextActionTimes[0].toISOString());
 
     await triggerSchedule(temporal, `schedule/${connection.id}`, ScheduleOverlapPolicy.SKIP);

@@ -27,10 +27,24 @@ interface Result {
 function stack(args: string[], env: Record<string, string>): Promise<Result> {
   const base = { ...process.env };
   // The caller's (or the global test stack's) server addresses must not make stack.sh use external servers.
-  for (const k of ["TEMPORAL_ADDRESS", "MONGODB_URI", "TEMPORAL_UI_URL", "DATA_DIR", "TEMPORAL_PORT", "TEMPORAL_UI_PORT",
-    "FERRETDB_PORT", "API_PORT", "TEMPORAL_NAMESPACE"]) delete base[k];
+  for (const k of [
+    "TEMPORAL_ADDRESS",
+    "MONGODB_URI",
+    "TEMPORAL_UI_URL",
+    "DATA_DIR",
+    "TEMPORAL_PORT",
+    "TEMPORAL_UI_PORT",
+    "FERRETDB_PORT",
+    "API_PORT",
+    "TEMPORAL_NAMESPACE",
+  ])
+    delete base[k];
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [STACK, ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", [STACK, ...args], {
+      cwd: ROOT,
+      env: { ...base, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -64,7 +78,8 @@ function alive(pid: number): boolean {
   return false;
 }
 
-const readPid = (dataDir: string, name: string) => Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
+const readPid = (dataDir: string, name: string) =>
+  Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
 
 async function listSearchAttributes(address: string): Promise<Record<string, unknown>> {
   const connection = await Connection.connect({ address, connectTimeout: 5000 });
@@ -117,19 +132,23 @@ describe("scripts/stack.sh (servers only)", () => {
     for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it("starts Temporal and FerretDB and both answer", async () => {
-    const up = await stack(["up", "servers"], env);
-    expect(up.code, `stack.sh up servers failed:\n${up.stderr}`).toBe(0);
-    expect(up.stdout).toContain(mongoUri);
-    expect(up.stdout).toContain(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
-    expect(fs.existsSync(path.join(dataDir, "temporal", "temporal.db"))).toBe(true);
-    expect(fs.existsSync(path.join(dataDir, "logs", "temporal.log"))).toBe(true);
-    expect(fs.existsSync(path.join(dataDir, "logs", "ferretdb.log"))).toBe(true);
+  it(
+    "starts Temporal and FerretDB and both answer",
+    async () => {
+      const up = await stack(["up", "servers"], env);
+      expect(up.code, `stack.sh up servers failed:\n${up.stderr}`).toBe(0);
+      expect(up.stdout).toContain(mongoUri);
+      expect(up.stdout).toContain(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
+      expect(fs.existsSync(path.join(dataDir, "temporal", "temporal.db"))).toBe(true);
+      expect(fs.existsSync(path.join(dataDir, "logs", "temporal.log"))).toBe(true);
+      expect(fs.existsSync(path.join(dataDir, "logs", "ferretdb.log"))).toBe(true);
 
-    const attributes = await listSearchAttributes(temporalAddress);
-    expect(Object.keys(attributes)).toEqual(expect.arrayContaining(["ConnectionId", "IModelId", "RunTrigger"]));
-    await mongoPing(mongoUri);
-  }, FIRST_START_TIMEOUT);
+      const attributes = await listSearchAttributes(temporalAddress);
+      expect(Object.keys(attributes)).toEqual(expect.arrayContaining(["ConnectionId", "IModelId", "RunTrigger"]));
+      await mongoPing(mongoUri);
+    },
+    FIRST_START_TIMEOUT,
+  );
 
   it("is idempotent: `up` again reuses the running servers", async () => {
     const before = { temporal: readPid(dataDir, "temporal"), ferretdb: readPid(dataDir, "ferretdb") };

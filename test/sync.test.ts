@@ -5,7 +5,17 @@ import * as fs from "node:fs";
 import * as WebIFC from "web-ifc";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Client, Connection } from "@temporalio/client";
-import { createConnection, ecsql, FIXTURE, http, makeSource, restartService, SAMPLE, stack, waitForRun } from "./helpers";
+import {
+  createConnection,
+  ecsql,
+  FIXTURE,
+  http,
+  makeSource,
+  restartService,
+  SAMPLE,
+  stack,
+  waitForRun,
+} from "./helpers";
 
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
 
@@ -37,9 +47,16 @@ describe("first synchronization of IFC files", () => {
       "models/broken.ifc": FIXTURE("ifc/ifc4_broken_missing_header.ifc"),
       "hvac.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc"),
     });
-    ({ iModelId, connection } = await createConnection(source, [`models/${STRUCTURAL}`, "models/broken.ifc", "hvac.ifc"], "structural"));
+    ({ iModelId, connection } = await createConnection(
+      source,
+      [`models/${STRUCTURAL}`, "models/broken.ifc", "hvac.ifc"],
+      "structural",
+    ));
     // Two requests at once: exactly one starts a run, the other is sent to it.
-    concurrent = await Promise.all([http("POST", `/connections/${connection.id}/run`), http("POST", `/connections/${connection.id}/run`)]);
+    concurrent = await Promise.all([
+      http("POST", `/connections/${connection.id}/run`),
+      http("POST", `/connections/${connection.id}/run`),
+    ]);
     const started = concurrent.find((r) => r.status === 202)!;
     ({ run, statesSeen } = await waitForRun(started.location!));
   });
@@ -59,7 +76,8 @@ describe("first synchronization of IFC files", () => {
     expect(run.state).toBe("Completed");
     expect(run.result).toBe("PartialSuccess");
     expect(run.trigger).toBe("manual");
-    for (const s of statesSeen) expect(["NotStarted", "Queued", "WaitingToExecute", "Executing", "Finalizing", "Completed"]).toContain(s);
+    for (const s of statesSeen)
+      expect(["NotStarted", "Queued", "WaitingToExecute", "Executing", "Finalizing", "Completed"]).toContain(s);
     // States are recorded while the run goes: polling saw it executing before it completed.
     expect(statesSeen).toContain("Executing");
     expect(run.workflowId).toBe(`sync/${connection.id}/${run.id}`);
@@ -117,7 +135,10 @@ describe("first synchronization of IFC files", () => {
     try {
       const client = new Client({ connection: connectionTemporal });
       const ids: string[] = [];
-      for await (const wf of client.workflow.list({ query: `ConnectionId = "${connection.id}" AND IModelId = "${iModelId}"` })) ids.push(wf.workflowId);
+      for await (const wf of client.workflow.list({
+        query: `ConnectionId = "${connection.id}" AND IModelId = "${iModelId}"`,
+      }))
+        ids.push(wf.workflowId);
       expect(ids).toContain(`sync/${connection.id}/${run.id}`);
       const queue = await client.workflow.getHandle(`imodel/${iModelId}`).describe();
       expect(queue.status.name).toBe("RUNNING");
@@ -165,12 +186,17 @@ describe("writes to one iModel are serialized", () => {
     });
     const { iModelId, connection: a } = await createConnection(source, ["a.ifc"], "architecture");
     const { connection: b } = await createConnection(source, ["b.ifc"], "hvac", iModelId);
-    const [ra, rb] = await Promise.all([http("POST", `/connections/${a.id}/run`), http("POST", `/connections/${b.id}/run`)]);
+    const [ra, rb] = await Promise.all([
+      http("POST", `/connections/${a.id}/run`),
+      http("POST", `/connections/${b.id}/run`),
+    ]);
     expect([ra.status, rb.status]).toEqual([202, 202]);
     const [runA, runB] = await Promise.all([waitForRun(ra.location!), waitForRun(rb.location!)]);
     expect(runA.run.result).toBe("Success");
     expect(runB.run.result).toBe("Success");
-    const [first, second] = [runA.run, runB.run].sort((x, y) => Date.parse(x.startDateTime) - Date.parse(y.startDateTime));
+    const [first, second] = [runA.run, runB.run].sort(
+      (x, y) => Date.parse(x.startDateTime) - Date.parse(y.startDateTime),
+    );
     expect(Date.parse(second.startDateTime)).toBeGreaterThanOrEqual(Date.parse(first.endDateTime));
   });
 });

@@ -45,7 +45,12 @@ async function main(): Promise<void> {
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   await ensurePeopleIndexes(peopleCollections(store));
-  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: config.mailOutboxDir, logger });
+  const mailer = createMailer({
+    smtpUrl: config.smtpUrl,
+    from: config.mailFrom,
+    outboxDir: config.mailOutboxDir,
+    logger,
+  });
 
   // One host profile per process (a profile is locked by its process).
   await startIModelHost(path.join(config.dataDir, "cache"), { profileName: `worker-${process.pid}` });
@@ -77,7 +82,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  // eslint-disable-next-line no-console
   console.error(err);
   process.exit(1);
 });

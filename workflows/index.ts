@@ -27,7 +27,7 @@ import type * as acts from "../activities/activities";
 import type * as deletion from "../activities/deletion";
 import type { PlannedTask, TaskOutcome } from "../activities/activities";
 import { deleteWorkflowId, runWorkflowId, RUN_TRIGGERS, type ErrorInfo } from "../domain/model";
-import { SEARCH_ATTRIBUTES } from "../lib/temporal";
+import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 import {
   cancelRunUpdate,
   queueStateQuery,
@@ -64,7 +64,13 @@ const files = proxyActivities<Activities>({
   // commits per file, so a retry never duplicates). Heartbeats are sent between the read, parse and write steps.
   heartbeatTimeout: "3 minutes",
   // Faults of the service (MongoDB or the iModel unavailable) are retried for about ten minutes; bad element data is not.
-  retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "30 seconds", maximumAttempts: 25, nonRetryableErrorTypes: ["WriterDataError"] },
+  retry: {
+    initialInterval: "2 seconds",
+    backoffCoefficient: 2,
+    maximumInterval: "30 seconds",
+    maximumAttempts: 25,
+    nonRetryableErrorTypes: ["WriterDataError"],
+  },
 });
 
 /** Delete jobs: removing one file's data is one short transaction; a dead worker is noticed within 30 s. */
@@ -85,7 +91,9 @@ const deletePlanning = proxyActivities<Activities>({
 const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
 
 const sameFiles = (a?: string[], b?: string[]) =>
-  a === undefined || b === undefined ? a === b : a.length === b.length && [...a].sort().join("\0") === [...b].sort().join("\0");
+  a === undefined || b === undefined
+    ? a === b
+    : a.length === b.length && [...a].sort().join("\0") === [...b].sort().join("\0");
 
 /** See the module comment. `state` is the carried-over queue (empty on first start). */
 export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
@@ -160,7 +168,10 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
       // Claim before the first await, so a concurrent request sees it.
       track(entry);
       if (request.kind === "delete" && request.cancelSyncs) {
-        await cancel({ connectionId: request.connectionId, reason: { code: "ConnectionDeleted", message: "the connection was deleted while the run was active" } });
+        await cancel({
+          connectionId: request.connectionId,
+          reason: { code: "ConnectionDeleted", message: "the connection was deleted while the run was active" },
+        });
       }
       try {
         await records.recordRunQueued({
@@ -168,7 +179,10 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
           connectionId: request.connectionId,
           iModelId: state.iModelId,
           trigger: request.trigger,
-          workflowId: (request.kind === "delete" ? deleteWorkflowId : runWorkflowId)(request.connectionId, request.runId),
+          workflowId: (request.kind === "delete" ? deleteWorkflowId : runWorkflowId)(
+            request.connectionId,
+            request.runId,
+          ),
           ...(request.ownerId ? { ownerId: request.ownerId } : {}),
           ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
           ...(request.kind ? { kind: request.kind } : {}),
@@ -193,9 +207,14 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
         if (!request || typeof request.runId !== "string" || typeof request.connectionId !== "string") {
           throw new Error("runId and connectionId are required");
         }
-        if (!(RUN_TRIGGERS as readonly string[]).includes(request.trigger)) throw new Error(`unknown trigger ${request.trigger}`);
-        if (request.kind !== undefined && request.kind !== "sync" && request.kind !== "delete") throw new Error(`unknown kind ${request.kind}`);
-        if (request.sourceFileIds !== undefined && (!Array.isArray(request.sourceFileIds) || request.sourceFileIds.length === 0)) {
+        if (!(RUN_TRIGGERS as readonly string[]).includes(request.trigger))
+          throw new Error(`unknown trigger ${request.trigger}`);
+        if (request.kind !== undefined && request.kind !== "sync" && request.kind !== "delete")
+          throw new Error(`unknown kind ${request.kind}`);
+        if (
+          request.sourceFileIds !== undefined &&
+          (!Array.isArray(request.sourceFileIds) || request.sourceFileIds.length === 0)
+        ) {
           throw new Error("sourceFileIds must be a non-empty list when given");
         }
       },
@@ -204,12 +223,18 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
 
   setHandler(cancelRunUpdate, cancel, {
     validator: (request: CancelRequest) => {
-      if (!request || typeof request.connectionId !== "string" || !request.reason) throw new Error("connectionId and reason are required");
+      if (!request || typeof request.connectionId !== "string" || !request.reason)
+        throw new Error("connectionId and reason are required");
     },
   });
 
   for (;;) {
-    await condition(() => queue.length > 0 || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > CONTINUE_AS_NEW_AFTER_EVENTS);
+    await condition(
+      () =>
+        queue.length > 0 ||
+        workflowInfo().continueAsNewSuggested ||
+        workflowInfo().historyLength > CONTINUE_AS_NEW_AFTER_EVENTS,
+    );
     const next = queue.shift();
     if (!next) {
       // Idle and the history is long: start afresh once no update handler is mid-way.
@@ -220,14 +245,19 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
     active = next;
     const scope = new CancellationScope();
     activeScope = next.kind === "delete" ? undefined : scope;
-    let outcome: SyncOutcome = {};
+    let outcome: SyncOutcome;
     try {
       const searchAttributes = [
         { key: SEARCH_ATTRIBUTES.connectionId, value: next.connectionId },
         { key: SEARCH_ATTRIBUTES.iModelId, value: state.iModelId },
         { key: SEARCH_ATTRIBUTES.runTrigger, value: next.trigger },
       ];
-      const input = { runId: next.runId, connectionId: next.connectionId, iModelId: state.iModelId, trigger: next.trigger };
+      const input = {
+        runId: next.runId,
+        connectionId: next.connectionId,
+        iModelId: state.iModelId,
+        trigger: next.trigger,
+      };
       outcome = await scope.run(() =>
         next.kind === "delete"
           ? executeChild(deleteWorkflow, {
@@ -235,7 +265,11 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
               args: [{ ...input, ...(next.sourceFileIds ? { sourceFileIds: next.sourceFileIds } : {}) }],
               typedSearchAttributes: searchAttributes,
             })
-          : executeChild(syncWorkflow, { workflowId: runWorkflowId(next.connectionId, next.runId), args: [input], typedSearchAttributes: searchAttributes }),
+          : executeChild(syncWorkflow, {
+              workflowId: runWorkflowId(next.connectionId, next.runId),
+              args: [input],
+              typedSearchAttributes: searchAttributes,
+            }),
       );
     } catch (err) {
       if (isCancellation(err)) {
@@ -254,7 +288,11 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
     cancelRequested.delete(next.runId);
     // Completed only once the connection is free again: a request that sees the run Completed starts a new run
     // (never a 303 to a finished run).
-    await records.completeRun({ runId: next.runId, ...(outcome.error ? { error: outcome.error } : {}), ...(cancelled ? { cancelled } : {}) });
+    await records.completeRun({
+      runId: next.runId,
+      ...(outcome.error ? { error: outcome.error } : {}),
+      ...(cancelled ? { cancelled } : {}),
+    });
   }
 }
 
@@ -299,7 +337,8 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
     const task = queue.shift()!;
     const outcome = await CancellationScope.nonCancellable(() => runTask(input, task));
     // The worker found the connection deleted (its cancellation request may not have arrived, e.g. Temporal was down).
-    if (outcome.result === "Cancelled") return { cancelled: { code: "ConnectionDeleted", message: "the connection was deleted during the run" } };
+    if (outcome.result === "Cancelled")
+      return { cancelled: { code: "ConnectionDeleted", message: "the connection was deleted during the run" } };
     for (const ref of outcome.references) {
       if (planned.has(ref.sourceFileId)) {
         const known = planned.get(ref.sourceFileId);
@@ -342,7 +381,12 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
   if (!plan.ok) return { error: plan.error };
   for (const task of plan.tasks) {
     try {
-      await removals.removeFileData({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
+      await removals.removeFileData({
+        runId: input.runId,
+        connectionId: input.connectionId,
+        iModelId: input.iModelId,
+        task,
+      });
     } catch (err) {
       const error: ErrorInfo = { code: "TaskFailed", message: activityError(err).message, target: task.path };
       await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
@@ -359,7 +403,12 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
 
 async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome> {
   try {
-    return await files.syncSourceFile({ runId: input.runId, connectionId: input.connectionId, iModelId: input.iModelId, task });
+    return await files.syncSourceFile({
+      runId: input.runId,
+      connectionId: input.connectionId,
+      iModelId: input.iModelId,
+      task,
+    });
   } catch (err) {
     const { type, message } = activityError(err);
     const error: ErrorInfo = {
@@ -376,5 +425,8 @@ async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome
 /** The error an activity ended with (its failure's cause): the ApplicationFailure type, if any, and the message. */
 function activityError(err: unknown): { type?: string; message: string } {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-  return { type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined, message: cause instanceof Error ? cause.message : String(cause) };
+  return {
+    type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined,
+    message: cause instanceof Error ? cause.message : String(cause),
+  };
 }

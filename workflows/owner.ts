@@ -11,7 +11,15 @@
  *
  * `ownershipNoticeWorkflow`: sends one ownership email with retries (the API starts it after a change of owner).
  */
-import { condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, sleep } from "@temporalio/workflow";
+import {
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  sleep,
+} from "@temporalio/workflow";
 import type { OwnerActivities, OwnershipNotice } from "../activities/owners";
 import { issueToken, tokenDurations, tokenMirror, type TokenDurations, type TokenState } from "../domain/token";
 
@@ -49,7 +57,9 @@ const owners = proxyActivities<OwnerActivities>({
 export async function ownerTokenWorkflow(input: OwnerTokenInput): Promise<void> {
   const durations = tokenDurations(input);
   const start = Date.now();
-  const token = input.token ? { ...input.token, refreshFrom: input.token.expiresAt - durations.refreshWindowMs } : issueToken(start, durations);
+  const token = input.token
+    ? { ...input.token, refreshFrom: input.token.expiresAt - durations.refreshWindowMs }
+    : issueToken(start, durations);
   let state: TokenState = "Valid";
   let visits = 0;
   /** Visits that count: received inside the refresh window or after expiry. */
@@ -81,7 +91,11 @@ export async function ownerTokenWorkflow(input: OwnerTokenInput): Promise<void> 
   const warnAt = token.expiresAt - durations.warningBeforeMs;
   if (durations.warningBeforeMs > 0 && warnAt > Date.now()) {
     visited = await condition(() => counted > 0, warnAt - Date.now());
-    if (!visited) await owners.notifyTokenExpiring({ userId: input.userId, expiresDateTime: new Date(token.expiresAt).toISOString() });
+    if (!visited)
+      await owners.notifyTokenExpiring({
+        userId: input.userId,
+        expiresDateTime: new Date(token.expiresAt).toISOString(),
+      });
   }
   if (!visited) {
     const untilExpiry = token.expiresAt - Date.now();

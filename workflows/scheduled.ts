@@ -10,14 +10,18 @@ import type { ScheduleActivities, ScheduledRunOutcome } from "../activities/sche
 import type { ScheduledRunInput } from "../domain/schedule";
 
 /** Set by Temporal on every workflow a schedule starts: the fire's nominal (scheduled) time. */
-const TEMPORAL_SCHEDULED_START_TIME = defineSearchAttributeKey("TemporalScheduledStartTime", SearchAttributeType.DATETIME);
+const TEMPORAL_SCHEDULED_START_TIME = defineSearchAttributeKey(
+  "TemporalScheduledStartTime",
+  SearchAttributeType.DATETIME,
+);
 
 const acts = proxyActivities<ScheduleActivities>({
   startToCloseTimeout: "1 minute",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });
 
-export type ScheduledWorkflowResult = ScheduledRunOutcome | { outcome: "Duplicate"; localDate?: string; claimedBy: string };
+export type ScheduledWorkflowResult =
+  ScheduledRunOutcome | { outcome: "Duplicate"; localDate?: string; claimedBy: string };
 
 /** The fire's scheduled time: the search attribute, else the time Temporal appended to the workflow id, else the start. */
 function scheduledTime(): Date {
@@ -42,5 +46,10 @@ export async function scheduledRunWorkflow(input: ScheduledRunInput): Promise<Sc
     });
     return { outcome: "Duplicate", localDate: fire.scheduledFor.localDate, claimedBy: fire.claimedBy };
   }
-  return await acts.startScheduledRun({ connectionId: input.connectionId, runId: uuid4(), workflowId, scheduledFor: fire.scheduledFor });
+  return await acts.startScheduledRun({
+    connectionId: input.connectionId,
+    runId: uuid4(),
+    workflowId,
+    scheduledFor: fire.scheduledFor,
+  });
 }

@@ -37,15 +37,15 @@ import type {
   ITextEntity,
 } from "dxf-parser";
 import {
-  DiscoveredReference,
-  Georeference,
-  ParsedFile,
-  RgbaColor,
-  SourceCurve,
-  SourceElement,
+  type DiscoveredReference,
+  type Georeference,
+  type ParsedFile,
+  type RgbaColor,
+  type SourceCurve,
+  type SourceElement,
   SourceFileError,
-  SourceMesh,
-  TaskWarning,
+  type SourceMesh,
+  type TaskWarning,
 } from "./types";
 import { IDENTITY, multiply, type Affine } from "./affine";
 import { canonicalJson } from "./canonical-json";
@@ -53,17 +53,41 @@ import { canonicalJson } from "./canonical-json";
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
 
-
 /** Entity types dxf-parser 1.1.2 decodes (its registered handlers); every other type is skipped by it. */
 const PARSER_TYPES = new Set([
-  "3DFACE", "ARC", "ATTDEF", "CIRCLE", "DIMENSION", "ELLIPSE", "INSERT", "LINE", "LWPOLYLINE", "MTEXT", "POINT",
-  "POLYLINE", "SOLID", "SPLINE", "TEXT",
+  "3DFACE",
+  "ARC",
+  "ATTDEF",
+  "CIRCLE",
+  "DIMENSION",
+  "ELLIPSE",
+  "INSERT",
+  "LINE",
+  "LWPOLYLINE",
+  "MTEXT",
+  "POINT",
+  "POLYLINE",
+  "SOLID",
+  "SPLINE",
+  "TEXT",
 ]);
 
 /** Entity types this connector turns into elements (model space). ATTDEF is read by dxf-parser but not mapped. */
 const MAPPED_TYPES = new Set([
-  "3DFACE", "ARC", "CIRCLE", "DIMENSION", "ELLIPSE", "INSERT", "LINE", "LWPOLYLINE", "MTEXT", "POINT", "POLYLINE",
-  "SOLID", "SPLINE", "TEXT",
+  "3DFACE",
+  "ARC",
+  "CIRCLE",
+  "DIMENSION",
+  "ELLIPSE",
+  "INSERT",
+  "LINE",
+  "LWPOLYLINE",
+  "MTEXT",
+  "POINT",
+  "POLYLINE",
+  "SOLID",
+  "SPLINE",
+  "TEXT",
 ]);
 
 /** Entity types that draw nothing inside a block reference on purpose (text has no glyph geometry here). */
@@ -88,14 +112,44 @@ const TWO_PI = 2 * Math.PI;
 
 /** Metres per drawing unit for $INSUNITS codes (AutoCAD UnitsValue); 0 (unitless) is taken as metres. */
 const INSUNITS_METRES: Record<number, number> = {
-  0: 1, 1: 0.0254, 2: 0.3048, 3: 1609.344, 4: 0.001, 5: 0.01, 6: 1, 7: 1000, 8: 2.54e-8, 9: 2.54e-5, 10: 0.9144,
-  11: 1e-10, 12: 1e-9, 13: 1e-6, 14: 0.1, 15: 10, 16: 100, 17: 1e9, 18: 1.495978707e11, 19: 9.4607304725808e15,
-  20: 3.0856775814913673e16, 21: 1200 / 3937, 22: 100 / 3937, 23: 3600 / 3937, 24: 6336000 / 3937,
+  0: 1,
+  1: 0.0254,
+  2: 0.3048,
+  3: 1609.344,
+  4: 0.001,
+  5: 0.01,
+  6: 1,
+  7: 1000,
+  8: 2.54e-8,
+  9: 2.54e-5,
+  10: 0.9144,
+  11: 1e-10,
+  12: 1e-9,
+  13: 1e-6,
+  14: 0.1,
+  15: 10,
+  16: 100,
+  17: 1e9,
+  18: 1.495978707e11,
+  19: 9.4607304725808e15,
+  20: 3.0856775814913672e16,
+  21: 1200 / 3937,
+  22: 100 / 3937,
+  23: 3600 / 3937,
+  24: 6336000 / 3937,
 };
 
 const RELEASES: Record<string, string> = {
-  AC1006: "R10", AC1009: "R12", AC1012: "R13", AC1014: "R14", AC1015: "R2000", AC1018: "R2004", AC1021: "R2007",
-  AC1024: "R2010", AC1027: "R2013", AC1032: "R2018",
+  AC1006: "R10",
+  AC1009: "R12",
+  AC1012: "R13",
+  AC1014: "R14",
+  AC1015: "R2000",
+  AC1018: "R2004",
+  AC1021: "R2007",
+  AC1024: "R2010",
+  AC1027: "R2013",
+  AC1032: "R2018",
 };
 
 /**
@@ -135,7 +189,11 @@ function rgbColor(rgb: number): RgbaColor {
 function colorHex(c: RgbaColor): string {
   return `#${c
     .slice(0, 3)
-    .map((v) => Math.round(v * 255).toString(16).padStart(2, "0"))
+    .map((v) =>
+      Math.round(v * 255)
+        .toString(16)
+        .padStart(2, "0"),
+    )
     .join("")}`;
 }
 
@@ -505,7 +563,6 @@ function scanGroups(lines: string[]): RawScan {
 // Transforms
 // ---------------------------------------------------------------------------------------------------------
 
-
 function translation(x: number, y: number, z: number): Affine {
   return [1, 0, 0, x, 0, 1, 0, y, 0, 0, 1, z];
 }
@@ -529,7 +586,11 @@ function apply(m: Affine, p: Vec3): Vec3 {
 }
 
 function applyVector(m: Affine, v: Vec3): Vec3 {
-  return [m[0] * v[0] + m[1] * v[1] + m[2] * v[2], m[4] * v[0] + m[5] * v[1] + m[6] * v[2], m[8] * v[0] + m[9] * v[1] + m[10] * v[2]];
+  return [
+    m[0] * v[0] + m[1] * v[1] + m[2] * v[2],
+    m[4] * v[0] + m[5] * v[1] + m[6] * v[2],
+    m[8] * v[0] + m[9] * v[1] + m[10] * v[2],
+  ];
 }
 
 function dot(a: Vec3, b: Vec3): number {
@@ -562,7 +623,9 @@ function added(a: Vec3, b: Vec3): Vec3 {
  * algorithm: x = (|nx| < 1/64 and |ny| < 1/64 ? Wy × n : Wz × n), normalised; y = n × x.
  */
 function arbitraryAxes(n: Vec3): [Vec3, Vec3] {
-  const ax = normalize(Math.abs(n[0]) < 1 / 64 && Math.abs(n[1]) < 1 / 64 ? cross([0, 1, 0], n) : cross([0, 0, 1], n)) ?? [1, 0, 0];
+  const ax = normalize(
+    Math.abs(n[0]) < 1 / 64 && Math.abs(n[1]) < 1 / 64 ? cross([0, 1, 0], n) : cross([0, 0, 1], n),
+  ) ?? [1, 0, 0];
   const ay = normalize(cross(n, ax)) ?? [0, 1, 0];
   return [ax, ay];
 }
@@ -825,7 +888,8 @@ class WarningTally {
       this.order.push(key);
     }
     item.count += count;
-    if (example !== undefined && item.examples.length < 5 && !item.examples.includes(example)) item.examples.push(example);
+    if (example !== undefined && item.examples.length < 5 && !item.examples.includes(example))
+      item.examples.push(example);
   }
 
   toWarnings(): TaskWarning[] {
@@ -833,7 +897,13 @@ class WarningTally {
       const it = this.items.get(key)!;
       const w: TaskWarning = { code: it.code, message: it.message(it.count, it.examples) };
       if (it.target !== undefined) w.target = it.target;
-      if (it.count > 1 || it.code === "UnsupportedEntity" || it.code === "UnsupportedBlockEntity" || it.code === "PaperSpaceEntity") w.count = it.count;
+      if (
+        it.count > 1 ||
+        it.code === "UnsupportedEntity" ||
+        it.code === "UnsupportedBlockEntity" ||
+        it.code === "PaperSpaceEntity"
+      )
+        w.count = it.count;
       return w;
     });
   }
@@ -884,7 +954,6 @@ function withCapturedOutput<T>(sink: (text: string) => void, work: () => T): T {
 // ---------------------------------------------------------------------------------------------------------
 
 const LITTLE_ENDIAN = os.endianness() === "LE";
-
 
 /**
  * sha256 (hex) of everything the writer stores for an element, in the canonical form of the IFC connector's
@@ -958,7 +1027,7 @@ export function dxfElementChecksum(e: Omit<SourceElement, "checksum" | "identifi
 function epsgFromCsMapName(name: string): number | undefined {
   const known: Record<string, number> = {
     "OSGB1936.NATIONALGRID": 27700,
-    "BRITISHNATGRID": 27700,
+    BRITISHNATGRID: 27700,
     "WORLD-MERCATOR": 3395,
     "WGS84.PSEUDOMERCATOR": 3857,
     "PSEUDO-MERCATOR": 3857,
@@ -991,10 +1060,15 @@ function xmlText(xml: string, tag: string): string | undefined {
  */
 function crsOfDefinition(xml: string): { epsg: number; crsName?: string } {
   const projected = /<ProjectedCoordinateSystem\b[^>]*\bid="([^"]*)"/i.exec(xml);
-  const name = projected ? xmlText(xml.slice(projected.index), "Name") ?? projected[1] : undefined;
+  const name = projected ? (xmlText(xml.slice(projected.index), "Name") ?? projected[1]) : undefined;
   if (!projected) {
-    if (/<GeographicCoordinateSystem\b/i.test(xml)) throw new Error("the coordinate system is geographic (latitude/longitude), not projected");
-    throw new Error(xml.trim() === "" ? "the coordinate system definition is empty" : "no projected coordinate system in the definition");
+    if (/<GeographicCoordinateSystem\b/i.test(xml))
+      throw new Error("the coordinate system is geographic (latitude/longitude), not projected");
+    throw new Error(
+      xml.trim() === ""
+        ? "the coordinate system definition is empty"
+        : "no projected coordinate system in the definition",
+    );
   }
   for (const alias of xml.matchAll(/<Alias\b([^>]*)>([\s\S]*?)<\/Alias>/gi)) {
     const attrs = alias[1];
@@ -1028,7 +1102,11 @@ function crsOfDefinition(xml: string): { epsg: number; crsName?: string } {
  */
 function readGeodata(rec: RawRecord, unitScale: number, tally: WarningTally): Georeference | undefined {
   const unreadable = (reason: string) => {
-    tally.add("GeoreferenceUnreadable", "GEODATA", () => `the GEODATA object (line ${rec.line}) could not be used as a georeference: ${reason}`);
+    tally.add(
+      "GeoreferenceUnreadable",
+      "GEODATA",
+      () => `the GEODATA object (line ${rec.line}) could not be used as a georeference: ${reason}`,
+    );
     return undefined;
   };
   const start = rec.groups.findIndex((g) => g[0] === 100 && g[1] === "AcDbGeoData");
@@ -1046,19 +1124,24 @@ function readGeodata(rec: RawRecord, unitScale: number, tally: WarningTally): Ge
     return Number.isFinite(n) ? n : undefined;
   };
   const version = num(90, 2)!;
-  if (version < 2) return unreadable("GEODATA version 1 (AutoCAD 2009) stores its points with other group codes and is not supported");
+  if (version < 2)
+    return unreadable("GEODATA version 1 (AutoCAD 2009) stores its points with other group codes and is not supported");
   const type = num(70, 3);
   if (type !== 1) {
     const names: Record<number, string> = { 0: "unknown", 2: "projected grid", 3: "geographic (latitude/longitude)" };
-    return unreadable(`coordinate type ${type} (${names[type ?? -1] ?? "invalid"}) is not supported; only local grid (1) is`);
+    return unreadable(
+      `coordinate type ${type} (${names[type ?? -1] ?? "invalid"}) is not supported; only local grid (1) is`,
+    );
   }
   const d: Vec3 = [num(10, 0)!, num(20, 0)!, num(30, 0)!];
   const r: Vec3 = [num(11, 0)!, num(21, 0)!, num(31, 0)!];
   const s = num(40, 1);
   const sv = num(41, s);
   const north: [number, number] = [num(12, 0)!, num(22, 1)!];
-  if (![...d, ...r, ...north].every(Number.isFinite)) return unreadable("a design point, reference point or north direction value is not a number");
-  if (!finite(s) || s <= 0 || !finite(sv) || sv <= 0) return unreadable(`horizontal unit scale ${first.get(40)} is not a positive number`);
+  if (![...d, ...r, ...north].every(Number.isFinite))
+    return unreadable("a design point, reference point or north direction value is not a number");
+  if (!finite(s) || s <= 0 || !finite(sv) || sv <= 0)
+    return unreadable(`horizontal unit scale ${first.get(40)} is not a positive number`);
   if (Math.hypot(north[0], north[1]) < 1e-12) return unreadable("the north direction is a zero vector");
   const xml = decodeDxfString(xmlChunks.join(""));
   let crs: { epsg: number; crsName?: string };
@@ -1069,13 +1152,19 @@ function readGeodata(rec: RawRecord, unitScale: number, tally: WarningTally): Ge
   }
   const approximations: string[] = [];
   const method = num(95, 1);
-  if (method !== 1) approximations.push(`scale estimation method ${method} (user scale factor ${first.get(141) ?? "1"})`);
+  if (method !== 1)
+    approximations.push(`scale estimation method ${method} (user scale factor ${first.get(141) ?? "1"})`);
   if ((num(294, 0) ?? 0) !== 0) approximations.push(`sea level correction (elevation ${first.get(142) ?? "0"})`);
   const up: Vec3 = [num(210, 0)!, num(220, 0)!, num(230, 1)!];
   const upUnit = normalize(up);
   if (!upUnit || Math.abs(upUnit[2] - 1) > 1e-9) approximations.push(`up direction ${up.join(",")}`);
   if (approximations.length > 0) {
-    tally.add("GeoreferenceApproximate", "GEODATA", () => `GEODATA uses ${approximations.join(", ")}, which is not applied; the georeference is the plain local-grid conversion`);
+    tally.add(
+      "GeoreferenceApproximate",
+      "GEODATA",
+      () =>
+        `GEODATA uses ${approximations.join(", ")}, which is not applied; the georeference is the plain local-grid conversion`,
+    );
   }
   const theta = Math.PI / 2 - Math.atan2(north[1], north[0]);
   const rotation = Math.atan2(Math.sin(theta), Math.cos(theta)); // (−π, π]
@@ -1086,7 +1175,8 @@ function readGeodata(rec: RawRecord, unitScale: number, tally: WarningTally): Ge
     tally.add(
       "GeoreferenceUnitMismatch",
       "GEODATA",
-      () => `GEODATA's horizontal unit scale (${s} m per drawing unit) differs from $INSUNITS (${unitScale} m); the georeference scale is ${scale}`,
+      () =>
+        `GEODATA's horizontal unit scale (${s} m per drawing unit) differs from $INSUNITS (${unitScale} m); the georeference scale is ${scale}`,
     );
   }
   return {
@@ -1151,12 +1241,21 @@ class DxfReader {
     private readonly unitScale: number,
   ) {
     if (!this.link(dxf.entities ?? [], raw.entities)) {
-      this.tally.add("ReaderMismatch", "ENTITIES", () => "dxf-parser's entity list did not match the raw ENTITIES records; handles, colours and extrusions come from dxf-parser alone");
+      this.tally.add(
+        "ReaderMismatch",
+        "ENTITIES",
+        () =>
+          "dxf-parser's entity list did not match the raw ENTITIES records; handles, colours and extrusions come from dxf-parser alone",
+      );
     }
     for (const [name, block] of Object.entries(dxf.blocks ?? {})) {
       const rawBlock = raw.blocks.get(name);
       if (rawBlock && !this.link(block.entities ?? [], rawBlock.records)) {
-        this.tally.add("ReaderMismatch", `block ${name}`, () => `dxf-parser's entities of block ${name} did not match the raw BLOCKS records`);
+        this.tally.add(
+          "ReaderMismatch",
+          `block ${name}`,
+          () => `dxf-parser's entities of block ${name} did not match the raw BLOCKS records`,
+        );
       }
     }
     for (const [name, layer] of Object.entries(dxf.tables?.layer?.layers ?? {})) {
@@ -1201,13 +1300,22 @@ class DxfReader {
     const handle: unknown = (e as { handle?: unknown }).handle;
     if (typeof handle === "string" && handle !== "") ex.handle = handle.toUpperCase();
     if (finite(e.colorIndex)) ex.aci = e.colorIndex;
-    if (finite(e.color) && (!finite(e.colorIndex) || aciColor(Math.abs(e.colorIndex)) === undefined || colorHex(aciColor(Math.abs(e.colorIndex))!) !== colorHex(rgbColor(e.color)))) {
+    if (
+      finite(e.color) &&
+      (!finite(e.colorIndex) ||
+        aciColor(Math.abs(e.colorIndex)) === undefined ||
+        colorHex(aciColor(Math.abs(e.colorIndex))!) !== colorHex(rgbColor(e.color)))
+    ) {
       ex.trueColor = e.color;
     }
     const ext = entityPoint(ae, "extrusionDirection");
     if (ext) ex.extrusion = ext;
     else if (finite(ae.extrusionDirectionX) || finite(ae.extrusionDirectionY) || finite(ae.extrusionDirectionZ)) {
-      ex.extrusion = [Number(ae.extrusionDirectionX ?? 0), Number(ae.extrusionDirectionY ?? 0), Number(ae.extrusionDirectionZ ?? 1)];
+      ex.extrusion = [
+        Number(ae.extrusionDirectionX ?? 0),
+        Number(ae.extrusionDirectionY ?? 0),
+        Number(ae.extrusionDirectionZ ?? 1),
+      ];
     }
     return ex;
   }
@@ -1305,8 +1413,15 @@ class DxfReader {
         }
         const mo = multiply(m, ocsMatrix(ex.extrusion));
         const elevation = finite(pl.elevation) ? pl.elevation : 0;
-        const pts2 = bulgePoints(verts.map((v) => ({ x: v.x, y: v.y, bulge: v.bulge ?? 0 })), pl.shape === true);
-        sink.linestring(pts2.map(([x, y]) => apply(mo, [x, y, elevation])), pl.shape === true, color);
+        const pts2 = bulgePoints(
+          verts.map((v) => ({ x: v.x, y: v.y, bulge: v.bulge ?? 0 })),
+          pl.shape === true,
+        );
+        sink.linestring(
+          pts2.map(([x, y]) => apply(mo, [x, y, elevation])),
+          pl.shape === true,
+          color,
+        );
         return;
       }
       case "POLYLINE":
@@ -1315,21 +1430,36 @@ class DxfReader {
       case "SPLINE": {
         const sp = e as ISplineEntity;
         const ctrl = (sp.controlPoints ?? []).map((p) => vec(p)).filter((p): p is Vec3 => p !== undefined);
-        const weights = ex.raw ? ex.raw.groups.filter((g) => g[0] === 41).map((g) => Number.parseFloat(g[1])) : undefined;
+        const weights = ex.raw
+          ? ex.raw.groups.filter((g) => g[0] === 41).map((g) => Number.parseFloat(g[1]))
+          : undefined;
         let pts = evaluateSpline(ctrl, sp.knotValues ?? [], sp.degreeOfSplineCurve ?? 3, weights);
         if (!pts) {
           const fit = (sp.fitPoints ?? []).map((p) => vec(p)).filter((p): p is Vec3 => p !== undefined);
           pts = fit.length >= 2 ? fit : ctrl;
           if (pts.length >= 2) {
-            this.tally.add("ApproximatedGeometry", "SPLINE", (n) => `${plural(n, "SPLINE entity", "SPLINE entities")} had no usable knot vector and ${n === 1 ? "was" : "were"} drawn through ${n === 1 ? "its" : "their"} fit or control points`);
+            this.tally.add(
+              "ApproximatedGeometry",
+              "SPLINE",
+              (n) =>
+                `${plural(n, "SPLINE entity", "SPLINE entities")} had no usable knot vector and ${n === 1 ? "was" : "were"} drawn through ${n === 1 ? "its" : "their"} fit or control points`,
+            );
           }
         }
         if (pts.length === 0) sink.dropped++;
-        else sink.linestring(pts.map((p) => apply(m, p)), false, color);
+        else
+          sink.linestring(
+            pts.map((p) => apply(m, p)),
+            false,
+            color,
+          );
         return;
       }
       case "3DFACE": {
-        const v = ((e as I3DfaceEntity).vertices ?? []).map((p) => vec(p)).filter((p): p is Vec3 => p !== undefined).slice(0, 4);
+        const v = ((e as I3DfaceEntity).vertices ?? [])
+          .map((p) => vec(p))
+          .filter((p): p is Vec3 => p !== undefined)
+          .slice(0, 4);
         if (v.length < 3) {
           sink.dropped++;
           return;
@@ -1374,7 +1504,9 @@ class DxfReader {
       const points = coords.map((p) => (p ? apply(m, p) : ([NaN, NaN, NaN] as Vec3)));
       const indices: number[] = [];
       for (const f of all.filter((v) => v.polyfaceMeshVertex && !v.threeDPolylineMesh)) {
-        const idx = [f.faceA, f.faceB, f.faceC, f.faceD].filter((i) => finite(i) && i !== 0).map((i) => Math.abs(i) - 1);
+        const idx = [f.faceA, f.faceB, f.faceC, f.faceD]
+          .filter((i) => finite(i) && i !== 0)
+          .map((i) => Math.abs(i) - 1);
         if (idx.length < 3 || idx.some((i) => i >= points.length)) continue;
         for (let k = 1; k + 1 < idx.length; k++) indices.push(idx[0], idx[k], idx[k + 1]);
       }
@@ -1384,11 +1516,16 @@ class DxfReader {
     }
     if (pl.is3dPolygonMesh) {
       const coords = all.map((v) => vec(v));
-      const rawM = ex.raw ? intGroup(ex.raw, 71) ?? 0 : 0;
-      const rawN = ex.raw ? intGroup(ex.raw, 72) ?? 0 : 0;
-      const smoothM = ex.raw ? intGroup(ex.raw, 73) ?? 0 : 0;
-      const smoothN = ex.raw ? intGroup(ex.raw, 74) ?? 0 : 0;
-      const [mm, nn] = rawM * rawN === coords.length ? [rawM, rawN] : smoothM * smoothN === coords.length ? [smoothM, smoothN] : [0, 0];
+      const rawM = ex.raw ? (intGroup(ex.raw, 71) ?? 0) : 0;
+      const rawN = ex.raw ? (intGroup(ex.raw, 72) ?? 0) : 0;
+      const smoothM = ex.raw ? (intGroup(ex.raw, 73) ?? 0) : 0;
+      const smoothN = ex.raw ? (intGroup(ex.raw, 74) ?? 0) : 0;
+      const [mm, nn] =
+        rawM * rawN === coords.length
+          ? [rawM, rawN]
+          : smoothM * smoothN === coords.length
+            ? [smoothM, smoothN]
+            : [0, 0];
       if (mm < 2 || nn < 2) {
         sink.dropped++;
         return;
@@ -1418,13 +1555,24 @@ class DxfReader {
     }
     const closed = pl.shape === true;
     if (pl.is3dPolyline) {
-      sink.linestring(verts.map((v) => apply(m, [v.x, v.y, finite(v.z) ? v.z : 0])), closed, color);
+      sink.linestring(
+        verts.map((v) => apply(m, [v.x, v.y, finite(v.z) ? v.z : 0])),
+        closed,
+        color,
+      );
       return;
     }
     const mo = multiply(m, ocsMatrix(ex.extrusion));
     const elevation = (ex.raw ? floatGroup(ex.raw, 30) : undefined) ?? 0;
-    const pts2 = bulgePoints(verts.map((v) => ({ x: v.x, y: v.y, bulge: v.bulge ?? 0 })), closed);
-    sink.linestring(pts2.map(([x, y]) => apply(mo, [x, y, elevation])), closed, color);
+    const pts2 = bulgePoints(
+      verts.map((v) => ({ x: v.x, y: v.y, bulge: v.bulge ?? 0 })),
+      closed,
+    );
+    sink.linestring(
+      pts2.map(([x, y]) => apply(mo, [x, y, elevation])),
+      closed,
+      color,
+    );
   }
 
   /** Block reference transform: OCS · T(insertion) · Rz(rotation) · T(array offset) · S(scale) · T(−base point). */
@@ -1432,16 +1580,30 @@ class DxfReader {
     const name = ins.name;
     const block = name !== undefined ? this.dxf.blocks?.[name] : undefined;
     if (!block) {
-      this.tally.add("MissingBlock", name ?? "", (n) => `${plural(n, "block reference")} to block ${JSON.stringify(name ?? "")}, which the file does not define, ${n === 1 ? "has" : "have"} no geometry`);
+      this.tally.add(
+        "MissingBlock",
+        name ?? "",
+        (n) =>
+          `${plural(n, "block reference")} to block ${JSON.stringify(name ?? "")}, which the file does not define, ${n === 1 ? "has" : "have"} no geometry`,
+      );
       return;
     }
     if (this.isXref(name)) return; // the referenced file's content comes with its own sync
     if (ctx.stack.includes(name)) {
-      this.tally.add("RecursiveBlock", name, () => `block ${JSON.stringify(name)} contains a reference to itself; the inner reference was not drawn`);
+      this.tally.add(
+        "RecursiveBlock",
+        name,
+        () => `block ${JSON.stringify(name)} contains a reference to itself; the inner reference was not drawn`,
+      );
       return;
     }
     if (ctx.depth >= MAX_BLOCK_DEPTH) {
-      this.tally.add("BlockNestingTooDeep", name, () => `block references nested deeper than ${MAX_BLOCK_DEPTH} levels (at block ${JSON.stringify(name)}) were not drawn`);
+      this.tally.add(
+        "BlockNestingTooDeep",
+        name,
+        () =>
+          `block references nested deeper than ${MAX_BLOCK_DEPTH} levels (at block ${JSON.stringify(name)}) were not drawn`,
+      );
       return;
     }
     const pos = vec(ins.position) ?? [0, 0, 0];
@@ -1454,17 +1616,29 @@ class DxfReader {
     const cs = finite(ins.columnSpacing) ? ins.columnSpacing : 0;
     const rs = finite(ins.rowSpacing) ? ins.rowSpacing : 0;
     const base = vec(block.position) ?? [0, 0, 0];
-    const head = multiply(multiply(multiply(ctx.m, ocsMatrix(ex.extrusion)), translation(pos[0], pos[1], pos[2])), rotationZ(rot));
+    const head = multiply(
+      multiply(multiply(ctx.m, ocsMatrix(ex.extrusion)), translation(pos[0], pos[1], pos[2])),
+      rotationZ(rot),
+    );
     const tail = multiply(scaling(sx, sy, sz), translation(-base[0], -base[1], -base[2]));
     let instances = 0;
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         if (++instances > MAX_ARRAY_INSTANCES) {
-          this.tally.add("GeometryProblem", "MINSERT", () => `a block array of ${rows} x ${cols} references was cut at ${MAX_ARRAY_INSTANCES} instances`);
+          this.tally.add(
+            "GeometryProblem",
+            "MINSERT",
+            () => `a block array of ${rows} x ${cols} references was cut at ${MAX_ARRAY_INSTANCES} instances`,
+          );
           return;
         }
         const mi = multiply(multiply(head, translation(c * cs, r * rs, 0)), tail);
-        this.drawBlock(name, mi, { m: mi, byBlock: color, parentLayer: this.effectiveLayer(ins, ctx), depth: ctx.depth + 1, stack: ctx.stack }, sink);
+        this.drawBlock(
+          name,
+          mi,
+          { m: mi, byBlock: color, parentLayer: this.effectiveLayer(ins, ctx), depth: ctx.depth + 1, stack: ctx.stack },
+          sink,
+        );
       }
     }
   }
@@ -1475,7 +1649,12 @@ class DxfReader {
     this.usedBlocks.add(name);
     const inner: DrawContext = { ...ctx, m, stack: [...ctx.stack, name] };
     for (const child of block.entities ?? []) {
-      if (child.type === "INSERT" && (child as IInsertEntity).name !== undefined && this.isXref((child as IInsertEntity).name)) continue;
+      if (
+        child.type === "INSERT" &&
+        (child as IInsertEntity).name !== undefined &&
+        this.isXref((child as IInsertEntity).name)
+      )
+        continue;
       this.draw(child, inner, sink);
     }
   }
@@ -1509,7 +1688,12 @@ class DxfReader {
    * (then a `GeometryProblem` is tallied).
    */
   element(e: IEntity, ex: Extras): Omit<SourceElement, "identifier" | "checksum"> | undefined {
-    const top: DrawContext = { m: scaling(this.unitScale, this.unitScale, this.unitScale), byBlock: WHITE, depth: 0, stack: [] };
+    const top: DrawContext = {
+      m: scaling(this.unitScale, this.unitScale, this.unitScale),
+      byBlock: WHITE,
+      depth: 0,
+      stack: [],
+    };
     const u = this.unitScale;
     const layerRaw = e.layer ?? "0";
     const layer = decodeDxfString(layerRaw);
@@ -1541,7 +1725,11 @@ class DxfReader {
         properties.text = text;
         if (finite(t.height)) properties.height = micro(t.height * u);
         const dir = vec(t.directionVector);
-        properties.rotation = dir ? micro((Math.atan2(dir[1], dir[0]) * 180) / Math.PI) : finite(t.rotation) ? t.rotation : 0;
+        properties.rotation = dir
+          ? micro((Math.atan2(dir[1], dir[0]) * 180) / Math.PI)
+          : finite(t.rotation)
+            ? t.rotation
+            : 0;
         if (finite(t.attachmentPoint)) properties.attachmentPoint = t.attachmentPoint;
         break;
       }
@@ -1556,10 +1744,19 @@ class DxfReader {
         if (p) placement = apply(multiply(top.m, ocsMatrix(ex.extrusion)), p);
         name = decodeDxfString(ins.name ?? "") || undefined;
         properties.block = name ?? "";
-        properties.scale = [finite(ins.xScale) ? ins.xScale : 1, finite(ins.yScale) ? ins.yScale : 1, finite(ins.zScale) ? ins.zScale : 1];
+        properties.scale = [
+          finite(ins.xScale) ? ins.xScale : 1,
+          finite(ins.yScale) ? ins.yScale : 1,
+          finite(ins.zScale) ? ins.zScale : 1,
+        ];
         properties.rotation = finite(ins.rotation) ? ins.rotation : 0;
         if ((ins.columnCount ?? 1) > 1 || (ins.rowCount ?? 1) > 1) {
-          properties.array = { columns: ins.columnCount ?? 1, rows: ins.rowCount ?? 1, columnSpacing: micro((ins.columnSpacing ?? 0) * u), rowSpacing: micro((ins.rowSpacing ?? 0) * u) };
+          properties.array = {
+            columns: ins.columnCount ?? 1,
+            rows: ins.rowCount ?? 1,
+            columnSpacing: micro((ins.columnSpacing ?? 0) * u),
+            rowSpacing: micro((ins.rowSpacing ?? 0) * u),
+          };
         }
         const attribs = (ex.raw?.children ?? []).filter((c) => c.type === "ATTRIB");
         if (attribs.length > 0) {
@@ -1580,9 +1777,17 @@ class DxfReader {
         if (finite(d.dimensionType)) properties.dimensionType = d.dimensionType & 7;
         if (finite(d.actualMeasurement)) properties.measurement = d.actualMeasurement;
         const override = d.text !== undefined && d.text !== "" && d.text !== "<>" ? mtextPlain(d.text) : undefined;
-        name = override ?? this.blockText(d.block) ?? (finite(d.actualMeasurement) ? String(d.actualMeasurement) : undefined);
+        name =
+          override ??
+          this.blockText(d.block) ??
+          (finite(d.actualMeasurement) ? String(d.actualMeasurement) : undefined);
         if (!d.block || !this.dxf.blocks?.[d.block]) {
-          this.tally.add("GeometryProblem", "DIMENSION", (n) => `${plural(n, "DIMENSION entity", "DIMENSION entities")} without a dimension block ${n === 1 ? "was" : "were"} imported without geometry`);
+          this.tally.add(
+            "GeometryProblem",
+            "DIMENSION",
+            (n) =>
+              `${plural(n, "DIMENSION entity", "DIMENSION entities")} without a dimension block ${n === 1 ? "was" : "were"} imported without geometry`,
+          );
         }
         break;
       }
@@ -1590,11 +1795,18 @@ class DxfReader {
         break;
     }
     if (sink.dropped > 0) {
-      this.tally.add("GeometryProblem", e.type, (n, ex2) => `${plural(n, "piece")} of ${e.type} geometry with missing or invalid coordinates ${n === 1 ? "was" : "were"} left out (${listed(ex2, n)})`, ex.handle ?? e.type, sink.dropped);
+      this.tally.add(
+        "GeometryProblem",
+        e.type,
+        (n, ex2) =>
+          `${plural(n, "piece")} of ${e.type} geometry with missing or invalid coordinates ${n === 1 ? "was" : "were"} left out (${listed(ex2, n)})`,
+        ex.handle ?? e.type,
+        sink.dropped,
+      );
     }
     const low = lowCorner(sink.curves, sink.meshes);
     const pointLike = e.type === "TEXT" || e.type === "MTEXT" || e.type === "POINT";
-    const origin = pointLike ? placement ?? low : low ?? placement;
+    const origin = pointLike ? (placement ?? low) : (low ?? placement);
     if (!origin || !origin.every(Number.isFinite)) return undefined;
     const element: Omit<SourceElement, "identifier" | "checksum"> = {
       className: e.type,
@@ -1647,7 +1859,8 @@ function precheck(buf: Buffer): string | undefined {
 
 /** Synchronous part of {@link parseDxf}, on the file's bytes. */
 function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
-  const invalid = (reason: string) => new SourceFileError("InvalidFileFormat", `${fileName}: not a readable DXF file (${reason})`);
+  const invalid = (reason: string) =>
+    new SourceFileError("InvalidFileFormat", `${fileName}: not a readable DXF file (${reason})`);
   const pre = precheck(buf);
   if (pre) throw invalid(pre);
   let text = decodeDxfBytes(buf);
@@ -1661,7 +1874,11 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   if (!raw.sawEof) {
     if (!raw.endedAfterSection) throw invalid("the file ends inside a section, before the EOF marker (truncated?)");
     text = `${text.replace(/[\r\n\s]+$/, "")}\n0\nEOF\n`;
-    earlyWarnings.push({ code: "MissingEof", message: `${fileName}: the file has no EOF marker after its last section; it was read as if it had one`, target: fileName });
+    earlyWarnings.push({
+      code: "MissingEof",
+      message: `${fileName}: the file has no EOF marker after its last section; it was read as if it had one`,
+      target: fileName,
+    });
   }
 
   const messages = new Map<string, number>();
@@ -1683,7 +1900,11 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   const insunits = typeof header.$INSUNITS === "number" ? (header.$INSUNITS as number) : 0;
   let unitScale = INSUNITS_METRES[insunits];
   if (unitScale === undefined) {
-    earlyWarnings.push({ code: "UnitProblem", message: `${fileName}: $INSUNITS ${insunits} is not a known unit; metres assumed`, target: "$INSUNITS" });
+    earlyWarnings.push({
+      code: "UnitProblem",
+      message: `${fileName}: $INSUNITS ${insunits} is not a known unit; metres assumed`,
+      target: "$INSUNITS",
+    });
     unitScale = 1;
   }
 
@@ -1705,10 +1926,17 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
     const ex = reader.extras(e);
     if (ex.paperSpace) continue; // counted from the raw records
     if (!MAPPED_TYPES.has(e.type)) continue; // counted from the raw records
-    if (e.type === "INSERT" && (e as IInsertEntity).name !== undefined && reader.isXref((e as IInsertEntity).name)) continue;
+    if (e.type === "INSERT" && (e as IInsertEntity).name !== undefined && reader.isXref((e as IInsertEntity).name))
+      continue;
     const body = reader.element(e, ex);
     if (!body) {
-      tally.add("GeometryProblem", `${e.type} skipped`, (n, list) => `${plural(n, `${e.type} entity`, `${e.type} entities`)} without usable coordinates ${n === 1 ? "was" : "were"} not imported (${listed(list, n)})`, ex.handle ?? e.type);
+      tally.add(
+        "GeometryProblem",
+        `${e.type} skipped`,
+        (n, list) =>
+          `${plural(n, `${e.type} entity`, `${e.type} entities`)} without usable coordinates ${n === 1 ? "was" : "were"} not imported (${listed(list, n)})`,
+        ex.handle ?? e.type,
+      );
       continue;
     }
     const checksum = dxfElementChecksum(body);
@@ -1718,7 +1946,13 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
       seen.set(ex.handle, n);
       identifier = n === 1 ? ex.handle : `${ex.handle}~${n}`;
       if (n > 1) {
-        tally.add("DuplicateIdentifier", undefined, (count, list) => `${plural(count, "entity", "entities")} reused a handle of an earlier entity (${listed(list, count)}); they were given the identifiers <handle>~2, <handle>~3, … in file order`, ex.handle);
+        tally.add(
+          "DuplicateIdentifier",
+          undefined,
+          (count, list) =>
+            `${plural(count, "entity", "entities")} reused a handle of an earlier entity (${listed(list, count)}); they were given the identifiers <handle>~2, <handle>~3, … in file order`,
+          ex.handle,
+        );
       }
     } else {
       const base = `${e.type}-${checksum.slice(0, 16)}`;
@@ -1738,7 +1972,12 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   const warnings: TaskWarning[] = [...earlyWarnings];
   for (const [type, count] of [...unsupported].sort()) {
     const why = PARSER_TYPES.has(type) ? "not mapped by the DXF connector" : "unsupported by the DXF reader";
-    warnings.push({ code: "UnsupportedEntity", message: `${plural(count, `${type} entity`, `${type} entities`)} ${count === 1 ? "was" : "were"} not imported (${why})`, target: type, count });
+    warnings.push({
+      code: "UnsupportedEntity",
+      message: `${plural(count, `${type} entity`, `${type} entities`)} ${count === 1 ? "was" : "were"} not imported (${why})`,
+      target: type,
+      count,
+    });
   }
   for (const [type, info] of [...reader.unsupportedInUsedBlocks()].sort()) {
     warnings.push({
@@ -1750,8 +1989,16 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   }
   const paperTotal = [...paper.values()].reduce((a, b) => a + b, 0);
   if (paperTotal > 0) {
-    const byType = [...paper].sort().map(([t, n]) => `${n} ${t}`).join(", ");
-    warnings.push({ code: "PaperSpaceEntity", message: `${plural(paperTotal, "entity", "entities")} in paper space ${paperTotal === 1 ? "was" : "were"} not imported${byType ? ` (${byType})` : ""}`, target: "PaperSpace", count: paperTotal });
+    const byType = [...paper]
+      .sort()
+      .map(([t, n]) => `${n} ${t}`)
+      .join(", ");
+    warnings.push({
+      code: "PaperSpaceEntity",
+      message: `${plural(paperTotal, "entity", "entities")} in paper space ${paperTotal === 1 ? "was" : "were"} not imported${byType ? ` (${byType})` : ""}`,
+      target: "PaperSpace",
+      count: paperTotal,
+    });
   }
 
   const references: DiscoveredReference[] = [];
@@ -1768,11 +2015,21 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
 
   const geodata = raw.geodata[0];
   const georeference = geodata ? readGeodata(geodata, unitScale, tally) : undefined;
-  if (raw.geodata.length > 1) tally.add("GeoreferenceAmbiguous", "GEODATA", () => `${raw.geodata.length} GEODATA objects; the first one was used`);
+  if (raw.geodata.length > 1)
+    tally.add(
+      "GeoreferenceAmbiguous",
+      "GEODATA",
+      () => `${raw.geodata.length} GEODATA objects; the first one was used`,
+    );
 
   warnings.push(...tally.toWarnings());
   for (const [line, count] of messages) {
-    warnings.push({ code: "ReaderMessage", message: `${fileName}: dxf-parser reported ${JSON.stringify(line)}${count > 1 ? ` (${count} times)` : ""}`, target: fileName, ...(count > 1 ? { count } : {}) });
+    warnings.push({
+      code: "ReaderMessage",
+      message: `${fileName}: dxf-parser reported ${JSON.stringify(line)}${count > 1 ? ` (${count} times)` : ""}`,
+      target: fileName,
+      ...(count > 1 ? { count } : {}),
+    });
   }
 
   const result: ParsedFile = { schema: releaseOf(version), elements, warnings, references };
@@ -1830,7 +2087,8 @@ export async function parseDxf(absolutePath: string): Promise<ParsedFile> {
     buf = await fsp.readFile(absolutePath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new SourceFileError("FileNotFound", `${fileName}: file not found (${absolutePath})`);
+    if (code === "ENOENT" || code === "ENOTDIR")
+      throw new SourceFileError("FileNotFound", `${fileName}: file not found (${absolutePath})`);
     throw new SourceFileError("FileUnreadable", `${fileName}: cannot be read (${code ?? errorText(e)})`);
   }
   return parseDxfBytes(buf, fileName);

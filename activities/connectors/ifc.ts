@@ -11,13 +11,19 @@ import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as WebIFC from "web-ifc";
-import { Georeference, ParsedFile, SourceElement, SourceFileError, SourceMesh, TaskWarning } from "./types";
+import {
+  type Georeference,
+  type ParsedFile,
+  type SourceElement,
+  SourceFileError,
+  type SourceMesh,
+  type TaskWarning,
+} from "./types";
 import { IDENTITY, multiply, type Affine } from "./affine";
 import { canonicalJson } from "./canonical-json";
 
 type Vec3 = [number, number, number];
 /** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
-
 
 /**
  * web-ifc outputs meshes Y-up (IFC z becomes mesh y, IFC y becomes mesh -z). This column-major matrix,
@@ -197,8 +203,22 @@ function ifcClassName(api: WebIFC.IfcAPI, typeCode: number): string {
 }
 
 const SI_PREFIX: Record<string, number> = {
-  EXA: 1e18, PETA: 1e15, TERA: 1e12, GIGA: 1e9, MEGA: 1e6, KILO: 1e3, HECTO: 1e2, DECA: 1e1,
-  DECI: 1e-1, CENTI: 1e-2, MILLI: 1e-3, MICRO: 1e-6, NANO: 1e-9, PICO: 1e-12, FEMTO: 1e-15, ATTO: 1e-18,
+  EXA: 1e18,
+  PETA: 1e15,
+  TERA: 1e12,
+  GIGA: 1e9,
+  MEGA: 1e6,
+  KILO: 1e3,
+  HECTO: 1e2,
+  DECA: 1e1,
+  DECI: 1e-1,
+  CENTI: 1e-2,
+  MILLI: 1e-3,
+  MICRO: 1e-6,
+  NANO: 1e-9,
+  PICO: 1e-12,
+  FEMTO: 1e-15,
+  ATTO: 1e-18,
 };
 
 /** Metres per unit of a length unit entity (IfcSIUnit or IfcConversionBasedUnit). */
@@ -208,7 +228,7 @@ function lengthUnitScale(api: WebIFC.IfcAPI, modelId: number, unitId: number, de
   if (!u) return undefined;
   if (u.type === WebIFC.IFCSIUNIT) {
     const prefix = enumValue(u.Prefix);
-    return prefix ? SI_PREFIX[prefix] ?? 1 : 1;
+    return prefix ? (SI_PREFIX[prefix] ?? 1) : 1;
   }
   if (u.type === WebIFC.IFCCONVERSIONBASEDUNIT || u.type === WebIFC.IFCCONVERSIONBASEDUNITWITHOFFSET) {
     const mwuId = ref(u.ConversionFactor);
@@ -240,7 +260,10 @@ function projectLengthScale(api: WebIFC.IfcAPI, modelId: number, warnings: TaskW
       if (s !== undefined && Number.isFinite(s) && s > 0) return s;
     }
   } catch (e) {
-    warnings.push({ code: "UnitProblem", message: `could not read the project length unit, metres assumed (${errorText(e)})` });
+    warnings.push({
+      code: "UnitProblem",
+      message: `could not read the project length unit, metres assumed (${errorText(e)})`,
+    });
   }
   return 1;
 }
@@ -248,7 +271,6 @@ function projectLengthScale(api: WebIFC.IfcAPI, modelId: number, warnings: TaskW
 // ---------------------------------------------------------------------------------------------------------
 // Placements
 // ---------------------------------------------------------------------------------------------------------
-
 
 function normalize(v: Vec3): Vec3 | undefined {
   const l = Math.hypot(v[0], v[1], v[2]);
@@ -287,7 +309,13 @@ function axisPlacement(api: WebIFC.IfcAPI, modelId: number, id: number): Affine 
  * (PlacementRelTo + RelativePlacement) are composed here; other placement kinds (grid, linear) fall back to
  * web-ifc's `GetWorldTransformMatrix`.
  */
-function worldPlacement(api: WebIFC.IfcAPI, modelId: number, id: number, cache: Map<number, Affine>, depth = 0): Affine {
+function worldPlacement(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  id: number,
+  cache: Map<number, Affine>,
+  depth = 0,
+): Affine {
   const cached = cache.get(id);
   if (cached) return cached;
   if (depth > 64) throw new Error(`placement chain too deep at #${id}`);
@@ -317,7 +345,6 @@ const LITTLE_ENDIAN = os.endianness() === "LE";
 function micro(v: number): number {
   return Math.round(v * 1e6) / 1e6 + 0;
 }
-
 
 function hashTyped(hash: ReturnType<typeof createHash>, arr: Float64Array | Uint32Array): void {
   const buf = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
@@ -362,7 +389,11 @@ export function elementChecksum(e: Omit<SourceElement, "checksum">): string {
  * exporter defaults).
  */
 function unreadable(fileName: string, what: string, reason: string): TaskWarning {
-  return { code: "GeoreferenceUnreadable", message: `${fileName}: ${what} cannot be used as the georeference: ${reason}; the file has no georeference`, target: fileName };
+  return {
+    code: "GeoreferenceUnreadable",
+    message: `${fileName}: ${what} cannot be used as the georeference: ${reason}; the file has no georeference`,
+    target: fileName,
+  };
 }
 
 /** A map scale (engineering metres to map metres) further than this from 1 is taken as a unit mistake. */
@@ -381,7 +412,8 @@ export function epsgFromCrsName(name: string | undefined): number | undefined {
  * @returns undefined when the list is empty, not numeric or out of range (minutes or seconds ≥ 60, millionths ≥ 10⁶).
  */
 export function compoundAngleToDegrees(components: readonly number[]): number | undefined {
-  if (components.length === 0 || components.length > 4 || !components.every((c) => Number.isFinite(c))) return undefined;
+  if (components.length === 0 || components.length > 4 || !components.every((c) => Number.isFinite(c)))
+    return undefined;
   const [d, m = 0, s = 0, u = 0] = components.map((c) => Math.abs(c));
   if (m >= 60 || s >= 60 || u >= 1e6) return undefined;
   const sign = Math.sign(components.find((c) => c !== 0) ?? 0) || 1;
@@ -450,20 +482,29 @@ function readMapConversion(
   const crsId = ref(mc?.TargetCRS);
   if (crsId === undefined) return unreadable(fileName, what, "it has no TargetCRS");
   if (api.GetLineType(modelId, crsId) !== WebIFC.IFCPROJECTEDCRS) {
-    return unreadable(fileName, what, `its TargetCRS #${crsId} is a ${ifcClassName(api, api.GetLineType(modelId, crsId))}, not an IfcProjectedCRS`);
+    return unreadable(
+      fileName,
+      what,
+      `its TargetCRS #${crsId} is a ${ifcClassName(api, api.GetLineType(modelId, crsId))}, not an IfcProjectedCRS`,
+    );
   }
   const crs = api.GetLine(modelId, crsId);
   const crsName = str(api, crs?.Name);
   const epsg = epsgFromCrsName(crsName);
   if (epsg === undefined) {
-    return unreadable(fileName, what, `its IfcProjectedCRS #${crsId} is named ${JSON.stringify(crsName ?? "")}, which is not an EPSG code (expected e.g. "EPSG:25832")`);
+    return unreadable(
+      fileName,
+      what,
+      `its IfcProjectedCRS #${crsId} is named ${JSON.stringify(crsName ?? "")}, which is not an EPSG code (expected e.g. "EPSG:25832")`,
+    );
   }
 
   let mapScale = projectScale;
   const mapUnitId = ref(crs?.MapUnit);
   if (mapUnitId !== undefined) {
     const s = lengthUnitScale(api, modelId, mapUnitId);
-    if (s === undefined || !Number.isFinite(s) || s <= 0) return unreadable(fileName, what, `the MapUnit #${mapUnitId} of IfcProjectedCRS #${crsId} is not a length unit`);
+    if (s === undefined || !Number.isFinite(s) || s <= 0)
+      return unreadable(fileName, what, `the MapUnit #${mapUnitId} of IfcProjectedCRS #${crsId} is not a length unit`);
     mapScale = s;
   }
   const eastings = num(mc?.Eastings);
@@ -511,7 +552,12 @@ const WGS84_E2 = 0.00669437999014;
  * Moves a WGS84 position by a small east/north/up offset (metres) on the local tangent plane (radii of curvature at
  * the start point; for offsets of a few km the horizontal error is millimetres).
  */
-function offsetGeographic(p: { latitude: number; longitude: number; height: number }, dE: number, dN: number, dU: number) {
+function offsetGeographic(
+  p: { latitude: number; longitude: number; height: number },
+  dE: number,
+  dN: number,
+  dU: number,
+) {
   const phi = (p.latitude * Math.PI) / 180;
   const w = 1 - WGS84_E2 * Math.sin(phi) ** 2;
   const meridional = (WGS84_A * (1 - WGS84_E2)) / Math.pow(w, 1.5);
@@ -529,7 +575,12 @@ function offsetGeographic(p: { latitude: number; longitude: number; height: numb
  * the engineering origin. RefElevation is in the project length unit; TrueNorth comes from the model context.
  * @returns the georeference, `null` when no site has a location, or a warning when it cannot be used.
  */
-function readSiteLocation(api: WebIFC.IfcAPI, modelId: number, fileName: string, projectScale: number): Georeference | TaskWarning | null {
+function readSiteLocation(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  fileName: string,
+  projectScale: number,
+): Georeference | TaskWarning | null {
   const sites = [...api.GetLineIDsWithType(modelId, WebIFC.IFCSITE, true)].sort((a, b) => a - b);
   for (const siteId of sites) {
     const site = api.GetLine(modelId, siteId);
@@ -537,12 +588,16 @@ function readSiteLocation(api: WebIFC.IfcAPI, modelId: number, fileName: string,
     const lonParts = compoundAngle(site?.RefLongitude);
     if (!latParts && !lonParts) continue;
     const what = `IfcSite #${siteId} RefLatitude/RefLongitude`;
-    if (!latParts || !lonParts) return unreadable(fileName, what, `only ${latParts ? "RefLatitude" : "RefLongitude"} is given`);
+    if (!latParts || !lonParts)
+      return unreadable(fileName, what, `only ${latParts ? "RefLatitude" : "RefLongitude"} is given`);
     const latitude = compoundAngleToDegrees(latParts);
     const longitude = compoundAngleToDegrees(lonParts);
-    if (latitude === undefined || Math.abs(latitude) > 90) return unreadable(fileName, what, `RefLatitude (${latParts.join(",")}) is not a latitude`);
-    if (longitude === undefined || Math.abs(longitude) > 180) return unreadable(fileName, what, `RefLongitude (${lonParts.join(",")}) is not a longitude`);
-    if (latitude === 0 && longitude === 0) return unreadable(fileName, what, "they are 0,0 (a placeholder, not a location)");
+    if (latitude === undefined || Math.abs(latitude) > 90)
+      return unreadable(fileName, what, `RefLatitude (${latParts.join(",")}) is not a latitude`);
+    if (longitude === undefined || Math.abs(longitude) > 180)
+      return unreadable(fileName, what, `RefLongitude (${lonParts.join(",")}) is not a longitude`);
+    if (latitude === 0 && longitude === 0)
+      return unreadable(fileName, what, "they are 0,0 (a placeholder, not a location)");
     const elevation = (num(site?.RefElevation) ?? 0) * projectScale;
     const trueNorth = trueNorthOf(api, modelId, modelContextId(api, modelId));
 
@@ -574,10 +629,18 @@ function readSiteLocation(api: WebIFC.IfcAPI, modelId: number, fileName: string,
  * IfcSite's latitude/longitude. A georeference that is present but cannot be interpreted gives a
  * `GeoreferenceUnreadable` warning and no georeference. Never throws.
  */
-function readGeoreference(api: WebIFC.IfcAPI, modelId: number, fileName: string, projectScale: number, warnings: TaskWarning[]): Georeference | undefined {
+function readGeoreference(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  fileName: string,
+  projectScale: number,
+  warnings: TaskWarning[],
+): Georeference | undefined {
   let found: Georeference | TaskWarning | null;
   try {
-    found = readMapConversion(api, modelId, fileName, projectScale, warnings) ?? readSiteLocation(api, modelId, fileName, projectScale);
+    found =
+      readMapConversion(api, modelId, fileName, projectScale, warnings) ??
+      readSiteLocation(api, modelId, fileName, projectScale);
   } catch (e) {
     if (e instanceof Error && e.name === "RuntimeError") throw e; // WebAssembly trap: handled by the caller
     found = unreadable(fileName, "the georeference", `reading it failed (${errorText(e)})`);
@@ -619,7 +682,12 @@ class LogCollector {
       count,
     }));
     if (this.overflow > 0) {
-      warnings.push({ code: "GeometryProblem", message: `${fileName}: web-ifc reported ${this.overflow} more messages (not listed)`, target: fileName, count: this.overflow });
+      warnings.push({
+        code: "GeometryProblem",
+        message: `${fileName}: web-ifc reported ${this.overflow} more messages (not listed)`,
+        target: fileName,
+        count: this.overflow,
+      });
     }
     return warnings;
   }
@@ -630,7 +698,12 @@ interface ProductInfo {
   typeCode: number;
 }
 
-function readMeshes(api: WebIFC.IfcAPI, modelId: number, types: number[], wanted: Set<number>): Map<number, SourceMesh[]> {
+function readMeshes(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  types: number[],
+  wanted: Set<number>,
+): Map<number, SourceMesh[]> {
   const result = new Map<number, SourceMesh[]>();
   if (types.length === 0) return result;
   api.StreamAllMeshesWithTypes(modelId, types, (flat) => {
@@ -717,7 +790,11 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
     const className = ifcClassName(api, p.typeCode);
     const globalId = str(api, line?.GlobalId);
     if (!globalId) {
-      warnings.push({ code: "MissingIdentifier", message: `${className} #${p.expressId} has no GlobalId and was skipped`, target: `#${p.expressId}` });
+      warnings.push({
+        code: "MissingIdentifier",
+        message: `${className} #${p.expressId} has no GlobalId and was skipped`,
+        target: `#${p.expressId}`,
+      });
       continue;
     }
     const meshes = meshesById.get(p.expressId) ?? [];
@@ -731,12 +808,20 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
         const w = worldPlacement(api, modelId, placementId, placementCache);
         origin = [micro(w[3] * scale), micro(w[7] * scale), micro(w[11] * scale)];
       } catch (e) {
-        warnings.push({ code: "PlacementProblem", message: `${className} ${globalId}: placement not resolved (${errorText(e)}); origin set to 0,0,0`, target: globalId });
+        warnings.push({
+          code: "PlacementProblem",
+          message: `${className} ${globalId}: placement not resolved (${errorText(e)}); origin set to 0,0,0`,
+          target: globalId,
+        });
         origin = [0, 0, 0];
       }
     }
     if (seen.has(globalId)) {
-      warnings.push({ code: "DuplicateIdentifier", message: `${fileName}: GlobalId ${globalId} is used again by ${className} #${p.expressId}; only the first is kept`, target: globalId });
+      warnings.push({
+        code: "DuplicateIdentifier",
+        message: `${fileName}: GlobalId ${globalId} is used again by ${className} #${p.expressId}; only the first is kept`,
+        target: globalId,
+      });
       continue;
     }
     seen.add(globalId);
@@ -800,7 +885,8 @@ export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
     data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new SourceFileError("FileNotFound", `${fileName}: file not found (${absolutePath})`);
+    if (code === "ENOENT" || code === "ENOTDIR")
+      throw new SourceFileError("FileNotFound", `${fileName}: file not found (${absolutePath})`);
     throw new SourceFileError("FileUnreadable", `${fileName}: cannot be read (${code ?? errorText(e)})`);
   }
 
@@ -821,7 +907,10 @@ export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
     }
     if (modelId < 0) {
       closeLeakedModels(api);
-      throw new SourceFileError("InvalidFileFormat", `${fileName}: not a readable IFC file (${describeOpenFailure(data, openError)})`);
+      throw new SourceFileError(
+        "InvalidFileFormat",
+        `${fileName}: not a readable IFC file (${describeOpenFailure(data, openError)})`,
+      );
     }
     highestModelId = Math.max(highestModelId, modelId);
     let parsed: ParsedFile;
@@ -829,7 +918,10 @@ export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
       parsed = parseOpenModel(api, modelId, fileName, warnings);
     } catch (e) {
       if (e instanceof Error && e.name === "RuntimeError") discardApi(); // WebAssembly trap: instance state unknown
-      throw new SourceFileError("InvalidFileFormat", `${fileName}: web-ifc failed while reading the file (${errorText(e)})`);
+      throw new SourceFileError(
+        "InvalidFileFormat",
+        `${fileName}: web-ifc failed while reading the file (${errorText(e)})`,
+      );
     }
     parsed.warnings.push(...collector.toWarnings(fileName));
     return parsed;

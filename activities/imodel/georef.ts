@@ -25,9 +25,9 @@
  * Scale: an EcefLocation is rigid (metres to metres), so a map conversion scale is not represented.
  */
 import proj4 from "proj4";
-import { Cartographic, EcefLocation, EcefLocationProps, GeographicCRSProps } from "@itwin/core-common";
-import { Angle, Matrix3d, Point3d } from "@itwin/core-geometry";
-import { Georeference } from "../connectors/types";
+import { Cartographic, EcefLocation, type EcefLocationProps, type GeographicCRSProps } from "@itwin/core-common";
+import { Angle, type Matrix3d, Point3d } from "@itwin/core-geometry";
+import { type Georeference } from "../connectors/types";
 
 type ProjectedGeoreference = Extract<Georeference, { kind: "projected" }>;
 
@@ -128,7 +128,11 @@ export interface GeographicPosition {
 /** Map (grid) coordinates of the CRS → WGS84. @throws UnsupportedCrsError */
 export function gridToGeographic(epsg: number, easting: number, northing: number, height = 0): GeographicPosition {
   const [longitude, latitude, h] = converterFor(epsg).forward([easting, northing, height]);
-  if (![longitude, latitude].every(Number.isFinite)) throw new UnsupportedCrsError(epsg, `EPSG:${epsg}: ${easting}, ${northing} cannot be converted (outside the projection's domain)`);
+  if (![longitude, latitude].every(Number.isFinite))
+    throw new UnsupportedCrsError(
+      epsg,
+      `EPSG:${epsg}: ${easting}, ${northing} cannot be converted (outside the projection's domain)`,
+    );
   return { latitude, longitude, height: Number.isFinite(h) ? h : height };
 }
 
@@ -187,7 +191,11 @@ export function ecefLocationFor(georef: Georeference): EcefLocationProps {
   if (![position.latitude, position.longitude, position.height, angle].every(Number.isFinite)) {
     throw new RangeError(`georeference from ${georef.origin} is not finite`);
   }
-  const origin = Cartographic.fromDegrees({ longitude: position.longitude, latitude: position.latitude, height: position.height });
+  const origin = Cartographic.fromDegrees({
+    longitude: position.longitude,
+    latitude: position.latitude,
+    height: position.height,
+  });
   return EcefLocation.createFromCartographicOrigin(origin, Point3d.createZero(), Angle.createRadians(angle)).toJSON();
 }
 
@@ -212,7 +220,10 @@ export function gcsFor(georef: Georeference): GeographicCRSProps | undefined {
 }
 
 /** How far apart two EcefLocations put the iModel: distance of their origins (m) and angle between orientations (rad). */
-export function ecefLocationDifference(a: EcefLocationProps, b: EcefLocationProps): { distance: number; angle: number } {
+export function ecefLocationDifference(
+  a: EcefLocationProps,
+  b: EcefLocationProps,
+): { distance: number; angle: number } {
   const la = new EcefLocation(a);
   const lb = new EcefLocation(b);
   const distance = la.origin.distance(lb.origin);

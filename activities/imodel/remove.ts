@@ -39,9 +39,16 @@
  * never holds half a removal.
  */
 import * as fs from "node:fs";
-import { ExternalSource, ExternalSourceAspect, InformationPartitionElement, LinkElement, StandaloneDb, Subject } from "@itwin/core-backend";
-import { Id64String, OpenMode } from "@itwin/core-bentley";
-import { FilePropertyProps, IModel, RepositoryLinkProps } from "@itwin/core-common";
+import {
+  ExternalSource,
+  ExternalSourceAspect,
+  InformationPartitionElement,
+  LinkElement,
+  StandaloneDb,
+  Subject,
+} from "@itwin/core-backend";
+import { type Id64String, OpenMode } from "@itwin/core-bentley";
+import { type FilePropertyProps, IModel, type RepositoryLinkProps } from "@itwin/core-common";
 import { queryRows, requireHost, withPathLock } from "./writer";
 
 /** One source file of a connection with data in the iModel. */
@@ -143,7 +150,10 @@ function subjectIdOf(db: StandaloneDb, connectionId: string): Id64String | undef
 
 /** Scope ids of the link's "DocumentWithBeGuid" aspects (the writer scopes them to the connection's Subject). */
 async function documentScopes(db: StandaloneDb, linkId: Id64String): Promise<Id64String[]> {
-  const rows = await queryRows(db, "SELECT Scope.Id FROM BisCore.ExternalSourceAspect WHERE Element.Id=? AND Kind=?", [linkId, KIND_DOCUMENT]);
+  const rows = await queryRows(db, "SELECT Scope.Id FROM BisCore.ExternalSourceAspect WHERE Element.Id=? AND Kind=?", [
+    linkId,
+    KIND_DOCUMENT,
+  ]);
   return rows.map((r) => r[0] as Id64String);
 }
 
@@ -152,21 +162,39 @@ async function documentScopes(db: StandaloneDb, linkId: Id64String): Promise<Id6
  * any) is scoped to the connection's Subject; the second test keeps apart connections whose ids prefix each other
  * across a "/" (e.g. "a" + file "b/c" and "a/b" + file "c").
  */
-async function belongsToConnection(db: StandaloneDb, linkId: Id64String, subjectId: Id64String | undefined): Promise<boolean> {
+async function belongsToConnection(
+  db: StandaloneDb,
+  linkId: Id64String,
+  subjectId: Id64String | undefined,
+): Promise<boolean> {
   const scopes = await documentScopes(db, linkId);
   return scopes.length === 0 || scopes.some((s) => s === subjectId);
 }
 
-async function findLink(db: StandaloneDb, connectionId: string, sourceFileId: string, subjectId: Id64String | undefined): Promise<Id64String | undefined> {
-  const linkId = db.elements.queryElementIdByCode(LinkElement.createCode(db, IModel.repositoryModelId, `${connectionId}/${sourceFileId}`));
+async function findLink(
+  db: StandaloneDb,
+  connectionId: string,
+  sourceFileId: string,
+  subjectId: Id64String | undefined,
+): Promise<Id64String | undefined> {
+  const linkId = db.elements.queryElementIdByCode(
+    LinkElement.createCode(db, IModel.repositoryModelId, `${connectionId}/${sourceFileId}`),
+  );
   if (!linkId) return undefined;
   return (await belongsToConnection(db, linkId, subjectId)) ? linkId : undefined;
 }
 
-async function sourceFilesOf(db: StandaloneDb, connectionId: string): Promise<(SourceFileInIModel & { linkId: Id64String })[]> {
+async function sourceFilesOf(
+  db: StandaloneDb,
+  connectionId: string,
+): Promise<(SourceFileInIModel & { linkId: Id64String })[]> {
   const subjectId = subjectIdOf(db, connectionId);
   const prefix = `${connectionId}/`;
-  const rows = await queryRows(db, "SELECT ECInstanceId, CodeValue, Url FROM BisCore.RepositoryLink WHERE Model.Id=? ORDER BY CodeValue", [IModel.repositoryModelId]);
+  const rows = await queryRows(
+    db,
+    "SELECT ECInstanceId, CodeValue, Url FROM BisCore.RepositoryLink WHERE Model.Id=? ORDER BY CodeValue",
+    [IModel.repositoryModelId],
+  );
   const files: (SourceFileInIModel & { linkId: Id64String })[] = [];
   for (const [linkId, codeValue, url] of rows as [Id64String, string | undefined, string | undefined][]) {
     if (!codeValue || !codeValue.startsWith(prefix) || codeValue.length === prefix.length) continue;
@@ -184,11 +212,19 @@ function recomputeProjectExtents(db: StandaloneDb): void {
 }
 
 /** Deletes an element bottom-up: its sub-model's elements and the sub-model, its children, then itself. */
-async function deleteElementTree(db: StandaloneDb, elementId: Id64String, counts: { elements: number; models: number }): Promise<void> {
+async function deleteElementTree(
+  db: StandaloneDb,
+  elementId: Id64String,
+  counts: { elements: number; models: number },
+): Promise<void> {
   if (db.models.tryGetModelProps(elementId)) {
-    const top = await queryRows(db, "SELECT ECInstanceId FROM bis.Element WHERE Model.Id=? AND Parent.Id IS NULL", [elementId]);
+    const top = await queryRows(db, "SELECT ECInstanceId FROM bis.Element WHERE Model.Id=? AND Parent.Id IS NULL", [
+      elementId,
+    ]);
     for (const [id] of top as [Id64String][]) await deleteElementTree(db, id, counts);
-    counts.elements += countElementsIn(await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [elementId]));
+    counts.elements += countElementsIn(
+      await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [elementId]),
+    );
     db.models.deleteModel(elementId); // also deletes elements still in it (children whose parent is elsewhere)
     counts.models++;
   }
@@ -198,7 +234,11 @@ async function deleteElementTree(db: StandaloneDb, elementId: Id64String, counts
 }
 
 function hasAncestorIn(db: StandaloneDb, elementId: Id64String, ids: Set<Id64String>): boolean {
-  for (let parent = db.elements.queryParent(elementId); parent !== undefined; parent = db.elements.queryParent(parent)) {
+  for (
+    let parent = db.elements.queryParent(elementId);
+    parent !== undefined;
+    parent = db.elements.queryParent(parent)
+  ) {
     if (ids.has(parent)) return true;
   }
   return false;
@@ -220,8 +260,13 @@ function countElementsIn(rows: unknown[][]): number {
  * Read only (nothing is saved). Empty when the .bim file does not exist (it is not created).
  * @throws Error when the host is not started; IModelError from core-backend (e.g. the file is locked by another process).
  */
-export async function listSourceFilesInIModel(bimPath: string, connectionId: string): Promise<{ sourceFileId: string; path: string }[]> {
-  return withOpenDb(bimPath, [], async (db) => (await sourceFilesOf(db, connectionId)).map(({ sourceFileId, path }) => ({ sourceFileId, path })));
+export async function listSourceFilesInIModel(
+  bimPath: string,
+  connectionId: string,
+): Promise<{ sourceFileId: string; path: string }[]> {
+  return withOpenDb(bimPath, [], async (db) =>
+    (await sourceFilesOf(db, connectionId)).map(({ sourceFileId, path }) => ({ sourceFileId, path })),
+  );
 }
 
 /**
@@ -255,13 +300,21 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
 
     // The file's partition(s): by provenance, else by code under the connection's Subject.
     const partitions = new Set<Id64String>();
-    for (const [id] of (await queryRows(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?", [linkId, KIND_MODEL])) as [Id64String][]) {
+    for (const [id] of (await queryRows(
+      db,
+      "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?",
+      [linkId, KIND_MODEL],
+    )) as [Id64String][]) {
       partitions.add(id);
     }
     if (partitions.size === 0 && subjectId) {
       const byCode = db.elements.queryElementIdByCode(InformationPartitionElement.createCode(db, subjectId, filePath));
       if (byCode) {
-        const claims = await queryRows(db, "SELECT Scope.Id FROM BisCore.ExternalSourceAspect WHERE Element.Id=? AND Kind=?", [byCode, KIND_MODEL]);
+        const claims = await queryRows(
+          db,
+          "SELECT Scope.Id FROM BisCore.ExternalSourceAspect WHERE Element.Id=? AND Kind=?",
+          [byCode, KIND_MODEL],
+        );
         if (claims.every(([scope]) => scope === linkId)) partitions.add(byCode);
       }
     }
@@ -278,17 +331,24 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
     const modelSet = new Set(models);
 
     let elementsDeleted = 0;
-    for (const modelId of models) elementsDeleted += countElementsIn(await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [modelId]));
+    for (const modelId of models)
+      elementsDeleted += countElementsIn(
+        await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [modelId]),
+      );
     elementsDeleted += elementRows.filter(([, , modelId]) => !modelSet.has(modelId)).length;
 
     // 1. elements (an element with an ancestor that is deleted too goes with it: deleting it again would throw).
-    const topLevel = elementRows.filter(([id, parentId]) => !parentId || !hasAncestorIn(db, id, elementIds)).map(([id]) => id);
+    const topLevel = elementRows
+      .filter(([id, parentId]) => !parentId || !hasAncestorIn(db, id, elementIds))
+      .map(([id]) => id);
     if (topLevel.length > 0) db.elements.deleteElement(topLevel);
 
     // 2. what is left in the model(s), the model(s), the partition(s).
     let modelsDeleted = 0;
     for (const modelId of models) {
-      const left = await queryRows(db, "SELECT ECInstanceId FROM bis.Element WHERE Model.Id=? AND Parent.Id IS NULL", [modelId]);
+      const left = await queryRows(db, "SELECT ECInstanceId FROM bis.Element WHERE Model.Id=? AND Parent.Id IS NULL", [
+        modelId,
+      ]);
       if (left.length > 0) db.elements.deleteElement(left.map(([id]) => id as Id64String));
       db.models.deleteModel(modelId);
       modelsDeleted++;
@@ -301,7 +361,9 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
     db.elements.deleteElement(linkId);
 
     recomputeProjectExtents(db);
-    db.saveChanges(`imodel-sync run ${input.runId}: remove ${filePath} (-${elementsDeleted} elements, -${modelsDeleted} models)`);
+    db.saveChanges(
+      `imodel-sync run ${input.runId}: remove ${filePath} (-${elementsDeleted} elements, -${modelsDeleted} models)`,
+    );
     return { found: true, path: filePath, elementsDeleted, modelsDeleted };
   });
 }
@@ -327,7 +389,11 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
 export async function removeConnectionSubject(input: RemoveConnectionSubjectInput): Promise<{ found: boolean }> {
   return withOpenDb(input.bimPath, { found: false }, async (db) => {
     const remaining = await sourceFilesOf(db, input.connectionId);
-    if (remaining.length > 0) throw new ConnectionFilesRemainError(input.connectionId, remaining.map(({ sourceFileId, path }) => ({ sourceFileId, path })));
+    if (remaining.length > 0)
+      throw new ConnectionFilesRemainError(
+        input.connectionId,
+        remaining.map(({ sourceFileId, path }) => ({ sourceFileId, path })),
+      );
 
     const subjectId = subjectIdOf(db, input.connectionId);
     const counts = { elements: 0, models: 0 };
@@ -337,7 +403,10 @@ export async function removeConnectionSubject(input: RemoveConnectionSubjectInpu
     }
     const georeferenceCleared = input.clearGeoreference === true && clearGeoreference(db);
     if (subjectId || georeferenceCleared) {
-      const what = [subjectId ? `Subject and ${counts.elements - 1} element(s) under it, ${counts.models} model(s)` : "", georeferenceCleared ? "georeference" : ""];
+      const what = [
+        subjectId ? `Subject and ${counts.elements - 1} element(s) under it, ${counts.models} model(s)` : "",
+        georeferenceCleared ? "georeference" : "",
+      ];
       db.saveChanges(`imodel-sync: remove connection ${input.connectionId}: ${what.filter(Boolean).join("; ")}`);
     }
     return { found: subjectId !== undefined };
@@ -350,7 +419,11 @@ export async function removeConnectionSubject(input: RemoveConnectionSubjectInpu
  */
 function clearGeoreference(db: StandaloneDb): boolean {
   let changed = false;
-  if (db.geographicCoordinateSystem !== undefined || db.queryFilePropertyBlob(GCS_PROPERTY) !== undefined || db.queryFilePropertyString(GCS_PROPERTY) !== undefined) {
+  if (
+    db.geographicCoordinateSystem !== undefined ||
+    db.queryFilePropertyBlob(GCS_PROPERTY) !== undefined ||
+    db.queryFilePropertyString(GCS_PROPERTY) !== undefined
+  ) {
     db.deleteFileProperty(GCS_PROPERTY);
     db.geographicCoordinateSystem = undefined;
     changed = true;

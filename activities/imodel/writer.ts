@@ -28,26 +28,26 @@ import {
   StandaloneDb,
   Subject,
 } from "@itwin/core-backend";
-import { Id64String, OpenMode } from "@itwin/core-bentley";
+import { type Id64String, OpenMode } from "@itwin/core-bentley";
 import {
   Code,
   ColorDef,
   EcefLocation,
-  ExternalSourceAspectProps,
-  ExternalSourceProps,
+  type ExternalSourceAspectProps,
+  type ExternalSourceProps,
   GeometryParams,
   GeometryStreamBuilder,
   IModel,
-  PhysicalElementProps,
+  type PhysicalElementProps,
   QueryBinder,
   QueryRowFormat,
-  RepositoryLinkProps,
+  type RepositoryLinkProps,
   SubCategoryAppearance,
 } from "@itwin/core-common";
 import {
   AngleSweep,
   Arc3d,
-  GeometryQuery,
+  type GeometryQuery,
   IndexedPolyface,
   LineString3d,
   Matrix3d,
@@ -56,7 +56,14 @@ import {
   Range3d,
   Vector3d,
 } from "@itwin/core-geometry";
-import { Georeference, ParsedFile, RgbaColor, SourceCurve, SourceElement, TaskWarning } from "../connectors/types";
+import {
+  type Georeference,
+  type ParsedFile,
+  type RgbaColor,
+  type SourceCurve,
+  type SourceElement,
+  type TaskWarning,
+} from "../connectors/types";
 import { ecefLocationDifference, ecefLocationFor, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
@@ -129,7 +136,10 @@ let hostStartup: Promise<void> | undefined;
 function addAppSettings(): void {
   const settings = IModelHost.appWorkspace.settings;
   if (!settings.getBoolean(DISABLE_GCS_WORKSPACES, false)) {
-    settings.addDictionary({ name: SETTINGS_DICTIONARY, priority: SettingsPriority.application }, { [DISABLE_GCS_WORKSPACES]: true });
+    settings.addDictionary(
+      { name: SETTINGS_DICTIONARY, priority: SettingsPriority.application },
+      { [DISABLE_GCS_WORKSPACES]: true },
+    );
   }
 }
 
@@ -247,23 +257,30 @@ export class WriterDataError extends Error {
 }
 
 function finiteOrThrow(e: SourceElement): void {
-  if (!e.origin.every(Number.isFinite)) throw new WriterDataError(`element ${e.identifier}: origin is not finite (${e.origin.join(",")})`);
+  if (!e.origin.every(Number.isFinite))
+    throw new WriterDataError(`element ${e.identifier}: origin is not finite (${e.origin.join(",")})`);
   for (const m of e.meshes) {
     for (let i = 0; i < m.positions.length; i++) {
-      if (!Number.isFinite(m.positions[i])) throw new WriterDataError(`element ${e.identifier}: mesh position is not finite`);
+      if (!Number.isFinite(m.positions[i]))
+        throw new WriterDataError(`element ${e.identifier}: mesh position is not finite`);
     }
     const n = m.positions.length / 3;
     for (let i = 0; i < m.indices.length; i++) {
-      if (m.indices[i] >= n) throw new WriterDataError(`element ${e.identifier}: mesh index ${m.indices[i]} out of range (${n} points)`);
+      if (m.indices[i] >= n)
+        throw new WriterDataError(`element ${e.identifier}: mesh index ${m.indices[i]} out of range (${n} points)`);
     }
   }
   for (const c of e.curves ?? []) {
-    const numbers = c.kind === "linestring" ? [...c.points] : [...c.center, ...c.normal, c.radius, c.startAngle, c.sweepAngle];
+    const numbers =
+      c.kind === "linestring" ? [...c.points] : [...c.center, ...c.normal, c.radius, c.startAngle, c.sweepAngle];
     if (!numbers.every(Number.isFinite)) throw new WriterDataError(`element ${e.identifier}: curve data is not finite`);
     if (c.kind === "linestring" && (c.points.length < 3 || c.points.length % 3 !== 0)) {
-      throw new WriterDataError(`element ${e.identifier}: linestring has ${c.points.length} coordinates (needs x,y,z triples)`);
+      throw new WriterDataError(
+        `element ${e.identifier}: linestring has ${c.points.length} coordinates (needs x,y,z triples)`,
+      );
     }
-    if (c.kind === "arc" && (c.radius <= 0 || Math.hypot(...c.normal) === 0)) throw new WriterDataError(`element ${e.identifier}: arc has no radius or normal`);
+    if (c.kind === "arc" && (c.radius <= 0 || Math.hypot(...c.normal) === 0))
+      throw new WriterDataError(`element ${e.identifier}: arc has no radius or normal`);
   }
 }
 
@@ -271,7 +288,8 @@ function finiteOrThrow(e: SourceElement): void {
 function curveGeometry(c: SourceCurve, ox: number, oy: number, oz: number): GeometryQuery {
   if (c.kind === "linestring") {
     const pts: Point3d[] = [];
-    for (let i = 0; i + 2 < c.points.length; i += 3) pts.push(Point3d.create(c.points[i] - ox, c.points[i + 1] - oy, c.points[i + 2] - oz));
+    for (let i = 0; i + 2 < c.points.length; i += 3)
+      pts.push(Point3d.create(c.points[i] - ox, c.points[i + 1] - oy, c.points[i + 2] - oz));
     if (pts.length === 1) return PointString3d.create(pts);
     if (c.closed) pts.push(pts[0].clone());
     return LineString3d.create(pts);
@@ -348,7 +366,10 @@ function buildGeometry(e: SourceElement, categoryId: Id64String): Pick<PhysicalE
 }
 
 export async function queryRows(db: StandaloneDb, ecsql: string, args: unknown[]): Promise<unknown[][]> {
-  const reader = db.createQueryReader(ecsql, QueryBinder.from(args), { rowFormat: QueryRowFormat.UseECSqlPropertyIndexes, usePrimaryConn: true });
+  const reader = db.createQueryReader(ecsql, QueryBinder.from(args), {
+    rowFormat: QueryRowFormat.UseECSqlPropertyIndexes,
+    usePrimaryConn: true,
+  });
   return (await reader.toArray()) as unknown[][];
 }
 
@@ -440,13 +461,25 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   if (existingLinkId) {
     const last = readLastWrite(db.elements.getElementProps(existingLinkId));
     if (last && last.runId === input.runId && last.contentHash === input.contentHash) {
-      const subjectId = db.elements.queryElementIdByCode(Subject.createCode(db, IModel.rootSubjectId, input.connectionId));
+      const subjectId = db.elements.queryElementIdByCode(
+        Subject.createCode(db, IModel.rootSubjectId, input.connectionId),
+      );
       const modelId =
         last.modelId ??
-        (subjectId && db.elements.queryElementIdByCode(InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath))) ??
+        (subjectId &&
+          db.elements.queryElementIdByCode(
+            InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath),
+          )) ??
         "";
       const geo = last.georeference ?? { outcome: "none", warnings: [] };
-      return { ...last.counts, repositoryLinkId: existingLinkId, modelId, replayed: true, warnings: [...warnings, ...geo.warnings], georeference: geo.outcome };
+      return {
+        ...last.counts,
+        repositoryLinkId: existingLinkId,
+        modelId,
+        replayed: true,
+        warnings: [...warnings, ...geo.warnings],
+        georeference: geo.outcome,
+      };
     }
   }
 
@@ -487,14 +520,22 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   // Partition + PhysicalModel of the composite file: found by its provenance (so that a moved/renamed file keeps
   // its model, whose code follows the new path), else by code, else created.
   const partitionCode = InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath);
-  const modelRows = await queryRows(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model' ORDER BY ECInstanceId", [linkId]);
+  const modelRows = await queryRows(
+    db,
+    "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model' ORDER BY ECInstanceId",
+    [linkId],
+  );
   let modelId = (modelRows[0]?.[0] as Id64String | undefined) ?? db.elements.queryElementIdByCode(partitionCode);
   if (!modelId) {
     modelId = PhysicalModel.insert(db, subjectId, input.sourceFilePath);
   } else {
     const partition = db.elements.getElementProps(modelId);
     if (partition.code.value !== input.sourceFilePath || partition.parent?.id !== subjectId) {
-      db.elements.updateElement({ ...partition, code: partitionCode, parent: { id: subjectId, relClassName: "BisCore:SubjectOwnsPartitionElements" } });
+      db.elements.updateElement({
+        ...partition,
+        code: partitionCode,
+        parent: { id: subjectId, relClassName: "BisCore:SubjectOwnsPartitionElements" },
+      });
     }
   }
   upsertAspect(db, modelId, {
@@ -525,7 +566,11 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const seen = new Set<string>();
   for (const e of input.parsed.elements) {
     if (seen.has(e.identifier)) {
-      warnings.push({ code: "DuplicateIdentifier", message: `${fileLabel}: identifier ${e.identifier} appears more than once; only the first is written`, target: e.identifier });
+      warnings.push({
+        code: "DuplicateIdentifier",
+        message: `${fileLabel}: identifier ${e.identifier} appears more than once; only the first is written`,
+        target: e.identifier,
+      });
       continue;
     }
     seen.add(e.identifier);
@@ -559,11 +604,18 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     };
     if (prior) {
       db.elements.updateElement<PhysicalElementProps>({ ...props, id: prior.elementId }); // userLabel undefined clears it
-      db.elements.updateAspect({ ...aspect, id: prior.aspectId, element: { ...aspect.element, id: prior.elementId } } as ExternalSourceAspectProps);
+      db.elements.updateAspect({
+        ...aspect,
+        id: prior.aspectId,
+        element: { ...aspect.element, id: prior.elementId },
+      } as ExternalSourceAspectProps);
       counts.updated++;
     } else {
       const elementId = db.elements.insertElement(props);
-      db.elements.insertAspect({ ...aspect, element: { ...aspect.element, id: elementId } } as ExternalSourceAspectProps);
+      db.elements.insertAspect({
+        ...aspect,
+        element: { ...aspect.element, id: elementId },
+      } as ExternalSourceAspectProps);
       counts.inserted++;
     }
   }
@@ -584,12 +636,26 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
 
   // Idempotency record + file label/url refresh, in the same transaction.
   const linkProps = db.elements.getElementProps<RepositoryLinkProps>(linkId);
-  const lastWrite: LastWrite = { runId: input.runId, contentHash: input.contentHash, counts, modelId, georeference: geo };
+  const lastWrite: LastWrite = {
+    runId: input.runId,
+    contentHash: input.contentHash,
+    counts,
+    modelId,
+    georeference: geo,
+  };
   const jsonProperties = { ...(linkProps.jsonProperties ?? {}) };
   jsonProperties.imodelSync = { ...((jsonProperties.imodelSync as object | undefined) ?? {}), lastWrite };
-  db.elements.updateElement<RepositoryLinkProps>({ ...linkProps, url: input.sourceFilePath, userLabel: fileLabel, format, jsonProperties });
+  db.elements.updateElement<RepositoryLinkProps>({
+    ...linkProps,
+    url: input.sourceFilePath,
+    userLabel: fileLabel,
+    format,
+    jsonProperties,
+  });
 
-  db.saveChanges(`imodel-sync run ${input.runId}: ${input.sourceFilePath} (+${counts.inserted} ~${counts.updated} -${counts.deleted})`);
+  db.saveChanges(
+    `imodel-sync run ${input.runId}: ${input.sourceFilePath} (+${counts.inserted} ~${counts.updated} -${counts.deleted})`,
+  );
   return { ...counts, repositoryLinkId: linkId, modelId, replayed: false, warnings, georeference: geo.outcome };
 }
 
@@ -603,7 +669,11 @@ const GEOREFERENCE_TOLERANCE = { metres: 1, radians: 0.001 };
  * The geographic coordinate system is not stored: with the GCS workspace disabled core-backend cannot resolve one
  * offline (see `gcsFor` in ./georef).
  */
-function applyGeoreference(db: StandaloneDb, georef: Georeference | undefined, fileLabel: string): { outcome: GeoreferenceOutcome; warnings: TaskWarning[] } {
+function applyGeoreference(
+  db: StandaloneDb,
+  georef: Georeference | undefined,
+  fileLabel: string,
+): { outcome: GeoreferenceOutcome; warnings: TaskWarning[] } {
   if (!georef) return { outcome: "none", warnings: [] };
   let location: EcefLocation;
   try {
@@ -611,7 +681,16 @@ function applyGeoreference(db: StandaloneDb, georef: Georeference | undefined, f
   } catch (e) {
     const code = e instanceof UnsupportedCrsError ? e.code : "GeoreferenceUnreadable";
     const reason = e instanceof Error ? e.message : String(e);
-    return { outcome: "none", warnings: [{ code, message: `${fileLabel}: its georeference (${georef.origin}) cannot be used: ${reason}; the iModel's location is not changed`, target: fileLabel }] };
+    return {
+      outcome: "none",
+      warnings: [
+        {
+          code,
+          message: `${fileLabel}: its georeference (${georef.origin}) cannot be used: ${reason}; the iModel's location is not changed`,
+          target: fileLabel,
+        },
+      ],
+    };
   }
   const existing = db.ecefLocation;
   if (!db.isGeoLocated || !existing) {
@@ -619,7 +698,8 @@ function applyGeoreference(db: StandaloneDb, georef: Georeference | undefined, f
     return { outcome: "set", warnings: [] };
   }
   const { distance, angle } = ecefLocationDifference(existing.toJSON(), location.toJSON());
-  if (distance <= GEOREFERENCE_TOLERANCE.metres && angle <= GEOREFERENCE_TOLERANCE.radians) return { outcome: "kept", warnings: [] };
+  if (distance <= GEOREFERENCE_TOLERANCE.metres && angle <= GEOREFERENCE_TOLERANCE.radians)
+    return { outcome: "kept", warnings: [] };
   const message =
     `${fileLabel}: its georeference (${georef.origin}) places the iModel origin ${distance.toFixed(2)} m away from the iModel's location` +
     ` (axes ${((angle * 180) / Math.PI).toFixed(4)}° apart); the iModel's location is kept`;
@@ -627,7 +707,12 @@ function applyGeoreference(db: StandaloneDb, georef: Georeference | undefined, f
 }
 
 function ensureExternalSource(db: StandaloneDb, linkId: Id64String, label: string): Id64String {
-  for (const id of db.queryEntityIds({ from: ExternalSource.classFullName, where: `Repository.Id=${linkId}`, limit: 1 })) return id;
+  for (const id of db.queryEntityIds({
+    from: ExternalSource.classFullName,
+    where: `Repository.Id=${linkId}`,
+    limit: 1,
+  }))
+    return id;
   const props: ExternalSourceProps = {
     classFullName: ExternalSource.classFullName,
     model: IModel.repositoryModelId,
@@ -648,7 +733,11 @@ function upsertAspect(db: StandaloneDb, ownerId: Id64String, props: ExternalSour
     .find((a) => a.kind === props.kind && a.scope?.id === props.scope.id && a.identifier === props.identifier);
   if (!existing) {
     db.elements.insertAspect(props);
-  } else if (existing.version !== props.version || existing.checksum !== props.checksum || existing.source?.id !== props.source?.id) {
+  } else if (
+    existing.version !== props.version ||
+    existing.checksum !== props.checksum ||
+    existing.source?.id !== props.source?.id
+  ) {
     db.elements.updateAspect({ ...props, id: existing.id } as ExternalSourceAspectProps);
   }
 }

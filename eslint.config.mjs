@@ -1,0 +1,112 @@
+// ESLint (flat config). `make lint` runs it with Prettier's check and the import-cycle check (docs/architecture.md).
+import { builtinModules } from "node:module";
+import js from "@eslint/js";
+import prettier from "eslint-config-prettier";
+import globals from "globals";
+import tseslint from "typescript-eslint";
+
+/** Node built-ins under both spellings (`fs`, `node:fs`). */
+const NODE_BUILTINS = [...new Set(builtinModules.filter((m) => !m.startsWith("_")).flatMap((m) => [m, `node:${m}`]))];
+
+/** Packages that do I/O: never imported as values by deterministic or pure code. */
+const IO_PACKAGES = [
+  "mongodb",
+  "express",
+  "pino",
+  "pino-http",
+  "nodemailer",
+  "web-ifc",
+  "dxf-parser",
+  "proj4",
+  "@temporalio/client",
+  "@temporalio/worker",
+  "@temporalio/activity",
+  "@temporalio/testing",
+  "@itwin/*",
+];
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", "dist/**", "data/**", "web/dist/**", "coverage/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/consistent-type-imports": [
+        "error",
+        { fixStyle: "inline-type-imports", disallowTypeAnnotations: false },
+      ],
+    },
+  },
+  {
+    // Workflow code is deterministic (docs/architecture.md "Determinism"): no Node built-ins, no I/O packages, and
+    // only type imports from the parts that do I/O (lib/, activities/, api/, worker/).
+    files: ["workflows/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: NODE_BUILTINS.map((name) => ({
+            name,
+            message: "Workflow code is deterministic: no Node built-ins (docs/architecture.md).",
+          })),
+          patterns: [
+            {
+              group: IO_PACKAGES,
+              message: "Workflow code is deterministic: no I/O packages (docs/architecture.md).",
+            },
+            {
+              group: ["**/lib/*", "**/activities/*", "**/activities/**", "**/api/*", "**/worker/*"],
+              allowTypeImports: true,
+              message: "Workflows import only types from lib/, activities/, api/ and worker/ (docs/architecture.md).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // domain/ holds pure types, schemas and rules shared by every part: no I/O and no imports from the other parts.
+    files: ["domain/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            "fs",
+            "node:fs",
+            "fs/promises",
+            "node:fs/promises",
+            "child_process",
+            "node:child_process",
+            "net",
+            "node:net",
+            "http",
+            "node:http",
+            "https",
+            "node:https",
+          ].map((name) => ({ name, message: "domain/ is pure: no I/O (docs/architecture.md)." })),
+          patterns: [
+            { group: IO_PACKAGES, message: "domain/ is pure: no I/O packages (docs/architecture.md)." },
+            {
+              group: ["**/lib/*", "**/activities/*", "**/activities/**", "**/api/*", "**/worker/*", "**/workflows/*"],
+              allowTypeImports: true,
+              message: "domain/ depends on nothing of the project but itself (docs/architecture.md).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["test/**/*.ts", "scripts/**/*.ts"],
+    // Tests read JSON answers of the API: `any` is the honest type there.
+    rules: { "@typescript-eslint/no-non-null-assertion": "off", "@typescript-eslint/no-explicit-any": "off" },
+  },
+  prettier,
+);
