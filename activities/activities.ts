@@ -307,7 +307,7 @@ export function createActivities({ store, logger, sourceRoots }: ActivityDeps) {
           ok: false,
           error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} has no record` },
         };
-      // A deleted connection never synchronizes again, whoever asked (DESIGN.md: delete stops future syncs at once).
+      // A deleted connection never synchronizes again, whoever asked (docs/product-rules.md "Delete, two modes": a delete stops future syncs at once).
       if (connection.status !== "Active") {
         return {
           ok: false,

@@ -2,7 +2,7 @@
  * Activities of delete jobs: removing the data of source files (a whole connection's, or the files of an unmapped
  * composite model) from the iModel, one file per transaction, and then the connection itself.
  *
- * Rules (DESIGN.md "Delete, two modes" / "Unmap a composite model"): `deleteData` removes every element, model,
+ * Rules (docs/product-rules.md "Delete, two modes" / "Change mapping"): `deleteData` removes every element, model,
  * aspect, `ExternalSource` and `RepositoryLink` that came from those files, and nothing else (categories are shared by
  * every connection and stay). The file that defines the iModel's geographic coordinate system is never removed by an
  * unmap job.
@@ -127,7 +127,7 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
     /**
      * Removes one file's data from the iModel (one transaction; idempotent, so a retry after a crash finishes the job)
      * and forgets the file's record. Refuses, as a task error, to remove the file that defines the iModel's GCS
-     * in an unmap job (DESIGN.md: that file cannot be unmapped once synchronized).
+     * in an unmap job (docs/product-rules.md "GCS-defining connection": that file cannot be unmapped once synchronized).
      */
     async removeFileData(input: {
       runId: string;

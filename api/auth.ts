@@ -65,7 +65,7 @@ export const isAdmin = (u: UserRecord) => u.role === "admin";
 
 /**
  * Only the connection's owner or an administrator may change it (its schedule, name, mapping, or delete it): scheduled
- * syncs run on the owner's behalf, with the owner's rights (DESIGN.md "Owner and token").
+ * syncs run on the owner's behalf, with the owner's rights (docs/product-rules.md "Owner and token").
  * @param what what the caller tried, for the message (e.g. "change its schedule").
  * @throws ApiError NotConnectionOwner (403).
  */

@@ -45,7 +45,7 @@ const now = () => new Date().toISOString();
 /**
  * The files that go with a composite model when it is unmapped: itself and the resolved references found under it
  * at its last parse, except those another remaining composite model names too (they stay mapped through it) and those
- * that are composite models themselves (DESIGN.md: references go with their composite model).
+ * that are composite models themselves (docs/product-rules.md "Change mapping": reference files go with their composite model).
  */
 export function filesGoingWith(connection: ConnectionRecord, compositeId: string, states: FileStateRecord[]): string[] {
   const stateOf = (id: string) => states.find((s) => s.sourceFileId === id);

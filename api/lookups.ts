@@ -27,7 +27,7 @@ export async function loadConnection(store: Store, id: string): Promise<Connecti
 
 /**
  * Refuses a connection that is not Active (deleted, or being deleted with its data): no sync and no change of it may
- * start (DESIGN.md: a delete stops future syncs at once).
+ * start (docs/product-rules.md "Delete, two modes": a delete stops future syncs at once).
  * @throws ApiError ConnectionDeleted (409).
  */
 export function assertActive(c: ConnectionRecord): void {

@@ -1,5 +1,5 @@
 /**
- * Ownership of a connection (DESIGN.md "Owner and token"):
+ * Ownership of a connection (docs/product-rules.md "Owner and token"):
  * `POST /connections/{id}/owner` {userId} → 200 {connection, recommendation}.
  * - The current owner (or an administrator) may give it to any team member of the iModel; any team member may take it
  *   for themselves (the request itself is an interaction with the iModel, so its caller is a team member). Others:

@@ -4,7 +4,7 @@
  *   SOURCE_ROOT, listed once (also through links): 400 `InvalidSourceFilePath`, `SourceFileNotFound`,
  *   `SourceFileIsFolder`, `SourceFileOutsideRoots`, `DuplicateSourceFile`;
  * - a file is mapped by at most one connection of an iModel, compared by mapped path and by real path: 409
- *   `SourceFileAlreadyMapped` (DESIGN.md "Limits to enforce");
+ *   `SourceFileAlreadyMapped` (docs/product-rules.md "Limits");
  * - at most 250 composite models per iModel across its connections: 409 `MaxCompositeModelsPerIModelReached`.
  */
 import { randomUUID } from "node:crypto";
@@ -118,7 +118,7 @@ export async function assertNotMapped(
 }
 
 /**
- * Refuses a mapping that would pass 250 composite models in the iModel (DESIGN.md "Limits to enforce").
+ * Refuses a mapping that would pass 250 composite models in the iModel (docs/product-rules.md "Limits").
  * @throws ApiError MaxCompositeModelsPerIModelReached (409).
  */
 export function assertCompositeLimit(iModelId: string, connections: MappedConnection[], adding: number): void {

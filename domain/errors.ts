@@ -1,6 +1,6 @@
 /**
  * API errors: `{"error": {"code", "message", "details"?: [{code, message, target}]}}` with an HTTP status
- * (DESIGN.md "API shape"). Every rule that refuses an action has its own code.
+ * (docs/product-rules.md "API shape"). Every rule that refuses an action has its own code.
  */
 /** A problem attached to a run, job or task: `{code, message}` plus an optional target (file path, element id). */
 export interface ErrorInfo {

@@ -1,4 +1,4 @@
-/** Limits the API enforces (DESIGN.md "Limits to enforce"; they mirror the public iTwin Synchronization API). */
+/** Limits the API enforces (docs/product-rules.md "Limits"; they mirror the public iTwin Synchronization API). */
 export const LIMITS = {
   /** Connections per iModel. */
   connectionsPerIModel: 100,

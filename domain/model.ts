@@ -1,7 +1,7 @@
 /**
  * Pure types shared by the API, the workflows and the activities. No I/O here: workflows import this file.
  *
- * Words follow the public iTwin Synchronization API (run, job, task, state, result) and DESIGN.md's vocabulary.
+ * Words follow the public iTwin Synchronization API (run, job, task, state, result) and docs/product-rules.md "Vocabulary".
  */
 import type { ErrorInfo } from "./errors";
 import type { LastScheduledRun, ScheduledFor, StoredSchedule } from "./schedule";
@@ -151,7 +151,7 @@ export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
 /**
  * What happens to the data already in the iModel when a connection is deleted or a composite model unmapped
- * (DESIGN.md "Delete, two modes" and "Unmap a composite model"): `keepData` keeps it and only stops future syncs;
+ * (docs/product-rules.md "Delete, two modes" and "Change mapping"): `keepData` keeps it and only stops future syncs;
  * `deleteData` also removes it with a delete job.
  */
 export const DATA_MODES = ["keepData", "deleteData"] as const;

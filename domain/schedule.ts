@@ -1,5 +1,5 @@
 /**
- * Sync schedules (DESIGN.md "Sync schedule"): request schema, stored shape, and the pure rules that make a wall-clock
+ * Sync schedules (docs/product-rules.md "Sync schedule"): request schema, stored shape, and the pure rules that make a wall-clock
  * schedule run exactly once per local day (daily) or week (weekly), also on DST change days. No I/O; the time zone
  * database is the one of Node's ICU, read through Luxon.
  *

@@ -98,7 +98,7 @@ export const listConnectionsQuery = pagingQuery.extend({
   }),
 });
 
-/** `PATCH /connections/{id}`: the display name only (DESIGN.md: rename changes the display name only). */
+/** `PATCH /connections/{id}`: the display name only (docs/product-rules.md "Connections": rename changes the display name only). */
 export const renameConnectionBody = z
   .object({
     displayName: displayText("displayName"),

@@ -1,5 +1,5 @@
 /**
- * The owner token rules (DESIGN.md "Owner and token"), pure: no I/O, no clock of their own. The owner token workflow
+ * The owner token rules (docs/product-rules.md "Owner and token"), pure: no I/O, no clock of their own. The owner token workflow
  * (workflows/owner.ts) applies them with workflow time; the API uses `visitMatters` to avoid signalling a visit that
  * cannot change anything.
  *

@@ -1,6 +1,6 @@
 /**
  * What the connections of an iModel map: shared by the API's mapping rules (create, add) and the worker's reference
- * resolution, so both see the same files (DESIGN.md: a file is mapped by at most one connection of an iModel).
+ * resolution, so both see the same files (docs/product-rules.md "Limits": a file is mapped by at most one connection of an iModel).
  */
 import * as fs from "node:fs/promises";
 import type { ConnectionRecord, FileStateRecord } from "../domain/model";

@@ -1,5 +1,5 @@
 /**
- * The Temporal Schedule of a connection (DESIGN.md: one Temporal Schedule per connection, visible and pausable in the
+ * The Temporal Schedule of a connection (docs/architecture.md "Decisions": one Temporal Schedule per connection, visible and pausable in the
  * Temporal UI, overlap policy SKIP). Used by the API (PUT/pause/resume) and by the schedule activities (removing the
  * schedule of a deleted connection).
  */

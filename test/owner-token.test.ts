@@ -1,5 +1,5 @@
 /**
- * Owner tokens (DESIGN.md "Owner and token"), the real `ownerTokenWorkflow` code:
+ * Owner tokens (docs/product-rules.md "Owner and token"), the real `ownerTokenWorkflow` code:
  *
  * 1. The 30/10-day rules with time skipping: Temporal's Java test server (Maven `io.temporal:temporal-test-server`,
  *    fetched by scripts/ensure-tools.sh) runs the workflow while a worker in this process runs the real activities

@@ -1,5 +1,5 @@
 /**
- * Ownership of a connection on the real stack (DESIGN.md "Owner and token"): given by the owner to a team member,
+ * Ownership of a connection on the real stack (docs/product-rules.md "Owner and token"): given by the owner to a team member,
  * taken by a team member, refused for others (403), for users who never interacted with the iModel (409
  * NotATeamMember) and while a run is in progress (409 RunInProgress); the new (or previous) owner is emailed; a
  * manual sync is recommended; scheduled runs then run as the new owner.

@@ -25,7 +25,7 @@ export interface RunRequest {
   sourceFileIds?: string[];
   /**
    * Delete jobs: cancel the connection's queued and executing syncs first (a connection deleted with its data never
-   * synchronizes again; DESIGN.md: an active run is cancelled first, cleanly).
+   * synchronizes again; docs/product-rules.md "Delete, two modes": an active run is cancelled first, cleanly).
    */
   cancelSyncs?: boolean;
 }
@@ -75,7 +75,7 @@ export interface IModelQueueState {
 }
 
 /**
- * Update: queue a run for a connection unless it already has an active one (DESIGN.md: one active run per
+ * Update: queue a run for a connection unless it already has an active one (docs/product-rules.md "Connections": one active run per
  * connection; the API answers 303 to it).
  */
 export const requestRunUpdate = defineUpdate<RunRequestResult, [RunRequest]>("requestRun");

@@ -3,7 +3,7 @@
  *
  * - `imodelWorkflow`: one per iModel, id `imodel/<iModelId>`. It is the iModel's single writer: it queues runs of
  *   all the iModel's connections and executes them one at a time as child workflows, so writes to one `.bim` never
- *   overlap (DESIGN.md: a `.bim` has one writer). It also holds the "one active run per connection" rule.
+ *   overlap (docs/architecture.md "One writer per iModel"). It also holds the "one active run per connection" rule.
  * - `syncWorkflow`: one per run, id `sync/<connectionId>/<runId>`: plans the run's tasks, then synchronizes each
  *   mapped file in an activity that commits that file's changes on its own. Cancellable between files.
  * - `deleteWorkflow`: one per delete job, id `delete/<connectionId>/<runId>`: removes files' data (a connection
@@ -155,7 +155,7 @@ export async function imodelWorkflow(state: IModelQueueState): Promise<void> {
         const twin = mine.find((r) => r.kind === "delete" && sameFiles(r.sourceFileIds, request.sourceFileIds));
         if (twin) return { runId: twin.runId, created: false };
       } else if (mine.length > 0) {
-        // One active run per connection (DESIGN.md): the API answers 303 to it.
+        // One active run per connection (docs/product-rules.md "Connections"): the API answers 303 to it.
         return { runId: mine[mine.length - 1].runId, created: false };
       }
       const entry: QueuedRun = {

@@ -1,5 +1,5 @@
 /**
- * Owner tokens with durable timers (DESIGN.md "Owner and token"; rules in domain/token.ts). Deterministic code only.
+ * Owner tokens with durable timers (docs/product-rules.md "Owner and token"; rules in domain/token.ts). Deterministic code only.
  *
  * `ownerTokenWorkflow`: one per user, id `owner-token/<userId>`, one run per token (continue-as-new when a new token
  * is issued). It mirrors the token into the user's record (the API and the schedule activities read the mirror), then

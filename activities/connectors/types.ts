@@ -103,7 +103,7 @@ export interface DiscoveredReference {
 }
 
 /**
- * The georeference a file carries, in one of two forms (DESIGN.md: georeferencing must work offline).
+ * The georeference a file carries, in one of two forms (docs/facts.md "iTwin.js": georeferencing must work offline).
  * - `projected`: a projected CRS (EPSG code, e.g. 25832) plus the map conversion from the file's engineering
  *   coordinates (metres) to that CRS: eastings/northings/orthogonal height of the engineering origin, and the rotation
  *   of the engineering x axis (radians, counter-clockwise from grid east) and scale.

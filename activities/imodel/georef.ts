@@ -1,5 +1,5 @@
 /**
- * Georeferencing without the GCS workspace (DESIGN.md: the cloud GCS workspace is disabled, so everything here
+ * Georeferencing without the GCS workspace (docs/facts.md "iTwin.js": the cloud GCS workspace is disabled, so everything here
  * works offline): turns a file's {@link Georeference} into the iModel's `EcefLocation`, with proj4 and a small,
  * documented table of projected CRS definitions. Pure: no iModel, no I/O.
  *
