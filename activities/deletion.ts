@@ -8,6 +8,7 @@
  * unmap job.
  */
 import { Context } from "@temporalio/activity";
+import { gcsFileUnmapRefusal } from "../domain/connection-rules";
 import {
   connectorTypeOf,
   ZERO_COUNTS,
@@ -155,16 +156,13 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
         store.imodels.findOne({ _id: input.iModelId }),
       ]);
       if (!run || !iModel) throw new Error(`run ${runId} or iModel ${input.iModelId} has no record`);
-      if (
-        run.sourceFileIds &&
-        iModel.gcs?.connectionId === input.connectionId &&
-        iModel.gcs.sourceFileId === task.sourceFileId
-      ) {
-        const error = {
-          code: "GcsDefiningFile",
-          message: `${task.path} defines the iModel's geographic coordinate system; its data is kept`,
-          target: task.path,
-        };
+      // An unmap job (it names its files) never removes the file that defined the GCS; a whole-connection job may.
+      const error = run.sourceFileIds
+        ? gcsFileUnmapRefusal(iModel, input.connectionId, { id: task.sourceFileId, path: task.path }, [
+            task.sourceFileId,
+          ])
+        : undefined;
+      if (error) {
         l.warn({ error }, "delete task refused");
         await finishTask(runId, task.sourceFileId, { result: "Error", error });
         return;

@@ -8,8 +8,8 @@ import * as path from "node:path";
 import type { Client } from "@temporalio/client";
 import express, { type Request } from "express";
 import { pinoHttp } from "pino-http";
+import { assertConnectionActive, assertFileNotAlreadyMapped, assertWithinLimits } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
-import { LIMITS } from "../domain/limits";
 import { type ConnectionRecord, type ConnectionStatus, type IModelRecord, type RunTrigger } from "../domain/model";
 import { ownerSummary } from "../domain/users";
 import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
@@ -18,23 +18,17 @@ import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import type { Logger } from "../lib/logger";
-import { activeMappingOf } from "../lib/mapping";
+import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import type { RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser } from "./auth";
 import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { lifecycleRouter } from "./lifecycle";
-import {
-  assertActive,
-  loadConnection,
-  loadIModel,
-  realSourceRoots as realSourceRootsOf,
-  runWithTasks,
-} from "./lookups";
+import { loadConnection, loadIModel, realSourceRoots as realSourceRootsOf, runWithTasks } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
-import { assertCompositeLimit, assertNotMapped, checkNewSourceFiles } from "./source-files";
+import { checkNewSourceFiles } from "./source-files";
 import { usersRouter } from "./users";
 
 export interface ApiDeps {
@@ -179,14 +173,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         iModelMappingLockKey(iModel._id),
         async (lease) => {
           const { connections: siblings, states: siblingStates } = await activeMappingOf(store, iModel._id);
-          if (siblings.length >= LIMITS.connectionsPerIModel) {
-            throw new ApiError(
-              "MaxConnectionsPerIModelReached",
-              `iModel '${iModel._id}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`,
-            );
-          }
-          assertCompositeLimit(iModel._id, siblings, files.length);
-          await assertNotMapped(checked, siblings, undefined, siblingStates);
+          assertWithinLimits(iModel._id, siblings, { connections: 1, compositeModels: files.length });
+          assertFileNotAlreadyMapped(checked.byPath, await mappedFiles(siblings, siblingStates));
 
           const created: ConnectionRecord = {
             _id: randomUUID(),
@@ -257,7 +245,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/connections/:id/run",
     route(async (req, res) => {
       const connection = await getConnection(req.params.id);
-      assertActive(connection);
+      assertConnectionActive(connection);
       const { runId, created } = await requestRun(connection, "manual");
       const location = `/connections/${connection._id}/runs/${runId}`;
       const run = await runWithTasks(store, runId);

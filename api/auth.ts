@@ -61,27 +61,6 @@ export function currentUser(req: { user?: UserRecord }): UserRecord {
   return req.user;
 }
 
-export const isAdmin = (u: UserRecord) => u.role === "admin";
-
-/**
- * Only the connection's owner or an administrator may change it (its schedule, name, mapping, or delete it): scheduled
- * syncs run on the owner's behalf, with the owner's rights (docs/product-rules.md "Owner and token").
- * @param what what the caller tried, for the message (e.g. "change its schedule").
- * @throws ApiError NotConnectionOwner (403).
- */
-export function requireConnectionOwner(
-  req: { user?: UserRecord },
-  c: { displayName: string; ownerId?: string; owner?: { email: string } },
-  what: string,
-): void {
-  const me = currentUser(req);
-  if (isAdmin(me) || (c.ownerId && c.ownerId === me._id)) return;
-  throw new ApiError(
-    "NotConnectionOwner",
-    `Only the owner of connection '${c.displayName}'${c.owner ? ` (${c.owner.email})` : ""} or an administrator may ${what}: scheduled syncs run on the owner's behalf.`,
-  );
-}
-
 /**
  * Ensures the admin user holding ADMIN_API_KEY (idempotent; a changed key replaces the old one, which then stops
  * working). No ADMIN_API_KEY: nothing is done.

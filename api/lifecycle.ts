@@ -11,28 +11,43 @@
  * - `POST /imodels/{id}/run` {connectionIds?} → 202 {runs}: a run for each selected (default: every active)
  *   connection, serialized by the iModel's run queue.
  *
- * Mapping changes and deletes of one iModel take its mapping lock (lib/locks.ts), so concurrent requests apply one
- * after the other on fresh records. The workflows hold the same rules (a deleted connection never synchronizes; a
- * delete job is never cancelled; an unmap job never removes the file defining the GCS).
+ * The rules that may refuse these changes are domain/connection-rules.ts functions, called here on fresh records:
+ * mapping changes and deletes of one iModel take its mapping lock (lib/locks.ts), so concurrent requests apply one
+ * after the other. The worker holds the same rules (a deleted connection never synchronizes; a delete job is never
+ * cancelled; an unmap job never removes the file defining the GCS).
  */
 import { randomUUID } from "node:crypto";
 import type { Client } from "@temporalio/client";
 import { Router } from "express";
+import {
+  assertConnectionActive,
+  assertConnectionDeletable,
+  assertConnectionOwner,
+  assertFileNotAlreadyMapped,
+  assertGcsConnectionDeletable,
+  assertGcsFileNotUnmapped,
+  assertNotLastCompositeModel,
+  assertReferenceNotUnmappedAlone,
+  assertRunCancellable,
+  assertWithinLimits,
+  connectionInactiveRefusal,
+  filesGoingWith,
+} from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
-import { fileStateId, type ConnectionRecord, type FileStateRecord, type RunRecord } from "../domain/model";
+import { fileStateId, type ConnectionRecord, type FileStateRecord } from "../domain/model";
 import { addSourceFilesBody, bulkRunBody, dataModeQuery, renameConnectionBody } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
-import { activeMappingOf } from "../lib/mapping";
+import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
-import { currentUser, requireConnectionOwner } from "./auth";
+import { currentUser } from "./auth";
 import { parse, route } from "./http";
-import { assertActive, loadConnection, loadIModel, realSourceRoots, runWithTasks } from "./lookups";
+import { loadConnection, loadIModel, realSourceRoots, runWithTasks } from "./lookups";
 import { connectionJson } from "./representations";
-import { assertCompositeLimit, assertNotMapped, checkNewSourceFiles } from "./source-files";
+import { checkNewSourceFiles } from "./source-files";
 
 export interface LifecycleDeps {
   config: Config;
@@ -41,24 +56,6 @@ export interface LifecycleDeps {
 }
 
 const now = () => new Date().toISOString();
-
-/**
- * The files that go with a composite model when it is unmapped: itself and the resolved references found under it
- * at its last parse, except those another remaining composite model names too (they stay mapped through it) and those
- * that are composite models themselves (docs/product-rules.md "Change mapping": reference files go with their composite model).
- */
-export function filesGoingWith(connection: ConnectionRecord, compositeId: string, states: FileStateRecord[]): string[] {
-  const stateOf = (id: string) => states.find((s) => s.sourceFileId === id);
-  const remaining = connection.sourceFiles.filter((f) => f.role === "CompositeModel" && f.id !== compositeId);
-  const keptRefs = new Set(
-    remaining.flatMap((f) => (stateOf(f.id)?.references ?? []).filter((r) => r.resolved).map((r) => r.id)),
-  );
-  const composites = new Set(connection.sourceFiles.map((f) => f.id));
-  const refs = (stateOf(compositeId)?.references ?? [])
-    .filter((r) => r.resolved && !keptRefs.has(r.id) && !composites.has(r.id))
-    .map((r) => r.id);
-  return [compositeId, ...new Set(refs)];
-}
 
 export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Router {
   const router = Router();
@@ -72,8 +69,8 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     route(async (req, res) => {
       const body = parse(renameConnectionBody, req.body);
       const renamed = await updateConnection(store, req.params.id, (c) => {
-        assertActive(c);
-        requireConnectionOwner(req, c, "rename it");
+        assertConnectionActive(c);
+        assertConnectionOwner(currentUser(req), c, "rename it");
         return { $set: { displayName: body.displayName } };
       });
       req.log.info({ connectionId: renamed._id, to: body.displayName }, "connection renamed");
@@ -87,37 +84,21 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     route(async (req, res) => {
       const { mode } = parse(dataModeQuery, req.query);
       const found = await loadConnection(store, req.params.id);
-      requireConnectionOwner(req, found, "delete it");
+      assertConnectionOwner(currentUser(req), found, "delete it");
       const { connection, resumed } = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
         () =>
           withConnection(store, found._id, async (c, write) => {
-            if (c.status === "Deleted") {
-              throw new ApiError(
-                "ConnectionDeleted",
-                `Connection '${c.displayName}' (${c._id}) is already deleted${c.deletion?.mode === "keepData" ? " (its data was kept; it cannot be removed through this connection any more)" : ""}.`,
-              );
-            }
-            if (c.status === "Deleting") {
-              // Asking again with deleteData resumes a delete job that failed or was never queued (every step is idempotent).
-              if (mode === "deleteData") return { connection: c, resumed: true };
-              assertActive(c);
-            }
+            // Asking again with deleteData resumes a delete job that failed or was never queued.
+            if (assertConnectionDeletable(c, mode) === "resume") return { connection: c, resumed: true };
             const iModel = await loadIModel(store, c.iModelId);
-            if (iModel.gcs?.connectionId === c._id || c.definesGcs) {
-              const others = await store.connections.countDocuments({
-                iModelId: c.iModelId,
-                status: "Active",
-                _id: { $ne: c._id },
-              });
-              if (others > 0) {
-                throw new ApiError(
-                  "GcsDefiningConnection",
-                  `Connection '${c.displayName}' defines the geographic coordinate system of iModel '${iModel.name}', which has ${others} other connection(s); it can be deleted only once it is the iModel's last connection.`,
-                );
-              }
-            }
+            const others = await store.connections.countDocuments({
+              iModelId: c.iModelId,
+              status: "Active",
+              _id: { $ne: c._id },
+            });
+            assertGcsConnectionDeletable(c, iModel, others);
             // No future syncs: not Active any more, and no schedule (removed from Temporal below).
             const written = await write({
               $set: {
@@ -200,8 +181,8 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     route(async (req, res) => {
       const body = parse(addSourceFilesBody, req.body);
       const found = await loadConnection(store, req.params.id);
-      assertActive(found);
-      requireConnectionOwner(req, found, "change its mapping");
+      assertConnectionActive(found);
+      assertConnectionOwner(currentUser(req), found, "change its mapping");
       const checked = await checkNewSourceFiles(
         found.source.path,
         body.sourceFiles,
@@ -212,10 +193,14 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         iModelMappingLockKey(found.iModelId),
         () =>
           withConnection(store, found._id, async (c, write) => {
-            assertActive(c);
+            assertConnectionActive(c);
             const { connections: siblings, states: siblingStates } = await activeMappingOf(store, c.iModelId, c._id);
-            await assertNotMapped(checked, [c, ...siblings], c._id, siblingStates);
-            assertCompositeLimit(c.iModelId, [c, ...siblings], checked.files.length);
+            assertFileNotAlreadyMapped(
+              checked.byPath,
+              await mappedFiles([c, ...siblings], siblingStates, c._id),
+              c._id,
+            );
+            assertWithinLimits(c.iModelId, [c, ...siblings], { connections: 0, compositeModels: checked.files.length });
             // A path this connection knew keeps its id, so its data in the iModel is synchronized incrementally rather
             // than duplicated: a composite model unmapped with keepData, or a reference file of another composite.
             const states = await fileStatesOf(c._id);
@@ -251,41 +236,27 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       const { mode } = parse(dataModeQuery, req.query);
       const fileId = req.params.fileId;
       const found = await loadConnection(store, req.params.id);
-      assertActive(found);
-      requireConnectionOwner(req, found, "change its mapping");
+      assertConnectionActive(found);
+      assertConnectionOwner(currentUser(req), found, "change its mapping");
       const { connection, removed, resumed } = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
         () =>
           withConnection(store, found._id, async (c, write) => {
-            assertActive(c);
+            assertConnectionActive(c);
             const states = await fileStatesOf(c._id);
-            const file = c.sourceFiles.find((f) => f.id === fileId);
-            if (!file) {
-              // Unmapped with deleteData before, its delete job not queued (Temporal was down): asking again queues it.
-              const pending = states.find(
-                (s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds,
-              );
-              if (pending && mode === "deleteData")
-                return { connection: c, removed: pending.unmapped!.sourceFileIds!, resumed: true };
-              throw notMapped(c, fileId, states);
-            }
-            if (c.sourceFiles.filter((f) => f.role === "CompositeModel").length <= 1) {
-              throw new ApiError(
-                "LastCompositeModel",
-                `'${file.path}' is the last composite model of connection '${c.displayName}'; removing every file means deleting the connection (DELETE /connections/${c._id}?mode=keepData|deleteData).`,
-              );
-            }
+            // Unmapped with deleteData before, its delete job not queued (Temporal was down): asking again queues it.
+            const pending = c.sourceFiles.some((f) => f.id === fileId)
+              ? undefined
+              : states.find(
+                  (s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds,
+                );
+            if (pending && mode === "deleteData")
+              return { connection: c, removed: pending.unmapped!.sourceFileIds!, resumed: true };
+            const file = assertReferenceNotUnmappedAlone(c, fileId, states);
+            assertNotLastCompositeModel(c, file);
             const going = filesGoingWith(c, file.id, states);
-            const iModel = await loadIModel(store, c.iModelId);
-            if (iModel.gcs?.connectionId === c._id && going.includes(iModel.gcs.sourceFileId)) {
-              const through =
-                iModel.gcs.sourceFileId === file.id ? "" : ` (through its reference file '${iModel.gcs.path}')`;
-              throw new ApiError(
-                "GcsDefiningFile",
-                `'${file.path}'${through} defined the geographic coordinate system of iModel '${iModel.name}' and cannot be unmapped once synchronized.`,
-              );
-            }
+            assertGcsFileNotUnmapped(await loadIModel(store, c.iModelId), c._id, file, going);
             const written = await write({ $set: { sourceFiles: c.sourceFiles.filter((f) => f.id !== file.id) } });
             // The files' records say they are unmapped and how; the composite's also lists the files that went with it
             // (created when the file was never synchronized), so a retry or a later re-mapping finds them.
@@ -340,26 +311,16 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       const run = await store.runs.findOne({ _id: req.params.runId, connectionId: req.params.id });
       const c = await loadConnection(store, req.params.id);
       if (!run) throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${c._id}' does not exist.`);
-      const notCancellable = () =>
-        new ApiError(
-          "RunNotCancellable",
-          `Run '${run._id}' is a delete job; it is never stopped half way, so that no file is left half removed.`,
-        );
-      const completed = (r: RunRecord) =>
-        new ApiError("RunAlreadyCompleted", `Run '${r._id}' already completed with result ${r.result}.`);
-      if (run.kind === "delete") throw notCancellable();
-      if (run.state === "Completed") throw completed(run);
+      assertRunCancellable(run);
       const me = currentUser(req);
       const result = await cancelRuns(temporal, c, {
         runId: run._id,
         reason: { code: "CancelledByUser", message: `cancelled by ${me.email ?? me._id}` },
       });
-      if (result.notCancellable.length > 0) throw notCancellable();
-      if (result.cancelled.length === 0) {
-        const now = (await store.runs.findOne({ _id: run._id })) ?? run;
-        if (now.state === "Completed") throw completed(now);
-        throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' is no longer active in its iModel's queue.`);
-      }
+      // The iModel's run queue has the last word: it holds the run as a delete job, or no longer holds it.
+      if (result.notCancellable.length > 0) assertRunCancellable({ ...run, kind: "delete" });
+      if (result.cancelled.length === 0)
+        assertRunCancellable((await store.runs.findOne({ _id: run._id })) ?? run, { queued: false });
       req.log.info({ connectionId: c._id, runId: run._id }, "run cancellation requested");
       res
         .status(202)
@@ -399,17 +360,8 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
                 },
               },
             ];
-          if (c.status !== "Active")
-            return [
-              {
-                status: 409,
-                detail: {
-                  code: "ConnectionDeleted",
-                  message: `connection '${c.displayName}' (${id}) is deleted`,
-                  target,
-                },
-              },
-            ];
+          const refusal = connectionInactiveRefusal(c);
+          if (refusal) return [{ status: 409, detail: { ...refusal, target } }];
           return [];
         });
         if (problems.length > 0) {
@@ -453,21 +405,4 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   );
 
   return router;
-}
-
-/** 404 for a file id the connection does not map, or 409 when it is one of its reference files (never unmapped alone). */
-function notMapped(c: ConnectionRecord, fileId: string, states: FileStateRecord[]): ApiError {
-  const parents = states.filter((s) => !s.unmapped && (s.references ?? []).some((r) => r.id === fileId));
-  if (parents.length > 0) {
-    const ref = parents[0].references!.find((r) => r.id === fileId)!;
-    const names = parents.map((p) => `'${p.path}'`).join(", ");
-    return new ApiError(
-      "ReferenceFileNotUnmappable",
-      `'${ref.path}' is a reference file of composite model ${names}; a reference file cannot be unmapped on its own. Change the composite model (remove the reference from it, or unmap the composite model with its references).`,
-    );
-  }
-  return new ApiError(
-    "SourceFileNotMapped",
-    `Connection '${c.displayName}' (${c._id}) maps no source file '${fileId}'.`,
-  );
 }

@@ -25,21 +25,6 @@ export async function loadConnection(store: Store, id: string): Promise<Connecti
   return c;
 }
 
-/**
- * Refuses a connection that is not Active (deleted, or being deleted with its data): no sync and no change of it may
- * start (docs/product-rules.md "Delete, two modes": a delete stops future syncs at once).
- * @throws ApiError ConnectionDeleted (409).
- */
-export function assertActive(c: ConnectionRecord): void {
-  if (c.status === "Active") return;
-  throw new ApiError(
-    "ConnectionDeleted",
-    c.status === "Deleting"
-      ? `Connection '${c.displayName}' (${c._id}) is being deleted with its data; it cannot be synchronized or changed.`
-      : `Connection '${c.displayName}' (${c._id}) is deleted.`,
-  );
-}
-
 /** A run with its tasks as the API shows it (see `runJson`), or undefined when there is no such run record yet. */
 export async function runWithTasks(store: Store, runId: string): Promise<ReturnType<typeof runJson> | undefined> {
   const run = await store.runs.findOne({ _id: runId });

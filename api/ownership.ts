@@ -12,6 +12,12 @@
 import { randomUUID } from "node:crypto";
 import type { Client } from "@temporalio/client";
 import { Router } from "express";
+import {
+  assertConnectionActive,
+  assertNoRunInProgress,
+  assertOwnerIsTeamMember,
+  assertOwnershipChangeAllowed,
+} from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
 import type { ConnectionRecord } from "../domain/model";
 import { changeOwnerBody, ownerSummary, teamMemberId } from "../domain/users";
@@ -22,9 +28,9 @@ import type { Store } from "../lib/db";
 import { activeRunOf } from "../lib/runs";
 import type { OwnershipNotice } from "../activities/owners";
 import { ownershipNoticeWorkflow } from "../workflows/owner";
-import { currentUser, isAdmin } from "./auth";
+import { currentUser } from "./auth";
 import { parse, route } from "./http";
-import { assertActive, loadConnection } from "./lookups";
+import { loadConnection } from "./lookups";
 import { connectionJson } from "./representations";
 
 /**
@@ -57,7 +63,7 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
     "/connections/:id/owner",
     route(async (req, res) => {
       const c = await loadConnection(store, req.params.id);
-      assertActive(c);
+      assertConnectionActive(c);
       const body = parse(changeOwnerBody, req.body);
       const me = currentUser(req);
       const target = await people.users.findOne({ _id: body.userId });
@@ -68,12 +74,7 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
       }
       const previousOwnerId = c.ownerId;
       const taking = target._id === me._id;
-      if (!(isAdmin(me) || (previousOwnerId !== undefined && previousOwnerId === me._id) || taking)) {
-        throw new ApiError(
-          "OwnershipChangeForbidden",
-          `Only the owner of connection '${c.displayName}' (or an administrator) may give it to someone else; a team member may take it for themselves.`,
-        );
-      }
+      assertOwnershipChangeAllowed(me, c, target);
       if (previousOwnerId === target._id) {
         res.json({
           connection: connectionJson(c, await store.fileStates.find({ connectionId: c._id }).toArray()),
@@ -81,24 +82,14 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
         });
         return;
       }
-      const member = await people.teamMembers.findOne({ _id: teamMemberId(c.iModelId, target._id) });
-      if (!member) {
-        throw new ApiError(
-          "NotATeamMember",
-          `${target.name} <${target.email}> has never interacted with iModel '${c.iModelId}'; ownership can go only to a team member of the iModel.`,
-          [{ code: "NotATeamMember", message: "not a team member of the iModel", target: "userId" }],
-        );
-      }
-      const activeRunId = await activeRunOf(temporal, c);
-      if (activeRunId) {
-        throw new ApiError(
-          "RunInProgress",
-          `Connection '${c.displayName}' has a run in progress (${activeRunId}); ownership cannot change until it completes.`,
-          [{ code: "RunInProgress", message: "run in progress", target: `/connections/${c._id}/runs/${activeRunId}` }],
-        );
-      }
+      assertOwnerIsTeamMember(
+        c,
+        target,
+        await people.teamMembers.findOne({ _id: teamMemberId(c.iModelId, target._id) }),
+      );
+      assertNoRunInProgress(c, await activeRunOf(temporal, c));
       const updated = await updateConnection(store, c._id, (current) => {
-        assertActive(current);
+        assertConnectionActive(current);
         if ((current.ownerId ?? undefined) !== (previousOwnerId ?? undefined)) {
           throw new ApiError(
             "ConcurrentChange",

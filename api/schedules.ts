@@ -9,6 +9,7 @@
  */
 import type { Client } from "@temporalio/client";
 import { Router, type Request } from "express";
+import { assertConnectionActive, assertConnectionOwner } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
 import type { ConnectionRecord } from "../domain/model";
 import { pauseBody, scheduleBody, scheduleIdOf, type StoredSchedule } from "../domain/schedule";
@@ -16,9 +17,9 @@ import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { withConnection } from "../lib/connection-writes";
 import { applySchedule, describeTemporalSchedule } from "../lib/schedules";
-import { currentUser, requireConnectionOwner } from "./auth";
+import { currentUser } from "./auth";
 import { parse, route } from "./http";
-import { assertActive, loadConnection } from "./lookups";
+import { loadConnection } from "./lookups";
 import { scheduleJson } from "./schedule-owner-json";
 
 export interface ScheduleDeps {
@@ -32,11 +33,12 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
 
   async function activeConnection(id: string): Promise<ConnectionRecord> {
     const c = await loadConnection(store, id);
-    assertActive(c);
+    assertConnectionActive(c);
     return c;
   }
 
-  const requireOwner = (req: Request, c: ConnectionRecord) => requireConnectionOwner(req, c, "change its schedule");
+  const requireOwner = (req: Request, c: ConnectionRecord) =>
+    assertConnectionOwner(currentUser(req), c, "change its schedule");
 
   /** Brings the Temporal Schedule in line with the record; a time zone Temporal refuses is 400 `InvalidSchedule`. */
   async function apply(saved: ConnectionRecord): Promise<void> {
@@ -64,7 +66,7 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
     same?: (s: StoredSchedule | undefined) => boolean,
   ): Promise<ConnectionRecord> {
     return withConnection(store, c._id, async (current, write) => {
-      assertActive(current);
+      assertConnectionActive(current);
       const unchanged = same
         ? same(current.schedule)
         : (current.schedule?.revision ?? 0) === (c.schedule?.revision ?? 0);

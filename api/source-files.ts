@@ -1,19 +1,15 @@
 /**
  * Checks of composite models to map (creating a connection, adding files to one): shared so both follow the same rules.
- * - each path is relative, inside the source folder, a regular file whose real path (symbolic links resolved) lies in a
- *   SOURCE_ROOT, listed once (also through links): 400 `InvalidSourceFilePath`, `SourceFileNotFound`,
- *   `SourceFileIsFolder`, `SourceFileOutsideRoots`, `DuplicateSourceFile`;
- * - a file is mapped by at most one connection of an iModel, compared by mapped path and by real path: 409
- *   `SourceFileAlreadyMapped` (docs/product-rules.md "Limits");
- * - at most 250 composite models per iModel across its connections: 409 `MaxCompositeModelsPerIModelReached`.
+ * Each path is relative, inside the source folder, a regular file whose real path (symbolic links resolved) lies in a
+ * SOURCE_ROOT, listed once (also through links): 400 `InvalidSourceFilePath`, `SourceFileNotFound`,
+ * `SourceFileIsFolder`, `SourceFileOutsideRoots`, `DuplicateSourceFile`. The files found here are then held against
+ * the iModel's other connections by domain/connection-rules.ts (`assertFileNotAlreadyMapped`, `assertWithinLimits`).
  */
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { ApiError } from "../domain/errors";
-import { LIMITS } from "../domain/limits";
-import type { ConnectorType, FileStateRecord, SourceFileRecord } from "../domain/model";
+import type { ConnectorType, SourceFileRecord } from "../domain/model";
 import { checkRealSourceFile, normaliseSourceFilePath, sourceFileAbsolutePath } from "../domain/paths";
-import { mappedFiles, type MappedConnection } from "../lib/mapping";
 
 /** Files that passed {@link checkNewSourceFiles}, each under its absolute path as mapped and its real path. */
 export interface CheckedSourceFiles {
@@ -88,48 +84,4 @@ export async function checkNewSourceFiles(
     byPath.set(real, { file, target });
   }
   return { files, byPath };
-}
-
-/**
- * Refuses files already mapped by one of `connections` (the iModel's active connections, the one being changed
- * included), compared by path as mapped and by real path, so an alias through a symbolic link is refused too. With
- * `states` (the file records of the other connections), a reference file one of them synchronizes counts as mapped by
- * it too (a file is mapped by at most one connection of an iModel, composite model or reference).
- * @throws ApiError SourceFileAlreadyMapped (409).
- */
-export async function assertNotMapped(
-  checked: CheckedSourceFiles,
-  connections: MappedConnection[],
-  changing?: string,
-  states: Pick<FileStateRecord, "connectionId" | "references" | "unmapped">[] = [],
-): Promise<void> {
-  for (const theirs of await mappedFiles(connections, states, changing)) {
-    const mine = checked.byPath.get(theirs.path) ?? checked.byPath.get(theirs.real);
-    if (!mine) continue;
-    const other = theirs.connection;
-    const by =
-      other._id === changing ? "this connection" : `connection '${other.displayName}' (${other._id}) of this iModel`;
-    throw new ApiError(
-      "SourceFileAlreadyMapped",
-      `Source file '${mine.file.path}' is already mapped by ${by}${theirs.asReference ? " as a reference file" : ""}.`,
-      [{ code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target }],
-    );
-  }
-}
-
-/**
- * Refuses a mapping that would pass 250 composite models in the iModel (docs/product-rules.md "Limits").
- * @throws ApiError MaxCompositeModelsPerIModelReached (409).
- */
-export function assertCompositeLimit(iModelId: string, connections: MappedConnection[], adding: number): void {
-  const composites = connections.reduce(
-    (n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length,
-    0,
-  );
-  if (composites + adding > LIMITS.compositeModelsPerIModel) {
-    throw new ApiError(
-      "MaxCompositeModelsPerIModelReached",
-      `iModel '${iModelId}' would have ${composites + adding} composite models; at most ${LIMITS.compositeModelsPerIModel} are allowed across its connections.`,
-    );
-  }
 }

@@ -9,11 +9,11 @@ import { randomUUID } from "node:crypto";
 import { Router } from "express";
 import { ApiError } from "../domain/errors";
 import { pagingQuery } from "../domain/schemas";
-import { createUserBody, type UserRecord } from "../domain/users";
+import { createUserBody, isAdmin, type UserRecord } from "../domain/users";
 import { isDuplicateKey, peopleCollections, userLockKey } from "../lib/collections";
 import type { Store } from "../lib/db";
 import { withRecord } from "../lib/record-writes";
-import { currentUser, hashApiKey, isAdmin, newApiKey } from "./auth";
+import { currentUser, hashApiKey, newApiKey } from "./auth";
 import { listPage, parse, route } from "./http";
 import { loadIModel } from "./lookups";
 

@@ -26,6 +26,12 @@ export interface UserRecord {
   token?: OwnerTokenMirror;
 }
 
+/**
+ * Whether the user is an administrator: they may do what an owner may, on every connection, and manage users
+ * (docs/product-rules.md "Owner and token").
+ */
+export const isAdmin = (u: Pick<UserRecord, "role">): boolean => u.role === "admin";
+
 /** `_id` = `${iModelId}:${userId}`. */
 export interface TeamMemberRecord {
   _id: string;

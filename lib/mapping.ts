@@ -1,14 +1,13 @@
 /**
- * What the connections of an iModel map: shared by the API's mapping rules (create, add) and the worker's reference
- * resolution, so both see the same files (docs/product-rules.md "Limits": a file is mapped by at most one connection of an iModel).
+ * What the connections of an iModel map: shared by the API's mapping rules (create, add; the rule itself is
+ * domain/connection-rules.ts `assertFileNotAlreadyMapped`) and the worker's reference resolution, so both see the same
+ * files (docs/product-rules.md "Limits": a file is mapped by at most one connection of an iModel).
  */
 import * as fs from "node:fs/promises";
-import type { ConnectionRecord, FileStateRecord } from "../domain/model";
+import type { MappedConnection, MappedFile } from "../domain/connection-rules";
+import type { FileStateRecord } from "../domain/model";
 import { sourceFileAbsolutePath } from "../domain/paths";
 import type { Store } from "./db";
-
-/** What the mapping rules read of a connection. */
-export type MappedConnection = Pick<ConnectionRecord, "_id" | "displayName" | "source" | "sourceFiles">;
 
 /**
  * The iModel's active connections (but `exceptConnectionId`) and their file records.
@@ -28,16 +27,6 @@ export async function activeMappingOf(
     ? await store.fileStates.find({ connectionId: { $in: connections.map((c) => c._id) } }).toArray()
     : [];
   return { connections, states };
-}
-
-/** A file a connection maps (composite model) or synchronizes (reference file), by absolute and real path. */
-export interface MappedFile {
-  connection: MappedConnection;
-  /** Absolute path as mapped (source folder + relative path). */
-  path: string;
-  /** The path with symbolic links resolved (the path itself when it cannot be resolved). */
-  real: string;
-  asReference: boolean;
 }
 
 /**

@@ -289,6 +289,11 @@ describe("the connection defining the geographic coordinate system", () => {
     );
     expect(unmapGcs.status).toBe(409);
     expect(unmapGcs.body.error.code).toBe("GcsDefiningFile");
+    const unmapOther = await http(
+      "DELETE",
+      `/connections/${site.id}/sourceFiles/${fileId(site, "h.ifc")}?mode=keepData`,
+    );
+    expect(unmapOther.status, JSON.stringify(unmapOther.body)).toBe(200);
 
     expect((await http("DELETE", `/connections/${arch.id}?mode=deleteData`)).status).toBe(202);
     await eventually(

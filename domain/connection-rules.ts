@@ -1,0 +1,381 @@
+/**
+ * The rules about changing a connection, each in one place (docs/product-rules.md; the table "Where each rule is
+ * implemented" lists them with their tests). Pure: every function gets the records it judges as arguments (the caller
+ * reads them, under the iModel's mapping lock where the rule reads other connections) and either returns or throws
+ * the rule's {@link ApiError} with its own code. A rule some part of the service applies without throwing (a delete
+ * job recording a task error) has a non-throwing form, `...Refusal`, that the assert wraps.
+ */
+import { ApiError, type ErrorInfo } from "./errors";
+import { LIMITS } from "./limits";
+import type { ConnectionRecord, DataMode, FileStateRecord, IModelRecord, RunRecord, SourceFileRecord } from "./model";
+import { isAdmin, type TeamMemberRecord, type UserRecord } from "./users";
+
+/** What the rules read of a connection for messages: its id and display name. */
+type Named = Pick<ConnectionRecord, "_id" | "displayName">;
+
+/** What the mapping rules read of a connection (the iModel's other active connections, the changed one included). */
+export type MappedConnection = Pick<ConnectionRecord, "_id" | "displayName" | "source" | "sourceFiles">;
+
+/** A file a connection maps (composite model) or synchronizes (reference file), by absolute and real path. */
+export interface MappedFile {
+  connection: MappedConnection;
+  /** Absolute path as mapped (source folder + relative path). */
+  path: string;
+  /** The path with symbolic links resolved (the path itself when it cannot be resolved). */
+  real: string;
+  asReference: boolean;
+}
+
+/** What a user's rights are judged on. */
+type Actor = Pick<UserRecord, "_id" | "role">;
+
+// ---- Delete, two modes ----
+
+/**
+ * Why no sync and no change of the connection may start, or undefined when it is Active: a deleted connection (or one
+ * being deleted with its data) never synchronizes again and is not changed (docs/product-rules.md "Delete, two modes").
+ * @returns `{code: "ConnectionDeleted", message}` for a connection that is Deleting or Deleted.
+ */
+export function connectionInactiveRefusal(
+  c: Named & Pick<ConnectionRecord, "status">,
+): (ErrorInfo & { code: "ConnectionDeleted" }) | undefined {
+  if (c.status === "Active") return undefined;
+  return {
+    code: "ConnectionDeleted",
+    message:
+      c.status === "Deleting"
+        ? `Connection '${c.displayName}' (${c._id}) is being deleted with its data; it cannot be synchronized or changed.`
+        : `Connection '${c.displayName}' (${c._id}) is deleted.`,
+  };
+}
+
+/**
+ * Refuses a connection that is not Active (docs/product-rules.md "Delete, two modes": a delete stops future syncs at
+ * once, whoever asks). See {@link connectionInactiveRefusal}.
+ * @throws ApiError ConnectionDeleted (409).
+ */
+export function assertConnectionActive(c: Named & Pick<ConnectionRecord, "status">): void {
+  const refusal = connectionInactiveRefusal(c);
+  if (refusal) throw new ApiError(refusal.code, refusal.message);
+}
+
+/**
+ * What a delete request does to the connection in its current status (docs/product-rules.md "Delete, two modes"): an
+ * Active connection is deleted; asking `deleteData` again of one being deleted with its data resumes its delete job
+ * (a job that failed or was never queued; every step of it is idempotent). A Deleted connection cannot be deleted
+ * again, nor can one being deleted with its data be deleted with `keepData`.
+ * @returns `"delete"` or `"resume"`.
+ * @throws ApiError ConnectionDeleted (409).
+ */
+export function assertConnectionDeletable(
+  c: Named & Pick<ConnectionRecord, "status" | "deletion">,
+  mode: DataMode,
+): "delete" | "resume" {
+  if (c.status === "Deleted") {
+    throw new ApiError(
+      "ConnectionDeleted",
+      `Connection '${c.displayName}' (${c._id}) is already deleted${c.deletion?.mode === "keepData" ? " (its data was kept; it cannot be removed through this connection any more)" : ""}.`,
+    );
+  }
+  if (c.status === "Deleting" && mode === "deleteData") return "resume";
+  assertConnectionActive(c);
+  return "delete";
+}
+
+/**
+ * A run can be cancelled while it is queued or executing, but a delete job is never cancelled half way, so that no
+ * file is left half removed (docs/product-rules.md "Delete, two modes").
+ * @param where.queued false when the iModel's run queue no longer holds the run (it completed meanwhile).
+ * @throws ApiError RunNotCancellable (409) for a delete job; RunAlreadyCompleted (409) for a run that completed.
+ */
+export function assertRunCancellable(
+  run: Pick<RunRecord, "_id" | "kind" | "state" | "result">,
+  where: { queued: boolean } = { queued: true },
+): void {
+  if (run.kind === "delete") {
+    throw new ApiError(
+      "RunNotCancellable",
+      `Run '${run._id}' is a delete job; it is never stopped half way, so that no file is left half removed.`,
+    );
+  }
+  if (run.state === "Completed")
+    throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' already completed with result ${run.result}.`);
+  if (!where.queued)
+    throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' is no longer active in its iModel's queue.`);
+}
+
+// ---- Owner and token ----
+
+/**
+ * Only the connection's owner or an administrator may change it (its schedule, name, mapping, or delete it): scheduled
+ * syncs run on the owner's behalf, with the owner's rights (docs/product-rules.md "Owner and token").
+ * @param what what the user tried, for the message (e.g. "change its schedule").
+ * @throws ApiError NotConnectionOwner (403).
+ */
+export function assertConnectionOwner(
+  user: Actor,
+  c: Pick<ConnectionRecord, "displayName" | "ownerId" | "owner">,
+  what: string,
+): void {
+  if (isAdmin(user) || (c.ownerId !== undefined && c.ownerId === user._id)) return;
+  throw new ApiError(
+    "NotConnectionOwner",
+    `Only the owner of connection '${c.displayName}'${c.owner ? ` (${c.owner.email})` : ""} or an administrator may ${what}: scheduled syncs run on the owner's behalf.`,
+  );
+}
+
+/**
+ * Who may change a connection's owner (docs/product-rules.md "Owner and token"): its owner or an administrator may
+ * give it to someone; any team member may take it for themselves (`newOwner` is the user asking).
+ * @throws ApiError OwnershipChangeForbidden (403).
+ */
+export function assertOwnershipChangeAllowed(
+  user: Actor,
+  c: Pick<ConnectionRecord, "displayName" | "ownerId">,
+  newOwner: Pick<UserRecord, "_id">,
+): void {
+  if (isAdmin(user) || (c.ownerId !== undefined && c.ownerId === user._id) || newOwner._id === user._id) return;
+  throw new ApiError(
+    "OwnershipChangeForbidden",
+    `Only the owner of connection '${c.displayName}' (or an administrator) may give it to someone else; a team member may take it for themselves.`,
+  );
+}
+
+/**
+ * The new owner must be a team member of the connection's iModel: a user who has interacted with it at least once
+ * (docs/product-rules.md "Owner and token").
+ * @param membership the new owner's team member record of the iModel, or null/undefined when there is none.
+ * @throws ApiError NotATeamMember (409), with a detail targeting `userId`.
+ */
+export function assertOwnerIsTeamMember(
+  c: Pick<ConnectionRecord, "iModelId">,
+  newOwner: Pick<UserRecord, "name" | "email">,
+  membership: TeamMemberRecord | null | undefined,
+): void {
+  if (membership) return;
+  throw new ApiError(
+    "NotATeamMember",
+    `${newOwner.name} <${newOwner.email}> has never interacted with iModel '${c.iModelId}'; ownership can go only to a team member of the iModel.`,
+    [{ code: "NotATeamMember", message: "not a team member of the iModel", target: "userId" }],
+  );
+}
+
+/**
+ * Ownership cannot change while a synchronization of the connection is in progress (docs/product-rules.md "Owner and
+ * token").
+ * @param activeRunId the connection's queued or executing run, as the iModel's run queue answers, or undefined.
+ * @throws ApiError RunInProgress (409), with a detail targeting the run.
+ */
+export function assertNoRunInProgress(c: Named, activeRunId: string | undefined): void {
+  if (!activeRunId) return;
+  throw new ApiError(
+    "RunInProgress",
+    `Connection '${c.displayName}' has a run in progress (${activeRunId}); ownership cannot change until it completes.`,
+    [{ code: "RunInProgress", message: "run in progress", target: `/connections/${c._id}/runs/${activeRunId}` }],
+  );
+}
+
+// ---- Change mapping ----
+
+/**
+ * The composite model `fileId` names, to unmap. A reference file cannot be unmapped on its own, only together with its
+ * composite model (docs/product-rules.md "Change mapping": reference files go with their composite model).
+ * @param states the connection's file records (their `references` tell which composite models name `fileId`).
+ * @returns the connection's source file with that id.
+ * @throws ApiError ReferenceFileNotUnmappable (409) when `fileId` is a reference file of one of the connection's
+ *   mapped composite models; SourceFileNotMapped (404) when the connection maps no such file.
+ */
+export function assertReferenceNotUnmappedAlone(
+  c: Named & Pick<ConnectionRecord, "sourceFiles">,
+  fileId: string,
+  states: Pick<FileStateRecord, "path" | "references" | "unmapped">[],
+): SourceFileRecord {
+  const file = c.sourceFiles.find((f) => f.id === fileId);
+  if (file) return file;
+  const parents = states.filter((s) => !s.unmapped && (s.references ?? []).some((r) => r.id === fileId));
+  if (parents.length > 0) {
+    const ref = parents[0].references!.find((r) => r.id === fileId)!;
+    const names = parents.map((p) => `'${p.path}'`).join(", ");
+    throw new ApiError(
+      "ReferenceFileNotUnmappable",
+      `'${ref.path}' is a reference file of composite model ${names}; a reference file cannot be unmapped on its own. Change the composite model (remove the reference from it, or unmap the composite model with its references).`,
+    );
+  }
+  throw new ApiError(
+    "SourceFileNotMapped",
+    `Connection '${c.displayName}' (${c._id}) maps no source file '${fileId}'.`,
+  );
+}
+
+/**
+ * Removing every file means deleting the connection: its last composite model cannot be unmapped
+ * (docs/product-rules.md "Change mapping").
+ * @param file the composite model to unmap.
+ * @throws ApiError LastCompositeModel (409).
+ */
+export function assertNotLastCompositeModel(
+  c: Named & Pick<ConnectionRecord, "sourceFiles">,
+  file: Pick<SourceFileRecord, "path">,
+): void {
+  if (c.sourceFiles.filter((f) => f.role === "CompositeModel").length > 1) return;
+  throw new ApiError(
+    "LastCompositeModel",
+    `'${file.path}' is the last composite model of connection '${c.displayName}'; removing every file means deleting the connection (DELETE /connections/${c._id}?mode=keepData|deleteData).`,
+  );
+}
+
+/**
+ * The files that go with a composite model when it is unmapped: itself and the resolved references found under it at
+ * its last parse, except those another remaining composite model names too (they stay mapped through it) and those
+ * that are composite models themselves (docs/product-rules.md "Change mapping": reference files go with their
+ * composite model).
+ * @param states the connection's file records.
+ * @returns source file ids, the composite model's first, without duplicates.
+ */
+export function filesGoingWith(
+  connection: Pick<ConnectionRecord, "sourceFiles">,
+  compositeId: string,
+  states: Pick<FileStateRecord, "sourceFileId" | "references">[],
+): string[] {
+  const stateOf = (id: string) => states.find((s) => s.sourceFileId === id);
+  const remaining = connection.sourceFiles.filter((f) => f.role === "CompositeModel" && f.id !== compositeId);
+  const keptRefs = new Set(
+    remaining.flatMap((f) => (stateOf(f.id)?.references ?? []).filter((r) => r.resolved).map((r) => r.id)),
+  );
+  const composites = new Set(connection.sourceFiles.map((f) => f.id));
+  const refs = (stateOf(compositeId)?.references ?? [])
+    .filter((r) => r.resolved && !keptRefs.has(r.id) && !composites.has(r.id))
+    .map((r) => r.id);
+  return [compositeId, ...new Set(refs)];
+}
+
+// ---- GCS-defining connection ----
+
+/**
+ * Whether the connection defines the iModel's geographic coordinate system: the iModel names it, or the connection
+ * says so (docs/product-rules.md "GCS-defining connection").
+ */
+export function definesIModelGcs(
+  iModel: Pick<IModelRecord, "gcs">,
+  c: Pick<ConnectionRecord, "_id"> & Partial<Pick<ConnectionRecord, "definesGcs">>,
+): boolean {
+  return iModel.gcs?.connectionId === c._id || c.definesGcs === true;
+}
+
+/**
+ * When an iModel has more than one connection, the connection that defines its geographic coordinate system cannot be
+ * deleted; with a single connection it can (docs/product-rules.md "GCS-defining connection").
+ * @param otherActiveConnections how many Active connections the iModel has besides `c`.
+ * @throws ApiError GcsDefiningConnection (409).
+ */
+export function assertGcsConnectionDeletable(
+  c: Pick<ConnectionRecord, "_id" | "displayName" | "definesGcs">,
+  iModel: Pick<IModelRecord, "name" | "gcs">,
+  otherActiveConnections: number,
+): void {
+  if (otherActiveConnections === 0 || !definesIModelGcs(iModel, c)) return;
+  throw new ApiError(
+    "GcsDefiningConnection",
+    `Connection '${c.displayName}' defines the geographic coordinate system of iModel '${iModel.name}', which has ${otherActiveConnections} other connection(s); it can be deleted only once it is the iModel's last connection.`,
+  );
+}
+
+/**
+ * Why the files `sourceFileIds` of a connection cannot be unmapped, or undefined when they can: the file that defined
+ * the iModel's geographic coordinate system cannot be unmapped once synchronized, and a delete job of unmapped files
+ * never removes it (docs/product-rules.md "GCS-defining connection").
+ * @param composite the composite model being unmapped (a delete job passes the file of its task).
+ * @param sourceFileIds the files unmapped with it (see {@link filesGoingWith}).
+ * @returns `{code: "GcsDefiningFile", message, target}` (target: the GCS-defining file's path), or undefined.
+ */
+export function gcsFileUnmapRefusal(
+  iModel: Pick<IModelRecord, "name" | "gcs">,
+  connectionId: string,
+  composite: Pick<SourceFileRecord, "id" | "path">,
+  sourceFileIds: readonly string[],
+): (ErrorInfo & { code: "GcsDefiningFile" }) | undefined {
+  const gcs = iModel.gcs;
+  if (gcs?.connectionId !== connectionId || !sourceFileIds.includes(gcs.sourceFileId)) return undefined;
+  const through = gcs.sourceFileId === composite.id ? "" : ` (through its reference file '${gcs.path}')`;
+  return {
+    code: "GcsDefiningFile",
+    message: `'${composite.path}'${through} defined the geographic coordinate system of iModel '${iModel.name}' and cannot be unmapped once synchronized.`,
+    target: gcs.path,
+  };
+}
+
+/**
+ * Refuses to unmap the file that defined the iModel's geographic coordinate system (see {@link gcsFileUnmapRefusal};
+ * docs/product-rules.md "GCS-defining connection").
+ * @throws ApiError GcsDefiningFile (409).
+ */
+export function assertGcsFileNotUnmapped(
+  iModel: Pick<IModelRecord, "name" | "gcs">,
+  connectionId: string,
+  composite: Pick<SourceFileRecord, "id" | "path">,
+  sourceFileIds: readonly string[],
+): void {
+  const refusal = gcsFileUnmapRefusal(iModel, connectionId, composite, sourceFileIds);
+  if (refusal) throw new ApiError(refusal.code, refusal.message);
+}
+
+// ---- Limits ----
+
+/**
+ * At most 100 connections per iModel and 250 composite models per iModel across its connections
+ * (docs/product-rules.md "Limits").
+ * @param connections the iModel's Active connections (the changed one included when composite models are added to it).
+ * @param adding what the change adds: new connections (0 or 1) and new composite models.
+ * @throws ApiError MaxConnectionsPerIModelReached (409); MaxCompositeModelsPerIModelReached (409).
+ */
+export function assertWithinLimits(
+  iModelId: string,
+  connections: Pick<ConnectionRecord, "sourceFiles">[],
+  adding: { connections: number; compositeModels: number },
+): void {
+  if (adding.connections > 0 && connections.length + adding.connections > LIMITS.connectionsPerIModel) {
+    throw new ApiError(
+      "MaxConnectionsPerIModelReached",
+      `iModel '${iModelId}' already has ${LIMITS.connectionsPerIModel} connections, the most allowed.`,
+    );
+  }
+  const composites = connections.reduce(
+    (n, c) => n + c.sourceFiles.filter((f) => f.role === "CompositeModel").length,
+    0,
+  );
+  if (composites + adding.compositeModels > LIMITS.compositeModelsPerIModel) {
+    throw new ApiError(
+      "MaxCompositeModelsPerIModelReached",
+      `iModel '${iModelId}' would have ${composites + adding.compositeModels} composite models; at most ${LIMITS.compositeModelsPerIModel} are allowed across its connections.`,
+    );
+  }
+}
+
+/**
+ * A file is mapped by at most one connection of an iModel, as a composite model or as a reference file that connection
+ * synchronizes (docs/product-rules.md "Limits"). Files are compared by path as mapped and by real path (the caller
+ * resolves both), so an alias through a symbolic link is refused too.
+ * @param adding the files to map, under their absolute path as mapped and under their real path, each with the request
+ *   field naming it (the error detail's target).
+ * @param mapped what the iModel's active connections map (lib/mapping.ts `mappedFiles`).
+ * @param changing the connection the files are added to, if any (its own files are "already mapped by this connection").
+ * @throws ApiError SourceFileAlreadyMapped (409), with a detail targeting the refused file.
+ */
+export function assertFileNotAlreadyMapped(
+  adding: ReadonlyMap<string, { file: Pick<SourceFileRecord, "path">; target: string }>,
+  mapped: readonly MappedFile[],
+  changing?: string,
+): void {
+  for (const theirs of mapped) {
+    const mine = adding.get(theirs.path) ?? adding.get(theirs.real);
+    if (!mine) continue;
+    const other = theirs.connection;
+    const by =
+      other._id === changing ? "this connection" : `connection '${other.displayName}' (${other._id}) of this iModel`;
+    throw new ApiError(
+      "SourceFileAlreadyMapped",
+      `Source file '${mine.file.path}' is already mapped by ${by}${theirs.asReference ? " as a reference file" : ""}.`,
+      [{ code: "SourceFileAlreadyMapped", message: `mapped by connection ${other._id}`, target: mine.target }],
+    );
+  }
+}
