@@ -6,11 +6,16 @@
  * the file has been read happens in one synchronous block (open, read, stream geometry, close), so parses
  * never interleave on the shared instance and no model stays open across an `await`.
  */
-import { createHash } from "node:crypto";
-import { promises as fsp } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as WebIFC from "web-ifc";
+import { elementChecksum } from "./checksum";
+import { type Affine, IDENTITY, multiply } from "./shared/affine";
+import { bindConsoleToCaptures, CapturedMessages, captureOutput } from "./shared/console-capture";
+import { micro } from "./shared/numbers";
+import { lowCorner } from "./shared/range";
+import { errorText, readSourceFile } from "./shared/source-file";
+import { cross, dot, normalize, type Vec3 } from "./shared/vector";
+import { WarningTally } from "./shared/warnings";
 import {
   type Georeference,
   type ParsedFile,
@@ -19,11 +24,6 @@ import {
   type SourceMesh,
   type TaskWarning,
 } from "./types";
-import { IDENTITY, multiply, type Affine } from "./affine";
-import { canonicalJson } from "./canonical-json";
-
-type Vec3 = [number, number, number];
-/** Affine transform as a row-major 3x4 matrix: [r00 r01 r02 tx  r10 r11 r12 ty  r20 r21 r22 tz]. */
 
 /**
  * web-ifc outputs meshes Y-up (IFC z becomes mesh y, IFC y becomes mesh -z). This column-major matrix,
@@ -38,66 +38,22 @@ const EXCLUDED_SUPERTYPES = [WebIFC.IFCSPATIALSTRUCTUREELEMENT, WebIFC.IFCFEATUR
 // One IfcAPI per process, with web-ifc's console output routed into the current parse's warnings.
 // ---------------------------------------------------------------------------------------------------------
 
-type LogSink = (level: string, text: string) => void;
-let currentSink: LogSink | undefined;
 let apiPromise: Promise<WebIFC.IfcAPI> | undefined;
-
-function formatLogArgs(args: unknown[]): string {
-  return args
-    .map((a) => (typeof a === "string" ? a : a instanceof Error ? a.message : safeJson(a)))
-    .join(" ")
-    .trim();
-}
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
-
-/** A console replacement that hands lines to the active sink and drops them when no parse is running. */
-function router(level: string): (...args: unknown[]) => void {
-  return (...args: unknown[]) => {
-    if (currentSink) currentSink(level, formatLogArgs(args));
-  };
-}
-
-const CONSOLE_METHODS = ["log", "info", "warn", "error", "debug", "trace"] as const;
-type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
-
-/** Replaces the console methods web-ifc uses with routers; returns a function that restores them. */
-function patchConsole(): () => void {
-  const saved = new Map<ConsoleMethod, (...args: unknown[]) => void>();
-  for (const m of CONSOLE_METHODS) {
-    saved.set(m, console[m]);
-    console[m] = router(m);
-  }
-  return () => {
-    for (const [m, fn] of saved) console[m] = fn;
-  };
-}
 
 /**
  * The emscripten module binds `console.log`/`console.error` once, when it is instantiated inside `Init()`
  * (`var err = console.error.bind(console)`), and prints C++ log lines such as
- * `[WEB-IFC][error][GetColor()] unexpected style type 481` through them. Instantiating it while the
- * console is patched makes those bound functions our routers for the life of the process, without
- * leaving the global console patched. The TypeScript-side `Log` helper of web-ifc calls `console.*` at
- * call time; those calls are caught by patching the console around each (synchronous) parse.
+ * `[WEB-IFC][error][GetColor()] unexpected style type 481` through them. Instantiating it under
+ * `bindConsoleToCaptures` makes those bound functions hand their lines to the capture around each parse, for the
+ * life of the process, without leaving the global console patched. The TypeScript-side `Log` helper of web-ifc calls
+ * `console.*` at call time; those calls are caught by `captureOutput` around each (synchronous) parse.
  */
 async function createApi(): Promise<WebIFC.IfcAPI> {
   const api = new WebIFC.IfcAPI();
   // "web-ifc/package.json" is not in the package's "exports"; the main entry sits next to the .wasm files.
   const wasmDir = path.dirname(require.resolve("web-ifc"));
   api.SetWasmPath(wasmDir + path.sep, true);
-  const restore = patchConsole();
-  try {
-    await api.Init(undefined, true);
-  } finally {
-    restore();
-  }
+  await bindConsoleToCaptures(() => api.Init(undefined, true));
   api.SetLogLevel(WebIFC.LogLevel.LOG_LEVEL_ERROR);
   return api;
 }
@@ -272,15 +228,6 @@ function projectLengthScale(api: WebIFC.IfcAPI, modelId: number, warnings: TaskW
 // Placements
 // ---------------------------------------------------------------------------------------------------------
 
-function normalize(v: Vec3): Vec3 | undefined {
-  const l = Math.hypot(v[0], v[1], v[2]);
-  return l > 1e-12 ? [v[0] / l, v[1] / l, v[2] / l] : undefined;
-}
-
-function cross(a: Vec3, b: Vec3): Vec3 {
-  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-}
-
 function readVector(api: WebIFC.IfcAPI, modelId: number, id: number | undefined, attr: string): Vec3 | undefined {
   if (id === undefined) return undefined;
   const line = api.GetLine(modelId, id);
@@ -297,7 +244,7 @@ function axisPlacement(api: WebIFC.IfcAPI, modelId: number, id: number): Affine 
   const loc = readVector(api, modelId, ref(ap.Location), "Coordinates") ?? [0, 0, 0];
   const z = normalize(readVector(api, modelId, ref(ap.Axis), "DirectionRatios") ?? [0, 0, 1]) ?? [0, 0, 1];
   const refDir = readVector(api, modelId, ref(ap.RefDirection), "DirectionRatios") ?? [1, 0, 0];
-  const d = refDir[0] * z[0] + refDir[1] * z[1] + refDir[2] * z[2];
+  const d = dot(refDir, z);
   let x = normalize([refDir[0] - d * z[0], refDir[1] - d * z[1], refDir[2] - d * z[2]]);
   if (!x) x = normalize(Math.abs(z[0]) < 0.9 ? cross([0, 1, 0], z) : cross(z, [0, 0, 1])) ?? [1, 0, 0];
   const y = cross(z, x);
@@ -333,50 +280,6 @@ function worldPlacement(
   }
   cache.set(id, result);
   return result;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Checksums
-// ---------------------------------------------------------------------------------------------------------
-
-const LITTLE_ENDIAN = os.endianness() === "LE";
-
-/** Rounds to the micro unit (1e-6); `+ 0` turns -0 into 0 so equal values serialise equally. */
-function micro(v: number): number {
-  return Math.round(v * 1e6) / 1e6 + 0;
-}
-
-function hashTyped(hash: ReturnType<typeof createHash>, arr: Float64Array | Uint32Array): void {
-  const buf = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
-  if (LITTLE_ENDIAN) hash.update(buf);
-  else hash.update(arr instanceof Float64Array ? Buffer.from(buf).swap64() : Buffer.from(buf).swap32());
-}
-
-/**
- * sha256 (hex) over a canonical serialisation: a JSON header (className, name, origin and properties with
- * sorted keys), then per mesh its sizes and colour (rounded to 1e-6), positions as integer micrometres
- * (float64 little-endian) and indices (uint32 little-endian).
- */
-export function elementChecksum(e: Omit<SourceElement, "checksum">): string {
-  const hash = createHash("sha256");
-  hash.update(
-    canonicalJson({
-      v: 1,
-      className: e.className,
-      name: e.name ?? null,
-      origin: e.origin.map(micro),
-      properties: e.properties ?? null,
-      meshes: e.meshes.length,
-    }),
-  );
-  for (const m of e.meshes) {
-    hash.update(canonicalJson({ p: m.positions.length, i: m.indices.length, c: m.color ? m.color.map(micro) : null }));
-    const ints = new Float64Array(m.positions.length);
-    for (let i = 0; i < ints.length; i++) ints[i] = Math.round(m.positions[i] * 1e6) + 0;
-    hashTyped(hash, ints);
-    hashTyped(hash, m.indices);
-  }
-  return hash.digest("hex");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -657,41 +560,8 @@ function readGeoreference(
 // Parsing
 // ---------------------------------------------------------------------------------------------------------
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** Collects web-ifc log lines, deduplicated, as `GeometryProblem` warnings with counts. */
-class LogCollector {
-  /** At most this many distinct lines are kept; the rest are summed up in one more warning. */
-  static readonly MAX_DISTINCT = 50;
-  private readonly lines = new Map<string, number>();
-  private overflow = 0;
-  readonly sink: LogSink = (_level, text) => {
-    if (!text) return;
-    const n = this.lines.get(text);
-    if (n !== undefined) this.lines.set(text, n + 1);
-    else if (this.lines.size < LogCollector.MAX_DISTINCT) this.lines.set(text, 1);
-    else this.overflow++;
-  };
-  toWarnings(fileName: string): TaskWarning[] {
-    const warnings: TaskWarning[] = [...this.lines].map(([text, count]) => ({
-      code: "GeometryProblem",
-      message: `${fileName}: web-ifc reported ${JSON.stringify(text)}${count > 1 ? ` (${count} times)` : ""}`,
-      target: fileName,
-      count,
-    }));
-    if (this.overflow > 0) {
-      warnings.push({
-        code: "GeometryProblem",
-        message: `${fileName}: web-ifc reported ${this.overflow} more messages (not listed)`,
-        target: fileName,
-        count: this.overflow,
-      });
-    }
-    return warnings;
-  }
-}
+/** Distinct web-ifc messages reported per file; further ones are summed up in one more warning. */
+const MAX_DISTINCT_MESSAGES = 50;
 
 interface ProductInfo {
   expressId: number;
@@ -751,18 +621,6 @@ function readMeshes(
   return result;
 }
 
-function meshesLowCorner(meshes: SourceMesh[]): Vec3 {
-  const low: Vec3 = [Infinity, Infinity, Infinity];
-  for (const m of meshes) {
-    for (let i = 0; i < m.positions.length; i += 3) {
-      if (m.positions[i] < low[0]) low[0] = m.positions[i];
-      if (m.positions[i + 1] < low[1]) low[1] = m.positions[i + 1];
-      if (m.positions[i + 2] < low[2]) low[2] = m.positions[i + 2];
-    }
-  }
-  return low;
-}
-
 /** Everything done on the shared IfcAPI for one file; synchronous on purpose (see module comment). */
 function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, warnings: TaskWarning[]): ParsedFile {
   const schema = api.GetModelSchema(modelId) ?? "UNKNOWN";
@@ -800,7 +658,8 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
     const meshes = meshesById.get(p.expressId) ?? [];
     let origin: Vec3 | undefined;
     if (meshes.length > 0) {
-      origin = meshesLowCorner(meshes);
+      // not finite when web-ifc gave no finite position: the writer then refuses the element
+      origin = lowCorner([], meshes) ?? [Infinity, Infinity, Infinity];
     } else {
       const placementId = ref(line?.ObjectPlacement);
       if (placementId === undefined) continue; // neither geometry nor placement: not an element
@@ -838,7 +697,9 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
     elements.push({ ...element, checksum: elementChecksum(element) });
   }
   const georeference = readGeoreference(api, modelId, fileName, scale, warnings);
-  return georeference ? { schema, elements, warnings, georeference } : { schema, elements, warnings };
+  const parsed: ParsedFile = { schema, connectorType: "IFC", elements, warnings };
+  if (georeference) parsed.georeference = georeference;
+  return parsed;
 }
 
 /** Cheap description of why web-ifc could not open a file. */
@@ -865,8 +726,9 @@ function describeOpenFailure(data: Uint8Array, error?: unknown): string {
  *   geometries' vertices transformed by their flatTransformation (project length unit applied), rounded to
  *   1e-6 m; `origin` is the low corner of the meshes' range, or for placement-only products the resolved
  *   IfcLocalPlacement chain origin scaled by the project length unit.
- * - `checksum` = sha256 hex of a canonical serialisation (see {@link elementChecksum}); stable across runs.
- * - web-ifc's own log lines are returned as `GeometryProblem` warnings (deduplicated, with `count`), never printed.
+ * - `checksum` = {@link elementChecksum}; stable across runs.
+ * - web-ifc's own log lines are returned as `GeometryProblem` warnings (deduplicated, with `count`; at most 50
+ *   distinct lines, the rest summed up in one more warning), never printed.
  * - `georeference`: an IFC4/IFC4X3 IfcMapConversion whose TargetCRS is an IfcProjectedCRS named with an EPSG code
  *   (`projected`, eastings/northings/height in metres, rotation = atan2(XAxisOrdinate, XAxisAbscissa)), else the
  *   first IfcSite with RefLatitude/RefLongitude (`geographic`, RefElevation in metres, TrueNorth of the model
@@ -879,23 +741,21 @@ function describeOpenFailure(data: Uint8Array, error?: unknown): string {
  */
 export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
   const fileName = path.basename(absolutePath);
-  let data: Uint8Array;
-  try {
-    const buf = await fsp.readFile(absolutePath);
-    data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR")
-      throw new SourceFileError("FileNotFound", `${fileName}: file not found (${absolutePath})`);
-    throw new SourceFileError("FileUnreadable", `${fileName}: cannot be read (${code ?? errorText(e)})`);
-  }
+  const buf = await readSourceFile(absolutePath);
+  const data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 
   const api = await getApi();
-  const collector = new LogCollector();
+  const messages = new CapturedMessages(MAX_DISTINCT_MESSAGES);
+  const parsed = captureOutput(messages.sink, () => parseWithApi(api, data, fileName));
+  const tally = new WarningTally();
+  messages.reportTo(tally, { code: "GeometryProblem", fileName, reader: "web-ifc", alwaysCount: true });
+  parsed.warnings.push(...tally.toWarnings());
+  return parsed;
+}
+
+/** Opens, reads and closes the model on the shared IfcAPI, synchronously (see the module comment). */
+function parseWithApi(api: WebIFC.IfcAPI, data: Uint8Array, fileName: string): ParsedFile {
   const warnings: TaskWarning[] = [];
-  const previousSink = currentSink;
-  currentSink = collector.sink;
-  const restoreConsole = patchConsole();
   let modelId = -1;
   try {
     let openError: unknown;
@@ -913,9 +773,8 @@ export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
       );
     }
     highestModelId = Math.max(highestModelId, modelId);
-    let parsed: ParsedFile;
     try {
-      parsed = parseOpenModel(api, modelId, fileName, warnings);
+      return parseOpenModel(api, modelId, fileName, warnings);
     } catch (e) {
       if (e instanceof Error && e.name === "RuntimeError") discardApi(); // WebAssembly trap: instance state unknown
       throw new SourceFileError(
@@ -923,8 +782,6 @@ export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
         `${fileName}: web-ifc failed while reading the file (${errorText(e)})`,
       );
     }
-    parsed.warnings.push(...collector.toWarnings(fileName));
-    return parsed;
   } finally {
     if (modelId >= 0) {
       try {
@@ -933,7 +790,5 @@ export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
         discardApi();
       }
     }
-    restoreConsole();
-    currentSink = previousSink;
   }
 }

@@ -1,3 +1,7 @@
+/**
+ * The connectors by connector type: each reads one source file into the contract of `types.ts` (docs/architecture.md
+ * "Connectors").
+ */
 import type { ConnectorType } from "../../domain/model";
 import { parseDxf } from "./dxf";
 import { parseIfc } from "./ifc";

@@ -2,6 +2,7 @@
  * The contract between connectors (parsers of design files) and the iModel writer.
  * Coordinates are in metres, in the file's own engineering coordinate system (the iModel's spatial coordinates).
  */
+import type { ConnectorType } from "../../domain/model";
 
 /** A non-fatal problem found while reading or writing a file; reported on the file's task. */
 export interface TaskWarning {
@@ -83,7 +84,10 @@ export interface SourceElement {
   meshes: SourceMesh[];
   /** Curves (lines, polylines, arcs, points) in world coordinates (metres); absent or empty when none. */
   curves?: SourceCurve[];
-  /** Hex digest of everything the writer stores for this element; equal checksum means unchanged. */
+  /**
+   * Hex digest of everything the writer stores for this element (`elementChecksum` of `checksum.ts`, over the element
+   * without it); equal checksum means unchanged.
+   */
   checksum: string;
   /** Extra source properties kept on the element (JSON-serialisable). */
   properties?: Record<string, unknown>;
@@ -139,6 +143,12 @@ export type Georeference =
 export interface ParsedFile {
   /** Source schema or version, e.g. `IFC2X3`. */
   schema: string;
+  /**
+   * The connector that read the file. The writer needs it for iModels written before checksum version 2: their
+   * aspects hold that connector's earlier checksum (docs/architecture.md "Element checksums"). Without it, such
+   * elements are rewritten as updated.
+   */
+  connectorType?: ConnectorType;
   elements: SourceElement[];
   warnings: TaskWarning[];
   /** Reference files the file names (composite models only). */

@@ -12,7 +12,8 @@
  *   (BIS requires `ExternalSourceAspect.Source` to point at an `ExternalSource`)
  * - `SpatialCategory` per source class name in the dictionary model (shared by every file and connection)
  * - one `Generic:PhysicalObject` per source element, each with one `ExternalSourceAspect` Kind "Element"
- *   (Scope = RepositoryLink, Source = ExternalSource, Identifier, Checksum, Version = file content hash)
+ *   (Scope = RepositoryLink, Source = ExternalSource, Identifier, Checksum, Version = file content hash,
+ *   JsonProperties `{"imodelSync": {"checksumVersion": 2}}`: the version of the checksum algorithm)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -28,7 +29,7 @@ import {
   StandaloneDb,
   Subject,
 } from "@itwin/core-backend";
-import { type Id64String, OpenMode } from "@itwin/core-bentley";
+import { DbResult, type Id64String, OpenMode } from "@itwin/core-bentley";
 import {
   Code,
   ColorDef,
@@ -64,6 +65,7 @@ import {
   type SourceElement,
   type TaskWarning,
 } from "../connectors/types";
+import { CHECKSUM_VERSION, compareChecksum } from "../connectors/checksum";
 import { ecefLocationDifference, ecefLocationFor, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
@@ -88,6 +90,12 @@ export interface WriteInput {
   /** Id of the run (idempotency key together with contentHash). */
   runId: string;
   parsed: ParsedFile;
+  /**
+   * Test hook only (test/checksum-migration.test.ts), never set by the service: `true` writes the element aspects
+   * without the checksum version, as the releases before checksum version 2 did, to build the iModels an upgrade
+   * finds.
+   */
+  writeAsBeforeChecksumVersion2?: boolean;
 }
 
 /** Element counts of one write. */
@@ -246,6 +254,47 @@ interface ExistingElement {
   elementId: Id64String;
   aspectId: Id64String;
   checksum?: string;
+  /** The aspect's Version (content hash of the file when the element was last written). */
+  version?: string;
+  /** Version of the checksum algorithm of `checksum`; undefined for aspects written before version 2. */
+  checksumVersion?: number;
+}
+
+/** The aspect's JsonProperties for checksum version `version`. */
+function checksumVersionJson(version: number): string {
+  return JSON.stringify({ imodelSync: { checksumVersion: version } });
+}
+
+/** The checksum version recorded in an aspect's JsonProperties; undefined when there is none (or it is unreadable). */
+function checksumVersionOf(jsonProperties: string | null | undefined): number | undefined {
+  if (!jsonProperties) return undefined;
+  try {
+    const v: unknown = (JSON.parse(jsonProperties) as { imodelSync?: { checksumVersion?: unknown } } | null)?.imodelSync
+      ?.checksumVersion;
+    return typeof v === "number" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Replaces the Checksum and JsonProperties of an element's aspect without changing the element. core-backend's
+ * `updateAspect` also sets the owning element's LastMod (docs/facts.md "iTwin.js"), so the element's LastMod is read
+ * before and put back after, in the same transaction: an unchanged element keeps its LastMod
+ * (docs/architecture.md "Element checksums").
+ */
+function rewriteAspectChecksum(db: StandaloneDb, prior: ExistingElement, aspect: ExternalSourceAspectProps): void {
+  const lastMod = db.withPreparedSqliteStatement("SELECT LastMod FROM bis_Element WHERE Id=?", (stmt) => {
+    stmt.bindId(1, prior.elementId);
+    if (stmt.step() !== DbResult.BE_SQLITE_ROW) throw new Error(`element ${prior.elementId} not found`);
+    return stmt.getValueDouble(0);
+  });
+  db.elements.updateAspect({ ...aspect, id: prior.aspectId } as ExternalSourceAspectProps);
+  db.withPreparedSqliteStatement("UPDATE bis_Element SET LastMod=? WHERE Id=?", (stmt) => {
+    stmt.bindDouble(1, lastMod);
+    stmt.bindId(2, prior.elementId);
+    stmt.stepForWrite();
+  });
 }
 
 /** Thrown for source data the writer refuses (non-finite coordinates, bad indices); aborts the whole write. */
@@ -408,7 +457,10 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
  * Element level change detection, by `ExternalSourceAspect` (Scope = the file's RepositoryLink, Kind
  * "Element"): new identifier → insert; same identifier, other checksum → update in place (same ElementId:
  * geometry, category, label, properties; aspect Checksum/Version updated); same checksum → untouched (its
- * LastMod does not change); identifier gone → element (and its aspects) deleted.
+ * LastMod does not change); identifier gone → element (and its aspects) deleted. Aspects written before checksum
+ * version 2 (no `checksumVersion` in their JsonProperties) are compared with the connector's earlier checksum
+ * (`compareChecksum`, needs `parsed.connectorType`); when it is equal the element is unchanged and only the aspect's
+ * Checksum and JsonProperties are rewritten, its LastMod kept (docs/architecture.md "Element checksums").
  *
  * Idempotent for activity retries: `{runId, contentHash, counts}` is stored in the RepositoryLink's
  * `jsonProperties.imodelSync.lastWrite` in the same transaction; a call with the same runId and contentHash
@@ -553,13 +605,32 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const strayElements: Id64String[] = [];
   const rows = await queryRows(
     db,
-    "SELECT ECInstanceId, Element.Id, Identifier, Checksum FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element' ORDER BY ECInstanceId",
+    "SELECT ECInstanceId, Element.Id, Identifier, Checksum, Version, JsonProperties FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element' ORDER BY ECInstanceId",
     [linkId],
   );
-  for (const [aspectId, elementId, identifier, checksum] of rows as [string, string, string, string | undefined][]) {
+  type AspectRow = [string, string, string, string | undefined, string | undefined, string | undefined];
+  for (const [aspectId, elementId, identifier, checksum, version, json] of rows as AspectRow[]) {
     if (existing.has(identifier)) strayElements.push(elementId);
-    else existing.set(identifier, { elementId, aspectId, checksum: checksum ?? undefined });
+    else
+      existing.set(identifier, {
+        elementId,
+        aspectId,
+        checksum: checksum ?? undefined,
+        version: version ?? undefined,
+        checksumVersion: checksumVersionOf(json),
+      });
   }
+  const elementAspect = (e: SourceElement, elementId: Id64String, version: string): ExternalSourceAspectProps => ({
+    classFullName: ExternalSourceAspect.classFullName,
+    element: { id: elementId, relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
+    scope: { id: linkId },
+    source: { id: externalSourceId },
+    kind: ExternalSourceAspect.Kind.Element,
+    identifier: e.identifier,
+    checksum: e.checksum,
+    version,
+    jsonProperties: input.writeAsBeforeChecksumVersion2 ? undefined : checksumVersionJson(CHECKSUM_VERSION),
+  });
 
   const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
   const categories = new Map<string, Id64String>();
@@ -575,7 +646,16 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     }
     seen.add(e.identifier);
     const prior = existing.get(e.identifier);
-    if (prior && prior.checksum === e.checksum) {
+    const match = prior
+      ? compareChecksum(e, { checksum: prior.checksum, version: prior.checksumVersion }, input.parsed.connectorType)
+      : "changed";
+    if (match === "unchanged") {
+      counts.unchanged++;
+      continue;
+    }
+    if (match === "unchanged-legacy" && prior) {
+      // written before checksum version 2: keep the element, store the current checksum for direct comparison
+      rewriteAspectChecksum(db, prior, elementAspect(e, prior.elementId, prior.version ?? input.contentHash));
       counts.unchanged++;
       continue;
     }
@@ -592,30 +672,16 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       geom,
       jsonProperties: { imodelSync: { properties: e.properties ?? {} } },
     };
-    const aspect: ExternalSourceAspectProps = {
-      classFullName: ExternalSourceAspect.classFullName,
-      element: { id: "", relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
-      scope: { id: linkId },
-      source: { id: externalSourceId },
-      kind: ExternalSourceAspect.Kind.Element,
-      identifier: e.identifier,
-      checksum: e.checksum,
-      version: input.contentHash,
-    };
     if (prior) {
       db.elements.updateElement<PhysicalElementProps>({ ...props, id: prior.elementId }); // userLabel undefined clears it
       db.elements.updateAspect({
-        ...aspect,
+        ...elementAspect(e, prior.elementId, input.contentHash),
         id: prior.aspectId,
-        element: { ...aspect.element, id: prior.elementId },
       } as ExternalSourceAspectProps);
       counts.updated++;
     } else {
       const elementId = db.elements.insertElement(props);
-      db.elements.insertAspect({
-        ...aspect,
-        element: { ...aspect.element, id: elementId },
-      } as ExternalSourceAspectProps);
+      db.elements.insertAspect(elementAspect(e, elementId, input.contentHash));
       counts.inserted++;
     }
   }

@@ -1,0 +1,199 @@
+/**
+ * The raw group scan: a light read of the DXF group-code structure (same file text, same record order as dxf-parser)
+ * that validates the file and keeps what dxf-parser drops or never reads: entity types it skips, paper-space flags,
+ * extrusions, true colours, SPLINE weights, polygon-mesh sizes, ATTRIBs, XREF block flags and GEODATA objects.
+ */
+import { SUB_RECORDS } from "./entity-types";
+
+/** One group: code and value (value trimmed, as dxf-parser reads it). */
+export type RawGroup = [number, string];
+
+/** One record (`0 TYPE` and its groups) of the ENTITIES, BLOCKS or OBJECTS section. */
+export interface RawRecord {
+  type: string;
+  /** 1-based line of the record's `0` group. */
+  line: number;
+  /** The record's own groups with a code in KEPT_CODES (all of them for GEODATA), up to an embedded object (group 101). */
+  groups: RawGroup[];
+  /** VERTEX / ATTRIB / SEQEND records that follow a POLYLINE or INSERT. */
+  children: RawRecord[];
+  embedded?: boolean;
+}
+
+/** A BLOCK of the BLOCKS section, with its records. */
+export interface RawBlock {
+  name: string;
+  /** Group 70 of the BLOCK record: 4 = XREF, 8 = overlay, 16 = externally dependent, 32 = resolved, … */
+  flags: number;
+  /** Group 1 of the BLOCK record: the XREF path as saved. */
+  xrefPath: string;
+  records: RawRecord[];
+}
+
+/** What {@link scanGroups} keeps of a file. */
+export interface RawScan {
+  entities: RawRecord[];
+  blocks: Map<string, RawBlock>;
+  /** GEODATA records of the OBJECTS section. */
+  geodata: RawRecord[];
+  sawEof: boolean;
+  /** The last group read was `0 ENDSEC`. */
+  endedAfterSection: boolean;
+}
+
+/**
+ * Group codes kept from entity records (the rest is dxf-parser's job; keeping every group would double the memory of
+ * large files): 1/2 ATTRIB value/tag, 5 handle, 30 POLYLINE elevation, 41 SPLINE weights, 62/420 colour, 67 paper
+ * space, 71–74 polygon mesh sizes, 210/220/230 extrusion. GEODATA records keep all their groups.
+ */
+const KEPT_CODES = new Set([1, 2, 5, 30, 41, 62, 67, 71, 72, 73, 74, 210, 220, 230, 420]);
+
+/** The text is not DXF group codes; the message says why. */
+export class DxfFormatError extends Error {}
+
+/** Value of the record's first group with `code`, if kept. */
+export function firstGroup(r: RawRecord, code: number): string | undefined {
+  for (const g of r.groups) if (g[0] === code) return g[1];
+  return undefined;
+}
+
+/** Integer value of the record's first group with `code`; undefined when absent or not a number. */
+export function intGroup(r: RawRecord, code: number): number | undefined {
+  const v = firstGroup(r, code);
+  if (v === undefined) return undefined;
+  const n = Number.parseInt(v, 10);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Number value of the record's first group with `code`; undefined when absent or not a number. */
+export function floatGroup(r: RawRecord, code: number): number | undefined {
+  const v = firstGroup(r, code);
+  if (v === undefined) return undefined;
+  const n = Number.parseFloat(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function truncateForMessage(s: string): string {
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+}
+
+/** Group code of a code line: an integer, optionally surrounded by blanks; NaN otherwise. */
+function groupCode(s: string): number {
+  let start = 0;
+  let end = s.length;
+  while (start < end && (s.charCodeAt(start) === 32 || s.charCodeAt(start) === 9)) start++;
+  while (end > start && (s.charCodeAt(end - 1) === 32 || s.charCodeAt(end - 1) === 9)) end--;
+  const negative = start < end && s.charCodeAt(start) === 45;
+  if (negative) start++;
+  if (start >= end || end - start > 9) return NaN;
+  let v = 0;
+  for (let k = start; k < end; k++) {
+    const d = s.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return NaN;
+    v = v * 10 + d;
+  }
+  return negative ? -v : v;
+}
+
+/**
+ * Reads the group-code structure of the whole file: validates that it is a sequence of (integer code, value) line
+ * pairs with sections, and keeps the records of ENTITIES and BLOCKS (in file order, the order dxf-parser also
+ * follows) and the GEODATA objects.
+ * @throws DxfFormatError with the reason when the text is not DXF.
+ */
+export function scanGroups(lines: string[]): RawScan {
+  const scan: RawScan = { entities: [], blocks: new Map(), geodata: [], sawEof: false, endedAfterSection: false };
+  let sectionCount = 0;
+  let section: string | undefined;
+  let expectSectionName = false;
+  let block: RawBlock | undefined;
+  let inBlockHeader = false;
+  let main: RawRecord | undefined;
+  let target: RawRecord | undefined;
+  let i = 0;
+  const n = lines.length;
+  while (i < n) {
+    const codeLine = lines[i];
+    const code = groupCode(codeLine);
+    if (Number.isNaN(code)) {
+      if (codeLine.trim() === "" && lines.slice(i).every((l) => l.trim() === "")) break; // trailing blank lines
+      throw new DxfFormatError(`line ${i + 1}: ${truncateForMessage(codeLine)} is not a DXF group code`);
+    }
+    if (i + 1 >= n) throw new DxfFormatError(`line ${i + 1}: group code without a value at the end of the file`);
+    const rawValue = lines[i + 1];
+    const line = i + 1;
+    i += 2;
+    scan.endedAfterSection = false;
+    if (code === 0) {
+      const value = rawValue.trim();
+      expectSectionName = false;
+      if (value === "EOF") {
+        scan.sawEof = true;
+        break;
+      }
+      if (value === "SECTION") {
+        expectSectionName = true;
+        section = undefined;
+        main = target = undefined;
+        sectionCount++;
+        continue;
+      }
+      if (value === "ENDSEC") {
+        section = undefined;
+        main = target = undefined;
+        block = undefined;
+        inBlockHeader = false;
+        scan.endedAfterSection = true;
+        continue;
+      }
+      if (section === "ENTITIES" || (section === "BLOCKS" && block)) {
+        if (section === "BLOCKS" && value === "ENDBLK" && block) {
+          scan.blocks.set(block.name, block);
+          block = undefined;
+          main = target = undefined;
+          continue;
+        }
+        inBlockHeader = false;
+        const rec: RawRecord = { type: value, line, groups: [], children: [] };
+        if (SUB_RECORDS.has(value) && main) {
+          main.children.push(rec);
+        } else {
+          (section === "ENTITIES" ? scan.entities : block!.records).push(rec);
+          main = rec;
+        }
+        target = rec;
+        continue;
+      }
+      if (section === "BLOCKS" && value === "BLOCK") {
+        block = { name: "", flags: 0, xrefPath: "", records: [] };
+        inBlockHeader = true;
+        main = target = undefined;
+        continue;
+      }
+      if (section === "OBJECTS" && value === "GEODATA") {
+        target = { type: value, line, groups: [], children: [] };
+        scan.geodata.push(target);
+        continue;
+      }
+      main = target = undefined;
+      continue;
+    }
+    if (expectSectionName) {
+      expectSectionName = false;
+      if (code === 2) section = rawValue.trim();
+      continue;
+    }
+    if (inBlockHeader && block) {
+      if (code === 2 && block.name === "") block.name = rawValue.trim();
+      else if (code === 70) block.flags = Number.parseInt(rawValue, 10) || 0;
+      else if (code === 1) block.xrefPath = rawValue.trim();
+      continue;
+    }
+    if (target && !target.embedded) {
+      if (code === 101) target.embedded = true;
+      else if (KEPT_CODES.has(code) || target.type === "GEODATA") target.groups.push([code, rawValue.trim()]);
+    }
+  }
+  if (sectionCount === 0) throw new DxfFormatError("no SECTION found");
+  return scan;
+}
