@@ -26,7 +26,7 @@ import type { UserRecord } from "../domain/users";
 import { peopleCollections, ensurePeopleIndexes } from "../lib/collections";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
-import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
+import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner-token";
 import {
   eventually,
   http,
@@ -132,7 +132,7 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
-      workflowsPath: path.join(ROOT, "workflows", "owner.ts"),
+      workflowsPath: path.join(ROOT, "workflows", "owner-token.ts"),
       activities: createOwnerActivities({ store, logger, mailer, publicApiUrl: stack().apiUrl }),
     });
     running = worker.run();
