@@ -4,14 +4,13 @@
  * unmapped with `deleteData`), one file per transaction. Deterministic code only.
  */
 import { proxyActivities } from "@temporalio/workflow";
-import type * as acts from "../activities/activities";
 import type * as deletion from "../activities/deletion";
+import type { RunRecordActivities } from "../activities/run-records";
 import type { ErrorInfo } from "../domain/model";
 import { activityError } from "./activity-errors";
 import type { SyncInput, SyncOutcome } from "./sync";
 
 type DeleteActivities = ReturnType<typeof deletion.createDeletionActivities>;
-type RecordActivities = ReturnType<typeof acts.createActivities>;
 
 /** Planning and ending a delete job: bounded retries, so a damaged iModel ends the job (Error) instead of blocking its queue. */
 const deletePlanning = proxyActivities<Pick<DeleteActivities, "beginDeleteJob" | "finishDeleteJob">>({
@@ -28,7 +27,7 @@ const removals = proxyActivities<Pick<DeleteActivities, "removeFileData">>({
 });
 
 /** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
-const records = proxyActivities<Pick<RecordActivities, "failTask" | "finalizeRun">>({
+const records = proxyActivities<Pick<RunRecordActivities, "failTask" | "finalizeRun">>({
   startToCloseTimeout: "30 seconds",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });

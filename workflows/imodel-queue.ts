@@ -17,7 +17,7 @@ import {
   setHandler,
   workflowInfo,
 } from "@temporalio/workflow";
-import type * as acts from "../activities/activities";
+import type { RunRecordActivities } from "../activities/run-records";
 import { deleteWorkflowId, runWorkflowId } from "../domain/model";
 import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 import {
@@ -32,10 +32,8 @@ import { deleteWorkflow } from "./delete";
 import { RunQueue, validateCancelRequest, validateRunRequest } from "./run-queue";
 import { syncWorkflow, type SyncOutcome } from "./sync";
 
-type RecordActivities = ReturnType<typeof acts.createActivities>;
-
 /** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
-const records = proxyActivities<Pick<RecordActivities, "recordRunQueued" | "completeRun">>({
+const records = proxyActivities<Pick<RunRecordActivities, "recordRunQueued" | "completeRun">>({
   startToCloseTimeout: "30 seconds",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });

@@ -4,21 +4,19 @@
  * commits that file's changes on its own. Cancellable between files. Deterministic code only.
  */
 import { CancellationScope, proxyActivities } from "@temporalio/workflow";
-import type * as acts from "../activities/activities";
-import type { PlannedTask, TaskOutcome } from "../activities/activities";
+import type { FileSyncActivities, TaskOutcome } from "../activities/file-sync";
+import type { PlannedTask, RunRecordActivities } from "../activities/run-records";
 import type { ErrorInfo, RunTrigger } from "../domain/model";
 import { activityError } from "./activity-errors";
 
-type SyncActivities = ReturnType<typeof acts.createActivities>;
-
 /** Planning: hashes every mapped file to decide what changed, so it may take a while on large sources. */
-const planning = proxyActivities<Pick<SyncActivities, "beginRun">>({
+const planning = proxyActivities<Pick<FileSyncActivities, "beginRun">>({
   startToCloseTimeout: "10 minutes",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });
 
 /** The file activity: parse + write one file. Retried a few times for transient faults (a file's own faults are task results, not retries). */
-const files = proxyActivities<Pick<SyncActivities, "syncSourceFile">>({
+const files = proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({
   startToCloseTimeout: "30 minutes",
   // A worker that dies mid-file is noticed within this time and the file is retried on another attempt (the writer
   // commits per file, so a retry never duplicates). Heartbeats are sent between the read, parse and write steps.
@@ -34,7 +32,7 @@ const files = proxyActivities<Pick<SyncActivities, "syncSourceFile">>({
 });
 
 /** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
-const records = proxyActivities<Pick<SyncActivities, "failTask" | "finalizeRun">>({
+const records = proxyActivities<Pick<RunRecordActivities, "failTask" | "finalizeRun">>({
   startToCloseTimeout: "30 seconds",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });
