@@ -19,7 +19,7 @@ import {
 import { updateConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
-import { fileStateId, taskId, taskRecords, type PlannedTask } from "./activities";
+import { fileStateId, taskId, taskRecords, type PlannedTask } from "./run-records";
 import { listSourceFilesInIModel, removeConnectionSubject, removeSourceFileData } from "./imodel/remove";
 
 export interface DeletionDeps {

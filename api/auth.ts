@@ -23,7 +23,7 @@ import { isDuplicateKey, peopleCollections, type PeopleCollections } from "../li
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
-import { ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
+import { ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner-token";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -27,7 +27,7 @@ import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activeRunOf } from "../lib/runs";
 import type { OwnershipNotice } from "../activities/owners";
-import { ownershipNoticeWorkflow } from "../workflows/owner";
+import { ownershipNoticeWorkflow } from "../workflows/notices";
 import { currentUser } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection } from "./lookups";

@@ -1,6 +1,6 @@
 /**
  * The owner token rules (docs/product-rules.md "Owner and token"), pure: no I/O, no clock of their own. The owner token workflow
- * (workflows/owner.ts) applies them with workflow time; the API uses `visitMatters` to avoid signalling a visit that
+ * (workflows/owner-token.ts) applies them with workflow time; the API uses `visitMatters` to avoid signalling a visit that
  * cannot change anything.
  *
  * - A token is valid for `lifetimeMs` (30 days) from its issue.

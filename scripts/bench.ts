@@ -24,7 +24,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { IModelHost } from "@itwin/core-backend";
-import { hashFile } from "../activities/activities";
+import { hashFile } from "../activities/source-files";
 import { CONNECTORS } from "../activities/connectors";
 import type { ParsedFile } from "../activities/connectors/types";
 import { ensureIModel, startIModelHost, writeSourceFile } from "../activities/imodel/writer";

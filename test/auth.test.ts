@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner";
+import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner-token";
 import { createUser, eventually, http, httpAs, makeSource, SAMPLE, stack } from "./helpers";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");

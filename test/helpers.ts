@@ -1,5 +1,5 @@
 /** Helpers for integration tests: HTTP calls to the test stack's API, run polling, ECSQL on a `.bim`. */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -111,6 +111,19 @@ export function makeSource(name: string, files: Record<string, string>): string 
 }
 
 export const ROOT = path.resolve(__dirname, "..");
+
+/**
+ * The path of a server binary that scripts/ensure-tools.sh builds or fetches (cached; instant once built).
+ * @param tool its argument to ensure-tools.sh, e.g. `temporal` or `temporal-test-server`.
+ * @param variable the `NAME=path` line it prints, e.g. `TEMPORAL_BIN`.
+ * @throws Error when the script prints no such line.
+ */
+export function toolPath(tool: string, variable: string): string {
+  const out = execFileSync("bash", [path.join(ROOT, "scripts/ensure-tools.sh"), tool], { encoding: "utf8" });
+  const line = out.split("\n").find((l) => l.startsWith(`${variable}=`));
+  if (!line) throw new Error(`ensure-tools.sh ${tool} printed no ${variable}: ${out}`);
+  return line.slice(variable.length + 1);
+}
 export const SAMPLE = (name: string) => path.join(ROOT, "samples", "ifc", name);
 export const FIXTURE = (name: string) => path.join(ROOT, "test", "fixtures", name);
 

@@ -11,7 +11,6 @@
  *    scheduled run fails at start with `UserNotAuthenticated` touching no file; the owner's next request issues a fresh
  *    token and scheduled runs work again.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -26,7 +25,7 @@ import type { UserRecord } from "../domain/users";
 import { peopleCollections, ensurePeopleIndexes } from "../lib/collections";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
-import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner";
+import { ownerTokenQuery, ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner-token";
 import {
   eventually,
   http,
@@ -36,6 +35,7 @@ import {
   ROOT,
   SAMPLE,
   stack,
+  toolPath,
   waitForMails,
   waitForRun,
   triggerSchedule,
@@ -43,15 +43,6 @@ import {
 } from "./helpers";
 
 const HOUR = 3_600_000;
-
-function testServerPath(): string {
-  const out = execFileSync("bash", [path.join(ROOT, "scripts/ensure-tools.sh"), "temporal-test-server"], {
-    encoding: "utf8",
-  });
-  const line = out.split("\n").find((l) => l.startsWith("TEMPORAL_TEST_SERVER_BIN="));
-  if (!line) throw new Error(`ensure-tools.sh printed no TEMPORAL_TEST_SERVER_BIN: ${out}`);
-  return line.slice("TEMPORAL_TEST_SERVER_BIN=".length);
-}
 
 describe("owner token workflow: 30/10-day rules with time skipping (Java test server)", () => {
   let env: TestWorkflowEnvironment;
@@ -118,7 +109,9 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
       /* already installed */
     }
     env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: "existing-path", path: testServerPath() } },
+      server: {
+        executable: { type: "existing-path", path: toolPath("temporal-test-server", "TEMPORAL_TEST_SERVER_BIN") },
+      },
     });
     store = await openStore(stack().mongoUri.replace(/\/[^/]*$/, `/${dbName}`));
     await ensurePeopleIndexes(peopleCollections(store));
@@ -132,7 +125,7 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
-      workflowsPath: path.join(ROOT, "workflows", "owner.ts"),
+      workflowsPath: path.join(ROOT, "workflows", "owner-token.ts"),
       activities: createOwnerActivities({ store, logger, mailer, publicApiUrl: stack().apiUrl }),
     });
     running = worker.run();

@@ -5,10 +5,11 @@
 import * as path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from "@temporalio/worker";
-import { createActivities } from "../activities/activities";
 import { createDeletionActivities } from "../activities/deletion";
 import { createMailer } from "../activities/email";
+import { createFileSyncActivities } from "../activities/file-sync";
 import { createOwnerActivities } from "../activities/owners";
+import { createRunRecordActivities } from "../activities/run-records";
 import { createScheduleActivities } from "../activities/schedules";
 import { startIModelHost } from "../activities/imodel/writer";
 import { loadConfig } from "../lib/config";
@@ -61,7 +62,8 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve("../workflows"),
     activities: {
-      ...createActivities({ store, logger, sourceRoots: config.sourceRoots }),
+      ...createRunRecordActivities({ store, logger }),
+      ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots }),
       ...createDeletionActivities({ store, logger }),
       ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl }),
       ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue }),

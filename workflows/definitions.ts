@@ -65,13 +65,22 @@ export interface CancelResult {
   notCancellable: string[];
 }
 
-/** State of an iModel's run queue; also the argument of `imodelWorkflow` (carried over by continue-as-new). */
+/** State of an iModel's run queue (the `queueState` query's answer; its first two fields start `imodelWorkflow`). */
 export interface IModelQueueState {
   iModelId: string;
   /** Waiting runs, oldest first. */
   queue: QueuedRun[];
   /** The run that is writing to the iModel now, if any (query answers only; never carried over). */
   active?: QueuedRun;
+}
+
+/** The argument of `imodelWorkflow`, carried over by continue-as-new (the queue is empty on first start). */
+export interface IModelQueueInput extends Pick<IModelQueueState, "iModelId" | "queue"> {
+  /**
+   * History length (events) after which an idle queue continues as new; absent: 2,000. Carried over. Tests set a
+   * small value to see continue-as-new with few runs.
+   */
+  continueAsNewAfterEvents?: number;
 }
 
 /**

@@ -8,8 +8,6 @@
  *   issues a new token valid 30 days from the visit;
  * - at expiry, mirrors `Expired`, emails the owner once, and waits for the next visit, which issues a fresh token.
  * The API sends `visit` (signal-with-start) only when a visit can matter (see `visitMatters`).
- *
- * `ownershipNoticeWorkflow`: sends one ownership email with retries (the API starts it after a change of owner).
  */
 import {
   condition,
@@ -20,7 +18,7 @@ import {
   setHandler,
   sleep,
 } from "@temporalio/workflow";
-import type { OwnerActivities, OwnershipNotice } from "../activities/owners";
+import type { OwnerActivities } from "../activities/owners";
 import { issueToken, tokenDurations, tokenMirror, type TokenDurations, type TokenState } from "../domain/token";
 
 export interface OwnerTokenInput extends Partial<TokenDurations> {
@@ -117,14 +115,4 @@ export async function ownerTokenWorkflow(input: OwnerTokenInput): Promise<void> 
     warningBeforeMs: durations.warningBeforeMs,
     token: { issuedAt: now, expiresAt: now + durations.lifetimeMs },
   });
-}
-
-/** Sends one ownership notice (retried until the mail server takes it, for up to a day). */
-export async function ownershipNoticeWorkflow(notice: OwnershipNotice): Promise<boolean> {
-  const mail = proxyActivities<OwnerActivities>({
-    startToCloseTimeout: "1 minute",
-    scheduleToCloseTimeout: "1 day",
-    retry: { initialInterval: "5 seconds", backoffCoefficient: 2, maximumInterval: "15 minutes" },
-  });
-  return await mail.notifyOwnershipChange(notice);
 }

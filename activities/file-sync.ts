@@ -1,0 +1,403 @@
+/**
+ * The activities of a sync run: planning it (`beginRun`: which files to synchronize, which are unchanged) and
+ * synchronizing one source file (`syncSourceFile`: read, parse with its connector, write into the iModel).
+ */
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { Context } from "@temporalio/activity";
+import {
+  fileStateId,
+  taskId,
+  type ConnectionRecord,
+  type ErrorInfo,
+  type FileStateRecord,
+  type ReferenceRecord,
+  type RunResult,
+} from "../domain/model";
+import { sourceFileAbsolutePath } from "../domain/paths";
+import { updateConnection, withConnection } from "../lib/connection-writes";
+import { bulkWriteInChunks, type Store } from "../lib/db";
+import { activityLogger, type Logger } from "../lib/logger";
+import { CONNECTORS } from "./connectors";
+import { SourceFileError } from "./connectors/types";
+import { ensureIModel, writeSourceFile } from "./imodel/writer";
+import { taskRecords, type PlannedTask } from "./run-records";
+import { checkSourceFile, hashFile, resolveReferences } from "./source-files";
+
+export interface FileSyncDeps {
+  store: Store;
+  logger: Logger;
+  /** SOURCE_ROOTS (absolute): a source file whose real path (symlinks resolved) lies outside them is refused. */
+  sourceRoots: string[];
+}
+
+/** What one file task produced: its result and the resolved reference files to synchronize after it. */
+export interface TaskOutcome {
+  result: RunResult;
+  references: PlannedTask[];
+}
+
+/**
+ * The files to synchronize, in order, and the ids of files already completed as Skipped (unchanged); or why the run
+ * cannot run: `error` (the run's result becomes Error) or `cancelled` (Cancelled: the connection was deleted meanwhile).
+ */
+export type RunPlan =
+  { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
+
+const now = () => new Date().toISOString();
+
+/**
+ * File-level incremental sync (README "Synchronization"): a file is unchanged, so its task is Skipped and it is not
+ * parsed again, when the iModel's `.bim` exists and the file's content hash (SHA-256, see `hashFile`) equals the hash
+ * of its last successful synchronization. Content decides, not dates or headers. Used by run planning (`beginRun`)
+ * and by the file task (`syncSourceFile`).
+ * @param file the file's path relative to the source (named in the reason).
+ * @param synced the file's record (its last successful synchronization), if any.
+ * @param contentHash the file's content hash now, or undefined when it cannot be read; asked for only when the file
+ *   can be unchanged (it was synchronized before and the `.bim` exists).
+ * @returns the hash and the task's Skipped reason (`FileUnchanged`) when the file is unchanged, else undefined.
+ */
+export async function fileUnchanged(
+  file: { path: string },
+  synced: Pick<FileStateRecord, "syncedContentHash" | "syncedRunId"> | null | undefined,
+  bimExists: boolean,
+  contentHash: () => Promise<string | undefined>,
+): Promise<{ contentHash: string; reason: ErrorInfo } | undefined> {
+  if (!bimExists || !synced?.syncedContentHash) return undefined;
+  const hash = await contentHash();
+  if (hash === undefined || hash !== synced.syncedContentHash) return undefined;
+  return {
+    contentHash: hash,
+    reason: {
+      code: "FileUnchanged",
+      message: `${path.basename(file.path)} is unchanged since run ${synced.syncedRunId} (same content hash); not parsed again`,
+    },
+  };
+}
+
+/** The ReferenceFile task of a resolved reference (`connectorType` set) named by the composite `referencedBy`. */
+function referenceTask(ref: ReferenceRecord, referencedBy: string): PlannedTask {
+  return {
+    sourceFileId: ref.id,
+    path: ref.path,
+    connectorType: ref.connectorType!,
+    role: "ReferenceFile",
+    phase: "ReferenceFile",
+    referencedBy: [referencedBy],
+    index: 0,
+  };
+}
+
+/** Whether a path exists (the iModel's `.bim`). */
+const exists = (p: string) =>
+  fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * The sync run activities (activity type names `beginRun` and `syncSourceFile`, as in the recorded workflow
+ * histories), created with their dependencies so the worker and tests can wire them.
+ */
+export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyncDeps) {
+  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
+
+  const { finishTask, newTask, ensureTask } = taskRecords(store);
+
+  return {
+    /** Marks the run Executing and creates one NotStarted task per mapped file (idempotent). */
+    async beginRun(input: { runId: string }): Promise<RunPlan> {
+      const run = await store.runs.findOne({ _id: input.runId });
+      if (!run) return { ok: false, error: { code: "RunNotFound", message: `run ${input.runId} has no record` } };
+      const connection = await store.connections.findOne({ _id: run.connectionId });
+      if (!connection)
+        return {
+          ok: false,
+          error: { code: "ConnectionNotFound", message: `connection ${run.connectionId} has no record` },
+        };
+      // A deleted connection never synchronizes again, whoever asked (docs/product-rules.md "Delete, two modes": a delete stops future syncs at once).
+      if (connection.status !== "Active") {
+        return {
+          ok: false,
+          cancelled: {
+            code: "ConnectionDeleted",
+            message: `connection ${run.connectionId} was deleted before the run started`,
+          },
+        };
+      }
+      // The run starts when planning starts (hashing every file is part of the run's time).
+      if (!run.startDateTime)
+        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
+      else if (run.state !== "Executing")
+        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing" } });
+      const iModel = await store.imodels.findOne({ _id: run.iModelId });
+      const bimExists = iModel ? await exists(iModel.location.path) : false;
+      const states = new Map(
+        (await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]),
+      );
+      const composites: PlannedTask[] = connection.sourceFiles
+        .filter((f) => f.role === "CompositeModel")
+        .map((f, index) => ({
+          sourceFileId: f.id,
+          path: f.path,
+          connectorType: f.connectorType,
+          role: f.role,
+          phase: "MasterFile",
+          index,
+        }));
+
+      // File-level incremental sync, decided here for every file at once so unchanged files cost no task of their
+      // own (see fileUnchanged). References of an unchanged composite are those found at its last parse.
+      const tasks: PlannedTask[] = [];
+      const unchanged = new Map<string, { contentHash: string; reason: ErrorInfo }>();
+      const consider = async (t: PlannedTask): Promise<boolean> => {
+        const abs = sourceFileAbsolutePath(connection.source.path, t.path);
+        const skip = await fileUnchanged(t, states.get(t.sourceFileId), bimExists, async () =>
+          (await checkSourceFile(abs, sourceRoots, t.path)) ? undefined : hashFile(abs).catch(() => undefined),
+        );
+        if (skip) {
+          unchanged.set(t.sourceFileId, skip);
+          return true;
+        }
+        tasks.push(t);
+        return false;
+      };
+      const references = new Map<string, PlannedTask>();
+      for (const c of composites) {
+        if (!(await consider(c))) continue;
+        for (const r of states.get(c.sourceFileId)?.references ?? []) {
+          if (!r.resolved || !r.connectorType || composites.some((x) => x.sourceFileId === r.id)) continue;
+          const known = references.get(r.id);
+          if (known) known.referencedBy!.push(c.sourceFileId);
+          else references.set(r.id, referenceTask(r, c.sourceFileId));
+        }
+      }
+      for (const r of references.values()) {
+        r.index = composites.length + unchanged.size + tasks.length; // after every composite
+        await consider(r);
+      }
+      const all = [...composites, ...references.values()];
+      const at = now();
+      // One upsert per task, in chunks; unchanged files are written Completed/Skipped at once (no second write).
+      await bulkWriteInChunks(
+        store.tasks,
+        all.map((t) => {
+          const skip = unchanged.get(t.sourceFileId);
+          const record = skip
+            ? {
+                ...newTask(input.runId, connection._id, t),
+                state: "Completed" as const,
+                result: "Skipped" as const,
+                contentHash: skip.contentHash,
+                reason: skip.reason,
+                startDateTime: at,
+                endDateTime: at,
+                durationMs: 0,
+              }
+            : newTask(input.runId, connection._id, t);
+          return {
+            updateOne: {
+              filter: { _id: taskId(input.runId, t.sourceFileId) },
+              update: { $setOnInsert: record },
+              upsert: true,
+            },
+          };
+        }),
+      );
+      log({ runId: input.runId }).info(
+        { files: all.length, toSynchronize: tasks.length, unchanged: unchanged.size },
+        "run started",
+      );
+      return { ok: true, tasks, skipped: [...unchanged.keys()] };
+    },
+
+    /**
+     * Synchronizes one file: reads and hashes it; when it is unchanged (see fileUnchanged) the task is Skipped;
+     * otherwise parses it with its connector and writes it into the iModel in one transaction (element-level
+     * incremental sync by provenance). A problem of the file itself (missing, unreadable, not parseable) completes
+     * the task with result Error and a code, leaving its data in the iModel; faults of the service (database, iModel)
+     * throw so Temporal retries.
+     * @returns the task result and, for a composite model, its resolved reference files.
+     */
+    async syncSourceFile(input: {
+      runId: string;
+      connectionId: string;
+      iModelId: string;
+      task: PlannedTask;
+    }): Promise<TaskOutcome> {
+      const { runId, task } = input;
+      const l = log({ runId, connectionId: input.connectionId, file: task.path });
+      const attempt = Context.current().info.attempt;
+      const id = taskId(runId, task.sourceFileId);
+      await ensureTask(runId, input.connectionId, task);
+      const existing = await store.tasks.findOne({ _id: id });
+      const stateId = fileStateId(input.connectionId, task.sourceFileId);
+      const fileState = await store.fileStates.findOne({ _id: stateId });
+      const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
+        (records ?? []).filter((r) => r.resolved && r.connectorType).map((r) => referenceTask(r, task.sourceFileId));
+      if (existing?.state === "Completed") {
+        // Retried after it was recorded.
+        return {
+          result: existing.result,
+          references: existing.result === "Error" ? [] : plannedReferences(fileState?.references),
+        };
+      }
+      await store.tasks.updateOne(
+        { _id: id },
+        { $set: { state: "Executing", attempts: attempt, startDateTime: existing?.startDateTime ?? now() } },
+      );
+      const [connection, iModel] = await Promise.all([
+        store.connections.findOne({ _id: input.connectionId }),
+        store.imodels.findOne({ _id: input.iModelId }),
+      ]);
+      if (!connection || !iModel)
+        throw new Error(`connection ${input.connectionId} or iModel ${input.iModelId} has no record`);
+      const absolutePath = sourceFileAbsolutePath(connection.source.path, task.path);
+      const fileName = path.basename(task.path);
+
+      // Checked before parsing and again right before writing (the connection is read afresh): a connection deleted
+      // or a file unmapped while the run executes is not written, whether or not the run's cancellation arrived.
+      const notToWrite = (
+        c: ConnectionRecord | null,
+      ): { result: "Cancelled" | "Skipped"; reason: ErrorInfo } | undefined => {
+        if (!c || c.status !== "Active") {
+          return {
+            result: "Cancelled",
+            reason: {
+              code: "ConnectionDeleted",
+              message: `the connection was deleted during the run; ${fileName} is not synchronized`,
+            },
+          };
+        }
+        const mapped = (id: string) => c.sourceFiles.some((f) => f.id === id);
+        const stillMapped =
+          task.role === "CompositeModel" ? mapped(task.sourceFileId) : (task.referencedBy ?? []).some(mapped);
+        if (!stillMapped)
+          return {
+            result: "Skipped",
+            reason: {
+              code: "SourceFileUnmapped",
+              message: `${fileName} was unmapped during the run; not synchronized`,
+            },
+          };
+        return undefined;
+      };
+      const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
+        l.info({ reason: why.reason }, "task not written");
+        await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason });
+        return { result: why.result, references: [] };
+      };
+      const before = notToWrite(connection);
+      if (before) return stop(before);
+
+      const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
+        l.warn({ error }, "task failed");
+        await finishTask(runId, task.sourceFileId, { result: "Error", error });
+        return { result: "Error", references: [] };
+      };
+
+      const problem = await checkSourceFile(absolutePath, sourceRoots, task.path);
+      if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
+      let contentHash: string;
+      try {
+        contentHash = await hashFile(absolutePath);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
+        return fail({
+          code,
+          message: `${fileName}: cannot read the source file (${(err as Error).message}); its data in the iModel is kept`,
+          target: task.path,
+        });
+      }
+      const skip = await fileUnchanged(task, fileState, await exists(iModel.location.path), async () => contentHash);
+      if (skip) {
+        await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason: skip.reason });
+        l.info("task skipped: file unchanged");
+        return { result: "Skipped", references: plannedReferences(fileState?.references) };
+      }
+
+      Context.current().heartbeat("parsing");
+      let parsed;
+      try {
+        parsed = await CONNECTORS[task.connectorType](absolutePath);
+      } catch (err) {
+        if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
+        return fail({
+          code: "ConnectorFailed",
+          message: `${fileName}: the ${task.connectorType} connector failed (${String(err)})`,
+          target: task.path,
+        });
+      }
+      const refs =
+        task.role === "CompositeModel"
+          ? await resolveReferences(store, connection, task, parsed.references ?? [])
+          : { records: [] as ReferenceRecord[], warnings: [] as ErrorInfo[] };
+
+      Context.current().heartbeat("writing");
+      const lastMoment = notToWrite(await store.connections.findOne({ _id: connection._id }));
+      if (lastMoment) return stop(lastMoment);
+      ensureIModel(iModel.location.path, iModel.name);
+      const written = await writeSourceFile({
+        bimPath: iModel.location.path,
+        connectionId: connection._id,
+        connectionName: connection.displayName,
+        sourceFileId: task.sourceFileId,
+        sourceFilePath: task.path,
+        contentHash,
+        runId,
+        parsed,
+      });
+      if (written.georeference === "set") {
+        // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
+        await store.imodels.updateOne(
+          { _id: iModel._id, gcs: { $exists: false } },
+          {
+            $set: {
+              gcs: { connectionId: connection._id, sourceFileId: task.sourceFileId, path: task.path, dateTime: now() },
+            },
+          },
+        );
+        await updateConnection(store, connection._id, (c) =>
+          c.definesGcs ? undefined : { $set: { definesGcs: true } },
+        );
+      }
+      // Under the connection's lock: an unmap (which marks file records under the same lock) is never overwritten.
+      await withConnection(store, connection._id, async (current) => {
+        await store.fileStates.updateOne(
+          { _id: stateId },
+          {
+            $set: {
+              connectionId: input.connectionId,
+              sourceFileId: task.sourceFileId,
+              path: task.path,
+              role: task.role,
+              syncedContentHash: contentHash,
+              syncedRunId: runId,
+              syncedDateTime: now(),
+              ...(task.role === "CompositeModel" ? { references: refs.records } : {}),
+            },
+            // A file synchronized while mapped (see FileStateRecord.unmapped) is mapped again; one unmapped meanwhile
+            // keeps its mark.
+            ...(notToWrite(current) ? {} : { $unset: { unmapped: "" as const } }),
+          },
+          { upsert: true },
+        );
+      });
+      const elements = {
+        inserted: written.inserted,
+        updated: written.updated,
+        deleted: written.deleted,
+        unchanged: written.unchanged,
+      };
+      const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
+      await finishTask(runId, task.sourceFileId, { result: "Success", contentHash, elements, warnings });
+      l.info(
+        { elements, warnings: warnings.length, replayed: written.replayed, georeference: written.georeference },
+        "task completed",
+      );
+      return { result: "Success", references: plannedReferences(refs.records) };
+    },
+  };
+}
+
+export type FileSyncActivities = ReturnType<typeof createFileSyncActivities>;

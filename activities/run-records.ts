@@ -1,0 +1,184 @@
+/**
+ * Run and task records (MongoDB `runs`, `tasks`): the activities that record a run's life from Queued to Completed,
+ * shared by sync runs and delete jobs, and the task record helpers the file and delete activities write with.
+ */
+import {
+  aggregateResult,
+  taskId,
+  ZERO_COUNTS,
+  type ErrorInfo,
+  type RunKind,
+  type RunRecord,
+  type RunResult,
+  type RunTrigger,
+  type TaskRecord,
+} from "../domain/model";
+import { updateConnection } from "../lib/connection-writes";
+import type { Store } from "../lib/db";
+import { activityLogger, type Logger } from "../lib/logger";
+
+export { fileStateId, taskId } from "../domain/model";
+
+export interface RunRecordDeps {
+  store: Store;
+  logger: Logger;
+}
+
+/** A file a run (or delete job) handles, in order: the identifying part of its task record. */
+export type PlannedTask = Pick<
+  TaskRecord,
+  "sourceFileId" | "path" | "connectorType" | "role" | "phase" | "referencedBy" | "index"
+>;
+
+const now = () => new Date().toISOString();
+
+/** Writing task records: shared by the sync and the delete activities. */
+export function taskRecords(store: Store) {
+  /** Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...). */
+  async function finishTask(runId: string, sourceFileId: string, fields: Partial<TaskRecord>): Promise<void> {
+    const record = await store.tasks.findOne({ _id: taskId(runId, sourceFileId) });
+    const end = new Date();
+    const start = record?.startDateTime ? Date.parse(record.startDateTime) : end.getTime();
+    await store.tasks.updateOne(
+      { _id: taskId(runId, sourceFileId) },
+      { $set: { state: "Completed", endDateTime: end.toISOString(), durationMs: end.getTime() - start, ...fields } },
+    );
+  }
+
+  /** A NotStarted task record (without `_id`). */
+  function newTask(runId: string, connectionId: string, t: PlannedTask): Omit<TaskRecord, "_id"> {
+    return {
+      runId,
+      connectionId,
+      sourceFileId: t.sourceFileId,
+      path: t.path,
+      connectorType: t.connectorType,
+      role: t.role,
+      phase: t.phase,
+      ...(t.referencedBy ? { referencedBy: t.referencedBy } : {}),
+      index: t.index,
+      state: "NotStarted",
+      result: "Undetermined",
+      warnings: [],
+      elements: { ...ZERO_COUNTS },
+    };
+  }
+
+  /** Creates the task record if missing (idempotent). */
+  async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<void> {
+    await store.tasks.updateOne(
+      { _id: taskId(runId, t.sourceFileId) },
+      { $setOnInsert: newTask(runId, connectionId, t) },
+      { upsert: true },
+    );
+  }
+
+  return { finishTask, newTask, ensureTask };
+}
+
+/**
+ * The run record activities (activity type names `recordRunQueued`, `finalizeRun`, `failTask`, `completeRun`, as in
+ * the recorded workflow histories): called by the iModel queue, sync runs and delete jobs.
+ */
+export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
+  const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
+  const { finishTask, ensureTask } = taskRecords(store);
+
+  return {
+    /** Records a newly queued run (idempotent) and links it from its connection as the last run. */
+    async recordRunQueued(input: {
+      runId: string;
+      connectionId: string;
+      iModelId: string;
+      trigger: RunTrigger;
+      workflowId: string;
+      ownerId?: string;
+      scheduledFor?: RunRecord["scheduledFor"];
+      kind?: RunKind;
+      sourceFileIds?: string[];
+    }): Promise<void> {
+      await store.runs.updateOne(
+        { _id: input.runId },
+        {
+          $setOnInsert: {
+            connectionId: input.connectionId,
+            iModelId: input.iModelId,
+            trigger: input.trigger,
+            workflowId: input.workflowId,
+            state: "Queued",
+            result: "Undetermined",
+            queuedDateTime: now(),
+            ...(input.ownerId ? { ownerId: input.ownerId } : {}),
+            ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
+            ...(input.kind === "delete" ? { kind: input.kind } : {}),
+            ...(input.sourceFileIds ? { sourceFileIds: input.sourceFileIds } : {}),
+          },
+        },
+        { upsert: true },
+      );
+      await updateConnection(store, input.connectionId, () => ({ $set: { lastRunId: input.runId } }));
+      log({ runId: input.runId, connectionId: input.connectionId }).info("run queued");
+    },
+
+    /** Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free. */
+    async finalizeRun(input: { runId: string }): Promise<void> {
+      await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Finalizing" } });
+    },
+
+    /** Completes a task with result Error after its activity gave up (retries exhausted). */
+    async failTask(input: { runId: string; connectionId: string; task: PlannedTask; error: ErrorInfo }): Promise<void> {
+      await ensureTask(input.runId, input.connectionId, input.task);
+      await finishTask(input.runId, input.task.sourceFileId, { result: "Error", error: input.error });
+    },
+
+    /**
+     * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given, or Cancelled
+     * when `cancelled` is given (its reason is recorded). Tasks that never ran are completed as Skipped, or Cancelled
+     * when the run was cancelled. Idempotent.
+     */
+    async completeRun(input: { runId: string; error?: ErrorInfo; cancelled?: ErrorInfo }): Promise<RunResult> {
+      const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
+      await store.tasks.updateMany(
+        { runId: input.runId, state: { $ne: "Completed" } },
+        {
+          $set: {
+            state: "Completed",
+            result: leftOver,
+            endDateTime: now(),
+            ...(input.cancelled ? { reason: input.cancelled } : {}),
+          },
+        },
+      );
+      const tasks = await store.tasks.find({ runId: input.runId }).toArray();
+      const result: RunResult = input.error
+        ? "Error"
+        : input.cancelled
+          ? "Cancelled"
+          : aggregateResult(tasks.map((t) => t.result));
+      const error =
+        input.error ??
+        (result === "Error" || result === "PartialSuccess"
+          ? {
+              code: result === "Error" ? "AllTasksFailed" : "SomeTasksFailed",
+              message: `${tasks.filter((t) => t.result === "Error").length} of ${tasks.length} files failed`,
+            }
+          : undefined);
+      await store.runs.updateOne(
+        { _id: input.runId },
+        {
+          $set: {
+            state: "Completed",
+            result,
+            endDateTime: now(),
+            ...(error ? { error } : {}),
+            ...(input.cancelled ? { reason: input.cancelled } : {}),
+          },
+        },
+      );
+      log({ runId: input.runId }).info({ result }, "run completed");
+      return result;
+    },
+  };
+}
+
+export type RunRecordActivities = ReturnType<typeof createRunRecordActivities>;

@@ -1,0 +1,121 @@
+/**
+ * `syncWorkflow`: one per run, id `sync/<connectionId>/<runId>`, a child of the iModel's queue
+ * (`workflows/imodel-queue.ts`). It plans the run's tasks, then synchronizes each mapped file in an activity that
+ * commits that file's changes on its own. Cancellable between files. Deterministic code only.
+ */
+import { CancellationScope, proxyActivities } from "@temporalio/workflow";
+import type { FileSyncActivities, TaskOutcome } from "../activities/file-sync";
+import type { PlannedTask, RunRecordActivities } from "../activities/run-records";
+import type { ErrorInfo, RunTrigger } from "../domain/model";
+import { activityError } from "./activity-errors";
+
+/** Planning: hashes every mapped file to decide what changed, so it may take a while on large sources. */
+const planning = proxyActivities<Pick<FileSyncActivities, "beginRun">>({
+  startToCloseTimeout: "10 minutes",
+  retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
+});
+
+/** The file activity: parse + write one file. Retried a few times for transient faults (a file's own faults are task results, not retries). */
+const files = proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({
+  startToCloseTimeout: "30 minutes",
+  // A worker that dies mid-file is noticed within this time and the file is retried on another attempt (the writer
+  // commits per file, so a retry never duplicates). Heartbeats are sent between the read, parse and write steps.
+  heartbeatTimeout: "3 minutes",
+  // Faults of the service (MongoDB or the iModel unavailable) are retried for about ten minutes; bad element data is not.
+  retry: {
+    initialInterval: "2 seconds",
+    backoffCoefficient: 2,
+    maximumInterval: "30 seconds",
+    maximumAttempts: 25,
+    nonRetryableErrorTypes: ["WriterDataError"],
+  },
+});
+
+/** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
+const records = proxyActivities<Pick<RunRecordActivities, "failTask" | "finalizeRun">>({
+  startToCloseTimeout: "30 seconds",
+  retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
+});
+
+/** What a run workflow hands back to its iModel queue, which then completes the run record. */
+export interface SyncOutcome {
+  /** Set when the run could not be planned (the run's result becomes Error with this error). */
+  error?: ErrorInfo;
+  /** Set when the run stopped early (cancelled, or its connection was deleted): the run's result becomes Cancelled. */
+  cancelled?: ErrorInfo;
+}
+
+/** Input of one run. */
+export interface SyncInput {
+  runId: string;
+  connectionId: string;
+  iModelId: string;
+  trigger: RunTrigger;
+}
+
+/** The run's own cancellation (requested by its iModel queue) was asked. */
+const cancelAsked = () => CancellationScope.current().consideredCancelled;
+
+/**
+ * One synchronization (run) of a connection. Phase MasterFile: each composite model, in mapping order. Phase
+ * ReferenceFile: each reference file they name, once per run even when several composites share it (and not at all
+ * when it is itself a composite of the connection). Each file commits on its own.
+ *
+ * Cancellation (Temporal's, requested by the iModel queue): the file being written is finished (activities run in
+ * non-cancellable scopes, so the iModel only ever holds whole files' work), no further file starts, and the outcome
+ * says `cancelled`; the queue then completes the remaining tasks as Cancelled.
+ */
+export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
+  const cancelled: ErrorInfo = { code: "RunCancelled", message: "the run was cancelled" };
+  const plan = await CancellationScope.nonCancellable(() => planning.beginRun({ runId: input.runId }));
+  if (!plan.ok) return plan.cancelled ? { cancelled: plan.cancelled } : { error: plan.error };
+  const queue: PlannedTask[] = [...plan.tasks];
+  const planned = new Map<string, PlannedTask | undefined>(queue.map((t) => [t.sourceFileId, t]));
+  for (const id of plan.skipped) planned.set(id, undefined); // unchanged: done, never run again in this run
+  let nextIndex = plan.tasks.length + plan.skipped.length;
+  while (queue.length > 0) {
+    if (cancelAsked()) return { cancelled };
+    const task = queue.shift()!;
+    const outcome = await CancellationScope.nonCancellable(() => runTask(input, task));
+    // The worker found the connection deleted (its cancellation request may not have arrived, e.g. Temporal was down).
+    if (outcome.result === "Cancelled")
+      return { cancelled: { code: "ConnectionDeleted", message: "the connection was deleted during the run" } };
+    for (const ref of outcome.references) {
+      if (planned.has(ref.sourceFileId)) {
+        const known = planned.get(ref.sourceFileId);
+        if (known?.phase === "ReferenceFile" && !known.referencedBy?.includes(task.sourceFileId)) {
+          known.referencedBy = [...(known.referencedBy ?? []), task.sourceFileId];
+        }
+        continue;
+      }
+      const next: PlannedTask = { ...ref, index: nextIndex++ };
+      planned.set(next.sourceFileId, next);
+      queue.push(next);
+    }
+  }
+  if (cancelAsked()) return { cancelled };
+  await CancellationScope.nonCancellable(() => records.finalizeRun({ runId: input.runId }));
+  return {};
+}
+
+/** Synchronizes one file; a file activity whose retries ran out completes its task as Error here. */
+async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome> {
+  try {
+    return await files.syncSourceFile({
+      runId: input.runId,
+      connectionId: input.connectionId,
+      iModelId: input.iModelId,
+      task,
+    });
+  } catch (err) {
+    const { type, message } = activityError(err);
+    const error: ErrorInfo = {
+      // WriterDataError: the file's data cannot be written (e.g. non-finite coordinates); anything else: retries ran out.
+      code: type === "WriterDataError" ? "InvalidElementData" : "TaskFailed",
+      message,
+      target: task.path,
+    };
+    await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
+    return { result: "Error", references: [] };
+  }
+}
