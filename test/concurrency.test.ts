@@ -168,11 +168,8 @@ describe("concurrent connection creation on one iModel", () => {
   const newIModel = async (name: string): Promise<string> => {
     const res = await http("POST", "/imodels", { name });
     expect(res.status).toBe(201);
-    const id: string = res.body.iModel.id;
-    // Make the admin a team member first: api/auth.ts records membership with an upsert that concurrent first
-    // requests of a user on an iModel race on (E11000 on FerretDB, answered 500; reported, not part of this test).
-    expect((await http("GET", `/imodels/${id}`)).status).toBe(200);
-    return id;
+    // Its creator (the admin here) manages its team.
+    return res.body.iModel.id as string;
   };
   const create = (iModelId: string, source: string, files: string[], displayName: string) =>
     http("POST", "/connections", {
