@@ -77,31 +77,49 @@ export function viewerOf(req: { viewer?: Viewer }): Viewer {
 }
 
 /**
- * Ensures the admin user holding ADMIN_API_KEY (idempotent; a changed key replaces the old one, which then stops
- * working). No ADMIN_API_KEY: nothing is done.
+ * Creates the admin user (`id` admin, email ADMIN_EMAIL) holding ADMIN_API_KEY when there is none. An existing admin is
+ * left alone: its key may have been rotated (`POST /users/me/apiKey`), and a rotated key stays revoked, so when
+ * ADMIN_API_KEY is not the admin's key any more this only logs a warning that it is not valid. To set a new key for
+ * the admin, the operator runs `scripts/reset-admin-key.ts` (README "Authentication and users"). No ADMIN_API_KEY:
+ * nothing is done.
+ * @returns what was done: `created`, `unchanged` (the key is the admin's), `ignored` (the admin's key differs) or
+ *   `none` (no ADMIN_API_KEY).
+ * @throws Error when the admin cannot be created because ADMIN_EMAIL or the key already belongs to another user.
  */
-export async function ensureAdminUser(store: Store, config: Config, logger: Logger): Promise<void> {
+export async function ensureAdminUser(
+  store: Store,
+  config: Config,
+  logger: Logger,
+): Promise<"created" | "unchanged" | "ignored" | "none"> {
   const people = peopleCollections(store);
   if (!config.adminApiKey) {
     const count = await people.users.countDocuments({});
     if (count === 0)
       logger.warn("ADMIN_API_KEY is not set and there are no users: nobody can use the API (set ADMIN_API_KEY)");
-    return;
+    return "none";
   }
   const apiKeyHash = hashApiKey(config.adminApiKey);
   const existing = await people.users.findOne({ _id: ADMIN_USER_ID });
-  if (
-    existing &&
-    existing.apiKeyHash.length === apiKeyHash.length &&
-    timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))
-  )
-    return;
+  if (existing) {
+    if (
+      existing.apiKeyHash.length === apiKeyHash.length &&
+      timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))
+    )
+      return "unchanged";
+    logger.warn(
+      { userId: ADMIN_USER_ID },
+      "ADMIN_API_KEY is no longer valid: the admin's key was rotated (or set by scripts/reset-admin-key.ts) and stays as it is; use the admin's current key, or set a new one with scripts/reset-admin-key.ts",
+    );
+    return "ignored";
+  }
   try {
-    await people.users.updateOne(
+    // Inserted only if still missing: a concurrent start that created it first wins, and its key is kept.
+    const res = await people.users.updateOne(
       { _id: ADMIN_USER_ID },
       {
-        $set: { apiKeyHash, role: "admin" },
         $setOnInsert: {
+          apiKeyHash,
+          role: "admin",
           email: config.adminEmail.toLowerCase(),
           name: "Administrator",
           createdDateTime: new Date().toISOString(),
@@ -109,6 +127,7 @@ export async function ensureAdminUser(store: Store, config: Config, logger: Logg
       },
       { upsert: true },
     );
+    if (res.upsertedCount === 0) return ensureAdminUser(store, config, logger);
   } catch (err) {
     if (isDuplicateKey(err)) {
       throw new Error(
@@ -118,10 +137,8 @@ export async function ensureAdminUser(store: Store, config: Config, logger: Logg
     }
     throw err;
   }
-  logger.info(
-    { userId: ADMIN_USER_ID, email: existing?.email ?? config.adminEmail },
-    existing ? "admin API key updated from ADMIN_API_KEY" : "admin user created from ADMIN_API_KEY",
-  );
+  logger.info({ userId: ADMIN_USER_ID, email: config.adminEmail }, "admin user created from ADMIN_API_KEY");
+  return "created";
 }
 
 /** A bounded set/map: forgets everything when full (the records stay the truth; this only saves lookups). */

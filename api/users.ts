@@ -2,7 +2,8 @@
  * Users:
  * - `POST /users` {email, name, role?} (admin only) → 201 {user, apiKey}: the key is shown this once;
  * - `GET /users` (admin only, paged), `GET /users/me`, `GET /users/{id}` (admin or the user);
- * - `POST /users/me/apiKey` → a new key for the caller (the old one stops working);
+ * - `POST /users/me/apiKey` → a new key for the caller (the old one stops working, also after a restart of the API:
+ *   the admin bootstrap never puts a rotated key back, see `ensureAdminUser`).
  * iModel teams: api/teams.ts.
  */
 import { randomUUID } from "node:crypto";

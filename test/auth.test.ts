@@ -1,9 +1,11 @@
 /**
  * Users and authentication on the real stack: bearer API keys (401 without a valid one, /health open), the admin
- * bootstrapped from ADMIN_API_KEY, users created by the admin with a key shown once and stored hashed, key rotation,
+ * bootstrapped from ADMIN_API_KEY (and never given back a key it rotated away, also after a restart; the reset
+ * procedure for a lost admin key), users created by the admin with a key shown once and stored hashed, key rotation,
  * every request a visit (the first one issues the owner token; later ones outside the refresh window send no signal).
  * iModel teams: test/teams.test.ts; who may do what: test/access-matrix.test.ts.
  */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,7 +13,7 @@ import { Client, Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner-token";
-import { createUser, eventually, http, httpAs, stack } from "./helpers";
+import { createUser, eventually, http, httpAs, restartService, ROOT, stack } from "./helpers";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -148,5 +150,84 @@ describe("every request is a visit", () => {
     await new Promise((r) => setTimeout(r, 5_500)); // past the API's resend interval
     for (let i = 0; i < 3; i++) expect((await httpAs(apiKey, "GET", "/imodels")).status).toBe(200);
     expect((await handle.query(ownerTokenQuery)).visits).toBe(visits);
+  });
+});
+
+/**
+ * Runs scripts/reset-admin-key.ts against the test stack's database (the documented procedure for a lost admin key).
+ * @param stdin the key to set (`--stdin`), or undefined to have the script generate and print one.
+ * @param args more arguments (e.g. `--user <id>`).
+ */
+function resetAdminKey(stdin?: string, args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      path.join(ROOT, "node_modules/.bin/tsx"),
+      [path.join(ROOT, "scripts/reset-admin-key.ts"), ...(stdin !== undefined ? ["--stdin"] : []), ...args],
+      { cwd: ROOT, env: { ...process.env, MONGODB_URI: stack().mongoUri } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(stdin ?? "");
+  });
+}
+
+describe("the admin's key", () => {
+  it("stays rotated after an API restart: the environment's key stays revoked and a warning says so", async () => {
+    const original = stack().adminApiKey;
+    const logFile = path.join(stack().dataDir, "logs", "api.log");
+    let current: string | undefined;
+    try {
+      const rotated = await http("POST", "/users/me/apiKey");
+      expect(rotated.status).toBe(201);
+      current = rotated.body.apiKey;
+      expect((await httpAs(original, "GET", "/users/me")).status).toBe(401);
+
+      // The launcher starts the API again with ADMIN_API_KEY = the original key (the stack's env).
+      await restartService("api");
+      const old = await httpAs(original, "GET", "/users/me");
+      expect(old.status).toBe(401);
+      expect(old.body.error.code).toBe("Unauthorized");
+      const me = await httpAs(current!, "GET", "/users/me");
+      expect(me.status).toBe(200);
+      expect(me.body.user).toMatchObject({ id: "admin", role: "admin" });
+      expect((await users().findOne({ _id: "admin" })).apiKeyHash).toBe(sha256(current!));
+      expect(fs.readFileSync(logFile, "utf8")).toContain("ADMIN_API_KEY is no longer valid");
+      expect(await users().countDocuments({ role: "admin", _id: "admin" })).toBe(1);
+    } finally {
+      // The reset procedure puts the test stack's key back (and is tested by it).
+      const reset = await resetAdminKey(original);
+      expect(reset.code, reset.stderr).toBe(0);
+    }
+    expect(
+      await users()
+        .findOne({ _id: "admin" })
+        .then((u) => u.apiKeyHash),
+    ).toBe(sha256(original));
+    expect((await httpAs(original, "GET", "/users/me")).status).toBe(200);
+    expect((await httpAs(current!, "GET", "/users/me")).status).toBe(401);
+  });
+
+  it("a lost key is replaced with scripts/reset-admin-key.ts, which prints the new key once", async () => {
+    const original = stack().adminApiKey;
+    try {
+      const reset = await resetAdminKey();
+      expect(reset.code, reset.stderr).toBe(0);
+      const key = reset.stdout.trim();
+      expect(key).toMatch(/^isk_[A-Za-z0-9_-]{43}$/);
+      expect(reset.stderr).toContain("the API key of user 'admin' was replaced");
+      // No restart needed: keys are read per request.
+      expect((await httpAs(key, "GET", "/users/me")).body.user.id).toBe("admin");
+      expect((await httpAs(original, "GET", "/users/me")).status).toBe(401);
+      // Refused: a short key; an unknown user.
+      expect((await resetAdminKey("short")).code).toBe(1);
+      const nobody = await resetAdminKey(undefined, ["--user", "nobody"]);
+      expect(nobody.code).toBe(1);
+      expect(nobody.stderr).toContain("there is no user 'nobody'");
+      expect(nobody.stdout).toBe("");
+      expect((await users().findOne({ _id: "admin" })).apiKeyHash).toBe(sha256(key));
+    } finally {
+      expect((await resetAdminKey(original)).code).toBe(0);
+    }
+    expect((await http("GET", "/users/me")).status).toBe(200);
   });
 });
