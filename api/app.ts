@@ -32,7 +32,7 @@ import {
   loadConnection,
   loadIModel,
   realSourceRoots as realSourceRootsOf,
-  runWithTasks,
+  recordedRun,
 } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
@@ -294,13 +294,13 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       assertConnectionActive(connection);
       const { runId, created } = await requestRun(connection, "manual");
       const location = `/connections/${connection._id}/runs/${runId}`;
-      const run = await runWithTasks(store, runId);
-      const body = run ? { run } : {};
+      // The active run another request has just queued may not be recorded yet: the answer waits for its record.
+      const run = await recordedRun(store, runId);
       req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
       res
         .status(created ? 202 : 303)
         .location(location)
-        .json(body);
+        .json({ run });
     }),
   );
 

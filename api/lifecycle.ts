@@ -8,9 +8,10 @@
  * - `DELETE /connections/{id}/sourceFiles/{fileId}?mode=keepData|deleteData`: unmap a composite model with its
  *   references; keepData → 200 {connection}; deleteData → 202 {connection, run} (trigger `mapping-change`);
  * - `POST /connections/{id}/runs/{runId}/cancel` → 202 {run}: the run ends Cancelled after the file being written;
- * - `POST /imodels/{id}/run` {connectionIds?} → 202 {runs}: a run for each selected (default: every active)
- *   connection, serialized by the iModel's run queue.
- * Connections, iModels and runs the caller may not see answer as unknown ids (api/lookups.ts).
+ * - `POST /imodels/{id}/run` {connectionIds?} → 202 {runs: [{connectionId, runId, created, run}]}: a run for each
+ *   selected (default: every active) connection, serialized by the iModel's run queue.
+ * Every answer that names a run carries the run itself (its record, waited for when a concurrent request has just
+ * queued it). Connections, iModels and runs the caller may not see answer as unknown ids (api/lookups.ts).
  *
  * The rules that may refuse these changes are domain/connection-rules.ts functions, called here on fresh records:
  * mapping changes and deletes of one iModel take its mapping lock (lib/locks.ts), so concurrent requests apply one
@@ -46,7 +47,7 @@ import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
 import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
-import { loadConnection, loadIModel, realSourceRoots, runWithTasks } from "./lookups";
+import { loadConnection, loadIModel, realSourceRoots, recordedRun } from "./lookups";
 import { connectionJson } from "./representations";
 import { checkNewSourceFiles } from "./source-files";
 
@@ -62,7 +63,8 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   const router = Router();
   const fileStatesOf = (connectionId: string) => store.fileStates.find({ connectionId }).toArray();
   const runLocation = (r: { connectionId: string; _id: string }) => `/connections/${r.connectionId}/runs/${r._id}`;
-  const runBody = (runId: string) => runWithTasks(store, runId);
+  // The run the queue answered with, waiting for its record if a concurrent request queued it a moment ago.
+  const runBody = (runId: string) => recordedRun(store, runId);
 
   // ---- Rename ----
   router.patch(
@@ -400,6 +402,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           connectionId: c._id,
           runId,
           created,
+          run: await runBody(runId),
           _links: { run: { href: runLocation({ connectionId: c._id, _id: runId }) } },
         });
       }

@@ -93,6 +93,34 @@ export async function runWithTasks(store: Store, runId: string): Promise<ReturnT
   return run ? runJson(run, await store.tasks.find({ runId }).toArray()) : undefined;
 }
 
+/** How long (ms) an answer waits for the record of a run the iModel's run queue has accepted. */
+export const RUN_RECORD_WAIT_MS = 20_000;
+
+/**
+ * The run the iModel's run queue answered with, with its tasks, for the answer's body. The queue claims a new run before
+ * its record is written, so a concurrent request answered with that run (`created: false`) can get here first: this
+ * waits for the record (polling its `_id`, 5 ms growing to 100 ms apart).
+ * @param waitMs longest wait, in ms.
+ * @throws ApiError DependencyUnavailable (503) when the record is not written within `waitMs`.
+ */
+export async function recordedRun(
+  store: Store,
+  runId: string,
+  waitMs = RUN_RECORD_WAIT_MS,
+): Promise<NonNullable<Awaited<ReturnType<typeof runWithTasks>>>> {
+  const deadline = Date.now() + waitMs;
+  for (let pause = 5; ; pause = Math.min(100, pause * 2)) {
+    const run = await runWithTasks(store, runId);
+    if (run) return run;
+    if (Date.now() >= deadline)
+      throw new ApiError(
+        "DependencyUnavailable",
+        `Run '${runId}' was accepted but its record was not written within ${Math.round(waitMs / 1000)} s; read it later (GET its Location) or try again.`,
+      );
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
 /** `realpath` of each SOURCE_ROOT; a root that does not exist keeps its path (nothing lies under it anyway). */
 export async function realSourceRoots(sourceRoots: string[]): Promise<string[]> {
   return Promise.all(sourceRoots.map((root) => fs.realpath(root).catch(() => root)));
