@@ -11,7 +11,7 @@ import { pinoHttp } from "pino-http";
 import { assertConnectionActive, assertFileNotAlreadyMapped, assertWithinLimits } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
 import { type ConnectionRecord, type ConnectionStatus, type IModelRecord, type RunTrigger } from "../domain/model";
-import { ownerSummary } from "../domain/users";
+import { isAdmin, ownerSummary, teamMemberId } from "../domain/users";
 import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
 import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
 import type { Config } from "../lib/config";
@@ -20,14 +20,23 @@ import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib
 import type { Logger } from "../lib/logger";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
+import { peopleCollections } from "../lib/collections";
+import { putTeamMember } from "../lib/teams";
 import type { RunRequestResult } from "../workflows/definitions";
-import { authenticate, currentUser } from "./auth";
+import { authenticate, currentUser, viewerOf } from "./auth";
 import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { lifecycleRouter } from "./lifecycle";
-import { loadConnection, loadIModel, realSourceRoots as realSourceRootsOf, runWithTasks } from "./lookups";
+import {
+  iModelNotFound,
+  loadConnection,
+  loadIModel,
+  realSourceRoots as realSourceRootsOf,
+  recordedRun,
+} from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { schedulesRouter } from "./schedules";
+import { teamsRouter } from "./teams";
 import { checkNewSourceFiles } from "./source-files";
 import { usersRouter } from "./users";
 
@@ -45,21 +54,23 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   // A POST/PUT/PATCH body must be JSON (415 otherwise), at most 1 MB (413).
   app.use(requireJsonBody());
   app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));
-  // Bearer API keys; each request is also an owner-token visit and a team-member interaction (api/auth.ts).
+  // Bearer API keys; each request is also an owner-token visit and, for a team member, an interaction (api/auth.ts).
   app.use(authenticate({ config, store, temporal, logger }));
   app.use(
     usersRouter({ store }),
+    teamsRouter({ store }),
     schedulesRouter({ config, store, temporal }),
     ownershipRouter({ config, store, temporal }),
     lifecycleRouter({ config, store, temporal }),
   );
 
   const now = () => new Date().toISOString();
+  const people = peopleCollections(store);
 
-  const getIModel = (id: string) => loadIModel(store, id);
+  // Both answer 404 for an id the caller may not see, as for an unknown one (api/lookups.ts).
+  const getIModel = (req: Request, id: string) => loadIModel(store, id, viewerOf(req));
+  const getConnection = (req: Request, id: string) => loadConnection(store, id, viewerOf(req));
   const realSourceRoots = () => realSourceRootsOf(config.sourceRoots);
-
-  const getConnection = (id: string) => loadConnection(store, id);
 
   /**
    * Asks the iModel's run queue for a run (lib/runs.ts; the schedule activities call the same function).
@@ -113,13 +124,24 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/imodels",
     route(async (req, res) => {
       const body = parse(createIModelBody, req.body);
+      const me = currentUser(req);
       const id = randomUUID();
       const record: IModelRecord = {
         _id: id,
         name: body.name,
         location: { type: "local", path: path.join(config.dataDir, "imodels", `${id}.bim`) },
         createdDateTime: now(),
+        createdBy: me._id,
       };
+      // The creator is the team's first manager (docs/product-rules.md "Teams"); creating it is their interaction.
+      // The member record first: without the iModel it shows nothing, while an iModel without it would lack its team.
+      await putTeamMember(store.db, people, {
+        iModelId: id,
+        userId: me._id,
+        role: "manager",
+        addedBy: me._id,
+        interactedAt: record.createdDateTime,
+      });
       await store.imodels.insertOne(record);
       res
         .status(201)
@@ -132,7 +154,10 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/imodels",
     route(async (req, res) => {
       const q = parse(pagingQuery, req.query);
-      const { items, _links } = await listPage(req, store.imodels, {}, { createdDateTime: 1, _id: 1 }, q);
+      // Only the iModels of the caller's teams (every iModel for an administrator).
+      const visible = await viewerOf(req).visibleIModels();
+      const filter = visible ? { _id: visible } : {};
+      const { items, _links } = await listPage(req, store.imodels, filter, { createdDateTime: 1, _id: 1 }, q);
       res.json({ iModels: items.map(iModelJson), _links });
     }),
   );
@@ -140,7 +165,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.get(
     "/imodels/:id",
     route(async (req, res) => {
-      res.json({ iModel: iModelJson(await getIModel(req.params.id)) });
+      res.json({ iModel: iModelJson(await getIModel(req, req.params.id)) });
     }),
   );
 
@@ -149,7 +174,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/connections",
     route(async (req, res) => {
       const body = parse(createConnectionBody, req.body);
-      const iModel = await getIModel(body.iModelId);
+      const iModel = await getIModel(req, body.iModelId);
+      const me = currentUser(req);
       // Symbolic links: the folder and every file must really lie inside a SOURCE_ROOT (real paths compared); the
       // folder is stored as its real path. The worker checks the files again when it reads them.
       const roots = await realSourceRoots();
@@ -172,6 +198,20 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
         store.db,
         iModelMappingLockKey(iModel._id),
         async (lease) => {
+          // The owner is a team member (docs/product-rules.md "Teams"), read again under the lock that removing a member
+          // takes: a member removed meanwhile gets the answer of an unknown iModel; an administrator who is not a
+          // member becomes one (creating the connection is their interaction).
+          const membership = await people.teamMembers.findOne({ _id: teamMemberId(iModel._id, me._id) });
+          if (!membership) {
+            if (!isAdmin(me)) throw iModelNotFound(body.iModelId);
+            await putTeamMember(store.db, people, {
+              iModelId: iModel._id,
+              userId: me._id,
+              role: "member",
+              addedBy: me._id,
+              interactedAt: now(),
+            });
+          }
           const { connections: siblings, states: siblingStates } = await activeMappingOf(store, iModel._id);
           assertWithinLimits(iModel._id, siblings, { connections: 1, compositeModels: files.length });
           assertFileNotAlreadyMapped(checked.byPath, await mappedFiles(siblings, siblingStates));
@@ -186,8 +226,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
             status: "Active",
             createdDateTime: now(),
             // The creator owns the connection: scheduled syncs run on their behalf.
-            ownerId: currentUser(req)._id,
-            owner: ownerSummary(currentUser(req)),
+            ownerId: me._id,
+            owner: ownerSummary(me),
           };
           lease.assertHeld();
           await store.connections.insertOne(created);
@@ -209,8 +249,14 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     route(async (req, res) => {
       const q = parse(listConnectionsQuery, req.query);
       const status = q.status ? (q.status as ConnectionStatus) : { $in: ["Active", "Deleting"] as ConnectionStatus[] };
-      const filter = { status, ...(q.iModelId ? { iModelId: q.iModelId } : {}) };
-      if (q.iModelId) await getIModel(q.iModelId);
+      // Only the connections of iModels the caller may see: the one named (404 as unknown otherwise), or those of the
+      // caller's teams (every one for an administrator).
+      if (q.iModelId) await getIModel(req, q.iModelId);
+      const visible = q.iModelId ? undefined : await viewerOf(req).visibleIModels();
+      const filter = {
+        status,
+        ...(q.iModelId ? { iModelId: q.iModelId } : visible ? { iModelId: visible } : {}),
+      };
       const { items, _links } = await listPage(req, store.connections, filter, { createdDateTime: 1, _id: 1 }, q, {
         iModelId: q.iModelId,
         status: q.status,
@@ -233,7 +279,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.get(
     "/connections/:id",
     route(async (req, res) => {
-      const connection = await getConnection(req.params.id);
+      const connection = await getConnection(req, req.params.id);
       res.json({
         connection: connectionJson(connection, await store.fileStates.find({ connectionId: connection._id }).toArray()),
       });
@@ -244,24 +290,24 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.post(
     "/connections/:id/run",
     route(async (req, res) => {
-      const connection = await getConnection(req.params.id);
+      const connection = await getConnection(req, req.params.id);
       assertConnectionActive(connection);
       const { runId, created } = await requestRun(connection, "manual");
       const location = `/connections/${connection._id}/runs/${runId}`;
-      const run = await runWithTasks(store, runId);
-      const body = run ? { run } : {};
+      // The active run another request has just queued may not be recorded yet: the answer waits for its record.
+      const run = await recordedRun(store, runId);
       req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
       res
         .status(created ? 202 : 303)
         .location(location)
-        .json(body);
+        .json({ run });
     }),
   );
 
   app.get(
     "/connections/:id/runs",
     route(async (req, res) => {
-      const connection = await getConnection(req.params.id);
+      const connection = await getConnection(req, req.params.id);
       const q = parse(pagingQuery, req.query);
       const filter = { connectionId: connection._id };
       const { items: runs, _links } = await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q);
@@ -281,11 +327,10 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.get(
     "/connections/:id/runs/:runId",
     route(async (req: Request, res) => {
-      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: req.params.id });
-      if (!run) {
-        await getConnection(req.params.id);
+      const connection = await getConnection(req, req.params.id);
+      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: connection._id });
+      if (!run)
         throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${req.params.id}' does not exist.`);
-      }
       res.json({ run: runJson(run, await store.tasks.find({ runId: run._id }).toArray()) });
     }),
   );

@@ -5,8 +5,12 @@
  * - a **visit** for the owner token rules: when it can matter (no token yet, inside the refresh window, or expired;
  *   see `visitMatters`), the API signals the user's owner token workflow (signal-with-start). Other requests cost no
  *   Temporal call: the workflow mirrors the token state into the user's record, which is read here anyway;
- * - a **team member** interaction: any request on an iModel or one of its connections makes the user a team member
- *   of that iModel (one record per iModel and user, created once).
+ * - for a member of the team of the iModel the request is about (the iModel itself, one of its connections or runs),
+ *   an **interaction**: the first one after being added is recorded on their team member record
+ *   (docs/product-rules.md "Teams"). Nobody becomes a member by making requests: managers and administrators add
+ *   members (api/teams.ts).
+ * Each request gets a {@link Viewer} (`req.viewer`): the user and their memberships, which the routes use to show only
+ * what the user may see (api/lookups.ts).
  *
  * API keys: `isk_` + 32 random bytes (256 bits, base64url). Only their SHA-256 is stored. A slow password hash
  * (bcrypt, scrypt, argon2) protects low-entropy secrets people choose against guessing after a database leak; a
@@ -18,12 +22,14 @@ import type { Client } from "@temporalio/client";
 import type { RequestHandler, Response } from "express";
 import { ApiError } from "../domain/errors";
 import { visitMatters } from "../domain/token";
-import { teamMemberId, type UserRecord } from "../domain/users";
+import { hasInteracted, type UserRecord } from "../domain/users";
 import { isDuplicateKey, peopleCollections, type PeopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
+import { recordInteraction } from "../lib/teams";
 import { ownerTokenWorkflow, ownerTokenWorkflowId, ownerVisitSignal } from "../workflows/owner-token";
+import { Viewer } from "./lookups";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -31,6 +37,8 @@ declare global {
     interface Request {
       /** The authenticated user (set by `authenticate`). */
       user?: UserRecord;
+      /** What the authenticated user may see (set by `authenticate`). */
+      viewer?: Viewer;
     }
   }
 }
@@ -61,32 +69,57 @@ export function currentUser(req: { user?: UserRecord }): UserRecord {
   return req.user;
 }
 
+/** The {@link Viewer} of a request that went through `authenticate`. */
+export function viewerOf(req: { viewer?: Viewer }): Viewer {
+  if (!req.viewer)
+    throw new ApiError("Unauthorized", "Authentication is required: send 'authorization: Bearer <API key>'.");
+  return req.viewer;
+}
+
 /**
- * Ensures the admin user holding ADMIN_API_KEY (idempotent; a changed key replaces the old one, which then stops
- * working). No ADMIN_API_KEY: nothing is done.
+ * Creates the admin user (`id` admin, email ADMIN_EMAIL) holding ADMIN_API_KEY when there is none. An existing admin is
+ * left alone: its key may have been rotated (`POST /users/me/apiKey`), and a rotated key stays revoked, so when
+ * ADMIN_API_KEY is not the admin's key any more this only logs a warning that it is not valid. To set a new key for
+ * the admin, the operator runs `scripts/reset-admin-key.ts` (README "Authentication and users"). No ADMIN_API_KEY:
+ * nothing is done.
+ * @returns what was done: `created`, `unchanged` (the key is the admin's), `ignored` (the admin's key differs) or
+ *   `none` (no ADMIN_API_KEY).
+ * @throws Error when the admin cannot be created because ADMIN_EMAIL or the key already belongs to another user.
  */
-export async function ensureAdminUser(store: Store, config: Config, logger: Logger): Promise<void> {
+export async function ensureAdminUser(
+  store: Store,
+  config: Config,
+  logger: Logger,
+): Promise<"created" | "unchanged" | "ignored" | "none"> {
   const people = peopleCollections(store);
   if (!config.adminApiKey) {
     const count = await people.users.countDocuments({});
     if (count === 0)
       logger.warn("ADMIN_API_KEY is not set and there are no users: nobody can use the API (set ADMIN_API_KEY)");
-    return;
+    return "none";
   }
   const apiKeyHash = hashApiKey(config.adminApiKey);
   const existing = await people.users.findOne({ _id: ADMIN_USER_ID });
-  if (
-    existing &&
-    existing.apiKeyHash.length === apiKeyHash.length &&
-    timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))
-  )
-    return;
+  if (existing) {
+    if (
+      existing.apiKeyHash.length === apiKeyHash.length &&
+      timingSafeEqual(Buffer.from(existing.apiKeyHash), Buffer.from(apiKeyHash))
+    )
+      return "unchanged";
+    logger.warn(
+      { userId: ADMIN_USER_ID },
+      "ADMIN_API_KEY is no longer valid: the admin's key was rotated (or set by scripts/reset-admin-key.ts) and stays as it is; use the admin's current key, or set a new one with scripts/reset-admin-key.ts",
+    );
+    return "ignored";
+  }
   try {
-    await people.users.updateOne(
+    // Inserted only if still missing: a concurrent start that created it first wins, and its key is kept.
+    const res = await people.users.updateOne(
       { _id: ADMIN_USER_ID },
       {
-        $set: { apiKeyHash, role: "admin" },
         $setOnInsert: {
+          apiKeyHash,
+          role: "admin",
           email: config.adminEmail.toLowerCase(),
           name: "Administrator",
           createdDateTime: new Date().toISOString(),
@@ -94,6 +127,7 @@ export async function ensureAdminUser(store: Store, config: Config, logger: Logg
       },
       { upsert: true },
     );
+    if (res.upsertedCount === 0) return ensureAdminUser(store, config, logger);
   } catch (err) {
     if (isDuplicateKey(err)) {
       throw new Error(
@@ -103,10 +137,8 @@ export async function ensureAdminUser(store: Store, config: Config, logger: Logg
     }
     throw err;
   }
-  logger.info(
-    { userId: ADMIN_USER_ID, email: existing?.email ?? config.adminEmail },
-    existing ? "admin API key updated from ADMIN_API_KEY" : "admin user created from ADMIN_API_KEY",
-  );
+  logger.info({ userId: ADMIN_USER_ID, email: config.adminEmail }, "admin user created from ADMIN_API_KEY");
+  return "created";
 }
 
 /** A bounded set/map: forgets everything when full (the records stay the truth; this only saves lookups). */
@@ -128,7 +160,6 @@ const VISIT_SIGNAL_INTERVAL_MS = 5_000;
 export function authenticate({ config, store, temporal, logger }: AuthDeps): RequestHandler {
   const people: PeopleCollections = peopleCollections(store);
   const connectionIModel = new Bounded<string>(50_000);
-  const knownMembers = new Bounded<true>(50_000);
   const lastVisitSignal = new Bounded<number>(50_000);
 
   function unauthorized(res: Response, message: string): ApiError {
@@ -163,7 +194,10 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
     }
   }
 
-  /** The iModel a request is about, when it names an existing one (directly or through a connection). */
+  /**
+   * The iModel a request is about, when it names one (directly, through a connection, or as the `iModelId` of a
+   * connection list or a new connection); undefined otherwise. Not checked to exist: only a member record counts.
+   */
   async function iModelOf(
     method: string,
     urlPath: string,
@@ -171,39 +205,36 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
     query: Record<string, unknown>,
   ): Promise<string | undefined> {
     const m = /^\/(imodels|connections)\/([^/]+)/.exec(urlPath);
-    let iModelId: string | undefined;
+    let iModelId: unknown;
     if (m?.[1] === "connections") {
       const connectionId = decodeURIComponent(m[2]);
       const cached = connectionIModel.get(connectionId);
       if (cached) return cached;
       const c = await store.connections.findOne({ _id: connectionId }, { projection: { iModelId: 1 } });
+      // A connection's iModel never changes: safe to remember.
       if (c) connectionIModel.set(connectionId, c.iModelId);
       return c?.iModelId;
     }
     if (m?.[1] === "imodels") iModelId = decodeURIComponent(m[2]);
-    else if (urlPath === "/connections" && method === "POST")
-      iModelId = (body as { iModelId?: unknown })?.iModelId as string | undefined;
-    else if (urlPath === "/connections" && method === "GET") iModelId = query.iModelId as string | undefined;
-    if (typeof iModelId !== "string" || iModelId === "") return undefined;
-    const known = await store.imodels.findOne({ _id: iModelId }, { projection: { _id: 1 } });
-    return known ? iModelId : undefined;
+    else if (urlPath === "/connections" && method === "POST") iModelId = (body as { iModelId?: unknown })?.iModelId;
+    else if (urlPath === "/connections" && method === "GET") iModelId = query.iModelId;
+    return typeof iModelId === "string" && iModelId !== "" ? iModelId : undefined;
   }
 
-  async function recordMembership(iModelId: string, user: UserRecord, log: Logger): Promise<void> {
-    const id = teamMemberId(iModelId, user._id);
-    if (knownMembers.has(id)) return;
+  /**
+   * Reads the user's membership of the iModel the request is about (kept by the viewer as it was before this request)
+   * and records their first interaction since being added. A failure to record it is logged, not answered: the next
+   * request records it.
+   */
+  async function recordInteractionOf(viewer: Viewer, iModelId: string, log: Logger): Promise<void> {
+    const membership = await viewer.membership(iModelId);
+    if (!membership || hasInteracted(membership)) return;
     try {
-      const res = await people.teamMembers.updateOne(
-        { _id: id },
-        { $setOnInsert: { iModelId, userId: user._id, firstVisitDateTime: new Date().toISOString() } },
-        { upsert: true },
-      );
-      if (res.upsertedCount > 0) log.info({ iModelId, userId: user._id }, "new team member of the iModel");
+      await recordInteraction(store.db, people, membership._id);
+      log.info({ iModelId, role: membership.role }, "first interaction of a team member since being added");
     } catch (err) {
-      // Two first requests at once: the other one inserted the record (duplicate key), so the user is a member.
-      if ((err as { code?: number }).code !== 11000) throw err;
+      log.warn({ err, iModelId }, "could not record the team member's first interaction; the next request does");
     }
-    knownMembers.set(id, true);
   }
 
   return (req, res, next) => {
@@ -215,11 +246,12 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
       const user = await people.users.findOne({ apiKeyHash: hashApiKey(m[1]) });
       if (!user) throw unauthorized(res, "The API key is not valid.");
       req.user = user;
+      req.viewer = new Viewer(user, people);
       const log = (req.log ?? logger).child({ userId: user._id });
       req.log = log;
       await recordVisit(user, log);
       const iModelId = await iModelOf(req.method, req.path, req.body, req.query as Record<string, unknown>);
-      if (iModelId) await recordMembership(iModelId, user, log);
+      if (iModelId) await recordInteractionOf(req.viewer, iModelId, log);
     })().then(() => next(), next);
   };
 }

@@ -8,8 +8,10 @@
  * - `DELETE /connections/{id}/sourceFiles/{fileId}?mode=keepData|deleteData`: unmap a composite model with its
  *   references; keepData → 200 {connection}; deleteData → 202 {connection, run} (trigger `mapping-change`);
  * - `POST /connections/{id}/runs/{runId}/cancel` → 202 {run}: the run ends Cancelled after the file being written;
- * - `POST /imodels/{id}/run` {connectionIds?} → 202 {runs}: a run for each selected (default: every active)
- *   connection, serialized by the iModel's run queue.
+ * - `POST /imodels/{id}/run` {connectionIds?} → 202 {runs: [{connectionId, runId, created, run}]}: a run for each
+ *   selected (default: every active) connection, serialized by the iModel's run queue.
+ * Every answer that names a run carries the run itself (its record, waited for when a concurrent request has just
+ * queued it). Connections, iModels and runs the caller may not see answer as unknown ids (api/lookups.ts).
  *
  * The rules that may refuse these changes are domain/connection-rules.ts functions, called here on fresh records:
  * mapping changes and deletes of one iModel take its mapping lock (lib/locks.ts), so concurrent requests apply one
@@ -43,9 +45,9 @@ import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
-import { currentUser } from "./auth";
+import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
-import { loadConnection, loadIModel, realSourceRoots, runWithTasks } from "./lookups";
+import { loadConnection, loadIModel, realSourceRoots, recordedRun } from "./lookups";
 import { connectionJson } from "./representations";
 import { checkNewSourceFiles } from "./source-files";
 
@@ -61,13 +63,15 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   const router = Router();
   const fileStatesOf = (connectionId: string) => store.fileStates.find({ connectionId }).toArray();
   const runLocation = (r: { connectionId: string; _id: string }) => `/connections/${r.connectionId}/runs/${r._id}`;
-  const runBody = (runId: string) => runWithTasks(store, runId);
+  // The run the queue answered with, waiting for its record if a concurrent request queued it a moment ago.
+  const runBody = (runId: string) => recordedRun(store, runId);
 
   // ---- Rename ----
   router.patch(
     "/connections/:id",
     route(async (req, res) => {
       const body = parse(renameConnectionBody, req.body);
+      await loadConnection(store, req.params.id, viewerOf(req));
       const renamed = await updateConnection(store, req.params.id, (c) => {
         assertConnectionActive(c);
         assertConnectionOwner(currentUser(req), c, "rename it");
@@ -83,7 +87,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     "/connections/:id",
     route(async (req, res) => {
       const { mode } = parse(dataModeQuery, req.query);
-      const found = await loadConnection(store, req.params.id);
+      const found = await loadConnection(store, req.params.id, viewerOf(req));
       assertConnectionOwner(currentUser(req), found, "delete it");
       const { connection, resumed } = await withLock(
         store.db,
@@ -92,7 +96,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           withConnection(store, found._id, async (c, write) => {
             // Asking again with deleteData resumes a delete job that failed or was never queued.
             if (assertConnectionDeletable(c, mode) === "resume") return { connection: c, resumed: true };
-            const iModel = await loadIModel(store, c.iModelId);
+            const iModel = await loadIModel(store, c.iModelId, viewerOf(req));
             const others = await store.connections.countDocuments({
               iModelId: c.iModelId,
               status: "Active",
@@ -180,7 +184,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     "/connections/:id/sourceFiles",
     route(async (req, res) => {
       const body = parse(addSourceFilesBody, req.body);
-      const found = await loadConnection(store, req.params.id);
+      const found = await loadConnection(store, req.params.id, viewerOf(req));
       assertConnectionActive(found);
       assertConnectionOwner(currentUser(req), found, "change its mapping");
       const checked = await checkNewSourceFiles(
@@ -235,7 +239,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     route(async (req, res) => {
       const { mode } = parse(dataModeQuery, req.query);
       const fileId = req.params.fileId;
-      const found = await loadConnection(store, req.params.id);
+      const found = await loadConnection(store, req.params.id, viewerOf(req));
       assertConnectionActive(found);
       assertConnectionOwner(currentUser(req), found, "change its mapping");
       const { connection, removed, resumed } = await withLock(
@@ -256,7 +260,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             const file = assertReferenceNotUnmappedAlone(c, fileId, states);
             assertNotLastCompositeModel(c, file);
             const going = filesGoingWith(c, file.id, states);
-            assertGcsFileNotUnmapped(await loadIModel(store, c.iModelId), c._id, file, going);
+            assertGcsFileNotUnmapped(await loadIModel(store, c.iModelId, viewerOf(req)), c._id, file, going);
             const written = await write({ $set: { sourceFiles: c.sourceFiles.filter((f) => f.id !== file.id) } });
             // The files' records say they are unmapped and how; the composite's also lists the files that went with it
             // (created when the file was never synchronized), so a retry or a later re-mapping finds them.
@@ -308,8 +312,8 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   router.post(
     "/connections/:id/runs/:runId/cancel",
     route(async (req, res) => {
-      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: req.params.id });
-      const c = await loadConnection(store, req.params.id);
+      const c = await loadConnection(store, req.params.id, viewerOf(req));
+      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: c._id });
       if (!run) throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${c._id}' does not exist.`);
       assertRunCancellable(run);
       const me = currentUser(req);
@@ -334,15 +338,20 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     "/imodels/:id/run",
     route(async (req, res) => {
       const body = parse(bulkRunBody, req.body);
-      const iModel = await loadIModel(store, req.params.id);
+      const viewer = viewerOf(req);
+      const iModel = await loadIModel(store, req.params.id, viewer);
       let connections: ConnectionRecord[];
       if (body.connectionIds) {
         const ids = [...new Set(body.connectionIds)];
         const records = await store.connections.find({ _id: { $in: ids } }).toArray();
+        const visible = new Map<string, boolean>();
+        for (const iModelId of new Set(records.map((r) => r.iModelId)))
+          visible.set(iModelId, await viewer.canSee(iModelId));
         const problems = ids.flatMap((id, i) => {
           const target = `connectionIds.${body.connectionIds!.indexOf(id, i)}`;
           const c = records.find((r) => r._id === id);
-          if (!c)
+          // A connection of an iModel the caller may not see does not exist for them.
+          if (!c || !visible.get(c.iModelId))
             return [
               {
                 status: 404,
@@ -393,6 +402,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           connectionId: c._id,
           runId,
           created,
+          run: await runBody(runId),
           _links: { run: { href: runLocation({ connectionId: c._id, _id: runId }) } },
         });
       }

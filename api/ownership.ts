@@ -1,9 +1,10 @@
 /**
- * Ownership of a connection (docs/product-rules.md "Owner and token"):
+ * Ownership of a connection (docs/product-rules.md "Owner and token", "Teams"):
  * `POST /connections/{id}/owner` {userId} → 200 {connection, recommendation}.
- * - The current owner (or an administrator) may give it to any team member of the iModel; any team member may take it
- *   for themselves (the request itself is an interaction with the iModel, so its caller is a team member). Others:
- *   403 `OwnershipChangeForbidden`. The new owner must be a team member: 409 `NotATeamMember`.
+ * - The current owner (or an administrator) may give it to a member of the iModel's team; a member may take it for
+ *   themselves. Others: 403 `OwnershipChangeForbidden` (and 404 to anyone outside the team, as for an unknown id).
+ *   The new owner must be a member who has interacted with the iModel since being added: 409 `NotATeamMember`, 409
+ *   `TeamMemberNeverInteracted`. A member taking it is judged on what they did before that request.
  * - Refused with 409 `RunInProgress` while a run of the connection is queued or executing (asked of the iModel's run
  *   queue).
  * - Email: to the new owner when given; to the previous owner when taken (a durable workflow sends it, with retries).
@@ -20,15 +21,16 @@ import {
 } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
 import type { ConnectionRecord } from "../domain/model";
-import { changeOwnerBody, ownerSummary, teamMemberId } from "../domain/users";
+import { changeOwnerBody, ownerSummary, teamMemberId, type UserRecord } from "../domain/users";
 import { peopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
+import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import { activeRunOf } from "../lib/runs";
 import type { OwnershipNotice } from "../activities/owners";
 import { ownershipNoticeWorkflow } from "../workflows/notices";
-import { currentUser } from "./auth";
+import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection } from "./lookups";
 import { connectionJson } from "./representations";
@@ -62,7 +64,8 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
   router.post(
     "/connections/:id/owner",
     route(async (req, res) => {
-      const c = await loadConnection(store, req.params.id);
+      const viewer = viewerOf(req);
+      const c = await loadConnection(store, req.params.id, viewer);
       assertConnectionActive(c);
       const body = parse(changeOwnerBody, req.body);
       const me = currentUser(req);
@@ -82,22 +85,36 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
         });
         return;
       }
-      assertOwnerIsTeamMember(
-        c,
-        target,
-        await people.teamMembers.findOne({ _id: teamMemberId(c.iModelId, target._id) }),
-      );
+      /**
+       * The new owner is a member who has interacted with the iModel (read fresh: a removal may have happened). The
+       * caller taking it counts as having interacted only through requests before this one.
+       */
+      const assertMemberWhoInteracted = async (newOwner: UserRecord) => {
+        const fresh = await people.teamMembers.findOne({ _id: teamMemberId(c.iModelId, newOwner._id) });
+        const judged = taking ? await viewer.membership(c.iModelId) : fresh;
+        assertOwnerIsTeamMember(c, newOwner, fresh && judged);
+      };
+      await assertMemberWhoInteracted(target);
       assertNoRunInProgress(c, await activeRunOf(temporal, c));
-      const updated = await updateConnection(store, c._id, (current) => {
-        assertConnectionActive(current);
-        if ((current.ownerId ?? undefined) !== (previousOwnerId ?? undefined)) {
-          throw new ApiError(
-            "ConcurrentChange",
-            "The owner was changed by another request at the same time; read the connection and try again.",
-          );
-        }
-        return { $set: { ownerId: target._id, owner: ownerSummary(target) }, $unset: ["ownerToken"] };
-      });
+      // Under the iModel's mapping lock, which removing a member takes too: the new owner is still a member when written.
+      const updated = await withLock(
+        store.db,
+        iModelMappingLockKey(c.iModelId),
+        async () => {
+          await assertMemberWhoInteracted(target);
+          return updateConnection(store, c._id, (current) => {
+            assertConnectionActive(current);
+            if ((current.ownerId ?? undefined) !== (previousOwnerId ?? undefined)) {
+              throw new ApiError(
+                "ConcurrentChange",
+                "The owner was changed by another request at the same time; read the connection and try again.",
+              );
+            }
+            return { $set: { ownerId: target._id, owner: ownerSummary(target) }, $unset: ["ownerToken"] };
+          });
+        },
+        iModelMappingLockOptions(c.iModelId),
+      );
       await copyOwnerToken(store, updated);
       req.log.info(
         { connectionId: c._id, from: previousOwnerId, to: target._id, by: me._id },

@@ -17,7 +17,7 @@ import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { withConnection } from "../lib/connection-writes";
 import { applySchedule, describeTemporalSchedule } from "../lib/schedules";
-import { currentUser } from "./auth";
+import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection } from "./lookups";
 import { scheduleJson } from "./schedule-owner-json";
@@ -31,8 +31,8 @@ export interface ScheduleDeps {
 export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Router {
   const router = Router();
 
-  async function activeConnection(id: string): Promise<ConnectionRecord> {
-    const c = await loadConnection(store, id);
+  async function activeConnection(req: Request, id: string): Promise<ConnectionRecord> {
+    const c = await loadConnection(store, id, viewerOf(req));
     assertConnectionActive(c);
     return c;
   }
@@ -84,7 +84,7 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
   router.put(
     "/connections/:id/schedule",
     route(async (req, res) => {
-      const c = await activeConnection(req.params.id);
+      const c = await activeConnection(req, req.params.id);
       requireOwner(req, c);
       let input;
       try {
@@ -115,7 +115,7 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
   router.get(
     "/connections/:id/schedule",
     route(async (req, res) => {
-      const c = await loadConnection(store, req.params.id);
+      const c = await loadConnection(store, req.params.id, viewerOf(req));
       const description =
         c.schedule && c.schedule.type !== "manual" ? await describeTemporalSchedule(temporal, c._id) : undefined;
       const ui = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/schedules/${encodeURIComponent(scheduleIdOf(c._id))}`;
@@ -143,7 +143,7 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
 
   const pauseOrResume = (paused: boolean) =>
     route(async (req, res) => {
-      const c = await activeConnection(req.params.id);
+      const c = await activeConnection(req, req.params.id);
       requireOwner(req, c);
       const body = parse(pauseBody, req.body);
       if (!c.schedule || c.schedule.type === "manual") {

@@ -9,6 +9,7 @@ import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { loadConfig } from "../lib/config";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
+import { migrateLegacyTeamMembers } from "../lib/teams";
 
 async function retry<T>(what: string, fn: () => Promise<T>, totalMs = 30_000): Promise<T> {
   const deadline = Date.now() + totalMs;
@@ -30,8 +31,11 @@ async function main(): Promise<void> {
     Connection.connect({ address: config.temporalAddress, connectTimeout: 3000 }),
   );
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
-  await ensurePeopleIndexes(peopleCollections(store));
+  const people = peopleCollections(store);
+  await ensurePeopleIndexes(people);
   await ensureAdminUser(store, config, logger);
+  // Team member records written before iModel teams existed become teams (README "Authentication and users").
+  await migrateLegacyTeamMembers(store, people, logger);
   const app = createApp({ config, store, temporal, logger });
   // A stray rejection is a bug to log, not a reason to take the API down for every other caller.
   process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));

@@ -1,9 +1,10 @@
 /**
- * Users and team members:
+ * Users:
  * - `POST /users` {email, name, role?} (admin only) → 201 {user, apiKey}: the key is shown this once;
  * - `GET /users` (admin only, paged), `GET /users/me`, `GET /users/{id}` (admin or the user);
- * - `POST /users/me/apiKey` → a new key for the caller (the old one stops working);
- * - `GET /imodels/{id}/members` → the iModel's team members (users who interacted with it), paged.
+ * - `POST /users/me/apiKey` → a new key for the caller (the old one stops working, also after a restart of the API:
+ *   the admin bootstrap never puts a rotated key back, see `ensureAdminUser`).
+ * iModel teams: api/teams.ts.
  */
 import { randomUUID } from "node:crypto";
 import { Router } from "express";
@@ -15,7 +16,6 @@ import type { Store } from "../lib/db";
 import { withRecord } from "../lib/record-writes";
 import { currentUser, hashApiKey, newApiKey } from "./auth";
 import { listPage, parse, route } from "./http";
-import { loadIModel } from "./lookups";
 
 /** A user as the API shows it (never the key or its hash). */
 export function userJson(u: UserRecord) {
@@ -119,35 +119,6 @@ export function usersRouter({ store }: { store: Store }): Router {
       const u = await people.users.findOne({ _id: req.params.id });
       if (!u) throw new ApiError("UserNotFound", `User '${req.params.id}' does not exist.`);
       res.json({ user: userJson(u) });
-    }),
-  );
-
-  router.get(
-    "/imodels/:id/members",
-    route(async (req, res) => {
-      const iModel = await loadIModel(store, req.params.id);
-      const q = parse(pagingQuery, req.query);
-      const filter = { iModelId: iModel._id };
-      const { items: members, _links } = await listPage(
-        req,
-        people.teamMembers,
-        filter,
-        { firstVisitDateTime: 1, _id: 1 },
-        q,
-      );
-      const users = members.length
-        ? await people.users.find({ _id: { $in: members.map((m) => m.userId) } }).toArray()
-        : [];
-      const byId = new Map(users.map((u) => [u._id, u]));
-      res.json({
-        members: members
-          .filter((m) => byId.has(m.userId))
-          .map((m) => {
-            const u = byId.get(m.userId)!;
-            return { userId: u._id, email: u.email, name: u.name, firstVisitDateTime: m.firstVisitDateTime };
-          }),
-        _links,
-      });
     }),
   );
 

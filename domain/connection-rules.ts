@@ -8,7 +8,7 @@
 import { ApiError, type ErrorInfo } from "./errors";
 import { LIMITS } from "./limits";
 import type { ConnectionRecord, DataMode, FileStateRecord, IModelRecord, RunRecord, SourceFileRecord } from "./model";
-import { isAdmin, type TeamMemberRecord, type UserRecord } from "./users";
+import { hasInteracted, isAdmin, type TeamMemberRecord, type UserRecord } from "./users";
 
 /** What the rules read of a connection for messages: its id and display name. */
 type Named = Pick<ConnectionRecord, "_id" | "displayName">;
@@ -104,6 +104,75 @@ export function assertRunCancellable(
     throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' is no longer active in its iModel's queue.`);
 }
 
+// ---- Teams ----
+
+/**
+ * Whether the user may see an iModel, its connections and its runs: a member of its team (any role, interacted or not)
+ * or an administrator (docs/product-rules.md "Teams").
+ * @param membership the user's team member record of the iModel, or null/undefined when there is none.
+ */
+export function iModelVisible(user: Actor, membership: TeamMemberRecord | null | undefined): boolean {
+  return isAdmin(user) || (membership !== null && membership !== undefined);
+}
+
+/**
+ * To anyone who is neither a member of its team nor an administrator, an iModel and its connections and runs do not
+ * exist: the refusal is the very error an unknown id gets, so that ids cannot be probed (docs/product-rules.md
+ * "Teams").
+ * @param unknown the error the caller answers for an unknown id of what was asked (e.g. IModelNotFound,
+ *   ConnectionNotFound, with the same message).
+ * @throws `unknown()` (404).
+ */
+export function assertIModelVisible(
+  user: Actor,
+  membership: TeamMemberRecord | null | undefined,
+  unknown: () => ApiError,
+): void {
+  if (!iModelVisible(user, membership)) throw unknown();
+}
+
+/**
+ * Only a manager of the iModel's team or an administrator adds and removes members or changes their role
+ * (docs/product-rules.md "Teams").
+ * @param membership the user's team member record of the iModel, or null/undefined.
+ * @throws ApiError NotTeamManager (403).
+ */
+export function assertTeamManager(
+  user: Actor,
+  iModel: Pick<IModelRecord, "_id" | "name">,
+  membership: Pick<TeamMemberRecord, "role"> | null | undefined,
+): void {
+  if (isAdmin(user) || membership?.role === "manager") return;
+  throw new ApiError(
+    "NotTeamManager",
+    `Only a manager of the team of iModel '${iModel.name}' (${iModel._id}) or an administrator may add or remove its members.`,
+  );
+}
+
+/**
+ * A member who owns connections of the iModel cannot be removed from its team until each of those connections has
+ * another owner: scheduled syncs run on the owner's behalf, and ownership stays inside the team
+ * (docs/product-rules.md "Teams").
+ * @param owned the iModel's Active connections the member owns.
+ * @throws ApiError MemberOwnsConnections (409), with one detail per connection (target: its path in the API).
+ */
+export function assertMemberRemovable(
+  member: Pick<UserRecord, "_id" | "name" | "email">,
+  iModel: Pick<IModelRecord, "_id" | "name">,
+  owned: readonly Named[],
+): void {
+  if (owned.length === 0) return;
+  throw new ApiError(
+    "MemberOwnsConnections",
+    `${member.name} <${member.email}> owns ${owned.length} connection(s) of iModel '${iModel.name}'; give each of them another owner first (POST /connections/{id}/owner), then remove the member.`,
+    owned.map((c) => ({
+      code: "MemberOwnsConnections",
+      message: `owns connection '${c.displayName}'`,
+      target: `/connections/${c._id}`,
+    })),
+  );
+}
+
 // ---- Owner and token ----
 
 /**
@@ -126,7 +195,8 @@ export function assertConnectionOwner(
 
 /**
  * Who may change a connection's owner (docs/product-rules.md "Owner and token"): its owner or an administrator may
- * give it to someone; any team member may take it for themselves (`newOwner` is the user asking).
+ * give it to someone; a team member may take it for themselves (`newOwner` is the user asking). Whether the new owner
+ * may own it at all is {@link assertOwnerIsTeamMember}.
  * @throws ApiError OwnershipChangeForbidden (403).
  */
 export function assertOwnershipChangeAllowed(
@@ -142,21 +212,30 @@ export function assertOwnershipChangeAllowed(
 }
 
 /**
- * The new owner must be a team member of the connection's iModel: a user who has interacted with it at least once
- * (docs/product-rules.md "Owner and token").
+ * The new owner must be a member of the iModel's team who has interacted with the iModel since being added
+ * (docs/product-rules.md "Owner and token", "Teams"). A user taking a connection is judged on their membership as it
+ * was before that very request (the request itself does not count as their interaction).
  * @param membership the new owner's team member record of the iModel, or null/undefined when there is none.
- * @throws ApiError NotATeamMember (409), with a detail targeting `userId`.
+ * @throws ApiError NotATeamMember (409) when they are not a member; TeamMemberNeverInteracted (409) when they are a
+ *   member who has made no request on the iModel since being added. Both with a detail targeting `userId`.
  */
 export function assertOwnerIsTeamMember(
   c: Pick<ConnectionRecord, "iModelId">,
   newOwner: Pick<UserRecord, "name" | "email">,
-  membership: TeamMemberRecord | null | undefined,
+  membership: Pick<TeamMemberRecord, "firstInteractionDateTime"> | null | undefined,
 ): void {
-  if (membership) return;
+  if (!membership) {
+    throw new ApiError(
+      "NotATeamMember",
+      `${newOwner.name} <${newOwner.email}> is not a member of the team of iModel '${c.iModelId}'; ownership can go only to a team member who has interacted with the iModel.`,
+      [{ code: "NotATeamMember", message: "not a team member of the iModel", target: "userId" }],
+    );
+  }
+  if (hasInteracted(membership)) return;
   throw new ApiError(
-    "NotATeamMember",
-    `${newOwner.name} <${newOwner.email}> has never interacted with iModel '${c.iModelId}'; ownership can go only to a team member of the iModel.`,
-    [{ code: "NotATeamMember", message: "not a team member of the iModel", target: "userId" }],
+    "TeamMemberNeverInteracted",
+    `${newOwner.name} <${newOwner.email}> has not interacted with iModel '${c.iModelId}' since being added to its team; ownership can go only to a team member who has.`,
+    [{ code: "TeamMemberNeverInteracted", message: "has not interacted with the iModel", target: "userId" }],
   );
 }
 

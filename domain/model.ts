@@ -79,6 +79,8 @@ export interface IModelRecord {
   gcs?: { connectionId: string; sourceFileId: string; path: string; dateTime: string };
   /** ISO 8601 UTC. */
   createdDateTime: string;
+  /** The user who created it (its team's first manager); absent on iModels created before teams existed. */
+  createdBy?: string;
 }
 
 /** A folder source: `path` is absolute and inside one of SOURCE_ROOTS. */

@@ -1,5 +1,5 @@
 /**
- * Collections of users, team members, schedule occurrence claims and notices (next to those of lib/db.ts).
+ * Collections of users, iModel team members, schedule occurrence claims and notices (next to those of lib/db.ts).
  * Atomicity without transactions (FerretDB 1.x): `_id` uniqueness (claims, notices, team members), a unique index
  * on users' email and API key hash, and conditional `updateOne` filters.
  */
@@ -58,6 +58,7 @@ export async function ensurePeopleIndexes(c: PeopleCollections): Promise<void> {
     c.users.createIndex({ email: 1 }, { unique: true }),
     c.users.createIndex({ apiKeyHash: 1 }, { unique: true }),
     c.teamMembers.createIndex({ iModelId: 1 }),
+    c.teamMembers.createIndex({ userId: 1 }),
     c.scheduleClaims.createIndex({ connectionId: 1 }),
   ]);
 }

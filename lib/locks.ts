@@ -62,7 +62,10 @@ export interface Lease {
   assertHeld(): void;
 }
 
-/** Lock key serializing the changes to the connection mapping of one iModel (creating connections, mapping changes). */
+/**
+ * Lock key serializing the changes to the connection mapping of one iModel (creating connections, mapping changes), and
+ * the changes that must agree on who owns its connections and who is in its team (owner changes, removing a member).
+ */
 export function iModelMappingLockKey(iModelId: string): string {
   return `imodel-mapping/${iModelId}`;
 }

@@ -1,9 +1,11 @@
 /**
  * Users and authentication on the real stack: bearer API keys (401 without a valid one, /health open), the admin
- * bootstrapped from ADMIN_API_KEY, users created by the admin with a key shown once and stored hashed, key rotation,
- * every request a visit (the first one issues the owner token; later ones outside the refresh window send no signal),
- * team members recorded at their first interaction, and the creator of a connection as its owner.
+ * bootstrapped from ADMIN_API_KEY (and never given back a key it rotated away, also after a restart; the reset
+ * procedure for a lost admin key), users created by the admin with a key shown once and stored hashed, key rotation,
+ * every request a visit (the first one issues the owner token; later ones outside the refresh window send no signal).
+ * iModel teams: test/teams.test.ts; who may do what: test/access-matrix.test.ts.
  */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,7 +13,7 @@ import { Client, Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner-token";
-import { createUser, eventually, http, httpAs, makeSource, SAMPLE, stack } from "./helpers";
+import { createUser, eventually, http, httpAs, restartService, ROOT, stack } from "./helpers";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -52,9 +54,12 @@ describe("authentication", () => {
   });
 
   it("bootstraps exactly one admin holding ADMIN_API_KEY, stored as its SHA-256 only", async () => {
-    const admins = await users().find({ role: "admin" }).toArray();
+    // (Other tests create admins of their own with POST /users; the bootstrapped one is `admin`.)
+    const admins = await users()
+      .find({ apiKeyHash: sha256(stack().adminApiKey) })
+      .toArray();
     expect(admins).toHaveLength(1);
-    expect(admins[0]._id).toBe("admin");
+    expect(admins[0]).toMatchObject({ _id: "admin", role: "admin" });
     expect(admins[0].apiKeyHash).toBe(sha256(stack().adminApiKey));
     expect(JSON.stringify(admins[0])).not.toContain(stack().adminApiKey);
     const me = await http("GET", "/users/me");
@@ -148,52 +153,81 @@ describe("every request is a visit", () => {
   });
 });
 
-describe("team members", () => {
-  it("are recorded at a user's first interaction with an iModel or one of its connections, once", async () => {
-    const [ann, ben, cat, dan] = await Promise.all([
-      createUser("Ann"),
-      createUser("Ben"),
-      createUser("Cat"),
-      createUser("Dan"),
-    ]);
-    const m = await httpAs(ann.apiKey, "POST", "/imodels", { name: "members" });
-    const iModelId = m.body.iModel.id;
-    const source = makeSource("members", { "hvac.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc") });
-    const c = await httpAs(ann.apiKey, "POST", "/connections", {
-      iModelId,
-      displayName: "HVAC",
-      source: { type: "local", path: source },
-      sourceFiles: [{ path: "hvac.ifc", connectorType: "IFC" }],
-    });
-    expect(c.status).toBe(201);
-    // The creator owns the connection.
-    expect(c.body.connection.owner).toMatchObject({ id: ann.user.id, email: ann.user.email, name: "Ann" });
-    expect(["Valid", "None"]).toContain(c.body.connection.owner.tokenStatus);
-    // Her first request (a visit) issued her token; the connection shows it as soon as it is mirrored.
-    await eventually(
-      "the owner's token on the connection",
-      async () =>
-        (await httpAs(ann.apiKey, "GET", `/connections/${c.body.connection.id}`)).body.connection.owner.tokenStatus ===
-        "Valid",
+/**
+ * Runs scripts/reset-admin-key.ts against the test stack's database (the documented procedure for a lost admin key).
+ * @param stdin the key to set (`--stdin`), or undefined to have the script generate and print one.
+ * @param args more arguments (e.g. `--user <id>`).
+ */
+function resetAdminKey(stdin?: string, args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      path.join(ROOT, "node_modules/.bin/tsx"),
+      [path.join(ROOT, "scripts/reset-admin-key.ts"), ...(stdin !== undefined ? ["--stdin"] : []), ...args],
+      { cwd: ROOT, env: { ...process.env, MONGODB_URI: stack().mongoUri } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
+    child.stdin!.end(stdin ?? "");
+  });
+}
 
-    expect((await httpAs(ben.apiKey, "GET", `/connections/${c.body.connection.id}`)).status).toBe(200);
-    expect((await httpAs(ben.apiKey, "GET", `/connections/${c.body.connection.id}/runs`)).status).toBe(200);
-    expect((await httpAs(cat.apiKey, "GET", `/connections?iModelId=${iModelId}`)).status).toBe(200);
-    expect((await httpAs(dan.apiKey, "GET", "/imodels/no-such-imodel")).status).toBe(404);
-    expect((await httpAs(dan.apiKey, "GET", "/connections")).status).toBe(200); // names no iModel
+describe("the admin's key", () => {
+  it("stays rotated after an API restart: the environment's key stays revoked and a warning says so", async () => {
+    const original = stack().adminApiKey;
+    const logFile = path.join(stack().dataDir, "logs", "api.log");
+    let current: string | undefined;
+    try {
+      const rotated = await http("POST", "/users/me/apiKey");
+      expect(rotated.status).toBe(201);
+      current = rotated.body.apiKey;
+      expect((await httpAs(original, "GET", "/users/me")).status).toBe(401);
 
-    const members = await httpAs(dan.apiKey, "GET", `/imodels/${iModelId}/members`);
-    expect(members.status).toBe(200);
-    // Dan's own request above is an interaction too: he is the last member.
-    expect(members.body.members.map((x: any) => x.userId)).toEqual([
-      ann.user.id,
-      ben.user.id,
-      cat.user.id,
-      dan.user.id,
-    ]);
-    expect(members.body.members[1]).toMatchObject({ email: ben.user.email, name: "Ben" });
-    expect(await mongo.db().collection("teamMembers").countDocuments({ iModelId })).toBe(4);
-    expect(await mongo.db().collection("teamMembers").countDocuments({ userId: dan.user.id })).toBe(1);
+      // The launcher starts the API again with ADMIN_API_KEY = the original key (the stack's env).
+      await restartService("api");
+      const old = await httpAs(original, "GET", "/users/me");
+      expect(old.status).toBe(401);
+      expect(old.body.error.code).toBe("Unauthorized");
+      const me = await httpAs(current!, "GET", "/users/me");
+      expect(me.status).toBe(200);
+      expect(me.body.user).toMatchObject({ id: "admin", role: "admin" });
+      expect((await users().findOne({ _id: "admin" })).apiKeyHash).toBe(sha256(current!));
+      expect(fs.readFileSync(logFile, "utf8")).toContain("ADMIN_API_KEY is no longer valid");
+      expect(await users().countDocuments({ role: "admin", _id: "admin" })).toBe(1);
+    } finally {
+      // The reset procedure puts the test stack's key back (and is tested by it).
+      const reset = await resetAdminKey(original);
+      expect(reset.code, reset.stderr).toBe(0);
+    }
+    expect(
+      await users()
+        .findOne({ _id: "admin" })
+        .then((u) => u.apiKeyHash),
+    ).toBe(sha256(original));
+    expect((await httpAs(original, "GET", "/users/me")).status).toBe(200);
+    expect((await httpAs(current!, "GET", "/users/me")).status).toBe(401);
+  });
+
+  it("a lost key is replaced with scripts/reset-admin-key.ts, which prints the new key once", async () => {
+    const original = stack().adminApiKey;
+    try {
+      const reset = await resetAdminKey();
+      expect(reset.code, reset.stderr).toBe(0);
+      const key = reset.stdout.trim();
+      expect(key).toMatch(/^isk_[A-Za-z0-9_-]{43}$/);
+      expect(reset.stderr).toContain("the API key of user 'admin' was replaced");
+      // No restart needed: keys are read per request.
+      expect((await httpAs(key, "GET", "/users/me")).body.user.id).toBe("admin");
+      expect((await httpAs(original, "GET", "/users/me")).status).toBe(401);
+      // Refused: a short key; an unknown user.
+      expect((await resetAdminKey("short")).code).toBe(1);
+      const nobody = await resetAdminKey(undefined, ["--user", "nobody"]);
+      expect(nobody.code).toBe(1);
+      expect(nobody.stderr).toContain("there is no user 'nobody'");
+      expect(nobody.stdout).toBe("");
+      expect((await users().findOne({ _id: "admin" })).apiKeyHash).toBe(sha256(key));
+    } finally {
+      expect((await resetAdminKey(original)).code).toBe(0);
+    }
+    expect((await http("GET", "/users/me")).status).toBe(200);
   });
 });

@@ -11,17 +11,21 @@ import {
   assertFileNotAlreadyMapped,
   assertGcsConnectionDeletable,
   assertGcsFileNotUnmapped,
+  assertIModelVisible,
+  assertMemberRemovable,
   assertNoRunInProgress,
   assertNotLastCompositeModel,
   assertOwnerIsTeamMember,
   assertOwnershipChangeAllowed,
   assertReferenceNotUnmappedAlone,
   assertRunCancellable,
+  assertTeamManager,
   assertWithinLimits,
   connectionInactiveRefusal,
   definesIModelGcs,
   filesGoingWith,
   gcsFileUnmapRefusal,
+  iModelVisible,
   type MappedFile,
 } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
@@ -91,6 +95,18 @@ const state = (sourceFileId: string, references: ReferenceRecord[] = [], over: P
   }) satisfies FileStateRecord;
 
 const user = (id: string, role: UserRecord["role"] = "user") => ({ _id: id, role, name: id, email: `${id}@x.org` });
+
+/** A member of the team of iModel m1 who has interacted with it (unless `over` says otherwise). */
+const member = (userId: string, over: Partial<TeamMemberRecord> = {}): TeamMemberRecord => ({
+  _id: `m1:${userId}`,
+  iModelId: "m1",
+  userId,
+  role: "member",
+  addedBy: "u-m",
+  addedDateTime: "2024-01-01T00:00:00.000Z",
+  firstInteractionDateTime: "2024-01-02T00:00:00.000Z",
+  ...over,
+});
 
 const iModel = (gcs?: IModelRecord["gcs"]): Pick<IModelRecord, "name" | "gcs"> => ({ name: "site", gcs });
 const gcsOf = (connectionId: string, sourceFileId: string, path = `${sourceFileId}.dxf`) => ({
@@ -209,16 +225,26 @@ describe("ownership changes", () => {
   });
 
   it("goes only to a team member of the iModel (409 NotATeamMember)", () => {
-    const member: TeamMemberRecord = { _id: "m1:u-new", iModelId: "m1", userId: "u-new", firstVisitDateTime: "x" };
-    expect(() => assertOwnerIsTeamMember(connection(), user("u-new"), member)).not.toThrow();
+    expect(() => assertOwnerIsTeamMember(connection(), user("u-new"), member("u-new"))).not.toThrow();
     for (const none of [null, undefined]) {
       const r = refusal(() => assertOwnerIsTeamMember(connection(), user("u-new"), none));
       expect(r).toMatchObject({ code: "NotATeamMember", status: 409 });
       expect(r.message).toBe(
-        "u-new <u-new@x.org> has never interacted with iModel 'm1'; ownership can go only to a team member of the iModel.",
+        "u-new <u-new@x.org> is not a member of the team of iModel 'm1'; ownership can go only to a team member who has interacted with the iModel.",
       );
       expect(r.details).toEqual([expect.objectContaining({ code: "NotATeamMember", target: "userId" })]);
     }
+  });
+
+  it("goes only to a member who has interacted with the iModel since being added (409 TeamMemberNeverInteracted)", () => {
+    const r = refusal(() =>
+      assertOwnerIsTeamMember(connection(), user("u-new"), member("u-new", { firstInteractionDateTime: undefined })),
+    );
+    expect(r).toMatchObject({ code: "TeamMemberNeverInteracted", status: 409 });
+    expect(r.message).toBe(
+      "u-new <u-new@x.org> has not interacted with iModel 'm1' since being added to its team; ownership can go only to a team member who has.",
+    );
+    expect(r.details).toEqual([expect.objectContaining({ code: "TeamMemberNeverInteracted", target: "userId" })]);
   });
 
   it("cannot change while a run is in progress (409 RunInProgress)", () => {
@@ -226,6 +252,53 @@ describe("ownership changes", () => {
     const r = refusal(() => assertNoRunInProgress(connection(), "r7"));
     expect(r).toMatchObject({ code: "RunInProgress", status: 409 });
     expect(r.details).toEqual([expect.objectContaining({ target: "/connections/c1/runs/r7" })]);
+  });
+});
+
+describe("iModel teams", () => {
+  const site = { _id: "m1", name: "site" };
+  const unknown = () => new ApiError("IModelNotFound", "iModel 'm1' does not exist.");
+
+  it("members of any role, interacted or not, and administrators see the iModel", () => {
+    expect(iModelVisible(user("u-new"), member("u-new"))).toBe(true);
+    expect(iModelVisible(user("u-new"), member("u-new", { role: "manager" }))).toBe(true);
+    expect(iModelVisible(user("u-new"), member("u-new", { firstInteractionDateTime: undefined }))).toBe(true);
+    expect(iModelVisible(user("root", "admin"), null)).toBe(true);
+    expect(() => assertIModelVisible(user("u-new"), member("u-new"), unknown)).not.toThrow();
+    expect(() => assertIModelVisible(user("root", "admin"), undefined, unknown)).not.toThrow();
+  });
+
+  it("to anyone else it does not exist: the error of an unknown id, word for word (404)", () => {
+    expect(iModelVisible(user("u-other"), null)).toBe(false);
+    for (const none of [null, undefined]) {
+      const r = refusal(() => assertIModelVisible(user("u-other"), none, unknown));
+      expect(r.toBody()).toEqual(unknown().toBody());
+      expect(r.status).toBe(404);
+    }
+  });
+
+  it("only a manager or an administrator adds and removes members (403 NotTeamManager)", () => {
+    expect(() => assertTeamManager(user("u-m"), site, member("u-m", { role: "manager" }))).not.toThrow();
+    expect(() => assertTeamManager(user("root", "admin"), site, null)).not.toThrow();
+    for (const m of [member("u-new"), member("u-new", { firstInteractionDateTime: undefined }), null, undefined]) {
+      const r = refusal(() => assertTeamManager(user("u-new"), site, m));
+      expect(r).toMatchObject({ code: "NotTeamManager", status: 403 });
+      expect(r.message).toBe(
+        "Only a manager of the team of iModel 'site' (m1) or an administrator may add or remove its members.",
+      );
+    }
+  });
+
+  it("a member who owns connections is not removed until they have another owner (409 MemberOwnsConnections)", () => {
+    expect(() => assertMemberRemovable(user("u-owner"), site, [])).not.toThrow();
+    const owned = [connection(), connection({ _id: "c2", displayName: "structure" })];
+    const r = refusal(() => assertMemberRemovable(user("u-owner"), site, owned));
+    expect(r).toMatchObject({ code: "MemberOwnsConnections", status: 409 });
+    expect(r.message).toMatch(/^u-owner <u-owner@x.org> owns 2 connection\(s\) of iModel 'site'; give each/);
+    expect(r.details).toEqual([
+      { code: "MemberOwnsConnections", message: "owns connection 'plans'", target: "/connections/c1" },
+      { code: "MemberOwnsConnections", message: "owns connection 'structure'", target: "/connections/c2" },
+    ]);
   });
 });
 

@@ -769,10 +769,14 @@ describe("no lost or undone change when requests race (one writer per connection
 });
 
 describe("only the owner or an administrator changes a connection", () => {
-  it("refuses rename, mapping changes and delete to another user with NotConnectionOwner; they may still run it", async () => {
+  it("refuses rename, mapping changes and delete to another member with NotConnectionOwner; they may still run it", async () => {
     const source = makeSource("owner-only", { "s.ifc": STRUCTURAL, "h.ifc": HVAC });
-    const { connection: c } = await createConnection(source, ["s.ifc", "h.ifc"], "admin's");
-    const { apiKey } = await createUser("Ada Other");
+    const { connection: c, iModelId } = await createConnection(source, ["s.ifc", "h.ifc"], "admin's");
+    const { user, apiKey } = await createUser("Ada Other");
+    // Outside the iModel's team the connection does not exist; a member may read and run it, but not change it.
+    expect((await httpAs(apiKey, "PATCH", `/connections/${c.id}`, { displayName: "mine now" })).status).toBe(404);
+    const added = await http("POST", `/imodels/${iModelId}/members`, { userId: user.id });
+    expect(added.status).toBe(201);
     for (const [method, url, body] of [
       ["PATCH", `/connections/${c.id}`, { displayName: "mine now" }],
       ["DELETE", `/connections/${c.id}?mode=deleteData`, undefined],

@@ -1,8 +1,9 @@
 /**
- * Ownership of a connection on the real stack (docs/product-rules.md "Owner and token"): given by the owner to a team member,
- * taken by a team member, refused for others (403), for users who never interacted with the iModel (409
- * NotATeamMember) and while a run is in progress (409 RunInProgress); the new (or previous) owner is emailed; a
- * manual sync is recommended; scheduled runs then run as the new owner.
+ * Ownership of a connection on the real stack (docs/product-rules.md "Owner and token", "Teams"): given by the owner to a
+ * team member who has interacted with the iModel, taken by such a member, refused for others (403), for users outside
+ * the iModel's team (409 NotATeamMember), for members who have not interacted since being added (409
+ * TeamMemberNeverInteracted) and while a run is in progress (409 RunInProgress); the new (or previous) owner is
+ * emailed; a manual sync is recommended; scheduled runs then run as the new owner.
  */
 import { Client, Connection, ScheduleOverlapPolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,7 +29,7 @@ const as = (who: Who) => (method: string, p: string, body?: unknown) => httpAs(w
 describe("connection ownership", () => {
   let temporalConnection: Connection;
   let temporal: Client;
-  let alice: Who, bob: Who, carol: Who, dave: Who;
+  let alice: Who, bob: Who, carol: Who, dave: Who, erin: Who;
   let iModelId: string;
   let hvac: any;
   let slow: any;
@@ -36,11 +37,12 @@ describe("connection ownership", () => {
   beforeAll(async () => {
     temporalConnection = await Connection.connect({ address: stack().temporalAddress });
     temporal = new Client({ connection: temporalConnection });
-    [alice, bob, carol, dave] = await Promise.all([
+    [alice, bob, carol, dave, erin] = await Promise.all([
       createUser("Alice Owner"),
       createUser("Bob Builder"),
       createUser("Carol Stranger"),
       createUser("Dave Taker"),
+      createUser("Erin Newcomer"),
     ]);
     const source = makeSource("ownership", { [HVAC]: SAMPLE(HVAC), [STRUCTURAL]: SAMPLE(STRUCTURAL) });
     iModelId = (await as(alice)("POST", "/imodels", { name: "Ownership campus" })).body.iModel.id;
@@ -66,7 +68,10 @@ describe("connection ownership", () => {
         })
       ).status,
     ).toBe(200);
-    // Bob and Dave interact with the iModel (team members); Carol never does.
+    // Alice, who created the iModel, manages its team: Bob, Dave and Erin are members; Carol is not.
+    for (const who of [bob, dave, erin])
+      expect((await as(alice)("POST", `/imodels/${iModelId}/members`, { userId: who.user.id })).status).toBe(201);
+    // Bob and Dave interact with the iModel; Erin has not since being added.
     expect((await as(bob)("GET", `/connections/${hvac.id}`)).status).toBe(200);
     expect((await as(dave)("GET", `/imodels/${iModelId}`)).status).toBe(200);
   });
@@ -75,7 +80,7 @@ describe("connection ownership", () => {
     await temporalConnection?.close();
   });
 
-  it("refuses a non-owner giving it away (403), a user who never interacted (409), an unknown user (404)", async () => {
+  it("refuses a non-owner giving it away (403), a user outside the team (409), a member who never interacted (409), an unknown user (404)", async () => {
     const forbidden = await as(dave)("POST", `/connections/${hvac.id}/owner`, { userId: bob.user.id });
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.error.code).toBe("OwnershipChangeForbidden");
@@ -83,6 +88,23 @@ describe("connection ownership", () => {
     expect(stranger.status).toBe(409);
     expect(stranger.body.error.code).toBe("NotATeamMember");
     expect(stranger.body.error.message).toContain(carol.user.email);
+    // Carol cannot take it either: to her the connection does not exist.
+    const outside = await as(carol)("POST", `/connections/${hvac.id}/owner`, { userId: carol.user.id });
+    expect(outside.status).toBe(404);
+    expect(outside.body.error).toEqual({
+      code: "ConnectionNotFound",
+      message: `Connection '${hvac.id}' does not exist.`,
+    });
+    const newcomer = await as(alice)("POST", `/connections/${hvac.id}/owner`, { userId: erin.user.id });
+    expect(newcomer.status).toBe(409);
+    expect(newcomer.body.error.code).toBe("TeamMemberNeverInteracted");
+    // Erin's first request on the iModel is an attempt to take it: judged on what she did before, so refused too …
+    const grab = await as(erin)("POST", `/connections/${hvac.id}/owner`, { userId: erin.user.id });
+    expect(grab.status).toBe(409);
+    expect(grab.body.error.code).toBe("TeamMemberNeverInteracted");
+    // … but it was her interaction: she could now be given it (not done here: Bob gets it below).
+    const members = (await as(alice)("GET", `/imodels/${iModelId}/members`)).body.members;
+    expect(members.find((m: any) => m.userId === erin.user.id).firstInteractionDateTime).not.toBeNull();
     const unknown = await as(alice)("POST", `/connections/${hvac.id}/owner`, { userId: "nobody" });
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe("UserNotFound");

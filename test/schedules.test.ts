@@ -116,6 +116,12 @@ describe("PUT /connections/{id}/schedule", () => {
   });
 
   it("lets only the owner (or an admin) change it: 403 NotConnectionOwner; 404 for an unknown connection", async () => {
+    // Outside the iModel's team the connection does not exist; another member may not change its schedule.
+    const outside = await as(other)("PUT", `/connections/${connection.id}/schedule`, { type: "every4Hours" });
+    expect(outside.status).toBe(404);
+    expect(outside.body.error.code).toBe("ConnectionNotFound");
+    const added = await as(owner)("POST", `/imodels/${connection.iModelId}/members`, { userId: other.user.id });
+    expect(added.status).toBe(201);
     const res = await as(other)("PUT", `/connections/${connection.id}/schedule`, { type: "every4Hours" });
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe("NotConnectionOwner");
