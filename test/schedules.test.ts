@@ -2,7 +2,7 @@
  * Sync schedules on the real stack: one Temporal Schedule per connection, validation and permissions, whole-spec
  * replacement on a type change, pause/resume, scheduled runs on behalf of the owner, a fire during an active run
  * recorded as Skipped, exactly one run per local day (week) across DST transitions (Temporal backfill over
- * Europe/Berlin's and America/New_York's 2025 transitions), and schedules surviving restarts of Temporal, worker and API.
+ * Europe/Berlin's and America/New_York's transitions of last year), and schedules surviving restarts of Temporal, worker and API.
  */
 import { Client, Connection, ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -347,7 +347,7 @@ describe("scheduled runs", () => {
   });
 });
 
-describe("DST: exactly one scheduled run per local day or week (Temporal backfill over the 2025 transitions)", () => {
+describe("DST: exactly one scheduled run per local day or week (Temporal backfill over last year's transitions)", () => {
   let connection: any;
   beforeAll(async () => {
     ({
