@@ -323,6 +323,23 @@ export function gapCatcherDates(
   from: number,
   to: number,
 ): { localDate: string; instant: number }[] {
+  const key = JSON.stringify([s.type, s.type === "weekly" ? s.dayOfWeek : "", s.time, s.timeZone, from, to]);
+  const cached = gapDatesCache.get(key);
+  if (cached) return cached;
+  const computed = computeGapCatcherDates(s, from, to);
+  if (gapDatesCache.size >= 1000) gapDatesCache.clear();
+  gapDatesCache.set(key, computed);
+  return computed;
+}
+
+/** Results of {@link gapCatcherDates} (pure and computed day by day over years, so kept; bounded). */
+const gapDatesCache = new Map<string, { localDate: string; instant: number }[]>();
+
+function computeGapCatcherDates(
+  s: WallClockSchedule,
+  from: number,
+  to: number,
+): { localDate: string; instant: number }[] {
   const zone = zoneOf(s);
   const out: { localDate: string; instant: number }[] = [];
   let date = `${String(from).padStart(4, "0")}-01-01`;
