@@ -353,7 +353,13 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
           { _id: iModel._id, gcs: { $exists: false } },
           {
             $set: {
-              gcs: { connectionId: connection._id, sourceFileId: task.sourceFileId, path: task.path, dateTime: now() },
+              gcs: {
+                connectionId: connection._id,
+                sourceFileId: task.sourceFileId,
+                path: task.path,
+                dateTime: now(),
+                ...(written.crs ? { crs: written.crs } : {}),
+              },
             },
           },
         );

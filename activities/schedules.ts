@@ -2,22 +2,24 @@
  * Activities of `scheduledRunWorkflow`: decide which occurrence a fire is for (and drop duplicates of a local day),
  * then start the run on behalf of the connection's owner, or record why it did not run.
  */
+import { Context } from "@temporalio/activity";
 import type { Client } from "@temporalio/client";
 import type { ConnectionRecord, ErrorInfo, RunRecord } from "../domain/model";
 import {
   classifyFire,
-  occurrenceKey,
+  legacyOccurrenceKey,
+  occurrenceClaimKeys,
   type LastScheduledRun,
   type ScheduledFor,
   type ScheduledRunInput,
 } from "../domain/schedule";
 import { tokenIsValid } from "../domain/token";
 import { isDuplicateKey, peopleCollections } from "../lib/collections";
-import { updateConnection } from "../lib/connection-writes";
+import { updateConnection, withConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import { requestRun } from "../lib/runs";
-import { removeSchedule } from "../lib/schedules";
+import { reconcileSchedule, removeSchedule } from "../lib/schedules";
 
 export interface ScheduleActivityDeps {
   store: Store;
@@ -28,7 +30,9 @@ export interface ScheduleActivityDeps {
 
 export type FireDecision =
   | { decision: "run"; scheduledFor: ScheduledFor }
-  | { decision: "duplicate"; scheduledFor: ScheduledFor; claimedBy: string };
+  | { decision: "duplicate"; scheduledFor: ScheduledFor; claimedBy: string }
+  /** The connection's record no longer has this schedule (another revision, paused, manual): the fire is dropped. */
+  | { decision: "superseded"; scheduledFor: ScheduledFor; reason: string };
 
 export type ScheduledRunOutcome =
   | { outcome: "Queued"; runId: string }
@@ -75,48 +79,118 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
     }));
   }
 
+  /**
+   * Brings the Temporal Schedule in line with the record (lib/schedules.ts `reconcileSchedule`), under the connection's
+   * lock so that an API change (which holds it between its Temporal and record writes) is never seen half-done. Best
+   * effort: a failure is logged and retried at the next fire.
+   */
+  async function reconcile(connectionId: string): Promise<void> {
+    try {
+      const done = await withConnection(store, connectionId, (current) =>
+        reconcileSchedule(temporal, taskQueue, current),
+      );
+      if (done !== "unchanged")
+        log({ connectionId }).info({ done }, "Temporal schedule brought in line with the connection");
+    } catch (err) {
+      log({ connectionId }).warn({ err: (err as Error).message }, "Temporal schedule not reconciled now; next fire");
+    }
+  }
+
   return {
     /**
-     * Which occurrence a fire belongs to (see `classifyFire`); for a daily/weekly occurrence, claims it: the first fire
-     * of a local day runs, later ones (DST catcher on ordinary days, a second pass through a fall-back overlap) are
-     * duplicates. Idempotent for retries of the same workflow.
+     * Which occurrence a fire belongs to (see `classifyFire`) and whether it runs:
+     * - the connection's record decides first: a fire of another revision than the record's, or while the record says
+     *   paused or manual, is `superseded` (dropped) and the Temporal Schedule is brought in line (a write to Temporal
+     *   whose record write then failed, or the reverse, is repaired here); the spec is renewed too when its catcher
+     *   dates are last year's;
+     * - a daily, weekly or every-4-hours occurrence is claimed (`occurrenceClaimKeys`: the local day, ISO week or slot,
+     *   whatever the revision): the first fire of an occurrence runs, later ones are duplicates. Claims of earlier
+     *   releases (keyed by revision) still count for their day;
+     * - a fire by hand (`trigger`) always runs.
+     * Idempotent for retries of the same workflow execution (a claim it made is its own; a second backfill of the same
+     * scheduled time is another execution with the same workflow id, and a duplicate).
      */
     async classifyScheduledFire(
       input: ScheduledRunInput & { scheduledDateTime: string; workflowId: string },
     ): Promise<FireDecision> {
-      const fire = classifyFire(input.schedule, new Date(input.scheduledDateTime));
-      const base = { scheduledDateTime: input.scheduledDateTime, revision: input.revision };
-      if (fire.kind !== "calendar") return { decision: "run", scheduledFor: { ...base, kind: fire.kind } };
+      const at = new Date(input.scheduledDateTime);
+      const fire = classifyFire(input.schedule, at);
+      const { keys, occurrence } = occurrenceClaimKeys(input.connectionId, input.schedule, fire, at);
       const timeZone =
         input.schedule.type === "daily" || input.schedule.type === "weekly" ? input.schedule.timeZone : undefined;
       const scheduledFor: ScheduledFor = {
-        ...base,
-        kind: "calendar",
-        localDate: fire.localDate,
-        ...(timeZone ? { timeZone } : {}),
+        scheduledDateTime: input.scheduledDateTime,
+        revision: input.revision,
+        kind: fire.kind,
+        ...(fire.kind === "calendar" ? { localDate: fire.localDate, ...(timeZone ? { timeZone } : {}) } : {}),
+        ...(occurrence ? { occurrence } : {}),
       };
-      const key = occurrenceKey(input.connectionId, input.revision, fire.localDate);
-      try {
-        await people.scheduleClaims.insertOne({
-          _id: key,
-          connectionId: input.connectionId,
-          revision: input.revision,
-          localDate: fire.localDate,
-          scheduledDateTime: input.scheduledDateTime,
-          workflowId: input.workflowId,
-          claimedDateTime: new Date().toISOString(),
-        });
-        return { decision: "run", scheduledFor };
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        const claim = await people.scheduleClaims.findOne({ _id: key });
-        if (claim?.workflowId === input.workflowId) return { decision: "run", scheduledFor }; // our own claim, retried
-        log({ connectionId: input.connectionId }).info(
-          { localDate: fire.localDate, scheduledDateTime: input.scheduledDateTime, claimedBy: claim?.workflowId },
-          "schedule fire dropped: the occurrence of its local day already ran (DST catcher or repeated wall time)",
-        );
-        return { decision: "duplicate", scheduledFor, claimedBy: claim?.workflowId ?? "?" };
+      const l = log({ connectionId: input.connectionId });
+
+      const connection = await store.connections.findOne({ _id: input.connectionId });
+      if (connection && connection.status === "Active") {
+        const s = connection.schedule;
+        await reconcile(connection._id);
+        const superseded =
+          !s || s.type === "manual"
+            ? "the connection's schedule is manual now"
+            : s.revision !== input.revision
+              ? `the connection's schedule is at revision ${s.revision}, this fire is of revision ${input.revision}`
+              : s.paused
+                ? "the connection's schedule is paused"
+                : undefined;
+        if (superseded && fire.kind !== "trigger") {
+          l.info(
+            { scheduledDateTime: input.scheduledDateTime, reason: superseded },
+            "schedule fire dropped: superseded",
+          );
+          return { decision: "superseded", scheduledFor, reason: superseded };
+        }
       }
+      if (keys.length === 0) return { decision: "run", scheduledFor };
+
+      const duplicate = (claimedBy: string | undefined): FireDecision => {
+        l.info(
+          { occurrence, scheduledDateTime: input.scheduledDateTime, claimedBy },
+          "schedule fire dropped: its occurrence already had its scheduled run",
+        );
+        return { decision: "duplicate", scheduledFor, claimedBy: claimedBy ?? "?" };
+      };
+      if (fire.kind === "calendar") {
+        const legacy = await people.scheduleClaims.findOne({
+          _id: legacyOccurrenceKey(input.connectionId, input.revision, fire.localDate),
+        });
+        if (legacy) return duplicate(legacy.workflowId);
+      }
+      // The fire's own execution: a backfill over the same scheduled time again has the same workflow id, another run id.
+      const runId = Context.current().info.workflowExecution.runId;
+      const ours = (claim: { workflowId: string; workflowRunId?: string } | null) =>
+        claim !== null && claim.workflowId === input.workflowId && claim.workflowRunId === runId;
+      const mine: string[] = [];
+      for (const key of keys) {
+        try {
+          await people.scheduleClaims.insertOne({
+            _id: key,
+            connectionId: input.connectionId,
+            revision: input.revision,
+            ...(fire.kind === "calendar" ? { localDate: fire.localDate } : {}),
+            ...(occurrence ? { occurrence } : {}),
+            scheduledDateTime: input.scheduledDateTime,
+            workflowId: input.workflowId,
+            workflowRunId: runId,
+            claimedDateTime: new Date().toISOString(),
+          });
+          mine.push(key);
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          const claim = await people.scheduleClaims.findOne({ _id: key });
+          if (ours(claim)) continue; // our own claim, retried
+          // Another fire had this day or week: give back what this fire claimed before it.
+          for (const own of mine) await people.scheduleClaims.deleteOne({ _id: own, workflowRunId: runId });
+          return duplicate(claim?.workflowId);
+        }
+      }
+      return { decision: "run", scheduledFor };
     },
 
     /**

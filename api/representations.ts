@@ -19,7 +19,14 @@ export function iModelJson(m: IModelRecord) {
     location: m.location,
     createdDateTime: m.createdDateTime,
     ...(m.gcs
-      ? { gcsDefinedBy: { connectionId: m.gcs.connectionId, sourceFileId: m.gcs.sourceFileId, path: m.gcs.path } }
+      ? {
+          gcsDefinedBy: {
+            connectionId: m.gcs.connectionId,
+            sourceFileId: m.gcs.sourceFileId,
+            path: m.gcs.path,
+            ...(m.gcs.crs ? { crs: { epsg: m.gcs.crs.epsg, name: m.gcs.crs.name } } : {}),
+          },
+        }
       : {}),
     _links: { self: { href: `/imodels/${m._id}` } },
   };

@@ -22,7 +22,10 @@ export function ownerJson(c: ConnectionRecord) {
   };
 }
 
-/** `schedule` of a connection, with `nextRunDateTime` (UTC ISO; null when manual or paused) and the last scheduled run. */
+/**
+ * `schedule` of a connection, with `nextRunDateTime` (UTC ISO; null when manual or paused; dates in `skipDates`, which
+ * already had their run when the schedule was changed, are passed over) and the last scheduled run.
+ */
 export function scheduleJson(c: ConnectionRecord, now = Date.now()) {
   const s = c.schedule;
   const last = c.lastScheduledRun
@@ -38,13 +41,14 @@ export function scheduleJson(c: ConnectionRecord, now = Date.now()) {
       }
     : {};
   if (!s || s.type === "manual") return { type: "manual" as const, nextRunDateTime: null, ...last };
-  const next = s.paused ? undefined : nextRunAfter(s, now);
+  const next = s.paused ? undefined : nextRunAfter(s, now, s.skipDates);
   return {
     ...scheduleInputOf(s),
     description: describeSchedule(s),
     paused: s.paused,
     ...(s.paused && s.note ? { note: s.note } : {}),
     nextRunDateTime: next ? next.toISOString() : null,
+    ...(s.skipDates?.length ? { skipDates: s.skipDates } : {}),
     revision: s.revision,
     updatedDateTime: s.updatedDateTime,
     temporalScheduleId: scheduleIdOf(c._id),

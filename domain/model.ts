@@ -75,8 +75,18 @@ export interface IModelRecord {
   _id: string;
   name: string;
   location: IModelLocation;
-  /** Which file set the iModel's geographic coordinate system (the first synchronized file carrying one). */
-  gcs?: { connectionId: string; sourceFileId: string; path: string; dateTime: string };
+  /**
+   * Which file set the iModel's geographic coordinate system (the first synchronized file carrying one), and the
+   * projected CRS that defined it (EPSG code and the EPSG dataset's name; absent for a latitude/longitude georeference
+   * such as IfcSite's).
+   */
+  gcs?: {
+    connectionId: string;
+    sourceFileId: string;
+    path: string;
+    dateTime: string;
+    crs?: { epsg: number; name: string };
+  };
   /** ISO 8601 UTC. */
   createdDateTime: string;
   /** The user who created it (its team's first manager); absent on iModels created before teams existed. */

@@ -1,13 +1,17 @@
 import { z } from "zod";
 import { CONNECTION_STATUSES, CONNECTOR_TYPES, DATA_MODES } from "./model";
 import { LIMITS } from "./limits";
+import { isWellFormedText, WELL_FORMED_MESSAGE } from "./temporal-text";
 
 /** Request bodies and query strings of the API (zod). Unknown fields are refused so typos surface. */
 
 /** Control characters (Unicode category Cc: C0 including NUL, tab and line breaks, DEL, C1). */
 const CONTROL_CHARACTER = /\p{Cc}/u;
 
-/** A display text (name): trimmed, 1 to 255 characters, no control characters. */
+/**
+ * A display text (name): trimmed, 1 to 255 characters, no control characters, well-formed Unicode (a connection's
+ * name is part of its Temporal schedule's summary).
+ */
 const displayText = (field: string) =>
   z
     .string()
@@ -17,7 +21,8 @@ const displayText = (field: string) =>
     .refine(
       (s) => !CONTROL_CHARACTER.test(s),
       `${field} must not contain control characters (such as NUL, tab or line breaks)`,
-    );
+    )
+    .refine(isWellFormedText, WELL_FORMED_MESSAGE(field));
 
 export const createIModelBody = z
   .object({

@@ -7,15 +7,24 @@ import type { Collection } from "mongodb";
 import type { Store } from "./db";
 import type { TeamMemberRecord, UserRecord } from "../domain/users";
 
-/** One claimed occurrence of a schedule: `_id` = `occurrenceKey(connectionId, revision, localDate)`. */
+/**
+ * One claimed occurrence of a connection's schedule: `_id` = domain/schedule.ts `occurrenceClaimKeys` (connection +
+ * local day, ISO week or 4-hour slot); claims of earlier releases were keyed by revision (`legacyOccurrenceKey`).
+ */
 export interface ScheduleClaimRecord {
   _id: string;
   connectionId: string;
+  /** Revision of the schedule whose fire claimed it. */
   revision: number;
-  localDate: string;
+  /** Local date of a daily or weekly occurrence. */
+  localDate?: string;
+  /** `day …`, `week …` or `slot …` (see ScheduledFor.occurrence). */
+  occurrence?: string;
   /** The fire that claimed it. */
   scheduledDateTime: string;
   workflowId: string;
+  /** Run id of the fire's workflow execution (claims of earlier releases have none). */
+  workflowRunId?: string;
   claimedDateTime: string;
 }
 

@@ -21,7 +21,8 @@ import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 /** How long (ms) to wait for Temporal to accept a run request before giving up (503 in the API). */
 export const RUN_REQUEST_DEADLINE_MS = 20_000;
 
-const UNAVAILABLE = (err: unknown) => {
+/** True for a Temporal call that failed because Temporal did not answer (cancelled, deadline exceeded, unavailable). */
+export const UNAVAILABLE = (err: unknown) => {
   const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
   return code === 1 /* CANCELLED */ || code === 4 /* DEADLINE_EXCEEDED */ || code === 14; /* UNAVAILABLE */
 };

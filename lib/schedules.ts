@@ -1,7 +1,7 @@
 /**
  * The Temporal Schedule of a connection (docs/architecture.md "Decisions": one Temporal Schedule per connection, visible and pausable in the
- * Temporal UI, overlap policy SKIP). Used by the API (PUT/pause/resume) and by the schedule activities (removing the
- * schedule of a deleted connection).
+ * Temporal UI, overlap policy SKIP). Used by the API (PUT/pause/resume/read) and by the schedule activities (removing
+ * the schedule of a deleted connection; bringing Temporal in line with the record at each fire, `reconcileSchedule`).
  */
 import {
   ScheduleAlreadyRunning,
@@ -16,15 +16,19 @@ import type { Duration } from "@temporalio/common";
 import type { ConnectionRecord } from "../domain/model";
 import {
   calendarEntries,
+  catcherYears,
   describeSchedule,
-  needsGapCatcher,
+  gapCatcherDates,
   scheduledWorkflowIdOf,
   scheduleIdOf,
   scheduleInputOf,
+  skipEntries,
   type ScheduleInput,
   type ScheduledRunInput,
+  type StoredSchedule,
 } from "../domain/schedule";
 import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
+import { clampForTemporal } from "../domain/temporal-text";
 
 /**
  * Missed fires (Temporal server down at the time) are still taken when it is back within this window; older ones
@@ -32,17 +36,43 @@ import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
  */
 export const CATCHUP_WINDOW: Duration = "2 hours";
 
-/** The Temporal spec of a schedule: every time replaced whole (no stale intervals or calendars stay behind). */
-export function temporalSpec(s: ScheduleInput, nowMs = Date.now()): ScheduleSpec {
+/**
+ * The Temporal spec of a schedule, replaced whole at every change (no stale intervals or calendars stay behind):
+ * every 4 hours, an interval; daily/weekly, the wall time in the zone plus one explicit-date catcher entry per gap
+ * date of {@link catcherYears} (domain/schedule.ts `gapCatcherDates`), and the `skipDates` of the stored schedule as
+ * skipped days. Deterministic for a schedule and a UTC year, so the spec changes only when the schedule does or the
+ * year turns (then {@link reconcileSchedule} renews it).
+ */
+export function temporalSpec(
+  s: ScheduleInput & Pick<Partial<StoredSchedule>, "skipDates">,
+  nowMs = Date.now(),
+): ScheduleSpec {
   switch (s.type) {
     case "every4Hours":
       return { intervals: [{ every: "4 hours" }] };
     case "daily":
-    case "weekly":
-      return { calendars: calendarEntries(s, needsGapCatcher(s, nowMs)), timezone: s.timeZone };
+    case "weekly": {
+      const { from, to } = catcherYears(nowMs);
+      const skip = skipEntries(s, s.skipDates ?? []);
+      return {
+        calendars: calendarEntries(s, gapCatcherDates(s, from, to)),
+        ...(skip.length ? { skip } : {}),
+        timezone: s.timeZone,
+      };
+    }
     case "manual":
       throw new Error("a manual schedule has no Temporal spec");
   }
+}
+
+/** The summary of the schedule's workflows in the Temporal UI, within Temporal's summary limit. */
+export function scheduleSummary(connection: Pick<ConnectionRecord, "displayName">, s: ScheduleInput): string {
+  return clampForTemporal(`Scheduled sync of connection "${connection.displayName}" (${describeSchedule(s)})`);
+}
+
+/** The note Temporal shows with the schedule: the pause note when paused, else what it does. */
+function stateNote(s: StoredSchedule): string {
+  return s.paused ? (s.note ?? "paused") : `${describeSchedule(s)}, revision ${s.revision}`;
 }
 
 /**
@@ -50,7 +80,12 @@ export function temporalSpec(s: ScheduleInput, nowMs = Date.now()): ScheduleSpec
  * replaced otherwise (spec, action with the schedule's revision, policies, paused state).
  * @throws ScheduleAlreadyRunning never; Temporal errors (e.g. an unknown zone on the server) as they are.
  */
-export async function applySchedule(client: Client, taskQueue: string, connection: ConnectionRecord): Promise<void> {
+export async function applySchedule(
+  client: Client,
+  taskQueue: string,
+  connection: ConnectionRecord,
+  nowMs = Date.now(),
+): Promise<void> {
   const s = connection.schedule;
   if (!s || s.type === "manual") {
     await removeSchedule(client, connection._id);
@@ -63,7 +98,7 @@ export async function applySchedule(client: Client, taskQueue: string, connectio
     schedule: scheduleInputOf(s),
   };
   const options: ScheduleUpdateOptions = {
-    spec: temporalSpec(s),
+    spec: temporalSpec(s, nowMs),
     action: {
       type: "startWorkflow" as const,
       workflowType: "scheduledRunWorkflow",
@@ -77,13 +112,10 @@ export async function applySchedule(client: Client, taskQueue: string, connectio
         { key: SEARCH_ATTRIBUTES.iModelId, value: connection.iModelId },
         { key: SEARCH_ATTRIBUTES.runTrigger, value: "schedule" },
       ],
-      staticSummary: `Scheduled sync of connection "${connection.displayName}" (${describeSchedule(s)})`,
+      staticSummary: scheduleSummary(connection, s),
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW, pauseOnFailure: false },
-    state: {
-      paused: s.paused,
-      note: s.paused ? (s.note ?? "paused") : `${describeSchedule(s)}, revision ${s.revision}`,
-    },
+    state: { paused: s.paused, note: stateNote(s) },
   };
   try {
     await client.schedule.create({ scheduleId: scheduleIdOf(connection._id), ...options });
@@ -121,4 +153,73 @@ export async function describeTemporalSchedule(
     if (err instanceof ScheduleNotFoundError) return undefined;
     throw err;
   }
+}
+
+/** What decides whether a Temporal spec says the same as another: time zone, entry comments, intervals. */
+function specSignature(spec: {
+  timezone?: string;
+  calendars?: { comment?: string }[];
+  skip?: { comment?: string }[];
+  intervals?: { every: unknown }[];
+}): string {
+  const comments = (entries?: { comment?: string }[]) => (entries ?? []).map((e) => e.comment ?? "").sort();
+  return JSON.stringify({
+    timezone: spec.calendars?.length ? (spec.timezone ?? "") : "",
+    calendars: comments(spec.calendars),
+    skip: comments(spec.skip),
+    intervals: (spec.intervals ?? []).length,
+  });
+}
+
+/**
+ * Whether Temporal's schedule says what the connection's record says: same revision and schedule in the action, same
+ * summary, paused when the record says paused (a schedule paused in the Temporal UI while the record is not is left
+ * paused), and the spec of {@link temporalSpec} for `nowMs` (its year's catcher dates).
+ */
+export function scheduleInSync(
+  description: ScheduleDescription,
+  connection: ConnectionRecord,
+  nowMs = Date.now(),
+): boolean {
+  const s = connection.schedule;
+  if (!s || s.type === "manual") return false;
+  const action = description.action;
+  const input = (action.type === "startWorkflow" ? action.args?.[0] : undefined) as ScheduledRunInput | undefined;
+  return (
+    input?.revision === s.revision &&
+    JSON.stringify(input.schedule) === JSON.stringify(scheduleInputOf(s)) &&
+    (action.type !== "startWorkflow" ||
+      action.staticSummary === undefined ||
+      action.staticSummary === scheduleSummary(connection, s)) &&
+    // Paused in Temporal while the record is not: an operator's pause from the Temporal UI, respected.
+    (description.state.paused || !s.paused) &&
+    specSignature(description.spec) === specSignature(temporalSpec(s, nowMs))
+  );
+}
+
+/**
+ * Brings the connection's Temporal Schedule in line with its record when they differ (the record is what the API
+ * answered, so it wins): removes a schedule the record does not have, creates or replaces one that is missing or
+ * says something else (another revision, paused state or note, or last year's catcher dates), and otherwise leaves
+ * it alone. Called by the schedule's fires (activities/schedules.ts), its reads and its saves (api/schedules.ts),
+ * so a failure between the two writes is repaired at the next of them (docs/architecture.md "Decisions").
+ * @returns what was done.
+ * @throws Temporal's errors as they are.
+ */
+export async function reconcileSchedule(
+  client: Client,
+  taskQueue: string,
+  connection: ConnectionRecord,
+  nowMs = Date.now(),
+): Promise<"unchanged" | "applied" | "removed"> {
+  const wanted = connection.status === "Active" && connection.schedule && connection.schedule.type !== "manual";
+  const description = await describeTemporalSchedule(client, connection._id);
+  if (!wanted) {
+    if (!description) return "unchanged";
+    await removeSchedule(client, connection._id);
+    return "removed";
+  }
+  if (description && scheduleInSync(description, connection, nowMs)) return "unchanged";
+  await applySchedule(client, taskQueue, connection, nowMs);
+  return "applied";
 }

@@ -10,11 +10,14 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IModelHost, StandaloneDb } from "@itwin/core-backend";
 import { OpenMode } from "@itwin/core-bentley";
-import { Cartographic, EcefLocation } from "@itwin/core-common";
+import { Cartographic, EcefLocation, QueryRowFormat } from "@itwin/core-common";
 import { Point3d } from "@itwin/core-geometry";
 import { compoundAngleToDegrees, epsgFromCrsName, parseIfc } from "../activities/connectors/ifc";
 import { type Georeference, type ParsedFile } from "../activities/connectors/types";
+import proj4 from "proj4";
+import { parseDxf } from "../activities/connectors/dxf/parse";
 import {
+  crsDefinition,
   ecefLocationFor,
   gcsFor,
   gridConvergence,
@@ -28,6 +31,7 @@ const UTM = path.join(SAMPLES, "ifc4x3_georef_mapconversion_utm.ifc");
 const ARCH = path.join(SAMPLES, "ifc4_architecture_revit_testmodel.ifc");
 const STRUCT = path.join(SAMPLES, "ifc2x3_structural_revit_example_rev1.ifc");
 const SLOW = { timeout: 120_000 };
+const GEOREF = path.join(__dirname, "fixtures", "georef");
 
 // The UTM sample's survey point: engineering (0,0,0) = E 458657.3, N 5438232.25, H 113.7 in EPSG:25832 (zone 32N).
 const SURVEY = { e: 458657.3, n: 5438232.25, h: 113.7 };
@@ -209,6 +213,21 @@ function cartographicOf(bimPath: string, spatial: Point3d): { latitude: number; 
 }
 
 /** A copy of the UTM sample with some text replaced (another file with another georeference). */
+/** Placement origins (iModel coordinates, metres) of the physical elements of a `.bim`. */
+async function originsOf(bimPath: string): Promise<{ x: number; y: number; z: number }[]> {
+  const db = StandaloneDb.openFile(bimPath, OpenMode.Readonly);
+  try {
+    const rows = await db
+      .createQueryReader("SELECT Origin.X x, Origin.Y y, Origin.Z z FROM Generic.PhysicalObject", undefined, {
+        rowFormat: QueryRowFormat.UseECSqlPropertyNames,
+      })
+      .toArray();
+    return rows.map((r: any) => ({ x: r.x, y: r.y, z: r.z }));
+  } finally {
+    db.close();
+  }
+}
+
 function utmVariant(name: string, replace: [string, string]): string {
   const text = fs.readFileSync(UTM, "latin1");
   expect(text).toContain(replace[0]);
@@ -438,10 +457,10 @@ describe("ecefLocationFor / gcsFor", () => {
     expect(horizontalMetres(osgb, got)).toBeGreaterThan(50); // the datum shift was applied
   });
 
-  it("unknown EPSG codes throw UnsupportedCrsError; gcsFor names the horizontal and vertical CRS", () => {
+  it("codes not in the dataset throw UnsupportedCrsError naming the code; gcsFor names the horizontal and vertical CRS", () => {
     const g: Georeference = {
       kind: "projected",
-      epsg: 31467,
+      epsg: 99999,
       eastings: 3500000,
       northings: 5400000,
       orthogonalHeight: 0,
@@ -450,14 +469,152 @@ describe("ecefLocationFor / gcsFor", () => {
       origin: "test",
     };
     expect(() => ecefLocationFor(g)).toThrow(UnsupportedCrsError);
+    expect(() => ecefLocationFor(g)).toThrow(/EPSG:99999/);
+    expect(() => crsDefinition(4326)).toThrow(/not a projected/); // geographic, not projected
+    expect(() => crsDefinition(26718)).toThrow(/grid file/); // NAD27: a grid, and no Helmert in the dataset
     expect(gcsFor(g)).toBeUndefined();
     expect(gcsFor({ ...g, epsg: 25832 })).toEqual({
-      horizontalCRS: { id: "ETRS89.UTM-32N", epsg: 25832, description: "ETRS89 / UTM zone 32N", unit: "Meter" },
+      horizontalCRS: { epsg: 25832, description: "ETRS89 / UTM zone 32N", unit: "Meter" },
       verticalCRS: { id: "GEOID" },
     });
-    expect(gcsFor({ ...g, epsg: 32733 })?.horizontalCRS?.id).toBe("UTM84-33S");
+    expect(gcsFor({ ...g, epsg: 2263 })?.horizontalCRS).toMatchObject({ unit: "USSurveyFoot" });
     expect(gcsFor({ kind: "geographic", latitude: 1, longitude: 2, height: 0, origin: "x" })).toBeUndefined();
   });
+
+  it("a datum shift that needs a grid file falls back to the dataset's Helmert parameters, with a warning giving the accuracy", () => {
+    const bng = crsDefinition(27700);
+    expect(bng.name).toBe("OSGB36 / British National Grid");
+    expect(bng.proj4).toContain("+towgs84=446.448,-125.157,542.06");
+    expect(bng.warning?.code).toBe("DatumShiftApproximate");
+    expect(bng.warning?.message).toContain("OSTN15");
+    expect(bng.warning?.message).toMatch(/accuracy/);
+    const gk = crsDefinition(31467); // DHDN / Gauss-Krüger zone 3: BETA2007 grid, Helmert fallback
+    expect(gk.warning?.message).toContain("BETA2007");
+    // No grid needed: no warning; US survey feet converted.
+    expect(crsDefinition(2056).warning).toBeUndefined();
+    expect(crsDefinition(2263)).toMatchObject({ unit: "US survey foot", metresPerUnit: 1200 / 3937 });
+  });
+});
+
+/**
+ * The EPSG definitions as the EPSG registry gives their parameters, written here for proj4 directly (not through the
+ * dataset the code under test reads): the expected positions of the grid-coordinate model.
+ */
+const EPSG_2056 =
+  "+proj=somerc +lat_0=46.9524055555556 +lon_0=7.43958333333333 +k_0=1 +x_0=2600000 +y_0=1200000 +ellps=bessel " +
+  "+towgs84=674.374,15.056,405.346,0,0,0,0 +units=m +no_defs";
+
+/** The expected positions of `georef/EXPECTED.md`, read from the file (longitude, latitude in degrees). */
+function expectedPositions(): Map<string, { code: number; longitude: number; latitude: number }> {
+  const text = fs.readFileSync(path.join(GEOREF, "EXPECTED.md"), "utf8");
+  const out = new Map<string, { code: number; longitude: number; latitude: number }>();
+  for (const m of text.matchAll(/^\| (\S+\.ifc) \| EPSG:(\d+)[^|]*\|[^|]*\|[^|]*\| (-?[\d.]+), (-?[\d.]+) \|$/gm))
+    out.set(m[1], { code: Number(m[2]), longitude: Number(m[3]), latitude: Number(m[4]) });
+  return out;
+}
+
+describe("any EPSG projected CRS from the dataset (georef fixtures)", () => {
+  const expected = expectedPositions();
+
+  it("reads the three expected positions", () => {
+    expect([...expected.keys()].sort()).toEqual([
+      "ifc4_georef_epsg2056_swiss_lv95.ifc",
+      "ifc4_georef_epsg2263_ny_state_plane_ftus.ifc",
+      "ifc4_georef_epsg28992_dutch_rd.ifc",
+    ]);
+  });
+
+  for (const [file, crsName] of [
+    ["ifc4_georef_epsg2056_swiss_lv95.ifc", "CH1903+ / LV95"],
+    ["ifc4_georef_epsg28992_dutch_rd.ifc", "Amersfoort / RD New"],
+    ["ifc4_georef_epsg2263_ny_state_plane_ftus.ifc", "NAD83 / New York Long Island (ftUS)"],
+  ] as const) {
+    it(
+      `${file}: the project origin through the iModel's EcefLocation is within 1e-5 degrees of PROJ`,
+      SLOW,
+      async () => {
+        const want = expected.get(file)!;
+        const parsed = await parseIfc(path.join(GEOREF, file));
+        expect(parsed.georeference).toMatchObject({ kind: "projected", epsg: want.code });
+        const bim = path.join(tmp, `${file}.bim`);
+        const r = await writeSourceFile(input(bim, file.replace(".ifc", ""), parsed));
+        expect(r).toMatchObject({ georeference: "set", warnings: [], crs: { epsg: want.code, name: crsName } });
+        const got = cartographicOf(bim, Point3d.createZero());
+        const dLon = got.longitude - want.longitude;
+        const dLat = got.latitude - want.latitude;
+        console.info(
+          `[georef] ${file}: Δlongitude ${dLon.toExponential(2)}°, Δlatitude ${dLat.toExponential(2)}° from EXPECTED.md`,
+        );
+        expect(Math.abs(dLon)).toBeLessThan(1e-5);
+        expect(Math.abs(dLat)).toBeLessThan(1e-5);
+      },
+    );
+  }
+
+  it(
+    "a model drawn in grid coordinates: every element through the iModel's EcefLocation within 1e-5 degrees of proj4 with the EPSG definition",
+    SLOW,
+    async () => {
+      const parsed = await parseIfc(path.join(GEOREF, "ifc4_grid_coordinates_lv95.ifc"));
+      expect(parsed.georeference).toMatchObject({ kind: "projected", epsg: 2056, eastings: 0, northings: 0, scale: 1 });
+      expect(parsed.warnings).toEqual([]);
+      // The engineering origin is (0, 0) in LV95: far outside the projection's domain, no place for the location.
+      const origin = gridToGeographic(2056, 0, 0, 0);
+      expect(Math.abs(origin.latitude - 46.95) > 1 || !Number.isFinite(origin.latitude)).toBe(true);
+
+      const bim = path.join(tmp, "grid.bim");
+      const r = await writeSourceFile(input(bim, "grid", parsed));
+      expect(r).toMatchObject({ inserted: 3, georeference: "set", warnings: [], crs: { epsg: 2056 } });
+      const rows = await originsOf(bim);
+      expect(rows).toHaveLength(3);
+      const reference = proj4(EPSG_2056, "WGS84");
+      let worst = 0;
+      for (const o of rows) {
+        // The element's origin in iModel coordinates (metres) is its LV95 grid position (map conversion: identity).
+        const [lon, lat] = reference.forward([o.x, o.y]);
+        const got = cartographicOf(bim, Point3d.create(o.x, o.y, o.z));
+        worst = Math.max(worst, Math.abs(got.longitude - lon), Math.abs(got.latitude - lat));
+        expect(Math.abs(got.longitude - lon), `${o.x}, ${o.y}`).toBeLessThan(1e-5);
+        expect(Math.abs(got.latitude - lat), `${o.x}, ${o.y}`).toBeLessThan(1e-5);
+        expect(Math.abs(got.height - o.z)).toBeLessThan(1); // heights as given (no geoid offline), curvature < 0.1 m
+      }
+      console.info(
+        `[georef] grid-coordinate model (LV95, 3 elements up to 1 km apart): worst ${worst.toExponential(2)}°`,
+      );
+      // Published check point: LV95 2600000 / 1200000 is the old Bern observatory, 46°57'03.9"N 7°26'19.1"E.
+      const bern = reference.forward([2600000, 1200000]);
+      expect(Math.abs(bern[0] - (7 + 26 / 60 + 19.1 / 3600))).toBeLessThan(1e-4);
+      expect(Math.abs(bern[1] - (46 + 57 / 60 + 3.9 / 3600))).toBeLessThan(1e-4);
+    },
+  );
+
+  it(
+    "DXF GEODATA with an EPSG code takes the same path: British National Grid with the Helmert fallback and its warning",
+    SLOW,
+    async () => {
+      const parsed = await parseDxf(
+        path.join(__dirname, "fixtures", "dxf", "dxf_r2018_houses_of_parliament_geodata.dxf"),
+      );
+      const bim = path.join(tmp, "bng-dxf.bim");
+      const r = await writeSourceFile(input(bim, "parliament", parsed));
+      expect(r).toMatchObject({ georeference: "set", crs: { epsg: 27700, name: "OSGB36 / British National Grid" } });
+      expect(r.warnings.map((w) => w.code)).toEqual(["DatumShiftApproximate"]);
+      // The outline's first point, at BNG 530207.57, 179366.79 (ezdxf's expectation for this file), through the iModel.
+      const g = parsed.georeference!;
+      if (g.kind !== "projected") throw new Error("projected expected");
+      const [e, n] = [530207.5677217417, 179366.7895852687];
+      const c = Math.cos(g.rotation);
+      const sn = Math.sin(g.rotation);
+      const dx = (e - g.eastings) / g.scale;
+      const dy = (n - g.northings) / g.scale;
+      const p = Point3d.create(c * dx + sn * dy, -sn * dx + c * dy, 0);
+      const osgb = tmInverse(BNG, e, n);
+      const want = fromEcef(WGS84, helmertOsgb36ToWgs84(toEcef(AIRY, osgb.latitude, osgb.longitude, 0)));
+      const got = cartographicOf(bim, p);
+      expect(Math.abs(got.longitude - want.longitude)).toBeLessThan(1e-5);
+      expect(Math.abs(got.latitude - want.latitude)).toBeLessThan(1e-5);
+    },
+  );
 });
 
 describe("writeSourceFile georeference", () => {
@@ -534,17 +691,22 @@ describe("writeSourceFile georeference", () => {
     expect(replayConflict.warnings.map((x) => x.code)).toEqual(["GeoreferenceConflict"]);
   });
 
-  it("a file without a georeference is none; an unsupported CRS is none with a warning", SLOW, async () => {
-    const hvac = await parseIfc(path.join(SAMPLES, "ifc4_hvac_air_terminal_duct.ifc"));
-    expect(await writeSourceFile(input(bimPath, "hvac", hvac))).toMatchObject({ georeference: "none", warnings: [] });
-    const gk = await parseIfc(utmVariant("gauss-krueger.ifc", ["'EPSG:25832'", "'EPSG:31467'"]));
-    expect(gk.georeference).toMatchObject({ kind: "projected", epsg: 31467 });
-    const r = await writeSourceFile(input(path.join(tmp, "gk.bim"), "gk", gk));
-    expect(r.georeference).toBe("none");
-    expect(r.warnings.map((x) => x.code)).toEqual(["GeoreferenceUnsupported"]);
-    expect(r.warnings[0].message).toContain("EPSG:31467");
-    expect(readEcef(path.join(tmp, "gk.bim"))).toBeUndefined();
-  });
+  it(
+    "a file without a georeference is none; a code not in the dataset is none with a warning naming the code",
+    SLOW,
+    async () => {
+      const hvac = await parseIfc(path.join(SAMPLES, "ifc4_hvac_air_terminal_duct.ifc"));
+      expect(await writeSourceFile(input(bimPath, "hvac", hvac))).toMatchObject({ georeference: "none", warnings: [] });
+      const unknown = await parseIfc(utmVariant("unknown-crs.ifc", ["'EPSG:25832'", "'EPSG:99999'"]));
+      expect(unknown.georeference).toMatchObject({ kind: "projected", epsg: 99999 });
+      const r = await writeSourceFile(input(path.join(tmp, "unknown.bim"), "unknown", unknown));
+      expect(r.georeference).toBe("none");
+      expect(r.warnings.map((x) => x.code)).toEqual(["GeoreferenceUnsupported"]);
+      expect(r.warnings[0].message).toContain("EPSG:99999");
+      expect(r.crs).toBeUndefined();
+      expect(readEcef(path.join(tmp, "unknown.bim"))).toBeUndefined();
+    },
+  );
 
   it("architecture sample (IfcSite only) sets the location to its latitude/longitude", SLOW, async () => {
     const archBim = path.join(tmp, "arch.bim");

@@ -207,7 +207,7 @@ export async function triggerSchedule(
       if (!/already completed/.test(String((err as Error).message))) throw err;
       if (attempt >= 10) {
         // Seen on the dev server in long suites: the schedule's own workflow reported as completed for good. Apply
-        // the schedule again through the API (PUT, the user's way to repair it) once, then trigger.
+        // the schedule again through the API (a changed PUT, the user's way to repair it) once, then trigger.
         if (!reapply || reapplied) throw err;
         console.warn(`schedule ${scheduleId}: the server reports its workflow as completed; applying it again`);
         await reapply();

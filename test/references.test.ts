@@ -165,7 +165,11 @@ describe("geographic coordinate system of an iModel", () => {
     expect(ra.run.result).toBe("Success");
     expect((await http("GET", `/connections/${a.id}`)).body.connection.definesGcs).toBe(true);
     const im = (await http("GET", `/imodels/${iModel.id}`)).body.iModel;
-    expect(im.gcsDefinedBy).toMatchObject({ connectionId: a.id, path: "utm.ifc" });
+    expect(im.gcsDefinedBy).toMatchObject({
+      connectionId: a.id,
+      path: "utm.ifc",
+      crs: { epsg: 25832, name: "ETRS89 / UTM zone 32N" },
+    });
     const readEcef = () => {
       const db = StandaloneDb.openFile(iModel.bim, OpenMode.Readonly);
       try {
@@ -184,5 +188,47 @@ describe("geographic coordinate system of an iModel", () => {
     expect(task.warnings.map((w: any) => w.code)).toContain("GeoreferenceConflict");
     expect((await http("GET", `/connections/${b.id}`)).body.connection.definesGcs).toBe(false);
     expect(readEcef()).toEqual(ecef);
+  });
+
+  it("a Swiss-grid file (EPSG:2056, drawn in grid coordinates) defines it like a UTM file, and the GCS-defining connection rules hold", async () => {
+    const source = makeSource("gcs-lv95", {
+      "lv95.ifc": FIXTURE("georef/ifc4_grid_coordinates_lv95.ifc"),
+      "h.ifc": SAMPLE("ifc4_hvac_air_terminal_duct.ifc"),
+      "arch.ifc": SAMPLE("ifc4_architecture_revit_testmodel.ifc"),
+    });
+    const iModel = await newIModel("gcs lv95");
+    const swiss = await connect(
+      iModel.id,
+      source,
+      [
+        ["lv95.ifc", "IFC"],
+        ["h.ifc", "IFC"],
+      ],
+      "swiss site",
+    );
+    const arch = await connect(iModel.id, source, [["arch.ifc", "IFC"]], "architecture");
+    const rs = await run(swiss.id);
+    expect(rs.run.result).toBe("Success");
+    expect(rs.byPath("lv95.ifc").warnings).toEqual([]);
+    const shown = (await http("GET", `/connections/${swiss.id}`)).body.connection;
+    expect(shown.definesGcs).toBe(true);
+    expect((await http("GET", `/imodels/${iModel.id}`)).body.iModel.gcsDefinedBy).toMatchObject({
+      connectionId: swiss.id,
+      path: "lv95.ifc",
+      crs: { epsg: 2056, name: "CH1903+ / LV95" },
+    });
+    // Another file placed elsewhere (IfcSite in another country) keeps the location, with a conflict warning.
+    const ra = await run(arch.id);
+    expect(ra.tasks[0].warnings.map((w: any) => w.code)).toContain("GeoreferenceConflict");
+    // The connection defining the GCS cannot be deleted while another exists; its file cannot be unmapped.
+    const del = await http("DELETE", `/connections/${swiss.id}?mode=keepData`);
+    expect(del.status).toBe(409);
+    expect(del.body.error.code).toBe("GcsDefiningConnection");
+    const fileId = (p: string) => shown.sourceFiles.find((f: any) => f.path === p).id;
+    const unmap = await http("DELETE", `/connections/${swiss.id}/sourceFiles/${fileId("lv95.ifc")}?mode=keepData`);
+    expect(unmap.status).toBe(409);
+    expect(unmap.body.error.code).toBe("GcsDefiningFile");
+    const unmapOther = await http("DELETE", `/connections/${swiss.id}/sourceFiles/${fileId("h.ifc")}?mode=keepData`);
+    expect(unmapOther.status, JSON.stringify(unmapOther.body)).toBe(200);
   });
 });

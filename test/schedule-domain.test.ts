@@ -9,8 +9,13 @@ import {
   classifyFire,
   inGap,
   inOverlap,
-  needsGapCatcher,
+  datesAlreadyRun,
+  gapCatcherDates,
+  isoWeekOf,
   nextRunAfter,
+  occurrenceClaimKeys,
+  skipEntries,
+  upcomingOccurrences,
   occurrenceInstant,
   scheduleBody,
   type ScheduleInput,
@@ -63,11 +68,16 @@ function goChoice(zone: string, instances: number[], date: string, time: string)
  */
 function temporalFires(s: WallClockSchedule, from: string, days: number, overlap: "both" | "go"): number[] {
   const fires: number[] = [];
-  const entries = calendarEntries(s, needsGapCatcher(s, Date.parse(`${from}T00:00:00Z`)));
+  const year = Number(from.slice(0, 4));
+  const entries = calendarEntries(s, gapCatcherDates(s, year - 1, year + 1));
   for (const date of dates(from, days)) {
-    const weekday = DateTime.fromISO(date, { zone: "UTC" }).toFormat("cccc").toUpperCase();
+    const day = DateTime.fromISO(date, { zone: "UTC" });
+    const weekday = day.toFormat("cccc").toUpperCase();
     for (const e of entries) {
       if (e.dayOfWeek && e.dayOfWeek !== weekday) continue;
+      if (e.year !== undefined && e.year !== day.year) continue;
+      if (e.month !== undefined && e.month !== day.toFormat("MMMM").toUpperCase()) continue;
+      if (e.dayOfMonth !== undefined && e.dayOfMonth !== day.day) continue;
       const wall = `${String(e.hour).padStart(2, "0")}:${String(e.minute).padStart(2, "0")}`;
       const at = wallInstants(s.timeZone, date, wall);
       fires.push(...(overlap === "go" && at.length === 2 ? [goChoice(s.timeZone, at, date, wall)] : at));
@@ -177,15 +187,31 @@ describe("DST: exactly one scheduled run per local day", () => {
         });
       }
 
-      it("adds the DST catcher entry one hour later only because the time can fall into a gap", () => {
-        expect(needsGapCatcher(s, Date.parse(`${from}T00:00:00Z`))).toBe(
-          c.kind === "gap" || c.zone === "Europe/Berlin",
+      it("adds a DST catcher entry one hour later on the gap dates only, one per year", () => {
+        const gaps = gapCatcherDates(s, 2024, 2027);
+        const entries = calendarEntries(s, gaps);
+        const hour = Number(c.time.slice(0, 2));
+        if (c.kind === "overlap" && c.zone === "America/New_York") {
+          expect(gaps).toEqual([]); // 01:30 is only ever repeated, never skipped, in New York
+          expect(entries).toHaveLength(1);
+          return;
+        }
+        // The gap dates of 2024 to 2027, each an explicit date at the wall time the run happens (03:30).
+        expect(gaps).toHaveLength(4);
+        for (const g of gaps) {
+          expect(wallInstants(c.zone, g.localDate, c.time)).toEqual([]);
+          expect(wallInstants(c.zone, g.localDate, plusHour(c.time))).toEqual([g.instant]);
+        }
+        expect(gaps.map((g) => g.localDate)).toContain(
+          c.kind === "gap" ? c.day : c.zone === "Europe/Berlin" ? "2025-03-30" : "",
         );
-        const entries = calendarEntries(s, true);
-        expect(entries.map((e) => [e.hour, e.minute])).toEqual([
-          [Number(c.time.slice(0, 2)), 30],
-          [Number(c.time.slice(0, 2)) + 1, 30],
-        ]);
+        expect(entries[0]).toMatchObject({ hour, minute: 30 });
+        expect(entries[0].year).toBeUndefined();
+        for (const [i, g] of gaps.entries()) {
+          const [y, m, d] = g.localDate.split("-").map(Number);
+          expect(entries[i + 1]).toMatchObject({ year: y, dayOfMonth: d, hour: hour + 1, minute: 30 });
+          expect(entries[i + 1].month).toBe(DateTime.fromObject({ month: m }).toFormat("MMMM").toUpperCase());
+        }
       });
     });
   }
@@ -218,30 +244,107 @@ describe("DST: exactly one scheduled run per local day", () => {
     }
   });
 
-  it("a catcher that wraps past midnight belongs to the day before (daily 23:30, weekly Sunday 23:30)", () => {
-    const weekly: WallClockSchedule = { type: "weekly", dayOfWeek: "Sunday", time: "23:30", timeZone: "Europe/Berlin" };
-    expect(calendarEntries(weekly, true).map((e) => [e.dayOfWeek, e.hour, e.minute])).toEqual([
-      ["SUNDAY", 23, 30],
-      ["MONDAY", 0, 30],
-    ]);
-    const s = daily("23:30", "Europe/Berlin");
+  it("a gap at midnight: the catcher is on the gap date at the first minute after it (America/Santiago 00:30)", () => {
+    const s = daily("00:30", "America/Santiago");
+    const gaps = gapCatcherDates(s, 2025, 2025);
+    expect(gaps).toHaveLength(1);
+    expect(wallInstants("America/Santiago", gaps[0].localDate, "00:30")).toEqual([]);
+    expect(wallInstants("America/Santiago", gaps[0].localDate, "01:30")).toEqual([gaps[0].instant]);
+    expect(classifyFire(s, new Date(gaps[0].instant))).toMatchObject({
+      kind: "calendar",
+      localDate: gaps[0].localDate,
+    });
+    // A daily catcher of an earlier release's spec (T+1h every day) is still recognised, as the day's duplicate.
+    const berlin = daily("23:30", "Europe/Berlin");
     const catcher = DateTime.fromISO("2025-06-11T00:30", { zone: "Europe/Berlin" }).toJSDate();
-    expect(classifyFire(s, catcher)).toMatchObject({ kind: "calendar", localDate: "2025-06-10" });
+    expect(classifyFire(berlin, catcher)).toMatchObject({ kind: "calendar", localDate: "2025-06-10" });
   });
 
   it("needs no catcher where no transition touches the time", () => {
-    const from = Date.parse("2025-01-01T00:00:00Z");
-    expect(needsGapCatcher(daily("10:00", "Europe/Berlin"), from)).toBe(false);
-    expect(needsGapCatcher(daily("02:30", "UTC"), from)).toBe(false);
-    expect(needsGapCatcher(daily("02:30", "Asia/Tokyo"), from)).toBe(false);
-    expect(needsGapCatcher(daily("01:30", "America/New_York"), from)).toBe(false); // only ever in an overlap
-    expect(needsGapCatcher(daily("02:15", "America/New_York"), from)).toBe(true);
+    for (const s of [
+      daily("10:00", "Europe/Berlin"),
+      daily("02:30", "UTC"),
+      daily("02:30", "Asia/Tokyo"),
+      daily("01:30", "America/New_York"),
+    ])
+      expect(gapCatcherDates(s, 2024, 2028), `${s.time} ${s.timeZone}`).toEqual([]);
+    expect(gapCatcherDates(daily("02:15", "America/New_York"), 2024, 2028).map((g) => g.localDate)).toEqual([
+      "2024-03-10",
+      "2025-03-09",
+      "2026-03-08",
+      "2027-03-14",
+      "2028-03-12",
+    ]);
+    // Weekly: only the gap dates on its weekday (the transitions are on Sundays in both zones).
+    const weekly: WallClockSchedule = {
+      type: "weekly",
+      dayOfWeek: "Saturday",
+      time: "02:30",
+      timeZone: "Europe/Berlin",
+    };
+    expect(gapCatcherDates(weekly, 2024, 2028)).toEqual([]);
   });
 
   it("treats a fire at no occurrence instant (started by hand) as a trigger, and every 4 hours as interval fires", () => {
     const s = daily("02:30", "Europe/Berlin");
     expect(classifyFire(s, new Date("2025-06-10T11:12:13.456Z"))).toEqual({ kind: "trigger" });
     expect(classifyFire({ type: "every4Hours" }, new Date("2025-06-10T08:00:00Z"))).toEqual({ kind: "interval" });
+  });
+});
+
+describe("occurrences and their claims", () => {
+  it("claims the local day (daily), the ISO week and the day (weekly), the 4-hour slot (every 4 hours), whatever the revision", () => {
+    const at = new Date("2025-01-15T01:30:00Z");
+    const d = daily("02:30", "Europe/Berlin");
+    expect(occurrenceClaimKeys("c1", d, classifyFire(d, at), at)).toEqual({
+      keys: ["c1:day:2025-01-15"],
+      occurrence: "day 2025-01-15",
+    });
+    const w: WallClockSchedule = { type: "weekly", dayOfWeek: "Wednesday", time: "02:30", timeZone: "Europe/Berlin" };
+    expect(occurrenceClaimKeys("c1", w, classifyFire(w, at), at)).toEqual({
+      keys: ["c1:week:2025-W03", "c1:day:2025-01-15"],
+      occurrence: "week 2025-W03",
+    });
+    const slotFire = new Date("2025-01-15T08:00:00Z");
+    expect(occurrenceClaimKeys("c1", { type: "every4Hours" }, { kind: "interval" }, slotFire)).toEqual({
+      keys: ["c1:slot:2025-01-15T08:00:00.000Z"],
+      occurrence: "slot 2025-01-15T08:00:00.000Z",
+    });
+    expect(occurrenceClaimKeys("c1", d, { kind: "trigger" }, at)).toEqual({ keys: [] });
+    // ISO weeks: the week of 2024-12-30 (a Monday) is 2025-W01; 2027-01-03 (a Sunday) is in 2026-W53.
+    expect(isoWeekOf("2024-12-30")).toBe("2025-W01");
+    expect(isoWeekOf("2027-01-03")).toBe("2026-W53");
+  });
+
+  it("a changed time on a day that had its run takes effect the next day; before the run it moves it", () => {
+    const now = Date.parse("2025-01-15T06:00:00Z"); // 07:00 in Berlin: the 02:30 run of the 15th happened
+    const s = daily("10:00", "Europe/Berlin");
+    const upcoming = upcomingOccurrences("c1", s, now);
+    expect(upcoming.map((o) => o.localDate)).toEqual(["2025-01-15", "2025-01-16"]);
+    const ran = new Set(["c1:day:2025-01-15"]);
+    const skip = datesAlreadyRun(upcoming, (k) => ran.has(k));
+    expect(skip).toEqual(["2025-01-15"]);
+    expect(nextRunAfter(s, now, skip)!.toISOString()).toBe("2025-01-16T09:00:00.000Z");
+    // Nothing ran yet today: the new time is today's run.
+    expect(datesAlreadyRun(upcoming, () => false)).toEqual([]);
+    expect(nextRunAfter(s, now)!.toISOString()).toBe("2025-01-15T09:00:00.000Z");
+    // Weekly on the same day: the day (or its week) had its run, so the next is a week later.
+    const w: WallClockSchedule = { type: "weekly", dayOfWeek: "Wednesday", time: "10:00", timeZone: "Europe/Berlin" };
+    const wUp = upcomingOccurrences("c1", w, now);
+    expect(wUp).toHaveLength(1);
+    expect(wUp[0].keys).toEqual(["c1:week:2025-W03", "c1:day:2025-01-15"]);
+    const wSkip = datesAlreadyRun(wUp, (k) => ran.has(k));
+    expect(nextRunAfter(w, now, wSkip)!.toISOString()).toBe("2025-01-22T09:00:00.000Z");
+    // A weekly schedule moved to Friday in a week that had its weekly run runs the Friday after.
+    const friday: WallClockSchedule = { ...w, dayOfWeek: "Friday" };
+    const fUp = upcomingOccurrences("c1", friday, now);
+    const fSkip = datesAlreadyRun(fUp, (k) => k === "c1:week:2025-W03");
+    expect(fSkip).toEqual(["2025-01-17"]);
+    expect(nextRunAfter(friday, now, fSkip)!.toISOString()).toBe("2025-01-24T09:00:00.000Z");
+    // The skipped dates go to Temporal as whole skipped days.
+    expect(skipEntries(s, skip)).toEqual([
+      expect.objectContaining({ year: 2025, month: "JANUARY", dayOfMonth: 15, hour: "*", minute: "*", second: "*" }),
+    ]);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * `scheduledRunWorkflow`: what a connection's Temporal Schedule starts at each fire (id
- * `scheduled/<connectionId>-<scheduled time>`). Short: it decides whether the fire is the day's (or week's)
- * occurrence, then asks the iModel's run queue for a run with trigger `schedule` on behalf of the owner, and ends;
+ * `scheduled/<connectionId>-<scheduled time>`). Short: it decides whether the fire is its occurrence's (day, week or
+ * 4-hour slot) first and still of the connection's current schedule, then asks the iModel's run queue for a run with trigger `schedule` on behalf of the owner, and ends;
  * the run itself is the queue's child workflow. Deterministic code only.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from "@temporalio/common";
@@ -21,7 +21,9 @@ const acts = proxyActivities<ScheduleActivities>({
 });
 
 export type ScheduledWorkflowResult =
-  ScheduledRunOutcome | { outcome: "Duplicate"; localDate?: string; claimedBy: string };
+  | ScheduledRunOutcome
+  | { outcome: "Duplicate"; localDate?: string; claimedBy: string }
+  | { outcome: "Superseded"; reason: string };
 
 /** The fire's scheduled time: the search attribute, else the time Temporal appended to the workflow id, else the start. */
 function scheduledTime(): Date {
@@ -45,6 +47,14 @@ export async function scheduledRunWorkflow(input: ScheduledRunInput): Promise<Sc
       claimedBy: fire.claimedBy,
     });
     return { outcome: "Duplicate", localDate: fire.scheduledFor.localDate, claimedBy: fire.claimedBy };
+  }
+  if (fire.decision === "superseded") {
+    log.info("schedule fire dropped: the connection's schedule changed since", {
+      connectionId: input.connectionId,
+      scheduledDateTime: at,
+      reason: fire.reason,
+    });
+    return { outcome: "Superseded", reason: fire.reason };
   }
   return await acts.startScheduledRun({
     connectionId: input.connectionId,

@@ -1,7 +1,20 @@
 /**
  * Georeferencing without the GCS workspace (docs/facts.md "iTwin.js": the cloud GCS workspace is disabled, so everything here
- * works offline): turns a file's {@link Georeference} into the iModel's `EcefLocation`, with proj4 and a small,
- * documented table of projected CRS definitions. Pure: no iModel, no I/O.
+ * works offline): turns a file's {@link Georeference} into the iModel's `EcefLocation`, with proj4 and the CRS
+ * definitions of an EPSG dataset package. Pure: no iModel, no I/O beyond reading the dataset's files.
+ *
+ * The dataset (docs/facts.md "EPSG datasets"): `proj4js-definitions` 0.1.0 (CC0: proj4 strings of 4,754 EPSG CRSs as
+ * epsg.io and GDAL write them, with each datum's Helmert parameters to WGS 84 inline, also where EPSG's preferred
+ * transformation is a grid) gives the projection and datum shift; `epsg-index` 2.0.0 (ISC: 8,112 EPSG entries, current
+ * to 2025) gives each CRS's name, unit, area of use and the accuracy of its preferred transformation, and the proj4
+ * string of the CRSs the first lacks (e.g. GDA2020). epsg-index's own proj4 strings are not preferred: they carry
+ * coordinate-frame rotations with the position-vector sign (Amersfoort / RD New 160 m off, KKJ, Hong Kong 1980) and no
+ * Helmert parameters where EPSG prefers a grid.
+ *
+ * Datum shifts that need a grid file (OSTN15 for the British National Grid, BETA2007 for DHDN, NAD27's NADCON) cannot
+ * be loaded offline: the dataset's Helmert parameters are used instead, and {@link crsDefinition} gives the task
+ * warning `DatumShiftApproximate` with the expected accuracy. A CRS with a grid and no Helmert, or not in the dataset,
+ * is {@link UnsupportedCrsError} (task warning `GeoreferenceUnsupported` naming the code).
  *
  * Conventions (all angles radians, counter-clockwise positive, seen from above):
  * - Map conversion rotation `ρ` (Georeference.rotation): angle from grid east to the engineering x axis
@@ -15,19 +28,23 @@
  *   projected: `a = ρ + γ`; geographic: `a = -trueNorth` (north is then the engineering direction (sin a, cos a),
  *   at angle -a counter-clockwise from the engineering y axis, which is what Georeference.trueNorth states).
  *
+ * Where the location is computed: an EcefLocation is a rigid transform (metres to metres), exact at one point only,
+ * so it is computed at a point inside the model (the writer passes the centre of the file's element extents), not at
+ * the engineering origin, which for a model drawn in grid coordinates (IfcMapConversion with zero offsets) lies
+ * millions of metres away, outside the projection's domain. Away from that point the error grows with the distance
+ * (the projection's scale and the earth's curvature: about 1 cm at 1 km for a scale factor within 1e-5 of 1, and up to
+ * 0.4 m at 1 km at the edge of a UTM zone). The map conversion's Scale multiplies engineering lengths into map lengths
+ * when the point's grid coordinates are computed.
+ *
  * Heights: IFC OrthogonalHeight and IfcSite RefElevation are heights above a vertical datum (about sea level);
  * there is no geoid model offline, so they are used as ellipsoidal heights (error = the geoid undulation, e.g.
  * ≈ 48 m in Germany, vertical only: latitude/longitude of the location are not affected by it).
- *
- * Datums: ETRS89 is taken equal to WGS84 (they differ by < 1 m in 2025); OSGB36 uses the published 7-parameter
- * Helmert transformation to WGS84 (EPSG:1314, a few metres of accuracy; OSTN15 is a grid file not available offline).
- *
- * Scale: an EcefLocation is rigid (metres to metres), so a map conversion scale is not represented.
  */
+import * as fs from "node:fs";
 import proj4 from "proj4";
 import { Cartographic, EcefLocation, type EcefLocationProps, type GeographicCRSProps } from "@itwin/core-common";
-import { Angle, type Matrix3d, Point3d } from "@itwin/core-geometry";
-import { type Georeference } from "../connectors/types";
+import { Angle, type Matrix3d, Point3d, type XYZProps } from "@itwin/core-geometry";
+import { type Georeference, type TaskWarning } from "../connectors/types";
 
 type ProjectedGeoreference = Extract<Georeference, { kind: "projected" }>;
 
@@ -44,78 +61,140 @@ export class UnsupportedCrsError extends Error {
   }
 }
 
-/** One projected CRS known offline. */
-interface CrsDefinition {
-  /** proj4 definition string, to WGS84. */
+/** A projected CRS as the dataset defines it. */
+export interface CrsDefinition {
+  epsg: number;
+  /** proj4 definition used, to WGS 84 (a grid shift replaced by the dataset's Helmert parameters). */
   proj4: string;
-  /** EPSG name, for messages. */
+  /** EPSG name, e.g. `CH1903+ / LV95` (`EPSG:<code>` when the dataset has none). */
   name: string;
-  /** Key of the same CRS in Bentley's GCS dictionary (GeographicCRSProps.horizontalCRS.id). */
-  bentleyId: string;
+  /** Name of the CRS's axis unit in the dataset (`metre`, `US survey foot`, ...). */
+  unit: string;
+  /** Metres per CRS unit (proj4's `to_meter`; 1200/3937 for the US survey foot). */
+  metresPerUnit: number;
+  /** Warning to give with every georeference in this CRS (an approximate datum shift), if any. */
+  warning?: { code: string; message: string };
 }
 
+interface EpsgIndexEntry {
+  code: string;
+  kind: string;
+  name: string;
+  proj4: string | null;
+  unit: string | null;
+  area?: string | null;
+  accuracy?: number | null;
+}
+
+let proj4jsDefinitions: Map<string, string> | undefined;
+
+/** proj4js-definitions' string of `EPSG:<code>` (the whole list is read once, 0.8 MB). */
+function datasetProj4(epsg: number): string | undefined {
+  proj4jsDefinitions ??= new Map(
+    JSON.parse(fs.readFileSync(require.resolve("proj4js-definitions/proj4js-definitions.json"), "utf8")) as [
+      string,
+      string,
+    ][],
+  );
+  return proj4jsDefinitions.get(`EPSG:${epsg}`);
+}
+
+/** epsg-index's entry of a code (one small JSON file per code, read on demand). */
+function indexEntry(epsg: number): EpsgIndexEntry | undefined {
+  let file: string;
+  try {
+    file = require.resolve(`epsg-index/s/${epsg}.json`);
+  } catch {
+    return undefined;
+  }
+  return JSON.parse(fs.readFileSync(file, "utf8")) as EpsgIndexEntry;
+}
+
+const GRID = /\+nadgrids=(?!@null)(\S+)/;
+const TOWGS84 = /\+towgs84=(\S+)/;
+
+const definitions = new Map<number, CrsDefinition | UnsupportedCrsError>();
+
 /**
- * The projected CRSs supported offline, by EPSG code. Built from their defining parameters (EPSG dataset):
- * - 25828–25838 ETRS89 / UTM zones 28N–38N: Transverse Mercator, GRS80, central meridian 6·zone − 183°,
- *   k0 0.9996, false easting 500 000 m, false northing 0 (ETRS89 taken = WGS84, see module notes).
- * - 32601–32660 WGS 84 / UTM zones 1N–60N and 32701–32760 WGS 84 / UTM zones 1S–60S: same with the WGS84
- *   ellipsoid and, in the south, false northing 10 000 000 m.
- * - 27700 OSGB36 / British National Grid: Transverse Mercator on Airy 1830, origin 49°N 2°W, k0 0.9996012717,
- *   false easting 400 000 m, false northing −100 000 m; to WGS84 by EPSG:1314 (Helmert, position-vector
- *   convention as proj's +towgs84: 446.448, −125.157, 542.06 m, 0.15, 0.247, 0.842″, −20.489 ppm).
- *
- * Why a table and not a package: epsg-index 2.0.0 (ISC) is 16 MB in 8 118 files, ESM-only, and its 27700 entry
- * needs the OSTN15 grid file (`+nadgrids`) that proj4js cannot load offline; epsg 0.5.0 (Apache-2.0, 0.5 MB) has
- * the right strings but was last published in 2018. Every code added here must be testable offline.
+ * The dataset's definition of a projected CRS by EPSG code (cached). A datum shift that needs a grid file is replaced
+ * by the dataset's Helmert parameters, with a `DatumShiftApproximate` warning giving the expected accuracy.
+ * @throws UnsupportedCrsError when the code is not a projected CRS of the dataset, or needs a grid and has no Helmert.
  */
-export function crsDefinition(epsg: number): CrsDefinition | undefined {
-  if (!Number.isInteger(epsg)) return undefined;
-  if (epsg >= 25828 && epsg <= 25838) {
-    const zone = epsg - 25800;
-    return {
-      proj4: `+proj=utm +zone=${zone} +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs`,
-      name: `ETRS89 / UTM zone ${zone}N`,
-      bentleyId: `ETRS89.UTM-${zone}N`,
+export function crsDefinition(epsg: number): CrsDefinition {
+  const cached = definitions.get(epsg);
+  if (cached instanceof UnsupportedCrsError) throw cached;
+  if (cached) return cached;
+  let result: CrsDefinition | UnsupportedCrsError;
+  try {
+    result = resolveDefinition(epsg);
+  } catch (e) {
+    if (!(e instanceof UnsupportedCrsError)) throw e;
+    result = e;
+  }
+  definitions.set(epsg, result);
+  if (result instanceof UnsupportedCrsError) throw result;
+  return result;
+}
+
+function resolveDefinition(epsg: number): CrsDefinition {
+  const unsupported = (why: string) => new UnsupportedCrsError(epsg, `EPSG:${epsg} ${why}`);
+  if (!Number.isInteger(epsg) || epsg <= 0) throw unsupported("is not an EPSG code");
+  const entry = indexEntry(epsg);
+  const inDataset = datasetProj4(epsg);
+  if (entry && entry.kind !== "CRS-PROJCRS")
+    throw unsupported(`(${entry.name}) is not a projected coordinate reference system (${entry.kind})`);
+  let definition = inDataset ?? entry?.proj4 ?? undefined;
+  if (!definition || !/\+proj=/.test(definition) || /\+proj=longlat/.test(definition))
+    throw unsupported("is not a projected coordinate reference system in the EPSG dataset available offline");
+  const name = entry?.name ?? `EPSG:${epsg}`;
+
+  // A grid shift (EPSG's preferred transformation, or NAD27's grids in proj4's datum table) cannot be applied offline.
+  const grid =
+    GRID.exec(entry?.proj4 ?? "")?.[1] ??
+    GRID.exec(definition)?.[1] ??
+    (/\+datum=NAD27\b/.test(definition) ? "NADCON (NAD27)" : undefined);
+  let warning: CrsDefinition["warning"];
+  if (grid) {
+    const helmert = TOWGS84.exec(definition)?.[1] ?? TOWGS84.exec(inDataset ?? "")?.[1];
+    if (!helmert || GRID.test(definition) || (/\+datum=NAD27\b/.test(definition) && !TOWGS84.test(definition)))
+      throw unsupported(
+        `(${name}) needs the datum grid file ${grid}, which is not available offline, and the dataset has no Helmert transformation for it`,
+      );
+    const gridAccuracy = entry?.accuracy ? ` (${entry.accuracy} m with the grid)` : "";
+    warning = {
+      code: "DatumShiftApproximate",
+      message:
+        `EPSG:${epsg} (${name}): its datum shift to WGS 84 needs the grid file ${grid}, which is not available offline; ` +
+        `the dataset's Helmert transformation (+towgs84=${helmert}) is used instead, expected accuracy a few metres ` +
+        `(typically 1 to 5 m, about 1e-5 to 5e-5 degrees)${gridAccuracy}`,
     };
   }
-  if ((epsg >= 32601 && epsg <= 32660) || (epsg >= 32701 && epsg <= 32760)) {
-    const south = epsg >= 32701;
-    const zone = epsg - (south ? 32700 : 32600);
-    return {
-      proj4: `+proj=utm +zone=${zone}${south ? " +south" : ""} +datum=WGS84 +units=m +no_defs`,
-      name: `WGS 84 / UTM zone ${zone}${south ? "S" : "N"}`,
-      bentleyId: `UTM84-${zone}${south ? "S" : "N"}`,
-    };
+  let converter: proj4.Converter;
+  try {
+    converter = proj4(definition, "WGS84");
+  } catch (e) {
+    throw unsupported(`(${name}) cannot be used by proj4: ${(e as Error).message}`);
   }
-  if (epsg === 27700) {
-    return {
-      proj4:
-        "+proj=tmerc +lat_0=49 +lon_0=-2 +k=0.9996012717 +x_0=400000 +y_0=-100000 +ellps=airy " +
-        "+towgs84=446.448,-125.157,542.06,0.15,0.247,0.842,-20.489 +units=m +no_defs",
-      name: "OSGB36 / British National Grid",
-      bentleyId: "BritishNatGrid",
-    };
-  }
-  return undefined;
+  const metresPerUnit =
+    new (proj4.Proj as unknown as new (def: string) => { to_meter?: number })(definition).to_meter ?? 1;
+  converters.set(epsg, converter);
+  definition = definition.trim();
+  return {
+    epsg,
+    proj4: definition,
+    name,
+    unit: entry?.unit ?? (metresPerUnit === 1 ? "metre" : `${metresPerUnit} m`),
+    metresPerUnit,
+    ...(warning ? { warning } : {}),
+  };
 }
 
 const converters = new Map<number, proj4.Converter>();
 
-/** proj4 converter from the CRS (metres) to WGS84 longitude/latitude (degrees); `forward` = grid → geographic. */
-function converterFor(epsg: number): proj4.Converter {
-  let c = converters.get(epsg);
-  if (!c) {
-    const def = crsDefinition(epsg);
-    if (!def) {
-      throw new UnsupportedCrsError(
-        epsg,
-        `EPSG:${epsg} is not one of the coordinate reference systems supported offline (ETRS89/WGS84 UTM zones: EPSG 25828–25838, 32601–32660, 32701–32760; British National Grid: EPSG 27700)`,
-      );
-    }
-    c = proj4(def.proj4, "WGS84");
-    converters.set(epsg, c);
-  }
-  return c;
+/** proj4 converter from the CRS (its own unit) to WGS84 longitude/latitude (degrees); `forward` = grid → geographic. */
+function converterFor(epsg: number): { converter: proj4.Converter; metresPerUnit: number } {
+  const def = crsDefinition(epsg);
+  return { converter: converters.get(epsg)!, metresPerUnit: def.metresPerUnit };
 }
 
 /** A WGS84 position: degrees and ellipsoidal height in metres. */
@@ -125,9 +204,13 @@ export interface GeographicPosition {
   height: number;
 }
 
-/** Map (grid) coordinates of the CRS → WGS84. @throws UnsupportedCrsError */
+/**
+ * Map (grid) coordinates of the CRS, in metres whatever the CRS's unit (converted here), → WGS84.
+ * @throws UnsupportedCrsError
+ */
 export function gridToGeographic(epsg: number, easting: number, northing: number, height = 0): GeographicPosition {
-  const [longitude, latitude, h] = converterFor(epsg).forward([easting, northing, height]);
+  const { converter, metresPerUnit } = converterFor(epsg);
+  const [longitude, latitude, h] = converter.forward([easting / metresPerUnit, northing / metresPerUnit, height]);
   if (![longitude, latitude].every(Number.isFinite))
     throw new UnsupportedCrsError(
       epsg,
@@ -136,10 +219,11 @@ export function gridToGeographic(epsg: number, easting: number, northing: number
   return { latitude, longitude, height: Number.isFinite(h) ? h : height };
 }
 
-/** WGS84 → map (grid) coordinates of the CRS. @throws UnsupportedCrsError */
+/** WGS84 → map (grid) coordinates of the CRS, in metres. @throws UnsupportedCrsError */
 export function geographicToGrid(epsg: number, p: GeographicPosition): [number, number, number] {
-  const [e, n, h] = converterFor(epsg).inverse([p.longitude, p.latitude, p.height]);
-  return [e, n, h];
+  const { converter, metresPerUnit } = converterFor(epsg);
+  const [e, n, h] = converter.inverse([p.longitude, p.latitude, p.height]);
+  return [e * metresPerUnit, n * metresPerUnit, h];
 }
 
 /** Metres of latitude per radian near `latitude` (meridional radius of curvature of WGS84). */
@@ -167,24 +251,49 @@ export function gridConvergence(epsg: number, p: GeographicPosition): number {
   return Math.atan2(dE, dN);
 }
 
-/** Where the engineering origin (0,0,0) of a projected georeference is on WGS84. @throws UnsupportedCrsError */
-export function projectedOrigin(georef: ProjectedGeoreference): GeographicPosition {
-  return gridToGeographic(georef.epsg, georef.eastings, georef.northings, georef.orthogonalHeight);
+/**
+ * Grid coordinates (metres) of an engineering point (metres) under a projected georeference: the map conversion
+ * `grid = (E, N, H) + scale · Rz(ρ) · point` (IfcMapConversion; Scale applied to all three axes).
+ */
+export function engineeringToGrid(
+  georef: ProjectedGeoreference,
+  point: XYZProps = Point3d.createZero(),
+): [number, number, number] {
+  const p = Point3d.fromJSON(point);
+  const c = Math.cos(georef.rotation);
+  const s = Math.sin(georef.rotation);
+  const k = georef.scale;
+  return [
+    georef.eastings + k * (c * p.x - s * p.y),
+    georef.northings + k * (s * p.x + c * p.y),
+    georef.orthogonalHeight + k * p.z,
+  ];
+}
+
+/** Where an engineering point (default the origin) of a projected georeference is on WGS84. @throws UnsupportedCrsError */
+export function projectedPosition(georef: ProjectedGeoreference, point?: XYZProps): GeographicPosition {
+  const [e, n, h] = engineeringToGrid(georef, point);
+  return gridToGeographic(georef.epsg, e, n, h);
 }
 
 /**
- * The iModel's EcefLocation for a file's georeference, computed offline. The engineering origin (0,0,0) (the
- * iModel's spatial origin) is placed at the georeferenced point and the engineering x axis at angle `a` from true
- * east (module notes): projected `a = rotation + gridConvergence`, geographic `a = -trueNorth`.
- * @throws UnsupportedCrsError for a projected CRS not supported offline.
+ * The iModel's EcefLocation for a file's georeference, computed offline at the engineering point `at` (metres; the
+ * writer passes the centre of the file's element extents, see the module notes): that point is placed at its
+ * georeferenced position, and the engineering x axis at angle `a` from true east there (projected
+ * `a = rotation + gridConvergence`, geographic `a = -trueNorth`). A geographic georeference (IfcSite) is exact at the
+ * engineering origin, so it is computed there.
+ * @throws UnsupportedCrsError for a projected CRS not supported offline; RangeError for a point outside the
+ *   projection's domain.
  */
-export function ecefLocationFor(georef: Georeference): EcefLocationProps {
+export function ecefLocationFor(georef: Georeference, at: XYZProps = Point3d.createZero()): EcefLocationProps {
   let position: GeographicPosition;
   let angle: number;
+  let point = Point3d.fromJSON(at);
   if (georef.kind === "projected") {
-    position = projectedOrigin(georef);
+    position = projectedPosition(georef, point);
     angle = georef.rotation + gridConvergence(georef.epsg, position);
   } else {
+    point = Point3d.createZero();
     position = { latitude: georef.latitude, longitude: georef.longitude, height: georef.height };
     angle = -(georef.trueNorth ?? 0);
   }
@@ -196,14 +305,39 @@ export function ecefLocationFor(georef: Georeference): EcefLocationProps {
     latitude: position.latitude,
     height: position.height,
   });
-  return EcefLocation.createFromCartographicOrigin(origin, Point3d.createZero(), Angle.createRadians(angle)).toJSON();
+  return EcefLocation.createFromCartographicOrigin(origin, point, Angle.createRadians(angle)).toJSON();
+}
+
+/** The CRS of a projected georeference as recorded on the iModel record: EPSG code and name. @throws UnsupportedCrsError */
+export function crsOf(georef: ProjectedGeoreference): { epsg: number; name: string } {
+  const def = crsDefinition(georef.epsg);
+  return { epsg: def.epsg, name: def.name };
+}
+
+/** The task warnings a georeference gives whatever the iModel: an approximate datum shift of its CRS. */
+export function georeferenceWarnings(georef: Georeference, fileLabel: string): TaskWarning[] {
+  if (georef.kind !== "projected") return [];
+  const w = crsDefinition(georef.epsg).warning;
+  return w ? [{ code: w.code, message: `${fileLabel}: ${w.message}`, target: fileLabel }] : [];
+}
+
+/** core-common's unit name of a dataset unit. */
+function unitType(unit: string): "Meter" | "InternationalFoot" | "USSurveyFoot" | "Unsupported" {
+  const u = unit.toLowerCase();
+  return u === "metre"
+    ? "Meter"
+    : u === "foot"
+      ? "InternationalFoot"
+      : u === "us survey foot"
+        ? "USSurveyFoot"
+        : "Unsupported";
 }
 
 /**
- * The geographic coordinate system matching a georeference, as `GeographicCRSProps`: for a supported projected
- * CRS its EPSG code and Bentley dictionary key, vertical CRS `GEOID` (IFC heights are orthometric); `undefined`
- * for a geographic-only georeference (the iModel's spatial system is then a local tangent plane that only the
- * EcefLocation describes) and for CRSs not supported offline.
+ * The geographic coordinate system matching a georeference, as `GeographicCRSProps`: for a projected CRS of the
+ * dataset its EPSG code, name and unit, vertical CRS `GEOID` (IFC heights are orthometric); `undefined` for a
+ * geographic-only georeference (the iModel's spatial system is then a local tangent plane that only the EcefLocation
+ * describes) and for CRSs not supported offline.
  *
  * Not stored in the iModel: with the GCS workspace disabled, core-backend 5.7.3 cannot resolve a GCS
  * (`setGeographicCoordinateSystem` + `updateIModelProps` logs "Unable to find GCS file assets/coordsys.dty in any
@@ -211,22 +345,31 @@ export function ecefLocationFor(georef: Georeference): EcefLocationProps {
  */
 export function gcsFor(georef: Georeference): GeographicCRSProps | undefined {
   if (georef.kind !== "projected") return undefined;
-  const def = crsDefinition(georef.epsg);
-  if (!def) return undefined;
+  let def: CrsDefinition;
+  try {
+    def = crsDefinition(georef.epsg);
+  } catch {
+    return undefined;
+  }
   return {
-    horizontalCRS: { id: def.bentleyId, epsg: georef.epsg, description: def.name, unit: "Meter" },
+    horizontalCRS: { epsg: georef.epsg, description: def.name, unit: unitType(def.unit) },
     verticalCRS: { id: "GEOID" },
   };
 }
 
-/** How far apart two EcefLocations put the iModel: distance of their origins (m) and angle between orientations (rad). */
+/**
+ * How far apart two EcefLocations put the iModel at an engineering point `at` (metres; the centre of the file being
+ * compared): distance of that point's ECEF positions (m) and angle between the orientations (rad).
+ */
 export function ecefLocationDifference(
   a: EcefLocationProps,
   b: EcefLocationProps,
+  at: XYZProps = Point3d.createZero(),
 ): { distance: number; angle: number } {
   const la = new EcefLocation(a);
   const lb = new EcefLocation(b);
-  const distance = la.origin.distance(lb.origin);
+  const p = Point3d.fromJSON(at);
+  const distance = la.getTransform().multiplyPoint3d(p).distance(lb.getTransform().multiplyPoint3d(p));
   const rel: Matrix3d = la.orientation.toMatrix3d().transpose().multiplyMatrixMatrix(lb.orientation.toMatrix3d());
   // rotation angle of a rotation matrix from its trace: cos θ = (trace − 1) / 2
   const cos = Math.max(-1, Math.min(1, (rel.at(0, 0) + rel.at(1, 1) + rel.at(2, 2) - 1) / 2));

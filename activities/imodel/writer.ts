@@ -24,6 +24,7 @@ import {
   InformationPartitionElement,
   LinkElement,
   PhysicalModel,
+  type GeometricModel,
   SettingsPriority,
   SpatialCategory,
   StandaloneDb,
@@ -66,7 +67,7 @@ import {
   type TaskWarning,
 } from "../connectors/types";
 import { CHECKSUM_VERSION, compareChecksum } from "../connectors/checksum";
-import { ecefLocationDifference, ecefLocationFor, UnsupportedCrsError } from "./georef";
+import { crsOf, ecefLocationDifference, ecefLocationFor, georeferenceWarnings, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
 const DISABLE_GCS_WORKSPACES = "itwin/core/gcs/disableWorkspaces";
@@ -116,6 +117,8 @@ export interface WriteResult extends WriteCounts {
   warnings: TaskWarning[];
   /** What the file's georeference did to the iModel's location (see {@link applyGeoreference}). */
   georeference: GeoreferenceOutcome;
+  /** The projected CRS of the file's georeference (EPSG code and dataset name), when it has one that was used. */
+  crs?: { epsg: number; name: string };
 }
 
 /**
@@ -131,8 +134,8 @@ interface LastWrite {
   contentHash: string;
   counts: WriteCounts;
   modelId?: Id64String;
-  /** Outcome of the georeference and its warnings, so that a replay answers the same. */
-  georeference?: { outcome: GeoreferenceOutcome; warnings: TaskWarning[] };
+  /** Outcome of the georeference, its warnings and CRS, so that a replay answers the same. */
+  georeference?: { outcome: GeoreferenceOutcome; warnings: TaskWarning[]; crs?: { epsg: number; name: string } };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -531,6 +534,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         replayed: true,
         warnings: [...warnings, ...geo.warnings],
         georeference: geo.outcome,
+        ...(geo.crs ? { crs: geo.crs } : {}),
       };
     }
   }
@@ -697,7 +701,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     if (!extents.isNull && !extents.isAlmostEqual(db.projectExtents)) db.updateProjectExtents(extents);
   }
 
-  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel);
+  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel, modelCentre(db, modelId));
   warnings.push(...geo.warnings);
 
   // Idempotency record + file label/url refresh, in the same transaction.
@@ -722,28 +726,57 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   db.saveChanges(
     `imodel-sync run ${input.runId}: ${input.sourceFilePath} (+${counts.inserted} ~${counts.updated} -${counts.deleted})`,
   );
-  return { ...counts, repositoryLinkId: linkId, modelId, replayed: false, warnings, georeference: geo.outcome };
+  return {
+    ...counts,
+    repositoryLinkId: linkId,
+    modelId,
+    replayed: false,
+    warnings,
+    georeference: geo.outcome,
+    ...(geo.crs ? { crs: geo.crs } : {}),
+  };
 }
 
-/** Two georeferences agree when they put the iModel origin within this distance and its axes within this angle. */
+/**
+ * Centre of the extents of the file's elements (iModel coordinates, metres), where its georeference is evaluated
+ * (./georef module notes: models drawn in grid coordinates); the origin when the model has no geometry.
+ */
+function modelCentre(db: StandaloneDb, modelId: Id64String): Point3d {
+  try {
+    const extents = db.models.getModel<GeometricModel>(modelId).queryExtents();
+    if (!extents.isNull) return extents.center;
+  } catch {
+    // no geometric model (nothing written): the origin
+  }
+  return Point3d.createZero();
+}
+
+/** Two georeferences agree when they put the file's centre within this distance and its axes within this angle. */
 const GEOREFERENCE_TOLERANCE = { metres: 1, radians: 0.001 };
 
 /**
  * Applies a file's georeference to the iModel's location, inside the caller's transaction: an iModel without an
- * EcefLocation gets the one computed offline from the file ({@link ecefLocationFor}); an iModel that has one keeps
- * it, and the file's is compared with it (ECEF origin distance and orientation angle, {@link GEOREFERENCE_TOLERANCE}).
- * The geographic coordinate system is not stored: with the GCS workspace disabled core-backend cannot resolve one
- * offline (see `gcsFor` in ./georef).
+ * EcefLocation gets the one computed offline from the file at the centre of its elements `at` ({@link ecefLocationFor});
+ * an iModel that has one keeps it, and the file's is compared with it at that centre (distance of the centre's ECEF
+ * positions and orientation angle, {@link GEOREFERENCE_TOLERANCE}). A CRS whose datum shift is approximate offline
+ * gives its warning whatever the outcome. The geographic coordinate system is not stored: with the GCS workspace
+ * disabled core-backend cannot resolve one offline (see `gcsFor` in ./georef); its EPSG code and name are returned
+ * (`crs`) for the iModel's record.
  */
 function applyGeoreference(
   db: StandaloneDb,
   georef: Georeference | undefined,
   fileLabel: string,
-): { outcome: GeoreferenceOutcome; warnings: TaskWarning[] } {
+  at: Point3d,
+): { outcome: GeoreferenceOutcome; warnings: TaskWarning[]; crs?: { epsg: number; name: string } } {
   if (!georef) return { outcome: "none", warnings: [] };
   let location: EcefLocation;
+  let warnings: TaskWarning[];
+  let crs: { epsg: number; name: string } | undefined;
   try {
-    location = new EcefLocation(ecefLocationFor(georef));
+    location = new EcefLocation(ecefLocationFor(georef, at));
+    warnings = georeferenceWarnings(georef, fileLabel);
+    if (georef.kind === "projected") crs = crsOf(georef);
   } catch (e) {
     const code = e instanceof UnsupportedCrsError ? e.code : "GeoreferenceUnreadable";
     const reason = e instanceof Error ? e.message : String(e);
@@ -758,18 +791,23 @@ function applyGeoreference(
       ],
     };
   }
+  const withCrs = crs ? { crs } : {};
   const existing = db.ecefLocation;
   if (!db.isGeoLocated || !existing) {
     db.updateEcefLocation(location);
-    return { outcome: "set", warnings: [] };
+    return { outcome: "set", warnings, ...withCrs };
   }
-  const { distance, angle } = ecefLocationDifference(existing.toJSON(), location.toJSON());
+  const { distance, angle } = ecefLocationDifference(existing.toJSON(), location.toJSON(), at);
   if (distance <= GEOREFERENCE_TOLERANCE.metres && angle <= GEOREFERENCE_TOLERANCE.radians)
-    return { outcome: "kept", warnings: [] };
+    return { outcome: "kept", warnings, ...withCrs };
   const message =
-    `${fileLabel}: its georeference (${georef.origin}) places the iModel origin ${distance.toFixed(2)} m away from the iModel's location` +
+    `${fileLabel}: its georeference (${georef.origin}) places the file ${distance.toFixed(2)} m away from where the iModel's location puts it` +
     ` (axes ${((angle * 180) / Math.PI).toFixed(4)}° apart); the iModel's location is kept`;
-  return { outcome: "conflict", warnings: [{ code: "GeoreferenceConflict", message, target: fileLabel }] };
+  return {
+    outcome: "conflict",
+    warnings: [...warnings, { code: "GeoreferenceConflict", message, target: fileLabel }],
+    ...withCrs,
+  };
 }
 
 function ensureExternalSource(db: StandaloneDb, linkId: Id64String, label: string): Id64String {
