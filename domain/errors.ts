@@ -34,6 +34,7 @@ export const ERROR_STATUS = {
   RunNotFound: 404,
   SourceFileNotMapped: 404,
   UserNotFound: 404,
+  SourceFolderNotFound: 404,
   NotFound: 404,
   UserAlreadyExists: 409,
   NotATeamMember: 409,
