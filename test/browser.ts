@@ -44,6 +44,8 @@ export async function startChromium(): Promise<StartedBrowser> {
     headless: true,
     args: CHROMIUM_FLAGS,
     viewport: { width: 1280, height: 800 },
+    // Fewer transitions: dialogs and backdrops reach their final colours at once (axe measures contrast).
+    reducedMotion: "reduce",
     timeout: 60_000,
   });
   return {
@@ -70,6 +72,7 @@ const AXE_SOURCE = () => fs.readFileSync(require.resolve("axe-core/axe.min.js"),
  * page's Content-Security-Policy does not apply to it). Returns the serious and critical violations.
  */
 export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> {
+  await settled(page);
   // (Callbacks of page.evaluate run in the page: its globals are reached through globalThis.)
   const loaded = await page.evaluate(() => typeof (globalThis as any).axe !== "undefined");
   if (!loaded) await page.evaluate(AXE_SOURCE());
@@ -86,6 +89,21 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
     }));
   });
   return (violations as AxeViolation[]).filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+/**
+ * Waits (at most 3 s) until the page's finite animations and transitions ended (a dialog fading in shows blended
+ * colours meanwhile); endless ones (an indeterminate progress bar) are not waited for.
+ */
+export async function settled(page: Page): Promise<void> {
+  await page.evaluate(async () => {
+    const w = globalThis as any;
+    const finite = w.document
+      .getAnimations()
+      .filter((a: any) => a.effect?.getComputedTiming?.().iterations !== Infinity)
+      .map((a: any) => a.finished.catch(() => undefined));
+    await Promise.race([Promise.all(finite), new Promise((r) => w.setTimeout(r, 3000))]);
+  });
 }
 
 /** Where the browser tests write their screenshots (git-ignored); `PORTAL_SCREENSHOTS` moves it. */

@@ -61,7 +61,6 @@ describe("portal in a browser", () => {
 
   /** axe-core on the page as it is, then a screenshot. */
   async function check(p: Page, name: string): Promise<void> {
-    await p.waitForTimeout(150); // let transitions settle for the screenshot
     const violations = await seriousAxeViolations(p);
     expect(violations, `${name}: ${JSON.stringify(violations, null, 1)}`).toEqual([]);
     await screenshot(p, name);
@@ -162,6 +161,7 @@ describe("portal in a browser", () => {
     });
     expect(kept).toEqual({ href: url(), local: 0, session: 0, cookie: "" });
     expect(await chromium.context.cookies()).toEqual([]);
+    await check(page, "02-imodels");
   });
 
   it("creates an iModel and a connection from the folder browser; a file mapped by another connection is refused next to it", async () => {
@@ -256,6 +256,8 @@ describe("portal in a browser", () => {
   });
 
   it("renames and schedules the connection; the next run is shown", async () => {
+    await reopen(page, `#/connections/${ids.plans}`, ada.apiKey);
+    await heading(page, "Plans").waitFor();
     await page.getByRole("button", { name: "Rename", exact: true }).click();
     await dialog(page).getByLabel("Display name").fill("Plans (north)");
     await dialog(page).getByRole("button", { name: "Rename", exact: true }).click();
@@ -283,6 +285,8 @@ describe("portal in a browser", () => {
   });
 
   it("changes the mapping: adds a composite model, unmaps with keepData and with deleteData; the last one is not unmappable", async () => {
+    await reopen(page, `#/connections/${ids.plans}`, ada.apiKey);
+    await heading(page, "Plans (north)").waitFor();
     await page.getByRole("button", { name: "Add composite models" }).click();
     const add = dialog(page);
     expect(await add.getByRole("checkbox", { name: "hvac.ifc", exact: true }).isDisabled()).toBe(true);
@@ -327,7 +331,7 @@ describe("portal in a browser", () => {
   });
 
   it("synchronizes several connections at once; the owner change is refused during the run, then done", async () => {
-    await page.getByRole("link", { name: CAMPUS }).first().click();
+    await reopen(page, `#/imodels/${iModelId}`, ada.apiKey);
     await heading(page, CAMPUS).waitFor();
     await page.getByRole("checkbox", { name: "Select Plans (north)" }).check();
     await page.getByRole("checkbox", { name: "Select Site" }).check();
@@ -352,7 +356,7 @@ describe("portal in a browser", () => {
   });
 
   it("explains the GCS refusal, changes the owner with the advice to sync, deletes with keepData", async () => {
-    await page.getByRole("link", { name: "Site", exact: true }).click();
+    await reopen(page, `#/connections/${ids.site}`, ada.apiKey);
     await heading(page, "Site").waitFor();
     await page.getByText("defined by this connection").waitFor();
     await page.getByRole("button", { name: "Delete", exact: true }).click();
