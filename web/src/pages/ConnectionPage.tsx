@@ -169,9 +169,11 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
           <h2 id="mapping-heading" className="portal-h2">
             Mapping
           </h2>
-          <Button size="small" disabled={!active} onClick={() => setDialog("add")}>
-            Add composite models
-          </Button>
+          {active ? (
+            <Button size="small" onClick={() => setDialog("add")}>
+              Add composite models
+            </Button>
+          ) : null}
         </div>
         <ul className="portal-mapping">
           {composites.map((f) => (
@@ -182,18 +184,13 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
                   composite model, {f.connectorType}
                   {iModel.gcsDefinedBy?.sourceFileId === f.id ? ", defines the GCS" : ""}
                 </Text>
-                {composites.length > 1 ? (
-                  <Button
-                    size="small"
-                    disabled={!active}
-                    onClick={() => setDialog({ unmap: f })}
-                    aria-label={`Unmap ${f.path}`}
-                  >
+                {active && composites.length > 1 ? (
+                  <Button size="small" onClick={() => setDialog({ unmap: f })} aria-label={`Unmap ${f.path}`}>
                     Unmap
                   </Button>
                 ) : null}
               </div>
-              {composites.length === 1 ? (
+              {active && composites.length === 1 ? (
                 <Hint>
                   The last composite model cannot be unmapped: removing every file means deleting the connection (use
                   Delete).
