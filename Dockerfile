@@ -3,7 +3,7 @@
 #   docker run IMAGE node dist/worker/main.js      -> worker
 # See docker-compose.yml for the production-like stack (PostgreSQL-backed Temporal, MongoDB).
 
-# ---- build: full dependency tree, TypeScript -> dist/
+# ---- build: full dependency tree, TypeScript -> dist/, the portal (web/) -> dist/web/dist
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV npm_config_update_notifier=false
@@ -18,8 +18,11 @@ COPY api ./api
 COPY worker ./worker
 COPY scripts ./scripts
 COPY samples ./samples
+COPY web ./web
 RUN npm run build \
  && test -f dist/api/server.js && test -f dist/worker/main.js \
+ && node_modules/.bin/vite build --config web/vite.config.mts \
+ && mkdir -p dist/web && cp -R web/dist dist/web/dist && test -f dist/web/dist/index.html \
  && npm prune --omit=dev
 
 # ---- runtime: production dependencies and compiled JavaScript only

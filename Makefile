@@ -4,13 +4,13 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps tools compose-tool test-server dev up servers demo down status logs env test lint format typecheck build \
-        bench compose-config clean
+.PHONY: help deps tools compose-tool test-server chromium portal dev up servers demo down status logs env test lint format \
+        typecheck build bench compose-config clean
 
 STACK := bash scripts/stack.sh
 TSX := node_modules/.bin/tsx
 LINT_SOURCES := 'api/**/*.ts' 'activities/**/*.ts' 'workflows/**/*.ts' 'domain/**/*.ts' 'lib/**/*.ts' 'worker/**/*.ts' \
-  'scripts/**/*.ts' 'test/**/*.ts'
+  'scripts/**/*.ts' 'test/**/*.ts' 'web/src/**/*.ts' 'web/src/**/*.tsx'
 
 help: ## list the targets
 	@echo "usage: make <target>   (settings via env, e.g. API_PORT=3100 make dev; see scripts/stack.sh --help)"
@@ -32,6 +32,12 @@ compose-tool: # docker-compose for test/compose.test.ts (apt-get when missing an
 test-server: # Temporal's time-skipping Java test server for test/owner-token.test.ts (Maven Central, cached)
 	@bash scripts/ensure-tools.sh temporal-test-server >/dev/null
 
+chromium: # Debian's chromium for test/portal.test.ts (apt-get when missing and root)
+	@bash scripts/ensure-tools.sh chromium >/dev/null
+
+portal: deps ## build the web portal (web/) into web/dist, which the API serves at /
+	@$(TSX) scripts/portal.ts
+
 dev: deps tools ## start Temporal, FerretDB, worker and API in the background (stop: make down)
 	@$(STACK) up
 
@@ -40,7 +46,8 @@ up: dev ## same as dev
 servers: tools ## start only Temporal and FerretDB
 	@$(STACK) up servers
 
-demo: deps tools ## start the stack and run scripts/demo.ts (DEMO_EXIT=1, default under CI: stop afterwards)
+demo: deps tools ## build the portal when missing, start the stack and run scripts/demo.ts (DEMO_EXIT=1, default under CI: stop afterwards)
+	@$(TSX) scripts/portal.ts --if-stale
 	@$(STACK) up
 	@eval "$$($(STACK) env)"; \
 	if [ -z "$${DEMO_EXIT:-}" ] && [ -n "$${CI:-}" ]; then export DEMO_EXIT=1; fi; \
@@ -64,7 +71,7 @@ logs: ## show the last lines of every log (one: scripts/stack.sh logs <name> [-f
 env: ## print the export lines the apps use
 	@$(STACK) env
 
-test: deps tools compose-tool test-server lint ## lint, then run the test suite (vitest; it starts its own stack on other ports)
+test: deps tools compose-tool test-server chromium lint ## lint, then run the test suite (vitest; it starts its own stack on other ports)
 	@node_modules/.bin/vitest run
 
 lint: deps ## ESLint (determinism rules for workflows/), Prettier check, import cycles, type check
@@ -73,14 +80,16 @@ lint: deps ## ESLint (determinism rules for workflows/), Prettier check, import 
 	@node_modules/.bin/dpdm --no-warning --no-tree --exit-code circular:1 $(LINT_SOURCES) >/dev/null 2>&1 || \
 	  { node_modules/.bin/dpdm --no-warning --no-tree $(LINT_SOURCES); exit 1; }
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
+	@node_modules/.bin/tsc -p web/tsconfig.json
 	@echo "lint: clean"
 
 format: deps ## apply Prettier and ESLint's fixes to the whole tree
 	@node_modules/.bin/eslint --fix . || true
 	@node_modules/.bin/prettier --write --log-level warn .
 
-typecheck: deps ## tsc --noEmit
+typecheck: deps ## tsc --noEmit (the service and the portal)
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit
+	@node_modules/.bin/tsc -p web/tsconfig.json
 
 build: deps ## compile to dist/ (what the Docker image runs)
 	@npm run build

@@ -2,6 +2,7 @@
 import { builtinModules } from "node:module";
 import js from "@eslint/js";
 import prettier from "eslint-config-prettier";
+import reactHooks from "eslint-plugin-react-hooks";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
@@ -26,11 +27,15 @@ const IO_PACKAGES = [
 ];
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "data/**", "web/dist/**", "coverage/**"] },
+  { ignores: ["node_modules/**", "dist/**", "data/**", "web/dist/**", "coverage/**", "test-output/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // The portal's sources run in the browser (their own block below); everything else runs on Node.
+    ignores: ["web/src/**"],
     languageOptions: { globals: { ...globals.node } },
+  },
+  {
     rules: {
       "@typescript-eslint/no-unused-vars": [
         "error",
@@ -102,6 +107,13 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The portal (web/src): browser code with React; the rules of hooks hold (README.md "Portal").
+    files: ["web/src/**/*.{ts,tsx}"],
+    languageOptions: { globals: { ...globals.browser } },
+    plugins: { "react-hooks": reactHooks },
+    rules: { ...reactHooks.configs.recommended.rules },
   },
   {
     files: ["test/**/*.ts", "scripts/**/*.ts"],

@@ -35,8 +35,10 @@ import {
   recordedRun,
 } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
+import { portalConfigRouter, portalFiles } from "./portal";
 import { schedulesRouter } from "./schedules";
 import { teamsRouter } from "./teams";
+import { sourcesRouter } from "./sources";
 import { checkNewSourceFiles } from "./source-files";
 import { usersRouter } from "./users";
 
@@ -51,6 +53,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   const app = express();
   app.disable("x-powered-by");
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
+  // The portal's files (web/dist) need no key: the sign-in page is one of them (api/portal.ts).
+  app.use(portalFiles());
   // A POST/PUT/PATCH body must be JSON (415 otherwise), at most 1 MB (413).
   app.use(requireJsonBody());
   app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));
@@ -62,6 +66,8 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     schedulesRouter({ config, store, temporal }),
     ownershipRouter({ config, store, temporal }),
     lifecycleRouter({ config, store, temporal }),
+    sourcesRouter({ config }),
+    portalConfigRouter({ config }),
   );
 
   const now = () => new Date().toISOString();

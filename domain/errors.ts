@@ -36,6 +36,7 @@ export const ERROR_STATUS = {
   SourceFileNotMapped: 404,
   UserNotFound: 404,
   TeamMemberNotFound: 404,
+  SourceFolderNotFound: 404,
   NotFound: 404,
   UserAlreadyExists: 409,
   NotATeamMember: 409,

@@ -145,4 +145,13 @@ export const bulkRunBody = z
   })
   .strict();
 
+/** `GET /sources`: the folder to list (`path`, absolute, given once); absent: the SOURCE_ROOTS themselves. */
+export const sourcesQuery = z
+  .object({
+    path: textParam("path").refine((v) => v === undefined || v.length <= 4096, {
+      message: "path must be at most 4096 characters",
+    }),
+  })
+  .strict();
+
 export type CreateConnectionBody = z.infer<typeof createConnectionBody>;

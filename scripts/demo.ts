@@ -6,6 +6,9 @@
  * $DATA_DIR/admin-api-key), creates a demo user with POST /users, and acts as that user, who so becomes the
  * connection's owner.
  *
+ * At the end it prints the portal's address (the API serves it at `/`; `make demo` builds it when missing) and where the
+ * admin key is.
+ *
  * Env: API_URL (default http://127.0.0.1:$API_PORT, API_PORT default 3000), ADMIN_API_KEY, DATA_DIR, TEMPORAL_UI_URL,
  * TEMPORAL_NAMESPACE, DEMO_EXIT=1 to exit after the sync (exit code 1 unless the run's result is Success) instead of
  * waiting for Ctrl-C.
@@ -28,6 +31,14 @@ function adminKey(): string {
   const file = path.join(process.env.DATA_DIR ?? path.resolve(__dirname, "..", "data"), "admin-api-key");
   if (fs.existsSync(file)) return fs.readFileSync(file, "utf8").trim();
   throw new Error('ADMIN_API_KEY is not set (eval "$(scripts/stack.sh env)" exports it)');
+}
+
+/** Where to find the admin key, without printing it (it never goes into a log). */
+function adminKeyHint(): string {
+  const file = path.join(process.env.DATA_DIR ?? path.resolve(__dirname, "..", "data"), "admin-api-key");
+  return fs.existsSync(file) && fs.readFileSync(file, "utf8").trim() === process.env.ADMIN_API_KEY
+    ? `cat ${file}`
+    : "the ADMIN_API_KEY you set";
 }
 
 /** The API key calls are made with: the admin's first, then the demo user's. */
@@ -140,6 +151,10 @@ async function main(): Promise<number> {
   console.log(`\nAPI          ${apiUrl}  (e.g. curl -H "authorization: Bearer $ADMIN_API_KEY" ${apiUrl}${r.location})`);
   console.log(`Temporal UI  ${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(run.workflowId)}`);
   console.log(`iModel       ${iModel.location.path}`);
+  console.log(
+    `\nPortal       ${apiUrl}/   (the demo connection "${connection.displayName}" is in iModel "${iModel.name}")`,
+  );
+  console.log(`             sign in with the admin key: ${adminKeyHint()}`);
   return run.result === "Success" ? 0 : 1;
 }
 

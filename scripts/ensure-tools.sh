@@ -2,14 +2,15 @@
 # Builds the embedded stack's servers from their Go modules into a per-user cache keyed by version,
 # so later runs (and CI on the same machine) reuse them. Prints the paths of the binaries.
 #
-# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose] [temporal-test-server]
+# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose] [temporal-test-server] [chromium]
 #   (no argument = temporal ferretdb; docker-compose is only needed by test/compose.test.ts; temporal-test-server,
-#   the time-skipping Java test server from Maven Central, only by test/owner-token.test.ts)
+#   the time-skipping Java test server from Maven Central, only by test/owner-token.test.ts; chromium, Debian's
+#   browser, only by the portal's browser tests, test/portal.test.ts)
 # Env: TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2),
 #      TEMPORAL_TEST_SERVER_VERSION (default 1.31.0), IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
 #
 # Output (stdout, one per requested tool): TEMPORAL_BIN=…, FERRETDB_BIN=…, DOCKER_COMPOSE_BIN=…,
-#   TEMPORAL_TEST_SERVER_BIN=…
+#   TEMPORAL_TEST_SERVER_BIN=…, CHROMIUM_BIN=…
 # Progress and errors go to stderr. Concurrent callers are serialized by a lock, so a tool is built once.
 set -euo pipefail
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
@@ -174,6 +175,34 @@ ensure_compose() {
     "Install it, e.g. 'sudo apt-get install docker-compose' (Debian/Ubuntu) or the Docker Compose plugin." >&2
 }
 
+# Chromium (Debian's `chromium` package) for the portal's browser tests: browser downloads are not possible, so the
+# tests drive the system browser with playwright-core. Installed with apt-get when missing and we are root (or have
+# password-less sudo).
+ensure_chromium() {
+  local bin
+  for bin in /usr/bin/chromium /usr/bin/chromium-browser; do
+    if [ -x "$bin" ]; then echo "CHROMIUM_BIN=$bin"; return 0; fi
+  done
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
+  fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    lock
+    if [ ! -x /usr/bin/chromium ]; then
+      echo "installing chromium with apt-get (needed by the portal's browser tests)..." >&2
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+      if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2; then
+        echo "warning: 'apt-get install chromium' failed; test/portal.test.ts will fail" >&2
+        return 0
+      fi
+    fi
+    echo "CHROMIUM_BIN=/usr/bin/chromium"; return 0
+  fi
+  echo "warning: chromium is not installed; test/portal.test.ts will fail." \
+    "Install it, e.g. 'sudo apt-get install chromium' (Debian/Ubuntu)." >&2
+}
+
 want=("$@")
 [ ${#want[@]} -eq 0 ] && want=(temporal ferretdb)
 for t in "${want[@]}"; do
@@ -182,6 +211,7 @@ for t in "${want[@]}"; do
     ferretdb) build_ferretdb; echo "FERRETDB_BIN=$TOOLS/ferretdb-$FERRETDB_VERSION/ferretdb" ;;
     docker-compose|compose) ensure_compose ;;
     temporal-test-server) build_test_server; echo "TEMPORAL_TEST_SERVER_BIN=$TOOLS/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server" ;;
-    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server)" >&2; exit 2 ;;
+    chromium) ensure_chromium ;;
+    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server chromium)" >&2; exit 2 ;;
   esac
 done

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { TestProject } from "vitest/node";
 import { simpleParser } from "mailparser";
+import { buildPortal, portalIsStale } from "../scripts/portal";
 import { SMTPServer } from "smtp-server";
 
 export interface StackInfo {
@@ -79,6 +80,8 @@ declare module "vitest" {
 const root = path.resolve(__dirname, "..");
 
 export default async function setup(project: TestProject) {
+  // The API serves the built portal (web/dist); test/portal.test.ts drives it in a browser.
+  if (portalIsStale()) buildPortal();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-test-"));
   // TEST_PORT_OFFSET moves the whole test stack, so two suites can run on one machine.
   const base = Number(process.env.TEST_PORT_OFFSET ?? 0);

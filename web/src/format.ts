@@ -1,0 +1,60 @@
+/** How the portal writes dates, states and counts. */
+import type { Schedule, Task } from "./types";
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** A UTC ISO time in the browser's time zone, e.g. "12 Mar 2026, 14:05". Empty for none. */
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : dateTime.format(d);
+}
+
+/** The schedule in words: "manual only", "every 4 hours", "daily at 02:30 (Europe/Berlin)", ... */
+export function describeSchedule(s: Schedule | undefined): string {
+  if (!s || s.type === "manual") return "Manual only";
+  const text = s.description ?? s.type;
+  return text.charAt(0).toUpperCase() + text.slice(1) + (s.paused ? " (paused)" : "");
+}
+
+/** iTwinUI status of a run, job or task result (for badges). */
+export function resultStatus(result: string): "positive" | "negative" | "warning" | "informational" | undefined {
+  switch (result) {
+    case "Success":
+      return "positive";
+    case "Error":
+    case "TimedOut":
+      return "negative";
+    case "PartialSuccess":
+      return "warning";
+    case "Undetermined":
+      return "informational";
+    default:
+      return undefined;
+  }
+}
+
+/** Elements written by a task: inserted + updated + deleted. */
+export function elementsWritten(t: Pick<Task, "elements">): number {
+  const e = t.elements ?? {};
+  return (e.inserted ?? 0) + (e.updated ?? 0) + (e.deleted ?? 0);
+}
+
+/** Counts of a task in words: "3 inserted, 1 updated" (zero counts left out; every count the API gives is shown). */
+export function describeCounts(counts: Record<string, number> | undefined): string {
+  if (!counts) return "";
+  const parts = Object.entries(counts)
+    .filter(([, n]) => typeof n === "number" && n !== 0)
+    .map(([k, n]) => `${n.toLocaleString()} ${k}`);
+  return parts.length ? parts.join(", ") : "none";
+}
+
+/** A byte size for people ("413 KB"). */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** "1 file", "2 files". */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
