@@ -171,7 +171,9 @@ describe("portal in a browser", () => {
     await heading(page, CAMPUS).waitFor();
     iModelId = decodeURIComponent(new URL(page.url()).hash.split("/")[2]);
     // The manager adds Bob to the team; Bob then uses the iModel once, so he may own its connections.
-    expect((await http("POST", `/imodels/${iModelId}/members`, { userId: bob.user.id, role: "member" })).status).toBe(201);
+    expect((await http("POST", `/imodels/${iModelId}/members`, { userId: bob.user.id, role: "member" })).status).toBe(
+      201,
+    );
     expect((await httpAs(bob.apiKey, "GET", `/imodels/${iModelId}`)).status).toBe(200);
 
     await page.getByRole("button", { name: "New connection" }).click();
