@@ -373,10 +373,11 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       const refs = await resolveReferences(store, connection, task, parsed.references ?? []);
 
       Context.current().heartbeat("writing");
-      const lastMoment = notToWrite(await store.connections.findOne({ _id: connection._id }));
+      const fresh = await store.connections.findOne({ _id: connection._id });
+      const lastMoment = notToWrite(fresh);
       if (lastMoment) return stop(lastMoment);
       ensureIModel(iModel.location.path, iModel.name);
-      const guard = deletionGuardOf(connection);
+      const guard = deletionGuardOf(fresh ?? connection); // the settings as they are now
       let written;
       try {
         written = await writeSourceFile({

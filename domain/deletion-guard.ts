@@ -1,8 +1,9 @@
 /**
- * The deletion guard (README "Synchronization", "Deletion guard"): a structurally complete file can still be the wrong
- * file (an export of one storey saved over the whole building, a filter left on). A run that would delete a large
- * share of a file's elements holds that file instead: its task ends `Error` with `DeletionGuard`, nothing of the file
- * is written, and a run asked with `{"confirmDeletions": true}` applies the deletions. Pure rules, no I/O.
+ * The deletion guard (docs/product-rules.md "Synchronization integrity"; README "Synchronization"): a structurally
+ * complete file can still be the wrong file (an export of one storey saved over the whole building, a filter left
+ * on). A run that would delete a large share of a file's elements holds that file instead: its task ends `Error` with
+ * `DeletionGuard`, nothing of the file is written, and a run asked with `{"confirmDeletions": true}` applies the
+ * deletions. Pure rules, no I/O.
  */
 
 /** A connection's deletion guard settings. */
