@@ -177,6 +177,8 @@ describe("STEP completeness scan", () => {
       ),
     );
     expect(ok.kind).toBe("complete");
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), fs.readFileSync(I("model_rev1.ifc"))]);
+    expect(scanStep(bom).kind).toBe("complete");
     if (ok.kind === "complete") {
       expect(ok.content.instances).toBe(4);
       expect(Object.fromEntries([...ok.content.types].map(([t, c]) => [t, c.count]))).toEqual({

@@ -287,6 +287,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
   };
 
   if (b.length === 0) throw notStep("the file is empty");
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) s.i = 3; // a UTF-8 byte order mark some exporters write
   space(() => []);
   const first = s.word();
   if (first.toUpperCase() !== "ISO-10303-21")
