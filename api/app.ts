@@ -13,7 +13,13 @@ import { ApiError } from "../domain/errors";
 import { type ConnectionRecord, type ConnectionStatus, type IModelRecord, type RunTrigger } from "../domain/model";
 import { isAdmin, ownerSummary, teamMemberId } from "../domain/users";
 import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
-import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
+import {
+  createConnectionBody,
+  createIModelBody,
+  listConnectionsQuery,
+  pagingQuery,
+  runConnectionBody,
+} from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
@@ -22,7 +28,7 @@ import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import { peopleCollections } from "../lib/collections";
 import { putTeamMember } from "../lib/teams";
-import type { RunRequestResult } from "../workflows/definitions";
+import type { RunRequest, RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser, viewerOf } from "./auth";
 import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
@@ -76,8 +82,12 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
    * Asks the iModel's run queue for a run (lib/runs.ts; the schedule activities call the same function).
    * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within 20 s.
    */
-  async function requestRun(connection: ConnectionRecord, trigger: RunTrigger): Promise<RunRequestResult> {
-    return requestRunOfQueue(temporal, config.taskQueue, connection, trigger);
+  async function requestRun(
+    connection: ConnectionRecord,
+    trigger: RunTrigger,
+    recorded: Pick<RunRequest, "confirmDeletions"> = {},
+  ): Promise<RunRequestResult> {
+    return requestRunOfQueue(temporal, config.taskQueue, connection, trigger, undefined, undefined, recorded);
   }
 
   app.get(
@@ -290,13 +300,22 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.post(
     "/connections/:id/run",
     route(async (req, res) => {
+      const body = parse(runConnectionBody, req.body);
       const connection = await getConnection(req, req.params.id);
       assertConnectionActive(connection);
-      const { runId, created } = await requestRun(connection, "manual");
+      // confirmDeletions: the deletion guard holds none of this run's files (domain/deletion-guard.ts).
+      const { runId, created } = await requestRun(
+        connection,
+        "manual",
+        body.confirmDeletions ? { confirmDeletions: true } : {},
+      );
       const location = `/connections/${connection._id}/runs/${runId}`;
       // The active run another request has just queued may not be recorded yet: the answer waits for its record.
       const run = await recordedRun(store, runId);
-      req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
+      req.log.info(
+        { connectionId: connection._id, runId, created, confirmDeletions: body.confirmDeletions === true },
+        created ? "run requested" : "run already active",
+      );
       res
         .status(created ? 202 : 303)
         .location(location)
