@@ -252,12 +252,19 @@ describe("the deletion guard", () => {
     }
     const badRun = await http("POST", `/connections/${connection.id}/run`, { confirmDeletions: "yes" });
     expect(badRun.status).toBe(400);
-    const other = await createUser("guard outsider");
-    const refused = await httpAs(other.apiKey, "PATCH", `/connections/${connection.id}`, {
+    // a team member who does not own the connection is refused; to anyone outside the team it does not exist
+    const member = await createUser("guard member");
+    expect((await http("POST", `/imodels/${iModel.id}/members`, { userId: member.user.id })).status).toBe(201);
+    const refused = await httpAs(member.apiKey, "PATCH", `/connections/${connection.id}`, {
       deletionGuard: { enabled: true },
     });
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe("NotConnectionOwner");
+    const outsider = await createUser("guard outsider");
+    const hidden = await httpAs(outsider.apiKey, "PATCH", `/connections/${connection.id}`, {
+      deletionGuard: { enabled: true },
+    });
+    expect(hidden.status).toBe(404);
   });
 });
 
