@@ -18,8 +18,10 @@ import { sourceFileAbsolutePath } from "../domain/paths";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
-import { CONNECTORS } from "./connectors";
+import { parseInThread } from "./connectors/parse-in-thread";
 import { SourceFileError } from "./connectors/types";
+import { writeOrWaitForSpace } from "./disk-full";
+import { loopHeartbeat, whileBeating } from "./heartbeats";
 import { ensureIModel, writeSourceFile } from "./imodel/writer";
 import { taskRecords, type PlannedTask } from "./run-records";
 import { checkSourceFile, hashFile, resolveReferences } from "./source-files";
@@ -300,7 +302,10 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
       let contentHash: string;
       try {
-        contentHash = await hashFile(absolutePath);
+        contentHash = await whileBeating(
+          () => "hashing",
+          () => hashFile(absolutePath),
+        );
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
         return fail({
@@ -319,7 +324,11 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       Context.current().heartbeat("parsing");
       let parsed;
       try {
-        parsed = await CONNECTORS[task.connectorType](absolutePath);
+        // In a parser thread, while this thread keeps beating (docs/architecture.md "Heartbeats").
+        parsed = await whileBeating(
+          () => "parsing",
+          () => parseInThread(task.connectorType, absolutePath),
+        );
       } catch (err) {
         if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
         return fail({
@@ -336,17 +345,27 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       Context.current().heartbeat("writing");
       const lastMoment = notToWrite(await store.connections.findOne({ _id: connection._id }));
       if (lastMoment) return stop(lastMoment);
-      ensureIModel(iModel.location.path, iModel.name);
-      const written = await writeSourceFile({
-        bimPath: iModel.location.path,
-        connectionId: connection._id,
-        connectionName: connection.displayName,
-        sourceFileId: task.sourceFileId,
-        sourceFilePath: task.path,
-        contentHash,
-        runId,
-        parsed,
-      });
+      // A full disk: the task waits (WaitingToRetry, reason InsufficientStorage) and is retried (docs/architecture.md "Full disks").
+      const bimFolder = path.dirname(iModel.location.path);
+      const written = await writeOrWaitForSpace(
+        store,
+        l,
+        { id, path: task.path, record: existing, bimFolder },
+        async () => {
+          ensureIModel(iModel.location.path, iModel.name);
+          return writeSourceFile({
+            bimPath: iModel.location.path,
+            connectionId: connection._id,
+            connectionName: connection.displayName,
+            sourceFileId: task.sourceFileId,
+            sourceFilePath: task.path,
+            contentHash,
+            runId,
+            parsed,
+            heartbeat: loopHeartbeat("writing"),
+          });
+        },
+      );
       if (written.georeference === "set") {
         // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
         await store.imodels.updateOne(

@@ -91,6 +91,11 @@ export interface WriteInput {
   runId: string;
   parsed: ParsedFile;
   /**
+   * Called once per element written or compared (cheap calls): the file activity records its heartbeats from here,
+   * since the write is synchronous on the main thread (docs/architecture.md "Heartbeats").
+   */
+  heartbeat?: () => void;
+  /**
    * Test hook only (test/checksum-migration.test.ts), never set by the service: `true` writes the element aspects
    * without the checksum version, as the releases before checksum version 2 did, to build the iModels an upgrade
    * finds.
@@ -636,6 +641,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const categories = new Map<string, Id64String>();
   const seen = new Set<string>();
   for (const e of input.parsed.elements) {
+    input.heartbeat?.();
     if (seen.has(e.identifier)) {
       warnings.push({
         code: "DuplicateIdentifier",
