@@ -20,9 +20,11 @@ import { sourceFileAbsolutePath } from "../domain/paths";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
-import { CONNECTORS } from "./connectors";
+import { parseInThread } from "./connectors/parse-in-thread";
 import { notWrittenTotal } from "./connectors/shared/items";
 import { SourceFileError } from "./connectors/types";
+import { writeOrWaitForSpace } from "./disk-full";
+import { loopHeartbeat, whileBeating } from "./heartbeats";
 import { DeletionGuardError, ensureIModel, writeSourceFile } from "./imodel/writer";
 import { taskRecords, type PlannedTask } from "./run-records";
 import {
@@ -238,13 +240,15 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
     /**
      * Synchronizes one file: reads its bytes once (see `readSourceFileOnce`) and hashes them; when it is unchanged
      * (see fileUnchanged) the task is Skipped; otherwise its connector checks the same bytes for completeness and
-     * parses them, and the writer puts them into the iModel in one transaction (element-level incremental sync by
-     * provenance), unless the connection's deletion guard holds the file (`domain/deletion-guard.ts`; not when the
+     * parses them in a parser thread (`parseInThread`), and the writer puts them into the iModel in one transaction
+     * (element-level incremental sync by provenance), unless the connection's deletion guard holds the file (`domain/deletion-guard.ts`; not when the
      * run was asked with `confirmDeletions`). A problem of the file itself (missing, unreadable, incomplete, not
      * parseable, held by the deletion guard) completes the task with result Error and a code, leaving its data in the
      * iModel; faults of the service (database, iModel) throw so Temporal retries. A file that changes while it is
      * read sets the task WaitingToRetry (reason `FileChangedDuringRead`) and throws a retryable ApplicationFailure of
-     * that type: Temporal reads it again after its backoff.
+     * that type: Temporal reads it again after its backoff. A write that fails for lack of space sets the task
+     * WaitingToRetry (reason `InsufficientStorage`, see `writeOrWaitForSpace`) and is retried the same way. The activity
+     * records a heartbeat every 5 s while it reads, parses and writes (docs/architecture.md "Heartbeats").
      * @returns the task result and the resolved reference files to synchronize after it (a composite model's, and the
      *   attached references of a reference file).
      */
@@ -332,10 +336,14 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
 
       const problem = await checkSourceFile(absolutePath, sourceRoots, task.path);
       if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
-      // One read per attempt: the content hash describes exactly the bytes the connector parses.
+      // One read per attempt: the content hash describes exactly the bytes the connector parses. The main thread beats
+      // while it reads (docs/architecture.md "Heartbeats").
       let bytes: Buffer;
       try {
-        bytes = await readSourceFileOnce(absolutePath, fileName);
+        bytes = await whileBeating(
+          () => "reading",
+          () => readSourceFileOnce(absolutePath, fileName),
+        );
       } catch (err) {
         if (err instanceof FileChangedDuringReadError) {
           const reason: ErrorInfo = { code: "FileChangedDuringRead", message: err.message, target: task.path };
@@ -358,10 +366,14 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         return { result: "Skipped", references: plannedReferences(fileState?.references) };
       }
 
-      Context.current().heartbeat("parsing");
       let parsed;
       try {
-        parsed = await CONNECTORS[task.connectorType](bytes, fileName);
+        // In a parser thread, while this thread keeps beating (docs/architecture.md "Heartbeats"): the thread parses
+        // the bytes just hashed (moved to it, not read again), completeness checks first.
+        parsed = await whileBeating(
+          () => "parsing",
+          () => parseInThread(task.connectorType, bytes, fileName),
+        );
       } catch (err) {
         if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
         return fail({
@@ -376,21 +388,31 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       const fresh = await store.connections.findOne({ _id: connection._id });
       const lastMoment = notToWrite(fresh);
       if (lastMoment) return stop(lastMoment);
-      ensureIModel(iModel.location.path, iModel.name);
       const guard = deletionGuardOf(fresh ?? connection); // the settings as they are now
+      // A full disk: the task waits (WaitingToRetry, reason InsufficientStorage) and is retried (docs/architecture.md "Full disks").
+      const bimFolder = path.dirname(iModel.location.path);
       let written;
       try {
-        written = await writeSourceFile({
-          bimPath: iModel.location.path,
-          connectionId: connection._id,
-          connectionName: connection.displayName,
-          sourceFileId: task.sourceFileId,
-          sourceFilePath: task.path,
-          contentHash,
-          runId,
-          parsed,
-          ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
-        });
+        written = await writeOrWaitForSpace(
+          store,
+          l,
+          { id, path: task.path, record: existing, bimFolder },
+          async () => {
+            ensureIModel(iModel.location.path, iModel.name);
+            return writeSourceFile({
+              bimPath: iModel.location.path,
+              connectionId: connection._id,
+              connectionName: connection.displayName,
+              sourceFileId: task.sourceFileId,
+              sourceFilePath: task.path,
+              contentHash,
+              runId,
+              parsed,
+              ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
+              heartbeat: loopHeartbeat("writing"),
+            });
+          },
+        );
       } catch (err) {
         if (err instanceof DeletionGuardError)
           return fail({ code: "DeletionGuard", message: err.message, target: task.path });

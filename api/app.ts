@@ -27,6 +27,7 @@ import type { Logger } from "../lib/logger";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import { peopleCollections } from "../lib/collections";
+import { diskSpace } from "../lib/storage";
 import { putTeamMember } from "../lib/teams";
 import type { RunRequest, RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser, viewerOf } from "./auth";
@@ -124,8 +125,28 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
             (e: Error) => (checks.worker = e.message),
           );
       }
-      const ok = Object.values(checks).every((v) => v === "ok");
-      res.status(ok ? 200 : 503).json({ status: ok ? "ok" : "unavailable", checks });
+      // Free space of the data folders (docs/architecture.md "Full disks"): low space degrades, it does not fail.
+      const disk = await diskSpace(
+        [config.dataDir, path.join(config.dataDir, "imodels"), path.join(config.dataDir, "logs"), config.mailOutboxDir],
+        config.diskFreeMinMb,
+      ).catch((e: Error) => e);
+      if (disk instanceof Error) checks.disk = disk.message;
+      else {
+        const low = disk.filter((d) => d.low);
+        checks.disk = low.length
+          ? low.map((d) => `${d.path}: ${d.freeMb} MiB free, below DISK_FREE_MIN_MB ${config.diskFreeMinMb}`).join("; ")
+          : "ok";
+      }
+      const ok = Object.entries(checks).every(([k, v]) => k === "disk" || v === "ok");
+      const status = !ok ? "unavailable" : checks.disk === "ok" ? "ok" : "degraded";
+      res.status(ok ? 200 : 503).json({
+        status,
+        checks,
+        disk: {
+          minFreeMb: config.diskFreeMinMb,
+          filesystems: disk instanceof Error ? [] : disk,
+        },
+      });
     }),
   );
 

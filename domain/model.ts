@@ -279,7 +279,7 @@ export interface TaskRecord {
   state: RunState;
   result: RunResult;
   error?: ErrorInfo;
-  /** Why a task was Skipped (e.g. `FileUnchanged`). */
+  /** Why a task was Skipped (e.g. `FileUnchanged`), or why it is WaitingToRetry (`InsufficientStorage`). */
   reason?: ErrorInfo;
   warnings: ErrorInfo[];
   elements: ElementCounts;

@@ -19,8 +19,9 @@ const planning = proxyActivities<Pick<FileSyncActivities, "beginRun">>({
 const files = proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({
   startToCloseTimeout: "30 minutes",
   // A worker that dies mid-file is noticed within this time and the file is retried on another attempt (the writer
-  // commits per file, so a retry never duplicates). Heartbeats are sent between the read, parse and write steps.
-  heartbeatTimeout: "3 minutes",
+  // commits per file, so a retry never duplicates). The activity beats every 5 s throughout: the parse runs in a
+  // parser thread and the writer beats from its element loop (docs/architecture.md "Heartbeats").
+  heartbeatTimeout: "30 seconds",
   // Faults of the service (MongoDB or the iModel unavailable) and a file that changes while it is read
   // (FileChangedDuringRead) are retried for about ten minutes.
   retry: {

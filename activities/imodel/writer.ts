@@ -101,6 +101,11 @@ export interface WriteInput {
    */
   deletionGuard?: DeletionGuard;
   /**
+   * Called once per element written or compared (cheap calls): the file activity records its heartbeats from here,
+   * since the write is synchronous on the main thread (docs/architecture.md "Heartbeats").
+   */
+  heartbeat?: () => void;
+  /**
    * Test hook only (test/checksum-migration.test.ts), never set by the service: `true` writes the element aspects
    * without the checksum version, as the releases before checksum version 2 did, to build the iModels an upgrade
    * finds.
@@ -706,6 +711,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
   const categories = new Map<string, Id64String>();
   for (const e of toWrite) {
+    input.heartbeat?.();
     const prior = existing.get(e.identifier);
     const match = prior
       ? compareChecksum(e, { checksum: prior.checksum, version: prior.checksumVersion }, input.parsed.connectorType)
