@@ -40,7 +40,7 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/samples ./samples
 # Named volumes mounted here inherit this ownership on first use.
-RUN mkdir -p /data /sources && chown node:node /data /sources
+RUN mkdir -p /data /sources && chown node:node /data /sources && chmod 700 /data
 USER node
 VOLUME ["/data", "/sources"]
 EXPOSE 3000

@@ -18,6 +18,7 @@ import {
 } from "../domain/model";
 import { updateConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
+import { crashPointForTests } from "../lib/crash-points";
 import { activityLogger, type Logger } from "../lib/logger";
 import { fileStateId, taskId, taskRecords, type PlannedTask } from "./run-records";
 import { listSourceFilesInIModel, removeConnectionSubject, removeSourceFileData } from "./imodel/remove";
@@ -168,12 +169,14 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
         return;
       }
       Context.current().heartbeat("removing");
+      // The counts are recorded in the iModel with the removal itself, so a retry after a crash here reports them.
       const removed = await removeSourceFileData({
         bimPath: iModel.location.path,
         connectionId: input.connectionId,
         sourceFileId: task.sourceFileId,
         runId,
       });
+      crashPointForTests("delete:after-removal-commit");
       await store.fileStates.deleteOne({ _id: fileStateId(input.connectionId, task.sourceFileId) });
       const elements = { ...ZERO_COUNTS, deleted: removed.elementsDeleted };
       await finishTask(runId, task.sourceFileId, {
@@ -184,7 +187,7 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
           : { reason: { code: "NoDataInIModel", message: `${task.path} had no data in the iModel` } }),
         ...(removed.path && removed.path !== task.path ? { path: removed.path } : {}),
       });
-      l.info({ elements, found: removed.found }, "file data removed");
+      l.info({ elements, found: removed.found, replayed: removed.replayed ?? false }, "file data removed");
     },
 
     /**

@@ -5,6 +5,8 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Context } from "@temporalio/activity";
+import { ApplicationFailure } from "@temporalio/common";
+import { deletionGuardOf } from "../domain/deletion-guard";
 import {
   fileStateId,
   taskId,
@@ -18,11 +20,21 @@ import { sourceFileAbsolutePath } from "../domain/paths";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
-import { CONNECTORS } from "./connectors";
+import { parseInThread } from "./connectors/parse-in-thread";
+import { notWrittenTotal } from "./connectors/shared/items";
 import { SourceFileError } from "./connectors/types";
-import { ensureIModel, writeSourceFile } from "./imodel/writer";
+import { writeOrWaitForSpace } from "./disk-full";
+import { loopHeartbeat, whileBeating } from "./heartbeats";
+import { DeletionGuardError, ensureIModel, writeSourceFile } from "./imodel/writer";
 import { taskRecords, type PlannedTask } from "./run-records";
-import { checkSourceFile, hashFile, resolveReferences } from "./source-files";
+import {
+  checkSourceFile,
+  contentHashOf,
+  FileChangedDuringReadError,
+  hashFile,
+  readSourceFileOnce,
+  resolveReferences,
+} from "./source-files";
 
 export interface FileSyncDeps {
   store: Store;
@@ -75,18 +87,28 @@ export async function fileUnchanged(
   };
 }
 
-/** The ReferenceFile task of a resolved reference (`connectorType` set) named by the composite `referencedBy`. */
-function referenceTask(ref: ReferenceRecord, referencedBy: string): PlannedTask {
+/**
+ * The ReferenceFile task of a resolved reference (`connectorType` set); `referencedBy`: the composite models it comes
+ * from (directly, or through the reference files that name it).
+ */
+function referenceTask(ref: ReferenceRecord, referencedBy: string[]): PlannedTask {
   return {
     sourceFileId: ref.id,
     path: ref.path,
     connectorType: ref.connectorType!,
     role: "ReferenceFile",
     phase: "ReferenceFile",
-    referencedBy: [referencedBy],
+    referencedBy: [...referencedBy],
     index: 0,
   };
 }
+
+/** References to follow: resolved, readable by a connector, and not closing a cycle. */
+const toFollow = (refs: ReferenceRecord[] | undefined): ReferenceRecord[] =>
+  (refs ?? []).filter((r) => r.resolved && r.connectorType && !r.circular);
+
+/** The composite models a task's references come from: the composite itself, or the reference's own composites. */
+const rootsOf = (t: PlannedTask): string[] => (t.role === "CompositeModel" ? [t.sourceFileId] : (t.referencedBy ?? []));
 
 /** Whether a path exists (the iModel's `.bim`). */
 const exists = (p: string) =>
@@ -162,19 +184,23 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         tasks.push(t);
         return false;
       };
+      // References of unchanged files are those recorded at their last parse, followed to any depth (nested references
+      // of reference files too); changed files give theirs with their task's outcome.
       const references = new Map<string, PlannedTask>();
-      for (const c of composites) {
-        if (!(await consider(c))) continue;
-        for (const r of states.get(c.sourceFileId)?.references ?? []) {
-          if (!r.resolved || !r.connectorType || composites.some((x) => x.sourceFileId === r.id)) continue;
+      const follow = (from: PlannedTask) => {
+        for (const r of toFollow(states.get(from.sourceFileId)?.references)) {
+          if (composites.some((x) => x.sourceFileId === r.id)) continue;
           const known = references.get(r.id);
-          if (known) known.referencedBy!.push(c.sourceFileId);
-          else references.set(r.id, referenceTask(r, c.sourceFileId));
+          if (!known) references.set(r.id, referenceTask(r, rootsOf(from)));
+          else
+            for (const root of rootsOf(from)) if (!known.referencedBy!.includes(root)) known.referencedBy!.push(root);
         }
-      }
+      };
+      for (const c of composites) if (await consider(c)) follow(c);
+      // Breadth first: the map grows while it is walked (a Map iterates entries added during the walk).
       for (const r of references.values()) {
         r.index = composites.length + unchanged.size + tasks.length; // after every composite
-        await consider(r);
+        if (await consider(r)) follow(r);
       }
       const all = [...composites, ...references.values()];
       const at = now();
@@ -212,18 +238,27 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
     },
 
     /**
-     * Synchronizes one file: reads and hashes it; when it is unchanged (see fileUnchanged) the task is Skipped;
-     * otherwise parses it with its connector and writes it into the iModel in one transaction (element-level
-     * incremental sync by provenance). A problem of the file itself (missing, unreadable, not parseable) completes
-     * the task with result Error and a code, leaving its data in the iModel; faults of the service (database, iModel)
-     * throw so Temporal retries.
-     * @returns the task result and, for a composite model, its resolved reference files.
+     * Synchronizes one file: reads its bytes once (see `readSourceFileOnce`) and hashes them; when it is unchanged
+     * (see fileUnchanged) the task is Skipped; otherwise its connector checks the same bytes for completeness and
+     * parses them in a parser thread (`parseInThread`), and the writer puts them into the iModel in one transaction
+     * (element-level incremental sync by provenance), unless the connection's deletion guard holds the file (`domain/deletion-guard.ts`; not when the
+     * run was asked with `confirmDeletions`). A problem of the file itself (missing, unreadable, incomplete, not
+     * parseable, held by the deletion guard) completes the task with result Error and a code, leaving its data in the
+     * iModel; faults of the service (database, iModel) throw so Temporal retries. A file that changes while it is
+     * read sets the task WaitingToRetry (reason `FileChangedDuringRead`) and throws a retryable ApplicationFailure of
+     * that type: Temporal reads it again after its backoff. A write that fails for lack of space sets the task
+     * WaitingToRetry (reason `InsufficientStorage`, see `writeOrWaitForSpace`) and is retried the same way. The activity
+     * records a heartbeat every 5 s while it reads, parses and writes (docs/architecture.md "Heartbeats").
+     * @returns the task result and the resolved reference files to synchronize after it (a composite model's, and the
+     *   attached references of a reference file).
      */
     async syncSourceFile(input: {
       runId: string;
       connectionId: string;
       iModelId: string;
       task: PlannedTask;
+      /** The run was asked with `{"confirmDeletions": true}`: the deletion guard holds nothing. */
+      confirmDeletions?: boolean;
     }): Promise<TaskOutcome> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
@@ -234,7 +269,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       const stateId = fileStateId(input.connectionId, task.sourceFileId);
       const fileState = await store.fileStates.findOne({ _id: stateId });
       const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
-        (records ?? []).filter((r) => r.resolved && r.connectorType).map((r) => referenceTask(r, task.sourceFileId));
+        toFollow(records).map((r) => referenceTask(r, rootsOf(task)));
       if (existing?.state === "Completed") {
         // Retried after it was recorded.
         return {
@@ -244,7 +279,10 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       }
       await store.tasks.updateOne(
         { _id: id },
-        { $set: { state: "Executing", attempts: attempt, startDateTime: existing?.startDateTime ?? now() } },
+        {
+          $set: { state: "Executing", attempts: attempt, startDateTime: existing?.startDateTime ?? now() },
+          ...(existing?.reason ? { $unset: { reason: "" as const } } : {}), // FileChangedDuringRead of the last attempt
+        },
       );
       const [connection, iModel] = await Promise.all([
         store.connections.findOne({ _id: input.connectionId }),
@@ -298,10 +336,21 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
 
       const problem = await checkSourceFile(absolutePath, sourceRoots, task.path);
       if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
-      let contentHash: string;
+      // One read per attempt: the content hash describes exactly the bytes the connector parses. The main thread beats
+      // while it reads (docs/architecture.md "Heartbeats").
+      let bytes: Buffer;
       try {
-        contentHash = await hashFile(absolutePath);
+        bytes = await whileBeating(
+          () => "reading",
+          () => readSourceFileOnce(absolutePath, fileName),
+        );
       } catch (err) {
+        if (err instanceof FileChangedDuringReadError) {
+          const reason: ErrorInfo = { code: "FileChangedDuringRead", message: err.message, target: task.path };
+          await store.tasks.updateOne({ _id: id }, { $set: { state: "WaitingToRetry", reason } });
+          l.info({ reason, attempt }, "file changed while it was read; read again after the retry backoff");
+          throw ApplicationFailure.retryable(err.message, "FileChangedDuringRead");
+        }
         const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
         return fail({
           code,
@@ -309,6 +358,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
           target: task.path,
         });
       }
+      const contentHash = contentHashOf(bytes);
       const skip = await fileUnchanged(task, fileState, await exists(iModel.location.path), async () => contentHash);
       if (skip) {
         await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason: skip.reason });
@@ -316,10 +366,14 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         return { result: "Skipped", references: plannedReferences(fileState?.references) };
       }
 
-      Context.current().heartbeat("parsing");
       let parsed;
       try {
-        parsed = await CONNECTORS[task.connectorType](absolutePath);
+        // In a parser thread, while this thread keeps beating (docs/architecture.md "Heartbeats"): the thread parses
+        // the bytes just hashed (moved to it, not read again), completeness checks first.
+        parsed = await whileBeating(
+          () => "parsing",
+          () => parseInThread(task.connectorType, bytes, fileName),
+        );
       } catch (err) {
         if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
         return fail({
@@ -328,25 +382,42 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
           target: task.path,
         });
       }
-      const refs =
-        task.role === "CompositeModel"
-          ? await resolveReferences(store, connection, task, parsed.references ?? [])
-          : { records: [] as ReferenceRecord[], warnings: [] as ErrorInfo[] };
+      const refs = await resolveReferences(store, connection, task, parsed.references ?? []);
 
       Context.current().heartbeat("writing");
-      const lastMoment = notToWrite(await store.connections.findOne({ _id: connection._id }));
+      const fresh = await store.connections.findOne({ _id: connection._id });
+      const lastMoment = notToWrite(fresh);
       if (lastMoment) return stop(lastMoment);
-      ensureIModel(iModel.location.path, iModel.name);
-      const written = await writeSourceFile({
-        bimPath: iModel.location.path,
-        connectionId: connection._id,
-        connectionName: connection.displayName,
-        sourceFileId: task.sourceFileId,
-        sourceFilePath: task.path,
-        contentHash,
-        runId,
-        parsed,
-      });
+      const guard = deletionGuardOf(fresh ?? connection); // the settings as they are now
+      // A full disk: the task waits (WaitingToRetry, reason InsufficientStorage) and is retried (docs/architecture.md "Full disks").
+      const bimFolder = path.dirname(iModel.location.path);
+      let written;
+      try {
+        written = await writeOrWaitForSpace(
+          store,
+          l,
+          { id, path: task.path, record: existing, bimFolder },
+          async () => {
+            ensureIModel(iModel.location.path, iModel.name);
+            return writeSourceFile({
+              bimPath: iModel.location.path,
+              connectionId: connection._id,
+              connectionName: connection.displayName,
+              sourceFileId: task.sourceFileId,
+              sourceFilePath: task.path,
+              contentHash,
+              runId,
+              parsed,
+              ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
+              heartbeat: loopHeartbeat("writing"),
+            });
+          },
+        );
+      } catch (err) {
+        if (err instanceof DeletionGuardError)
+          return fail({ code: "DeletionGuard", message: err.message, target: task.path });
+        throw err;
+      }
       if (written.georeference === "set") {
         // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
         await store.imodels.updateOne(
@@ -380,7 +451,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
               syncedContentHash: contentHash,
               syncedRunId: runId,
               syncedDateTime: now(),
-              ...(task.role === "CompositeModel" ? { references: refs.records } : {}),
+              references: refs.records,
             },
             // A file synchronized while mapped (see FileStateRecord.unmapped) is mapped again; one unmapped meanwhile
             // keeps its mark.
@@ -396,9 +467,21 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         unchanged: written.unchanged,
       };
       const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
-      await finishTask(runId, task.sourceFileId, { result: "Success", contentHash, elements, warnings });
+      await finishTask(runId, task.sourceFileId, {
+        result: "Success",
+        contentHash,
+        elements,
+        items: written.items,
+        warnings,
+      });
       l.info(
-        { elements, warnings: warnings.length, replayed: written.replayed, georeference: written.georeference },
+        {
+          elements,
+          items: { read: written.items.read, notWritten: notWrittenTotal(written.items.notWritten) },
+          warnings: warnings.length,
+          replayed: written.replayed,
+          georeference: written.georeference,
+        },
         "task completed",
       );
       return { result: "Success", references: plannedReferences(refs.records) };

@@ -96,6 +96,7 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
       scheduledFor?: RunRecord["scheduledFor"];
       kind?: RunKind;
       sourceFileIds?: string[];
+      confirmDeletions?: boolean;
     }): Promise<void> {
       await store.runs.updateOne(
         { _id: input.runId },
@@ -112,6 +113,7 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
             ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
             ...(input.kind === "delete" ? { kind: input.kind } : {}),
             ...(input.sourceFileIds ? { sourceFileIds: input.sourceFileIds } : {}),
+            ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
           },
         },
         { upsert: true },

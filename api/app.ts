@@ -13,7 +13,13 @@ import { ApiError } from "../domain/errors";
 import { type ConnectionRecord, type ConnectionStatus, type IModelRecord, type RunTrigger } from "../domain/model";
 import { isAdmin, ownerSummary, teamMemberId } from "../domain/users";
 import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
-import { createConnectionBody, createIModelBody, listConnectionsQuery, pagingQuery } from "../domain/schemas";
+import {
+  createConnectionBody,
+  createIModelBody,
+  listConnectionsQuery,
+  pagingQuery,
+  runConnectionBody,
+} from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
@@ -21,8 +27,9 @@ import type { Logger } from "../lib/logger";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import { peopleCollections } from "../lib/collections";
+import { diskSpace } from "../lib/storage";
 import { putTeamMember } from "../lib/teams";
-import type { RunRequestResult } from "../workflows/definitions";
+import type { RunRequest, RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser, viewerOf } from "./auth";
 import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
@@ -82,8 +89,12 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
    * Asks the iModel's run queue for a run (lib/runs.ts; the schedule activities call the same function).
    * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within 20 s.
    */
-  async function requestRun(connection: ConnectionRecord, trigger: RunTrigger): Promise<RunRequestResult> {
-    return requestRunOfQueue(temporal, config.taskQueue, connection, trigger);
+  async function requestRun(
+    connection: ConnectionRecord,
+    trigger: RunTrigger,
+    recorded: Pick<RunRequest, "confirmDeletions"> = {},
+  ): Promise<RunRequestResult> {
+    return requestRunOfQueue(temporal, config.taskQueue, connection, trigger, undefined, undefined, recorded);
   }
 
   app.get(
@@ -120,8 +131,28 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
             (e: Error) => (checks.worker = e.message),
           );
       }
-      const ok = Object.values(checks).every((v) => v === "ok");
-      res.status(ok ? 200 : 503).json({ status: ok ? "ok" : "unavailable", checks });
+      // Free space of the data folders (docs/architecture.md "Full disks"): low space degrades, it does not fail.
+      const disk = await diskSpace(
+        [config.dataDir, path.join(config.dataDir, "imodels"), path.join(config.dataDir, "logs"), config.mailOutboxDir],
+        config.diskFreeMinMb,
+      ).catch((e: Error) => e);
+      if (disk instanceof Error) checks.disk = disk.message;
+      else {
+        const low = disk.filter((d) => d.low);
+        checks.disk = low.length
+          ? low.map((d) => `${d.path}: ${d.freeMb} MiB free, below DISK_FREE_MIN_MB ${config.diskFreeMinMb}`).join("; ")
+          : "ok";
+      }
+      const ok = Object.entries(checks).every(([k, v]) => k === "disk" || v === "ok");
+      const status = !ok ? "unavailable" : checks.disk === "ok" ? "ok" : "degraded";
+      res.status(ok ? 200 : 503).json({
+        status,
+        checks,
+        disk: {
+          minFreeMb: config.diskFreeMinMb,
+          filesystems: disk instanceof Error ? [] : disk,
+        },
+      });
     }),
   );
 
@@ -296,13 +327,22 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.post(
     "/connections/:id/run",
     route(async (req, res) => {
+      const body = parse(runConnectionBody, req.body);
       const connection = await getConnection(req, req.params.id);
       assertConnectionActive(connection);
-      const { runId, created } = await requestRun(connection, "manual");
+      // confirmDeletions: the deletion guard holds none of this run's files (domain/deletion-guard.ts).
+      const { runId, created } = await requestRun(
+        connection,
+        "manual",
+        body.confirmDeletions ? { confirmDeletions: true } : {},
+      );
       const location = `/connections/${connection._id}/runs/${runId}`;
       // The active run another request has just queued may not be recorded yet: the answer waits for its record.
       const run = await recordedRun(store, runId);
-      req.log.info({ connectionId: connection._id, runId, created }, created ? "run requested" : "run already active");
+      req.log.info(
+        { connectionId: connection._id, runId, created, confirmDeletions: body.confirmDeletions === true },
+        created ? "run requested" : "run already active",
+      );
       res
         .status(created ? 202 : 303)
         .location(location)

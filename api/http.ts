@@ -11,6 +11,7 @@ import {
 import { ZodError, type ZodTypeAny, type z } from "zod";
 import { ApiError } from "../domain/errors";
 import type { Logger } from "../lib/logger";
+import { isOutOfSpace } from "../lib/storage";
 
 /** Wraps an async route so its rejections reach the error handler. */
 export const route =
@@ -154,6 +155,13 @@ export function errorHandler(logger: Logger) {
     else if (err instanceof ZodError) apiError = zodToApiError(err);
     else if (requestError) {
       apiError = requestError;
+    } else if (isOutOfSpace(err)) {
+      // A full disk is not a bug: 503 with its own code, so clients retry later (docs/architecture.md "Full disks").
+      logger.error({ err, path: req.path }, "no space left to store a change");
+      apiError = new ApiError(
+        "InsufficientStorage",
+        "There is no space left to store this change (the disk of the data folder or of the database is full); try again once space is freed.",
+      );
     } else if (isDependencyDown(err)) {
       logger.error({ err, path: req.path }, "dependency unavailable");
       apiError = new ApiError(

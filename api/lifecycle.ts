@@ -1,6 +1,7 @@
 /**
  * A connection's life after its creation (README.md "Connection life cycle"):
- * - `PATCH /connections/{id}` {displayName} → 200 {connection}: rename (the display name only);
+ * - `PATCH /connections/{id}` {displayName?, deletionGuard?} → 200 {connection}: rename (the display name only) and/or
+ *   change the deletion guard (domain/deletion-guard.ts);
  * - `DELETE /connections/{id}?mode=keepData|deleteData`: keepData → 200 {connection} (status Deleted); deleteData →
  *   202 {connection, run} with `Location` of the delete job (a run with trigger `delete`; status Deleting, then
  *   Deleted). Both remove the schedule and cancel the active sync first;
@@ -35,6 +36,7 @@ import {
   connectionInactiveRefusal,
   filesGoingWith,
 } from "../domain/connection-rules";
+import { deletionGuardOf } from "../domain/deletion-guard";
 import { ApiError } from "../domain/errors";
 import { fileStateId, type ConnectionRecord, type FileStateRecord } from "../domain/model";
 import { addSourceFilesBody, bulkRunBody, dataModeQuery, renameConnectionBody } from "../domain/schemas";
@@ -66,7 +68,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   // The run the queue answered with, waiting for its record if a concurrent request queued it a moment ago.
   const runBody = (runId: string) => recordedRun(store, runId);
 
-  // ---- Rename ----
+  // ---- Rename, deletion guard ----
   router.patch(
     "/connections/:id",
     route(async (req, res) => {
@@ -74,10 +76,23 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       await loadConnection(store, req.params.id, viewerOf(req));
       const renamed = await updateConnection(store, req.params.id, (c) => {
         assertConnectionActive(c);
-        assertConnectionOwner(currentUser(req), c, "rename it");
-        return { $set: { displayName: body.displayName } };
+        assertConnectionOwner(
+          currentUser(req),
+          c,
+          body.displayName !== undefined ? "rename it" : "change its deletion guard",
+        );
+        return {
+          $set: {
+            ...(body.displayName !== undefined ? { displayName: body.displayName } : {}),
+            // The settings given replace those of the effective guard; the others keep their values.
+            ...(body.deletionGuard ? { deletionGuard: { ...deletionGuardOf(c), ...body.deletionGuard } } : {}),
+          },
+        };
       });
-      req.log.info({ connectionId: renamed._id, to: body.displayName }, "connection renamed");
+      req.log.info(
+        { connectionId: renamed._id, to: body.displayName, deletionGuard: body.deletionGuard },
+        "connection changed",
+      );
       res.json({ connection: connectionJson(renamed, await fileStatesOf(renamed._id)) });
     }),
   );

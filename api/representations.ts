@@ -1,6 +1,8 @@
+import { deletionGuardOf } from "../domain/deletion-guard";
 import type {
   ConnectionRecord,
   FileStateRecord,
+  ReferenceRecord,
   IModelRecord,
   RunRecord,
   RunResult,
@@ -32,9 +34,25 @@ export function iModelJson(m: IModelRecord) {
   };
 }
 
+/** One reference file under the file that names it, with its own (nested) references; `seen`: ids on the way down. */
+function referenceJson(r: ReferenceRecord, refsOf: (id: string) => ReferenceRecord[], seen: string[]): object {
+  const nested = r.resolved && !r.circular && !seen.includes(r.id) ? refsOf(r.id) : [];
+  return {
+    id: r.id,
+    path: r.path,
+    referencedAs: r.referencedAs,
+    attachment: r.attachment,
+    ...(r.connectorType ? { connectorType: r.connectorType } : {}),
+    role: "ReferenceFile",
+    resolved: r.resolved,
+    ...(r.circular ? { circular: true } : {}),
+    ...(nested.length > 0 ? { references: nested.map((n) => referenceJson(n, refsOf, [...seen, r.id])) } : {}),
+  };
+}
+
 /**
  * A connection; `fileStates` (its files' records) give each composite model the reference files found under it at
- * its last successful parse.
+ * its last successful parse, each with its own attached references (nested references).
  */
 export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[] = []) {
   const refsOf = (id: string) => fileStates.find((f) => f.sourceFileId === id)?.references ?? [];
@@ -50,17 +68,10 @@ export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[
       path: f.path,
       connectorType: f.connectorType,
       role: f.role,
-      references: refsOf(f.id).map((r) => ({
-        id: r.id,
-        path: r.path,
-        referencedAs: r.referencedAs,
-        attachment: r.attachment,
-        ...(r.connectorType ? { connectorType: r.connectorType } : {}),
-        role: "ReferenceFile",
-        resolved: r.resolved,
-      })),
+      references: refsOf(f.id).map((r) => referenceJson(r, refsOf, [f.id])),
     })),
     definesGcs: c.definesGcs,
+    deletionGuard: deletionGuardOf(c),
     status: c.status,
     ...(c.deletion ? { deletion: c.deletion } : {}),
     createdDateTime: c.createdDateTime,
@@ -87,6 +98,7 @@ function taskJson(t: TaskRecord) {
     ...(t.reason ? { reason: t.reason } : {}),
     warnings: t.warnings,
     elements: t.elements,
+    ...(t.items ? { items: t.items } : {}),
     ...(t.startDateTime ? { startDateTime: t.startDateTime } : {}),
     ...(t.endDateTime ? { endDateTime: t.endDateTime } : {}),
     ...(t.durationMs !== undefined ? { durationMs: t.durationMs } : {}),
@@ -134,6 +146,7 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
     state: r.state,
     result: r.result,
     ...(r.error ? { error: r.error } : {}),
+    ...(r.confirmDeletions ? { confirmDeletions: true } : {}),
     queuedDateTime: r.queuedDateTime,
     ...(r.startDateTime ? { startDateTime: r.startDateTime } : {}),
     ...(r.endDateTime ? { endDateTime: r.endDateTime } : {}),

@@ -9,6 +9,7 @@ import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { loadConfig } from "../lib/config";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
+import { usePrivateFileModes } from "../lib/storage";
 import { migrateLegacyTeamMembers } from "../lib/teams";
 
 async function retry<T>(what: string, fn: () => Promise<T>, totalMs = 30_000): Promise<T> {
@@ -24,6 +25,7 @@ async function retry<T>(what: string, fn: () => Promise<T>, totalMs = 30_000): P
 }
 
 async function main(): Promise<void> {
+  usePrivateFileModes();
   const config = loadConfig();
   const logger = createLogger("api", config.logLevel);
   const store: Store = await retry(`MongoDB at ${config.mongoUri}`, () => openStore(config.mongoUri, 3000));

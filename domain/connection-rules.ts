@@ -304,10 +304,33 @@ export function assertNotLastCompositeModel(
 }
 
 /**
+ * The reference files reachable from `fromIds` through the resolved references recorded at each file's last parse,
+ * to any depth (nested references), in breadth-first order, without `fromIds` themselves.
+ */
+export function referencesReachable(
+  fromIds: string[],
+  states: Pick<FileStateRecord, "sourceFileId" | "references">[],
+): string[] {
+  const refsOf = new Map(states.map((s) => [s.sourceFileId, s.references ?? []]));
+  const seen = new Set(fromIds);
+  const out: string[] = [];
+  const queue = [...fromIds];
+  while (queue.length > 0) {
+    for (const r of refsOf.get(queue.shift()!) ?? []) {
+      if (!r.resolved || seen.has(r.id)) continue;
+      seen.add(r.id);
+      out.push(r.id);
+      queue.push(r.id);
+    }
+  }
+  return out;
+}
+
+/**
  * The files that go with a composite model when it is unmapped: itself and the resolved references found under it at
- * its last parse, except those another remaining composite model names too (they stay mapped through it) and those
- * that are composite models themselves (docs/product-rules.md "Change mapping": reference files go with their
- * composite model).
+ * the last parse of each file, to any depth (nested references), except those another remaining composite model
+ * reaches too (they stay mapped through it) and those that are composite models themselves (docs/product-rules.md
+ * "Change mapping": reference files go with their composite model).
  * @param states the connection's file records.
  * @returns source file ids, the composite model's first, without duplicates.
  */
@@ -316,16 +339,18 @@ export function filesGoingWith(
   compositeId: string,
   states: Pick<FileStateRecord, "sourceFileId" | "references">[],
 ): string[] {
-  const stateOf = (id: string) => states.find((s) => s.sourceFileId === id);
-  const remaining = connection.sourceFiles.filter((f) => f.role === "CompositeModel" && f.id !== compositeId);
-  const keptRefs = new Set(
-    remaining.flatMap((f) => (stateOf(f.id)?.references ?? []).filter((r) => r.resolved).map((r) => r.id)),
-  );
   const composites = new Set(connection.sourceFiles.map((f) => f.id));
-  const refs = (stateOf(compositeId)?.references ?? [])
-    .filter((r) => r.resolved && !keptRefs.has(r.id) && !composites.has(r.id))
-    .map((r) => r.id);
-  return [compositeId, ...new Set(refs)];
+  const remaining = connection.sourceFiles.filter((f) => f.role === "CompositeModel" && f.id !== compositeId);
+  // Through the remaining composites only: a path through the unmapped composite does not keep a file mapped.
+  const others = states.filter((s) => s.sourceFileId !== compositeId);
+  const kept = new Set(
+    referencesReachable(
+      remaining.map((f) => f.id),
+      others,
+    ),
+  );
+  const refs = referencesReachable([compositeId], states).filter((id) => !kept.has(id) && !composites.has(id));
+  return [compositeId, ...refs];
 }
 
 // ---- GCS-defining connection ----

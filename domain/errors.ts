@@ -59,6 +59,8 @@ export const ERROR_STATUS = {
   PayloadTooLarge: 413,
   UnsupportedMediaType: 415,
   DependencyUnavailable: 503,
+  /** A write failed for lack of space (DATA_DIR's filesystem or the database's disk is full). */
+  InsufficientStorage: 503,
   InternalError: 500,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -3,6 +3,7 @@
  *
  * Words follow the public iTwin Synchronization API (run, job, task, state, result) and docs/product-rules.md "Vocabulary".
  */
+import type { DeletionGuard } from "./deletion-guard";
 import type { ErrorInfo } from "./errors";
 import type { LastScheduledRun, ScheduledFor, StoredSchedule } from "./schedule";
 import type { TokenState } from "./token";
@@ -64,6 +65,29 @@ export interface ElementCounts {
 
 export const ZERO_COUNTS: ElementCounts = Object.freeze({ inserted: 0, updated: 0, deleted: 0, unchanged: 0 });
 
+/**
+ * Items of one reason code and source class that a task read but did not write (README "Synchronization": what an
+ * item is per format). `examples`: up to 5 identifiers (IFC GlobalIds or `#<instance>`, DXF handles).
+ */
+export interface NotWrittenItems {
+  /** Why, e.g. `UnsupportedEntityType`, `SpatialStructureElement`, `PaperSpace`, `InvalidElementData`. */
+  code: string;
+  /** Source class or entity type, e.g. `IfcRail`, `HATCH`. */
+  className: string;
+  count: number;
+  examples: string[];
+}
+
+/**
+ * What a task read from its file and what became of each item: `read` = `written.inserted + written.updated +
+ * written.unchanged` + the sum of `notWritten[].count`, always.
+ */
+export interface TaskItems {
+  read: number;
+  written: { inserted: number; updated: number; unchanged: number };
+  notWritten: NotWrittenItems[];
+}
+
 /** Where an iModel lives. Only local `.bim` files in the embedded default. */
 export interface IModelLocation {
   type: "local";
@@ -122,6 +146,11 @@ export interface ReferenceRecord {
   attachment: "Attach" | "Overlay";
   connectorType?: ConnectorType;
   resolved: boolean;
+  /**
+   * The reference closes a cycle (the file it names attaches, directly or through other references, the file that
+   * names it, or is that file): it is not followed again, and the task that found it has a `CircularReference` warning.
+   */
+  circular?: boolean;
 }
 
 /**
@@ -138,7 +167,11 @@ export interface FileStateRecord {
   syncedContentHash?: string;
   syncedRunId?: string;
   syncedDateTime?: string;
-  /** For composite models: the references found at their last successful parse. */
+  /**
+   * The references found at the file's last successful parse: for composite models every attached or overlay
+   * reference, for reference files their attached references (nested references; overlays are followed only from
+   * the composite model, as CAD applications do).
+   */
   references?: ReferenceRecord[];
   /**
    * Set when the file was unmapped (with its composite model): `keepData` leaves its data in the iModel, and mapping
@@ -195,6 +228,8 @@ export interface ConnectionRecord {
   lastScheduledRun?: LastScheduledRun;
   /** Set by a delete: how (`keepData` or `deleteData`), when it was asked (ISO 8601 UTC), and the delete job's run. */
   deletion?: { mode: DataMode; requestedDateTime: string; runId?: string; completedDateTime?: string };
+  /** The connection's deletion guard; absent = the defaults (`domain/deletion-guard.ts`). */
+  deletionGuard?: DeletionGuard;
 }
 
 export interface RunRecord {
@@ -220,6 +255,8 @@ export interface RunRecord {
   scheduledFor?: ScheduledFor;
   /** Why a run was Skipped (e.g. `RunInProgress`). */
   reason?: ErrorInfo;
+  /** The run was asked with `{"confirmDeletions": true}`: the deletion guard does not hold its files. */
+  confirmDeletions?: boolean;
 }
 
 /** One file inside a run. Stored one document per task, `_id` = `${runId}:${sourceFileId}`. */
@@ -232,17 +269,22 @@ export interface TaskRecord {
   connectorType: ConnectorType;
   role: SourceFileRole;
   phase: TaskPhase;
-  /** For reference files: the composite models of this run that name it. */
+  /**
+   * For reference files: the composite models of this run that name it, directly or through other reference files
+   * (nested references).
+   */
   referencedBy?: string[];
   /** Position in the run, for stable ordering. */
   index: number;
   state: RunState;
   result: RunResult;
   error?: ErrorInfo;
-  /** Why a task was Skipped (e.g. `FileUnchanged`). */
+  /** Why a task was Skipped (e.g. `FileUnchanged`), or why it is WaitingToRetry (`InsufficientStorage`). */
   reason?: ErrorInfo;
   warnings: ErrorInfo[];
   elements: ElementCounts;
+  /** What the task read from the file and what became of it; set when the file was read and written. */
+  items?: TaskItems;
   /** SHA-256 hex of the file content that was read, once known. */
   contentHash?: string;
   /** ISO 8601 UTC timestamps and wall time in ms. */

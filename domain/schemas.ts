@@ -103,10 +103,45 @@ export const listConnectionsQuery = pagingQuery.extend({
   }),
 });
 
-/** `PATCH /connections/{id}`: the display name only (docs/product-rules.md "Connections": rename changes the display name only). */
+/**
+ * `deletionGuard` of `PATCH /connections/{id}`: any of its settings; the others keep their current values
+ * (domain/deletion-guard.ts).
+ */
+export const deletionGuardInput = z
+  .object({
+    enabled: z.boolean({ invalid_type_error: "enabled must be true or false" }).optional(),
+    fraction: z
+      .number({ invalid_type_error: "fraction must be a number" })
+      .min(0, "fraction must be from 0 to less than 1 (the share of a file's elements, e.g. 0.5)")
+      .lt(1, "fraction must be from 0 to less than 1 (the share of a file's elements, e.g. 0.5)")
+      .optional(),
+    minElements: z
+      .number({ invalid_type_error: "minElements must be an integer" })
+      .int("minElements must be an integer")
+      .min(1, "minElements must be at least 1")
+      .max(1_000_000_000, "minElements must be at most 1000000000")
+      .optional(),
+  })
+  .strict();
+
+/**
+ * `PATCH /connections/{id}`: the display name (docs/product-rules.md "Connections": rename changes the display name
+ * only) and/or the deletion guard; at least one of them.
+ */
 export const renameConnectionBody = z
   .object({
-    displayName: displayText("displayName"),
+    displayName: displayText("displayName").optional(),
+    deletionGuard: deletionGuardInput.optional(),
+  })
+  .strict()
+  .refine((b) => b.displayName !== undefined || b.deletionGuard !== undefined, {
+    message: "give displayName, deletionGuard or both",
+  });
+
+/** `POST /connections/{id}/run`: optional; `confirmDeletions: true` applies deletions the deletion guard would hold. */
+export const runConnectionBody = z
+  .object({
+    confirmDeletions: z.boolean({ invalid_type_error: "confirmDeletions must be true or false" }).optional(),
   })
   .strict();
 

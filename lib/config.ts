@@ -4,7 +4,7 @@ import { z } from "zod";
 /**
  * Runtime configuration from the environment. Every part of the stack can be pointed elsewhere:
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, API_HOST, SOURCE_ROOTS, LOG_LEVEL,
- * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL.
+ * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB.
  */
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
@@ -34,6 +34,8 @@ const envSchema = z.object({
   MAIL_OUTBOX_DIR: z.string().optional(),
   /** Base URL of the API as people reach it (links in emails). */
   PUBLIC_API_URL: z.string().optional(),
+  /** `/health` reports `degraded` when a filesystem of DATA_DIR has less free space than this, in MiB. */
+  DISK_FREE_MIN_MB: z.coerce.number().int().min(0).default(500),
 });
 
 export interface Config {
@@ -58,6 +60,8 @@ export interface Config {
   /** Absolute; default `${dataDir}/outbox`. */
   mailOutboxDir: string;
   publicApiUrl: string;
+  /** Free space (MiB) below which `/health` reports a filesystem of the data folders as low (degraded). */
+  diskFreeMinMb: number;
 }
 
 /**
@@ -66,7 +70,15 @@ export interface Config {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // The launcher passes unset optional settings as empty strings: empty means default for these.
-  const optional = ["ADMIN_API_KEY", "ADMIN_EMAIL", "SMTP_URL", "MAIL_FROM", "MAIL_OUTBOX_DIR", "PUBLIC_API_URL"];
+  const optional = [
+    "ADMIN_API_KEY",
+    "ADMIN_EMAIL",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "MAIL_OUTBOX_DIR",
+    "PUBLIC_API_URL",
+    "DISK_FREE_MIN_MB",
+  ];
   env = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(optional.includes(k) && v === "")));
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -98,5 +110,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: e.MAIL_FROM,
     mailOutboxDir: path.resolve(e.MAIL_OUTBOX_DIR || path.join(dataDir, "outbox")),
     publicApiUrl: (e.PUBLIC_API_URL || `http://127.0.0.1:${e.API_PORT}`).replace(/\/+$/, ""),
+    diskFreeMinMb: e.DISK_FREE_MIN_MB,
   };
 }

@@ -20,10 +20,16 @@
 #   server and start none), timeouts TEMPORAL_START_TIMEOUT (60), FERRETDB_START_TIMEOUT (30),
 #   API_START_TIMEOUT (90), WORKER_START_TIMEOUT (60: until it polls its task queue), STOP_TIMEOUT (20) in seconds.
 #   ADMIN_API_KEY (default: generated once into $DATA_DIR/admin-api-key, mode 600), ADMIN_EMAIL, SMTP_URL (empty:
-#   mail goes to .eml files in MAIL_OUTBOX_DIR, default $DATA_DIR/outbox), MAIL_FROM, PUBLIC_API_URL.
+#   mail goes to .eml files in MAIL_OUTBOX_DIR, default $DATA_DIR/outbox), MAIL_FROM, PUBLIC_API_URL,
+#   DISK_FREE_MIN_MB (500: /health reports less free space as degraded).
+#   Supervision (scripts/supervise.sh runs each process and restarts it when it dies): RESTART_LIMIT (5) restarts
+#   within RESTART_WINDOW (600) s, then it gives up (shown by `status`); backoff 1 s doubling up to
+#   RESTART_BACKOFF_MAX (30) s. `down` and `restart` stop the supervisor first, so nothing respawns during a stop.
 # The settings of an `up` are saved in $DATA_DIR/run/stack.env and reused by later commands until `down`
 # (values set in the environment win).
 set -euo pipefail
+# Everything the stack creates (DATA_DIR, iModels, databases, logs, outbox, keys) is for this user only.
+umask 077
 
 PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRIPTS="$PROJECT/scripts"
@@ -35,6 +41,8 @@ info() { echo "$*" >&2; }
 DATA_DIR="${DATA_DIR:-$PROJECT/data}"
 mkdir -p "$DATA_DIR"
 DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+# A DATA_DIR made by an earlier release (or by hand) may be readable by others: only its owner may enter it.
+[ -O "$DATA_DIR" ] && chmod 700 "$DATA_DIR"
 RUN_DIR="$DATA_DIR/run"
 LOG_DIR="$DATA_DIR/logs"
 SAVED_ENV="$RUN_DIR/stack.env"
@@ -42,8 +50,8 @@ SERVICES=(temporal ferretdb worker api)
 
 CONFIG_VARS=(TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT
   TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL
-  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL)
-MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL)
+  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB)
+MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB)
 
 # Values from the last `up` for everything the caller did not set.
 if [ -f "$SAVED_ENV" ]; then
@@ -90,6 +98,8 @@ FERRETDB_START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 API_START_TIMEOUT="${API_START_TIMEOUT:-90}"
 WORKER_START_TIMEOUT="${WORKER_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
+export RESTART_LIMIT="${RESTART_LIMIT:-5}" RESTART_WINDOW="${RESTART_WINDOW:-600}"
+export RESTART_BACKOFF_MAX="${RESTART_BACKOFF_MAX:-30}"
 
 for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT API_PORT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] && [ "${!v}" -le 65535 ] || die "$v must be a TCP port number (got '${!v}')"
@@ -171,12 +181,14 @@ STARTED=() # processes this invocation started
 
 group_alive() { kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
 
-# spawn <name> <command...>: start in a new session (survives the launching shell; `down` kills the group).
+# spawn <name> <command...>: start in a new session (survives the launching shell; `down` kills the group), under
+# scripts/supervise.sh, which restarts the command when it dies; the pidfile holds the supervisor's pid (the group).
 spawn() {
   local name="$1"; shift
   local pidfile="$RUN_DIR/$name.pid" log="$LOG_DIR/$name.log"
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  rm -f "$pidfile" "$RUN_DIR/$name.spec"
+  rm -f "$pidfile" "$RUN_DIR/$name.spec" "$RUN_DIR/$name.supervisor"
+  set -- bash "$SCRIPTS/supervise.sh" "$name" "$RUN_DIR/$name.supervisor" "$@"
   [ -f "$log" ] && mv -f "$log" "$log.1" # one previous generation is kept
   printf '=== %s start %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$name" "$*" >"$log"
   local wrapper='echo $$ >"$0"; exec "$@"'
@@ -199,7 +211,13 @@ stop_many() {
   for name in "$@"; do
     if pid="$(running "$name")"; then
       info "stopping $name (pid $pid)"
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      # The supervisor passes TERM on to its process and exits without a restart; a process started without one
+      # (by an earlier release) gets it directly, with its group.
+      if [ -f "$RUN_DIR/$name.supervisor" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+      else
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      fi
       pids+=("$pid"); names+=("$name")
     fi
   done
@@ -219,7 +237,14 @@ stop_many() {
     fi
     sleep 0.2
   done
-  for name in "$@"; do rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec"; done
+  for name in "$@"; do rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec" "$RUN_DIR/$name.supervisor"; done
+}
+
+# supervisor_field <name> <field>: a field of the supervisor's state file (see scripts/supervise.sh), or empty.
+supervisor_field() {
+  local f="$RUN_DIR/$1.supervisor"
+  [ -f "$f" ] && sed -n "s/^$2=//p" "$f" 2>/dev/null | head -n1
+  return 0
 }
 
 tail_log() { # name [lines]
@@ -299,7 +324,8 @@ wait_for() {
   local start=$SECONDS w
   while ! "$check"; do
     for w in "$name" "$@"; do
-      if [ -f "$RUN_DIR/$w.pid" ] && ! running "$w" >/dev/null; then
+      # dead, or restarted by its supervisor: the start failed
+      if [ -f "$RUN_DIR/$w.pid" ] && { ! running "$w" >/dev/null || [ "$(supervisor_field "$w" restarts)" -gt 0 ] 2>/dev/null; }; then
         echo "error: $w exited during start-up" >&2
         return 1
       fi
@@ -345,7 +371,7 @@ app_cmd() { # worker|api
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
     API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
     ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
-    node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
+    DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
   # One node process per app (no tsx wrapper process): its pid is the one in the pidfile.
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
@@ -356,7 +382,7 @@ spec_of() {
   case "$1" in
     temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
     ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
-    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL" ;;
+    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB" ;;
   esac
 }
 
@@ -587,7 +613,13 @@ cmd_status() {
       esac
       [ "$health" = "not polling" ] && up=$((up - 1))
       [ "$health" = down ] && up=$((up - 1))
+      local restarts sstate; restarts="$(supervisor_field "$n" restarts)"; sstate="$(supervisor_field "$n" state)"
+      [ -n "$restarts" ] && [ "$restarts" != 0 ] && health="$health; $restarts restart(s), last: $(supervisor_field "$n" last_exit)"
+      [ "$sstate" = backoff ] && health="restarting; $health"
       printf '%-9s %-22s %-28s %s\n' "$n" "running (pid $pid)" "$addr" "$health"
+    elif [ "$(supervisor_field "$n" state)" = gave-up ]; then
+      printf '%-9s %-22s %-28s %s\n' "$n" "gave up" "$addr" \
+        "$(supervisor_field "$n" restarts) restart(s), the last $(supervisor_field "$n" recent) within ${RESTART_WINDOW} s; last: $(supervisor_field "$n" last_exit) (see scripts/stack.sh logs $n)"
     else
       printf '%-9s %-22s %-28s %s\n' "$n" stopped "$addr" -
     fi

@@ -50,6 +50,17 @@ function servicesOf(resolved: string): string[] {
   return names;
 }
 
+/** The lines of one service in `docker-compose config` output (from `  <name>:` to the next service). */
+function serviceBlock(resolved: string, name: string): string {
+  const lines = resolved.split("\n");
+  const services = lines.findIndex((l) => l.startsWith("services:"));
+  const start = lines.findIndex((l, i) => i > services && l === `  ${name}:`);
+  if (services < 0 || start < 0) return "";
+  let end = start + 1;
+  while (end < lines.length && !/^ {0,2}\S/.test(lines[end])) end++;
+  return lines.slice(start, end).join("\n");
+}
+
 describe("docker-compose.yml", () => {
   it("resolves with `docker-compose config` and has the services of the stack", () => {
     const res = compose(["config"]);
@@ -60,6 +71,13 @@ describe("docker-compose.yml", () => {
     const listed = compose(["config", "--services"]);
     expect(listed.status, listed.stderr).toBe(0);
     expect(listed.stdout.split("\n").map((s) => s.trim())).toEqual(expect.arrayContaining(REQUIRED_SERVICES));
+  });
+
+  it("restarts the long-running services when they die (restart: unless-stopped)", () => {
+    const res = compose(["config"]);
+    expect(res.status, res.stderr).toBe(0);
+    for (const name of ["api", "worker", "temporal", "temporal-ui", "mongodb", "postgresql"])
+      expect(serviceBlock(res.stdout, name), `restart policy of ${name}`).toMatch(/^ {4}restart: unless-stopped$/m);
   });
 
   it("registers the search attributes the workflows use and points the apps at the services", () => {

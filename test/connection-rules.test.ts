@@ -26,6 +26,7 @@ import {
   filesGoingWith,
   gcsFileUnmapRefusal,
   iModelVisible,
+  referencesReachable,
   type MappedFile,
 } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
@@ -335,6 +336,19 @@ describe("reference files go with their composite model", () => {
     expect(filesGoingWith(many, "c", s)).toEqual(["c"]);
     // Never parsed: no record, only the composite itself goes.
     expect(filesGoingWith(many, "a", [])).toEqual(["a"]);
+  });
+
+  it("nested references go with their composite too, unless a remaining composite reaches them; cycles end", () => {
+    const two = connection({ sourceFiles: [composite("a"), composite("b")] });
+    // a → r1 → r2 → r3 → a (a cycle back to the composite); b → r3
+    const s = [state("a", [ref("r1")]), state("r1", [ref("r2")]), state("r2", [ref("r3")]), state("r3", [ref("a")])];
+    expect(referencesReachable(["a"], s)).toEqual(["r1", "r2", "r3"]);
+    expect(filesGoingWith(two, "a", s)).toEqual(["a", "r1", "r2", "r3"]);
+    const shared = [...s, state("b", [ref("r3")])];
+    expect(filesGoingWith(two, "a", shared)).toEqual(["a", "r1", "r2"]);
+    // b reaches r1 only through a, which goes: r1 goes with a
+    const throughA = [...s, state("b", [ref("a")])];
+    expect(filesGoingWith(two, "a", throughA)).toEqual(["a", "r1", "r2", "r3"]);
   });
 });
 

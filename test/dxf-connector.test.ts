@@ -436,7 +436,7 @@ describe("DXF connector: unreadable files", () => {
     expect(err.message).toBe("empty.dxf: not a readable DXF file (the file is empty)");
   });
 
-  it("binary DXF, a truncated file and a missing file fail with their codes", async () => {
+  it("binary DXF, a truncated file (FileIncomplete) and a missing file fail with their codes", async () => {
     const binary = await failure(
       tempFile("binary.dxf", Buffer.concat([Buffer.from("AutoCAD Binary DXF\r\n\x1a\0", "latin1"), Buffer.alloc(64)])),
     );
@@ -444,8 +444,8 @@ describe("DXF connector: unreadable files", () => {
     expect(binary.message).toContain("binary.dxf");
     const text = fs.readFileSync(DOOR, "latin1");
     const truncated = await failure(tempFile("truncated.dxf", text.slice(0, Math.floor(text.length / 2))));
-    expect(truncated.code).toBe("InvalidFileFormat");
-    expect(truncated.message).toContain("truncated.dxf");
+    expect(truncated.code).toBe("FileIncomplete");
+    expect(truncated.message).toMatch(/^truncated\.dxf: the file is incomplete \(.*no 0\/EOF marker/);
     const missing = await failure(path.join(tmp, "nowhere.dxf"));
     expect(missing.code).toBe("FileNotFound");
   });

@@ -7,6 +7,7 @@
  */
 import * as path from "node:path";
 import type { Client } from "@temporalio/client";
+import { ApplicationFailure } from "@temporalio/common";
 import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { DefaultLogger, Runtime, Worker } from "@temporalio/worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +29,8 @@ const TASKS = [
 ];
 
 const calls: Call[] = [];
+/** `<runId>:<sourceFileId>` of files whose stub file activity fails as a file that kept changing while read. */
+const changingFiles = new Set<string>();
 /** Activities held open, by key (`beginRun:<runId>`, `file:<runId>:<sourceFileId>`). */
 const gates = new Map<string, { entered: () => void; released: Promise<void> }>();
 
@@ -65,6 +68,14 @@ const stubActivities = {
   async syncSourceFile(input: any) {
     calls.push({ name: "syncSourceFile", input });
     await pass(`file:${input.runId}:${input.task.sourceFileId}`);
+    if (changingFiles.has(`${input.runId}:${input.task.sourceFileId}`)) {
+      // as the file task ends when the file changed during its read on the last attempt
+      throw ApplicationFailure.create({
+        message: "b.ifc: the file changed while it was read",
+        type: "FileChangedDuringRead",
+        nonRetryable: true,
+      });
+    }
     return { result: "Success", references: [] };
   },
   async failTask(input: any) {
@@ -285,6 +296,32 @@ describe("iModel run queue (imodelWorkflow with stub activities on a Temporal de
       "beginDeleteJob Y",
       "completeRun Y",
     ]);
+  });
+
+  it("a run asked with confirmDeletions records it and passes it to every file; a file that kept changing ends FileChangedDuringRead", async () => {
+    const m = newIModel();
+    changingFiles.add("CD:f2");
+    expect(await ask(m, "c1", "CD", { confirmDeletions: true })).toEqual({ runId: "CD", created: true });
+    await completed("CD");
+    expect(calls.find((c) => c.name === "recordRunQueued" && c.input.runId === "CD")?.input).toMatchObject({
+      confirmDeletions: true,
+    });
+    const files = calls.filter((c) => c.name === "syncSourceFile" && c.input.runId === "CD");
+    expect(files.map((c) => c.input.confirmDeletions)).toEqual([true, true]);
+    const failed = calls.find((c) => c.name === "failTask" && c.input.runId === "CD")?.input;
+    expect(failed).toMatchObject({
+      task: { sourceFileId: "f2" },
+      error: { code: "FileChangedDuringRead", message: "b.ifc: the file changed while it was read", target: "b.ifc" },
+    });
+    // without it, nothing is recorded or passed
+    expect(await ask(m, "c1", "ND")).toEqual({ runId: "ND", created: true });
+    await completed("ND");
+    expect(calls.find((c) => c.name === "recordRunQueued" && c.input.runId === "ND")?.input).not.toHaveProperty(
+      "confirmDeletions",
+    );
+    expect(
+      calls.filter((c) => c.name === "syncSourceFile" && c.input.runId === "ND").map((c) => c.input.confirmDeletions),
+    ).toEqual([undefined, undefined]);
   });
 
   it("continues as new when idle with a long history, carrying its queue and threshold", async () => {

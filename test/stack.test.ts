@@ -122,6 +122,7 @@ describe("scripts/stack.sh (servers only)", () => {
       TEMPORAL_PORT: String(temporal),
       TEMPORAL_UI_PORT: String(ui),
       FERRETDB_PORT: String(ferret),
+      RESTART_LIMIT: "2",
     };
     temporalAddress = `127.0.0.1:${temporal}`;
     mongoUri = `mongodb://127.0.0.1:${ferret}/imodelsync`;
@@ -179,6 +180,55 @@ describe("scripts/stack.sh (servers only)", () => {
     expect(Object.keys(attributes)).toEqual(expect.arrayContaining(["ConnectionId", "IModelId", "RunTrigger"]));
   }, 120_000);
 
+  it("restarts a server that dies, logs each restart, and gives up after RESTART_LIMIT restarts", async () => {
+    const supervisor = () =>
+      Object.fromEntries(
+        fs
+          .readFileSync(path.join(dataDir, "run", "ferretdb.supervisor"), "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+      );
+    const leader = readPid(dataDir, "ferretdb");
+    const waitFor = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(supervisor())}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    for (let n = 1; n <= 2; n++) {
+      const child = Number(supervisor().child);
+      process.kill(child, "SIGKILL");
+      await waitFor(`restart ${n}`, () => supervisor().restarts === String(n) && supervisor().state === "running");
+      expect(Number(supervisor().child)).not.toBe(child);
+      await mongoPing(mongoUri);
+    }
+    const log = fs.readFileSync(path.join(dataDir, "logs", "ferretdb.log"), "utf8");
+    expect(log).toMatch(
+      /supervisor: ferretdb ended \(signal KILL after \d+ s\); restart 1 \(1 of at most 2 within 600 s\) in 1 s/,
+    );
+    expect(log).toMatch(/restart 2 \(2 of at most 2 within 600 s\) in 2 s/);
+    const running = await stack(["status"], env);
+    expect(running.stdout).toMatch(/ferretdb\s+running \(pid \d+\)\s+\S+\s+ok; 2 restart\(s\), last: signal KILL/);
+
+    // A third death within the window: the supervisor gives up and says so.
+    process.kill(Number(supervisor().child), "SIGKILL");
+    await waitFor("the supervisor to give up", () => supervisor().state === "gave-up");
+    await waitFor("the supervisor to exit", () => !alive(leader));
+    expect(fs.readFileSync(path.join(dataDir, "logs", "ferretdb.log"), "utf8")).toContain(
+      "gave up after 2 restarts within 600 s",
+    );
+    const status = await stack(["status"], env);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/ferretdb\s+gave up\s+.*2 restart\(s\), the last 2 within 600 s; last: signal KILL/);
+
+    // `up` starts it again.
+    const up = await stack(["up", "servers"], env);
+    expect(up.code, up.stderr).toBe(0);
+    await mongoPing(mongoUri);
+  }, 120_000);
+
   it("refuses a taken port with one clear line and exit 1", async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve()));
@@ -205,7 +255,7 @@ describe("scripts/stack.sh (servers only)", () => {
     }
   }, 120_000);
 
-  it("`down` stops every process it started", async () => {
+  it("`down` stops every process it started, and no supervisor starts one again", async () => {
     const pids = [readPid(dataDir, "temporal"), readPid(dataDir, "ferretdb")];
     const down = await stack(["down"], env);
     expect(down.code, down.stderr).toBe(0);
@@ -214,5 +264,10 @@ describe("scripts/stack.sh (servers only)", () => {
     expect(fs.existsSync(path.join(dataDir, "run", "ferretdb.pid"))).toBe(false);
     const status = await stack(["status"], env);
     expect(status.code).toBe(3);
+    // Nothing came back after the stop (a respawn would show in the logs and answer on the ports).
+    await new Promise((r) => setTimeout(r, 3000));
+    for (const pid of pids) expect(alive(pid), `pid ${pid} 3 s after down`).toBe(false);
+    for (const name of ["temporal", "ferretdb"])
+      expect(fs.readFileSync(path.join(dataDir, "logs", `${name}.log`), "utf8")).not.toMatch(/supervisor: .* restart/);
   }, 120_000);
 });

@@ -16,8 +16,10 @@ import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
 import { createLogger } from "../lib/logger";
+import { usePrivateFileModes } from "../lib/storage";
 
 async function main(): Promise<void> {
+  usePrivateFileModes();
   const config = loadConfig();
   const logger = createLogger("worker", config.logLevel);
   const temporalLogLevel: LogLevel = config.logLevel === "debug" || config.logLevel === "trace" ? "INFO" : "WARN";

@@ -24,6 +24,11 @@ export interface RunRequest {
   /** Delete jobs: the files whose data to remove (absent: every file of the connection, then the connection itself). */
   sourceFileIds?: string[];
   /**
+   * Sync runs: apply the deletions the connection's deletion guard would hold (`POST /connections/{id}/run
+   * {"confirmDeletions": true}`; recorded on the run). Absent: the guard holds.
+   */
+  confirmDeletions?: boolean;
+  /**
    * Delete jobs: cancel the connection's queued and executing syncs first (a connection deleted with its data never
    * synchronizes again; docs/product-rules.md "Delete, two modes": an active run is cancelled first, cleanly).
    */
@@ -44,6 +49,8 @@ export interface QueuedRun {
   /** Absent: `sync`. */
   kind?: RunKind;
   sourceFileIds?: string[];
+  /** See {@link RunRequest.confirmDeletions}; absent: false. */
+  confirmDeletions?: boolean;
 }
 
 /** Asks an iModel's run queue to cancel runs of a connection. */

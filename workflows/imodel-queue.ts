@@ -58,6 +58,7 @@ export async function imodelWorkflow(input: IModelQueueInput): Promise<void> {
         ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
         ...(request.kind ? { kind: request.kind } : {}),
         ...(request.sourceFileIds ? { sourceFileIds: request.sourceFileIds } : {}),
+        ...(run.confirmDeletions ? { confirmDeletions: true } : {}),
       }),
     complete: (completion) => records.completeRun(completion),
   });
@@ -118,7 +119,7 @@ function executeRun(iModelId: string, run: QueuedRun): Promise<SyncOutcome> {
       })
     : executeChild(syncWorkflow, {
         workflowId: runWorkflowId(run.connectionId, run.runId),
-        args: [input],
+        args: [{ ...input, ...(run.confirmDeletions ? { confirmDeletions: true } : {}) }],
         typedSearchAttributes,
       });
 }

@@ -152,6 +152,7 @@ export class RunQueue {
       trigger: request.trigger,
       ...(request.kind === "delete" ? { kind: "delete" as const } : {}),
       ...(request.sourceFileIds ? { sourceFileIds: request.sourceFileIds } : {}),
+      ...(request.confirmDeletions === true && request.kind !== "delete" ? { confirmDeletions: true } : {}),
     };
     // Claim before the first await, so a concurrent request sees it.
     this.track(run);

@@ -19,9 +19,11 @@ const planning = proxyActivities<Pick<FileSyncActivities, "beginRun">>({
 const files = proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({
   startToCloseTimeout: "30 minutes",
   // A worker that dies mid-file is noticed within this time and the file is retried on another attempt (the writer
-  // commits per file, so a retry never duplicates). Heartbeats are sent between the read, parse and write steps.
-  heartbeatTimeout: "3 minutes",
-  // Faults of the service (MongoDB or the iModel unavailable) are retried for about ten minutes; bad element data is not.
+  // commits per file, so a retry never duplicates). The activity beats every 5 s throughout: the parse runs in a
+  // parser thread and the writer beats from its element loop (docs/architecture.md "Heartbeats").
+  heartbeatTimeout: "30 seconds",
+  // Faults of the service (MongoDB or the iModel unavailable) and a file that changes while it is read
+  // (FileChangedDuringRead) are retried for about ten minutes.
   retry: {
     initialInterval: "2 seconds",
     backoffCoefficient: 2,
@@ -51,6 +53,8 @@ export interface SyncInput {
   connectionId: string;
   iModelId: string;
   trigger: RunTrigger;
+  /** Apply the deletions the connection's deletion guard would hold (the run was asked with it). Absent: false. */
+  confirmDeletions?: boolean;
 }
 
 /** The run's own cancellation (requested by its iModel queue) was asked. */
@@ -106,12 +110,20 @@ async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome
       connectionId: input.connectionId,
       iModelId: input.iModelId,
       task,
+      ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
     });
   } catch (err) {
     const { type, message } = activityError(err);
     const error: ErrorInfo = {
-      // WriterDataError: the file's data cannot be written (e.g. non-finite coordinates); anything else: retries ran out.
-      code: type === "WriterDataError" ? "InvalidElementData" : "TaskFailed",
+      // FileChangedDuringRead: the file kept changing while it was read, on every attempt. WriterDataError: the
+      // whole file's data could not be written (releases before element-level InvalidElementData; kept for their
+      // histories). Anything else: retries ran out.
+      code:
+        type === "FileChangedDuringRead"
+          ? "FileChangedDuringRead"
+          : type === "WriterDataError"
+            ? "InvalidElementData"
+            : "TaskFailed",
       message,
       target: task.path,
     };

@@ -15,7 +15,9 @@ import { micro } from "./shared/numbers";
 import { lowCorner } from "./shared/range";
 import { errorText, readSourceFile } from "./shared/source-file";
 import { cross, dot, normalize, type Vec3 } from "./shared/vector";
-import { WarningTally } from "./shared/warnings";
+import { NotWrittenTally } from "./shared/items";
+import { listed, plural, WarningTally } from "./shared/warnings";
+import { scanStep, type StepContent } from "./step-scan";
 import {
   type Georeference,
   type ParsedFile,
@@ -30,9 +32,6 @@ import {
  * installed with `SetGeometryTransformation`, maps them back to the IFC Z-up system: (x, y, z) -> (x, -z, y).
  */
 const Y_UP_TO_Z_UP = [1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 0, 0, 1];
-
-/** Products that are never elements: spatial containers (except IfcSpace) and voids. */
-const EXCLUDED_SUPERTYPES = [WebIFC.IFCSPATIALSTRUCTUREELEMENT, WebIFC.IFCFEATUREELEMENTSUBTRACTION];
 
 // ---------------------------------------------------------------------------------------------------------
 // One IfcAPI per process, with web-ifc's console output routed into the current parse's warnings.
@@ -621,19 +620,130 @@ function readMeshes(
   return result;
 }
 
+/** Representation types that describe a solid or a surface: a product with one is meant to have a mesh. */
+const BODY_REPRESENTATION_TYPES = new Set([
+  "SWEPTSOLID",
+  "ADVANCEDSWEPTSOLID",
+  "BREP",
+  "ADVANCEDBREP",
+  "CSG",
+  "CLIPPING",
+  "SOLIDMODEL",
+  "SURFACEMODEL",
+  "TESSELLATION",
+  "SECTIONEDSPINE",
+]);
+
+/**
+ * Whether a product has a body: a shape representation identified `Body…` or of a solid or surface type (as opposed to
+ * only an axis, a footprint or annotation curves, which web-ifc does not mesh and which are no body).
+ */
+function hasBodyRepresentation(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  line: Record<string, unknown> | undefined,
+): boolean {
+  const shapeId = ref(line?.Representation);
+  if (shapeId === undefined) return false;
+  const shape = api.GetLine(modelId, shapeId);
+  for (const r of (shape?.Representations ?? []) as unknown[]) {
+    const id = ref(r);
+    if (id === undefined) continue;
+    const rep = api.GetLine(modelId, id);
+    const identifier = str(api, rep?.RepresentationIdentifier)?.toUpperCase() ?? "";
+    const type = str(api, rep?.RepresentationType)?.toUpperCase() ?? "";
+    if (identifier.startsWith("BODY") || BODY_REPRESENTATION_TYPES.has(type)) return true;
+  }
+  return false;
+}
+
+/** IFC spelling of an upper-case STEP type name (`IFCRAIL` → `IfcRail`), or the name itself when unknown. */
+function ifcSpelling(api: WebIFC.IfcAPI, upper: string): string {
+  ifcClassName(api, WebIFC.IFCPROJECT); // fills the table
+  return classNameTable?.get(upper) ?? upper;
+}
+
+/**
+ * Instances of entity types the file's schema does not define (e.g. an IFC4X3 class in a file that declares IFC4):
+ * web-ifc ignores them, so they are found in the STEP scan. A complex instance counts when one of its types is unknown.
+ */
+function unknownTypes(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  content: StepContent,
+): { className: string; count: number; examples: number[] }[] {
+  const known = new Set(api.GetIfcEntityList(modelId));
+  const out: { className: string; count: number; examples: number[] }[] = [];
+  for (const [key, t] of content.types) {
+    const parts = key.split("+");
+    if (parts.every((part) => known.has(api.GetTypeCodeFromName(part)))) continue;
+    out.push({ className: parts.map((part) => ifcSpelling(api, part)).join("+"), ...t });
+  }
+  return out.sort((a, b) => a.className.localeCompare(b.className));
+}
+
 /** Everything done on the shared IfcAPI for one file; synchronous on purpose (see module comment). */
-function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, warnings: TaskWarning[]): ParsedFile {
+function parseOpenModel(
+  api: WebIFC.IfcAPI,
+  modelId: number,
+  fileName: string,
+  warnings: TaskWarning[],
+  content: StepContent,
+): ParsedFile {
   const schema = api.GetModelSchema(modelId) ?? "UNKNOWN";
   api.SetGeometryTransformation(modelId, Y_UP_TO_Z_UP);
   const scale = projectLengthScale(api, modelId, warnings);
+  const notWritten = new NotWrittenTally();
+  const tally = new WarningTally();
+  const keep: string[] = [];
 
-  const excluded = new Set<number>();
-  for (const t of EXCLUDED_SUPERTYPES) for (const id of api.GetLineIDsWithType(modelId, t, true)) excluded.add(id);
-  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCSPACE, true)) excluded.delete(id);
+  // Items (README "Synchronization"): every IfcProduct instance, and every instance of a type the schema lacks.
+  let read = 0;
+  for (const u of unknownTypes(api, modelId, content)) {
+    read += u.count;
+    notWritten.addAll([
+      {
+        code: "UnsupportedEntityType",
+        className: u.className,
+        count: u.count,
+        examples: u.examples.map((id) => `#${id}`),
+      },
+    ]);
+    warnings.push({
+      code: "UnsupportedEntityType",
+      message: `${fileName}: ${plural(u.count, `${u.className} entity`, `${u.className} entities`)} (${listed(
+        u.examples.map((id) => `#${id}`),
+        u.count,
+      )}) ${u.count === 1 ? "is" : "are"} of a class the file's schema ${content.schemas.join(", ")} does not define; not read`,
+      target: u.className,
+      count: u.count,
+      examples: u.examples.map((id) => `#${id}`),
+    });
+  }
+
+  const known = new Set(api.GetIfcEntityList(modelId));
+  const spatial = new Set<number>();
+  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCSPATIALSTRUCTUREELEMENT, true)) spatial.add(id);
+  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCSPACE, true)) spatial.delete(id);
+  const openings = new Set<number>();
+  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCFEATUREELEMENTSUBTRACTION, true)) openings.add(id);
 
   const products: ProductInfo[] = [];
   for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCPRODUCT, true)) {
-    if (!excluded.has(id)) products.push({ expressId: id, typeCode: api.GetLineType(modelId, id) });
+    const typeCode = api.GetLineType(modelId, id);
+    if (!known.has(typeCode)) continue; // counted with the unknown types
+    read++;
+    if (spatial.has(id) || openings.has(id)) {
+      // Spatial containers (site, building, storey, …) and voids are not elements (yet): accounted, not written.
+      const line = api.GetLine(modelId, id);
+      notWritten.add(
+        spatial.has(id) ? "SpatialStructureElement" : "OpeningElement",
+        ifcClassName(api, typeCode),
+        str(api, line?.GlobalId) || `#${id}`,
+      );
+      continue;
+    }
+    products.push({ expressId: id, typeCode });
   }
   products.sort((a, b) => a.expressId - b.expressId);
 
@@ -653,16 +763,43 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
         message: `${className} #${p.expressId} has no GlobalId and was skipped`,
         target: `#${p.expressId}`,
       });
+      notWritten.add("MissingIdentifier", className, `#${p.expressId}`);
       continue;
     }
+    if (seen.has(globalId)) {
+      warnings.push({
+        code: "DuplicateIdentifier",
+        message: `${fileName}: GlobalId ${globalId} is used again by ${className} #${p.expressId}; only the first is kept`,
+        target: globalId,
+      });
+      notWritten.add("DuplicateIdentifier", className, `${globalId} #${p.expressId}`);
+      continue;
+    }
+    seen.add(globalId);
     const meshes = meshesById.get(p.expressId) ?? [];
     let origin: Vec3 | undefined;
     if (meshes.length > 0) {
-      // not finite when web-ifc gave no finite position: the writer then refuses the element
+      // not finite when web-ifc gave no finite position: the writer then refuses the element (InvalidElementData)
       origin = lowCorner([], meshes) ?? [Infinity, Infinity, Infinity];
+    } else if (hasBodyRepresentation(api, modelId, line)) {
+      // A body web-ifc could not mesh: not written, and its element already in the iModel is kept as it was.
+      notWritten.add("GeometryNotConverted", className, globalId);
+      keep.push(globalId);
+      tally.add(
+        "GeometryNotConverted",
+        className,
+        (n, list) =>
+          `${fileName}: ${plural(n, `${className} product`, `${className} products`)} (${listed(list, n)}) ${n === 1 ? "has a body" : "have bodies"} web-ifc could not convert into geometry; not written (${n === 1 ? "its element" : "their elements"} already in the iModel, if any, kept as ${n === 1 ? "it was" : "they were"})`,
+        { example: globalId },
+      );
+      continue;
     } else {
       const placementId = ref(line?.ObjectPlacement);
-      if (placementId === undefined) continue; // neither geometry nor placement: not an element
+      if (placementId === undefined) {
+        // neither geometry nor placement: nothing to place in the iModel
+        notWritten.add("NoGeometryOrPlacement", className, globalId);
+        continue;
+      }
       try {
         const w = worldPlacement(api, modelId, placementId, placementCache);
         origin = [micro(w[3] * scale), micro(w[7] * scale), micro(w[11] * scale)];
@@ -675,15 +812,6 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
         origin = [0, 0, 0];
       }
     }
-    if (seen.has(globalId)) {
-      warnings.push({
-        code: "DuplicateIdentifier",
-        message: `${fileName}: GlobalId ${globalId} is used again by ${className} #${p.expressId}; only the first is kept`,
-        target: globalId,
-      });
-      continue;
-    }
-    seen.add(globalId);
 
     const name = str(api, line?.Name) || undefined;
     const properties: Record<string, unknown> = { ifcClass: className, globalId };
@@ -696,8 +824,16 @@ function parseOpenModel(api: WebIFC.IfcAPI, modelId: number, fileName: string, w
     if (name !== undefined) element.name = name;
     elements.push({ ...element, checksum: elementChecksum(element) });
   }
+  warnings.push(...tally.toWarnings());
   const georeference = readGeoreference(api, modelId, fileName, scale, warnings);
-  const parsed: ParsedFile = { schema, connectorType: "IFC", elements, warnings };
+  const parsed: ParsedFile = {
+    schema,
+    connectorType: "IFC",
+    elements,
+    warnings,
+    items: { read, notWritten: notWritten.toList() },
+  };
+  if (keep.length > 0) parsed.keep = keep;
   if (georeference) parsed.georeference = georeference;
   return parsed;
 }
@@ -719,7 +855,15 @@ function describeOpenFailure(data: Uint8Array, error?: unknown): string {
  *
  * - Elements: every IfcProduct with meshed geometry or an object placement, except spatial-structure
  *   containers (IfcSite, IfcBuilding, IfcBuildingStorey, … — IfcSpace is kept) and voids
- *   (IfcFeatureElementSubtraction: IfcOpeningElement, IfcOpeningStandardCase, IfcVoidingFeature).
+ *   (IfcFeatureElementSubtraction: IfcOpeningElement, IfcOpeningStandardCase, IfcVoidingFeature). A product with a body
+ *   representation (identifier `Body…`, or a solid or surface representation type) that web-ifc does not mesh is not
+ *   placed without its geometry: it is not written and its element already in the iModel is kept (`keep`; warning
+ *   `GeometryNotConverted`).
+ * - `items` (README "Synchronization"): every IfcProduct instance, and every entity instance of a type the file's
+ *   schema does not define (found by the STEP scan; web-ifc ignores them; warning `UnsupportedEntityType` per class
+ *   with `count`). Not written, by reason: `UnsupportedEntityType`, `SpatialStructureElement`, `OpeningElement`,
+ *   `MissingIdentifier`, `DuplicateIdentifier`, `GeometryNotConverted`, `NoGeometryOrPlacement`; examples are
+ *   GlobalIds, or `#<instance>` without one.
  * - `identifier` = GlobalId (first occurrence wins; later ones give a `DuplicateIdentifier` warning),
  *   `className` = IFC class in IFC spelling (`IfcWallStandardCase`), `name` = decoded Name.
  * - Coordinates are metres in the file's engineering system, Z up: mesh positions are the placed
@@ -727,34 +871,61 @@ function describeOpenFailure(data: Uint8Array, error?: unknown): string {
  *   1e-6 m; `origin` is the low corner of the meshes' range, or for placement-only products the resolved
  *   IfcLocalPlacement chain origin scaled by the project length unit.
  * - `checksum` = {@link elementChecksum}; stable across runs.
- * - web-ifc's own log lines are returned as `GeometryProblem` warnings (deduplicated, with `count`; at most 50
- *   distinct lines, the rest summed up in one more warning), never printed.
+ * - web-ifc's own log lines are summed up per web-ifc function as `GeometryProblem` warnings (`count` = all lines of
+ *   that function, `examples` = the first few distinct texts; at most 50 distinct lines are told apart, the rest are
+ *   counted in one more warning), never printed.
  * - `georeference`: an IFC4/IFC4X3 IfcMapConversion whose TargetCRS is an IfcProjectedCRS named with an EPSG code
  *   (`projected`, eastings/northings/height in metres, rotation = atan2(XAxisOrdinate, XAxisAbscissa)), else the
  *   first IfcSite with RefLatitude/RefLongitude (`geographic`, RefElevation in metres, TrueNorth of the model
  *   context). One that is present but unusable gives a `GeoreferenceUnreadable` warning and no georeference; an
  *   implausible map Scale gives `GeoreferenceScaleIgnored` (scale 1 is used). See {@link readGeoreference}.
  *
+ * Reads the file and calls {@link parseIfcBytes} (the service reads each file once itself and calls that directly).
  * @param absolutePath absolute path of the .ifc file
  * @throws SourceFileError `FileNotFound` when the file does not exist, `FileUnreadable` when it cannot be
- *   read, `InvalidFileFormat` when web-ifc cannot open it or fails on it (message names the file).
+ *   read, `InvalidFileFormat` when web-ifc cannot open it or fails on it (message names the file), `FileIncomplete`
+ *   when it is cut off (see {@link parseIfcBytes}).
  */
 export async function parseIfc(absolutePath: string): Promise<ParsedFile> {
-  const fileName = path.basename(absolutePath);
   const buf = await readSourceFile(absolutePath);
-  const data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return parseIfcBytes(buf, path.basename(absolutePath));
+}
 
+/** `[WEB-IFC][error][GetColor()] unexpected style type 481` → group `GetColor()`, text `unexpected style type 481`. */
+function webIfcMessageGroup(message: string): { group: string; text: string } {
+  const m = /^\[WEB-IFC\]\[([^\]]*)\]\[([^\]]*)\]\s*(.*)$/s.exec(message);
+  return m ? { group: m[2] || m[1], text: m[3] || message } : { group: "its log", text: message };
+}
+
+/**
+ * Parses the bytes of an IFC file into connector elements; see {@link parseIfc} for what is read. The bytes are
+ * checked for completeness first (a STEP scan, `step-scan.ts`); web-ifc opens the same bytes.
+ * @param fileName the file's name, for messages.
+ * @throws SourceFileError `InvalidFileFormat` when the bytes are not a STEP file or web-ifc cannot open or read them;
+ *   `FileIncomplete` ("<file name>: the file is incomplete (<what is missing, where>); ...") when the STEP scan finds
+ *   the header, a DATA section, an `ENDSEC;`, an entity's closing `);` or `END-ISO-10303-21;` missing.
+ */
+export async function parseIfcBytes(bytes: Uint8Array, fileName: string): Promise<ParsedFile> {
+  const data = bytes instanceof Buffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
+  const scan = scanStep(data);
+  if (scan.kind === "notStep")
+    throw new SourceFileError("InvalidFileFormat", `${fileName}: not a readable IFC file (${scan.problem})`);
+  if (scan.kind === "incomplete")
+    throw new SourceFileError(
+      "FileIncomplete",
+      `${fileName}: the file is incomplete (${scan.problem}); it may still be being written. Nothing was written; its data in the iModel is kept`,
+    );
   const api = await getApi();
   const messages = new CapturedMessages(MAX_DISTINCT_MESSAGES);
-  const parsed = captureOutput(messages.sink, () => parseWithApi(api, data, fileName));
+  const parsed = captureOutput(messages.sink, () => parseWithApi(api, data, fileName, scan.content));
   const tally = new WarningTally();
-  messages.reportTo(tally, { code: "GeometryProblem", fileName, reader: "web-ifc", alwaysCount: true });
+  messages.summarizeTo(tally, { code: "GeometryProblem", fileName, reader: "web-ifc", groupOf: webIfcMessageGroup });
   parsed.warnings.push(...tally.toWarnings());
   return parsed;
 }
 
 /** Opens, reads and closes the model on the shared IfcAPI, synchronously (see the module comment). */
-function parseWithApi(api: WebIFC.IfcAPI, data: Uint8Array, fileName: string): ParsedFile {
+function parseWithApi(api: WebIFC.IfcAPI, data: Uint8Array, fileName: string, content: StepContent): ParsedFile {
   const warnings: TaskWarning[] = [];
   let modelId = -1;
   try {
@@ -774,7 +945,7 @@ function parseWithApi(api: WebIFC.IfcAPI, data: Uint8Array, fileName: string): P
     }
     highestModelId = Math.max(highestModelId, modelId);
     try {
-      return parseOpenModel(api, modelId, fileName, warnings);
+      return parseOpenModel(api, modelId, fileName, warnings, content);
     } catch (e) {
       if (e instanceof Error && e.name === "RuntimeError") discardApi(); // WebAssembly trap: instance state unknown
       throw new SourceFileError(

@@ -3,15 +3,18 @@
  * "Connectors").
  */
 import type { ConnectorType } from "../../domain/model";
-import { parseDxf } from "./dxf";
-import { parseIfc } from "./ifc";
+import { parseDxfBytes } from "./dxf";
+import { parseIfcBytes } from "./ifc";
 import type { ParsedFile } from "./types";
 
-/** Parses one source file with the connector of its type. Errors: see each connector (SourceFileError). */
-export type Connector = (absolutePath: string) => Promise<ParsedFile>;
+/**
+ * Parses the bytes of one source file (read once by the caller, who hashes the same bytes) with the connector of its
+ * type; `fileName` names it in messages. Errors: see each connector (SourceFileError).
+ */
+export type Connector = (bytes: Buffer, fileName: string) => Promise<ParsedFile>;
 
 /** Connectors by connector type. */
 export const CONNECTORS: Record<ConnectorType, Connector> = {
-  IFC: parseIfc,
-  DXF: parseDxf,
+  IFC: parseIfcBytes,
+  DXF: async (bytes, fileName) => parseDxfBytes(bytes, fileName),
 };

@@ -2,7 +2,7 @@
  * The contract between connectors (parsers of design files) and the iModel writer.
  * Coordinates are in metres, in the file's own engineering coordinate system (the iModel's spatial coordinates).
  */
-import type { ConnectorType } from "../../domain/model";
+import type { ConnectorType, NotWrittenItems } from "../../domain/model";
 
 /** A non-fatal problem found while reading or writing a file; reported on the file's task. */
 export interface TaskWarning {
@@ -14,6 +14,8 @@ export interface TaskWarning {
   target?: string;
   /** How many times the same problem occurred, when it was deduplicated (absent means once). */
   count?: number;
+  /** A few of the occurrences (element identifiers, parser messages), when the warning sums several up. */
+  examples?: string[];
 }
 
 /** One triangle mesh of an element, in world coordinates (metres). */
@@ -155,12 +157,22 @@ export interface ParsedFile {
   references?: DiscoveredReference[];
   /** The file's georeference, when it carries one. */
   georeference?: Georeference;
+  /**
+   * The items the connector read (README "Synchronization": what an item is per format) and those it did not turn
+   * into elements, by reason: `read` = `elements.length` + the sum of `notWritten[].count`.
+   */
+  items: { read: number; notWritten: NotWrittenItems[] };
+  /**
+   * Identifiers of items that are elements but could not be converted this time (e.g. geometry web-ifc could not
+   * mesh): the writer leaves their elements in the iModel as they are, neither updated nor deleted.
+   */
+  keep?: string[];
 }
 
 /** Thrown by connectors when a file cannot be read at all; the task fails with this code. */
 export class SourceFileError extends Error {
   constructor(
-    /** `FileNotFound`, `FileUnreadable`, `InvalidFileFormat`. */
+    /** `FileNotFound`, `FileUnreadable`, `InvalidFileFormat`, `FileIncomplete`. */
     public readonly code: string,
     message: string,
   ) {

@@ -71,8 +71,16 @@ export interface RemoveSourceFileInput {
 
 /** Outcome of {@link removeSourceFileData}. */
 export interface RemoveSourceFileResult {
-  /** False when the file had no RepositoryLink in the iModel (or the .bim does not exist): nothing was written. */
+  /**
+   * False when the file had no RepositoryLink in the iModel (or the .bim does not exist) and no removal of it by the
+   * same run is recorded: nothing was written.
+   */
   found: boolean;
+  /**
+   * True when the data had already been removed by an earlier attempt of the same run: the counts are the ones that
+   * attempt recorded in the iModel with its removal (see {@link removalRecordOf}); nothing was written now.
+   */
+  replayed?: boolean;
   /** The file path recorded in the iModel (RepositoryLink Url), when found. */
   path?: string;
   /** Elements removed from the file's model(s) (source elements and anything else left in them), plus elements of the
@@ -103,6 +111,24 @@ export class ConnectionFilesRemainError extends Error {
     );
     this.name = "ConnectionFilesRemainError";
   }
+}
+
+/**
+ * The record of a file's removal, kept in the iModel as a file property written in the removal's own transaction
+ * (namespace `imodelSync`, name `removed/<connectionId>/<sourceFileId>`, JSON {@link RemovalRecord}): an attempt that
+ * crashed after the commit but before its task was recorded leaves it, and the retry reports its counts.
+ */
+export function removalRecordOf(connectionId: string, sourceFileId: string): FilePropertyProps {
+  return { namespace: "imodelSync", name: `removed/${connectionId}/${sourceFileId}` };
+}
+
+/** What {@link removalRecordOf} holds: the run that removed the file, what it removed, and when (ISO 8601 UTC). */
+export interface RemovalRecord {
+  runId: string;
+  path: string;
+  elementsDeleted: number;
+  modelsDeleted: number;
+  dateTime: string;
 }
 
 const KIND_DOCUMENT = "DocumentWithBeGuid";
@@ -283,9 +309,14 @@ export async function listSourceFilesInIModel(
  * The project extents are then recomputed from what is left. SpatialCategories, the connection's Subject and other
  * files' data are not touched.
  *
- * Idempotent: a file without RepositoryLink (already removed, or never synchronized) returns `found: false` and writes
- * nothing; so does a missing .bim file (not created).
- * @returns `{ found, path (the link's Url), elementsDeleted, modelsDeleted }` (see {@link RemoveSourceFileResult}).
+ * The counts are recorded in the same transaction (file property {@link removalRecordOf}, with `runId`), so that they
+ * are never lost to a crash between this commit and the task's record.
+ *
+ * Idempotent: a file without RepositoryLink returns, when the same `runId` removed it (a retried attempt), the recorded
+ * counts with `replayed: true`; otherwise (removed by another run, or never synchronized) `found: false`. Either way
+ * nothing is written; a missing .bim file is not created.
+ * @returns `{ found, replayed?, path (the link's Url), elementsDeleted, modelsDeleted }` (see
+ *   {@link RemoveSourceFileResult}).
  * @throws Error when the host is not started; IModelError / core-backend errors from opening or deleting (the
  *   transaction is then abandoned).
  */
@@ -294,7 +325,13 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
   return withOpenDb(input.bimPath, none, async (db) => {
     const subjectId = subjectIdOf(db, input.connectionId);
     const linkId = await findLink(db, input.connectionId, input.sourceFileId, subjectId);
-    if (!linkId) return none;
+    if (!linkId) {
+      const recorded = db.queryFilePropertyString(removalRecordOf(input.connectionId, input.sourceFileId));
+      const record = recorded ? (JSON.parse(recorded) as RemovalRecord) : undefined;
+      if (record?.runId !== input.runId) return none;
+      const { path, elementsDeleted, modelsDeleted } = record;
+      return { found: true, replayed: true, path, elementsDeleted, modelsDeleted };
+    }
     const link = db.elements.getElementProps<RepositoryLinkProps>(linkId);
     const filePath = link.url ?? link.code.value ?? input.sourceFileId;
 
@@ -361,6 +398,14 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
     db.elements.deleteElement(linkId);
 
     recomputeProjectExtents(db);
+    const record: RemovalRecord = {
+      runId: input.runId,
+      path: filePath,
+      elementsDeleted,
+      modelsDeleted,
+      dateTime: new Date().toISOString(),
+    };
+    db.saveFileProperty(removalRecordOf(input.connectionId, input.sourceFileId), JSON.stringify(record));
     db.saveChanges(
       `imodel-sync run ${input.runId}: remove ${filePath} (-${elementsDeleted} elements, -${modelsDeleted} models)`,
     );

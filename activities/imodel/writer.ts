@@ -66,7 +66,11 @@ import {
   type SourceElement,
   type TaskWarning,
 } from "../connectors/types";
+import { deletionHeld, describeDeletionGuard, formatPercent, type DeletionGuard } from "../../domain/deletion-guard";
+import type { NotWrittenItems, TaskItems } from "../../domain/model";
 import { CHECKSUM_VERSION, compareChecksum } from "../connectors/checksum";
+import { NotWrittenTally } from "../connectors/shared/items";
+import { listed, WarningTally } from "../connectors/shared/warnings";
 import { crsOf, ecefLocationDifference, ecefLocationFor, georeferenceWarnings, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
@@ -91,6 +95,16 @@ export interface WriteInput {
   /** Id of the run (idempotency key together with contentHash). */
   runId: string;
   parsed: ParsedFile;
+  /**
+   * The connection's deletion guard (`domain/deletion-guard.ts`); absent: deletions are applied (guard off, or the run
+   * was asked with `confirmDeletions`).
+   */
+  deletionGuard?: DeletionGuard;
+  /**
+   * Called once per element written or compared (cheap calls): the file activity records its heartbeats from here,
+   * since the write is synchronous on the main thread (docs/architecture.md "Heartbeats").
+   */
+  heartbeat?: () => void;
   /**
    * Test hook only (test/checksum-migration.test.ts), never set by the service: `true` writes the element aspects
    * without the checksum version, as the releases before checksum version 2 did, to build the iModels an upgrade
@@ -119,6 +133,11 @@ export interface WriteResult extends WriteCounts {
   georeference: GeoreferenceOutcome;
   /** The projected CRS of the file's georeference (EPSG code and dataset name), when it has one that was used. */
   crs?: { epsg: number; name: string };
+  /**
+   * The file's items: those the connector read (`parsed.items`), written (`inserted`, `updated`, `unchanged`) or not
+   * written (the connector's reasons and the writer's own: `DuplicateIdentifier`, `InvalidElementData`).
+   */
+  items: TaskItems;
 }
 
 /**
@@ -136,6 +155,9 @@ interface LastWrite {
   modelId?: Id64String;
   /** Outcome of the georeference, its warnings and CRS, so that a replay answers the same. */
   georeference?: { outcome: GeoreferenceOutcome; warnings: TaskWarning[]; crs?: { epsg: number; name: string } };
+  /** The writer's own not-written items and warnings, so that a replay answers the same. */
+  notWritten?: NotWrittenItems[];
+  warnings?: TaskWarning[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -300,40 +322,47 @@ function rewriteAspectChecksum(db: StandaloneDb, prior: ExistingElement, aspect:
   });
 }
 
-/** Thrown for source data the writer refuses (non-finite coordinates, bad indices); aborts the whole write. */
-export class WriterDataError extends Error {
-  constructor(message: string) {
+/**
+ * Thrown when the connection's deletion guard holds a file (`domain/deletion-guard.ts`): writing it would delete too
+ * large a share of its elements. Nothing of the file is written (its transaction is abandoned).
+ */
+export class DeletionGuardError extends Error {
+  constructor(
+    message: string,
+    /** Elements of the file in the iModel before the write. */
+    readonly existing: number,
+    /** Elements the write would have deleted. */
+    readonly deleted: number,
+  ) {
     super(message);
-    this.name = "WriterDataError";
+    this.name = "DeletionGuardError";
   }
 }
 
-function finiteOrThrow(e: SourceElement): void {
-  if (!e.origin.every(Number.isFinite))
-    throw new WriterDataError(`element ${e.identifier}: origin is not finite (${e.origin.join(",")})`);
+/**
+ * Why the writer cannot store an element (non-finite coordinates, mesh indices out of range, malformed curves), or
+ * undefined when it can.
+ */
+function elementDataProblem(e: SourceElement): string | undefined {
+  if (!e.origin.every(Number.isFinite)) return `origin is not finite (${e.origin.join(",")})`;
   for (const m of e.meshes) {
     for (let i = 0; i < m.positions.length; i++) {
-      if (!Number.isFinite(m.positions[i]))
-        throw new WriterDataError(`element ${e.identifier}: mesh position is not finite`);
+      if (!Number.isFinite(m.positions[i])) return "mesh position is not finite";
     }
     const n = m.positions.length / 3;
     for (let i = 0; i < m.indices.length; i++) {
-      if (m.indices[i] >= n)
-        throw new WriterDataError(`element ${e.identifier}: mesh index ${m.indices[i]} out of range (${n} points)`);
+      if (m.indices[i] >= n) return `mesh index ${m.indices[i]} out of range (${n} points)`;
     }
   }
   for (const c of e.curves ?? []) {
     const numbers =
       c.kind === "linestring" ? [...c.points] : [...c.center, ...c.normal, c.radius, c.startAngle, c.sweepAngle];
-    if (!numbers.every(Number.isFinite)) throw new WriterDataError(`element ${e.identifier}: curve data is not finite`);
-    if (c.kind === "linestring" && (c.points.length < 3 || c.points.length % 3 !== 0)) {
-      throw new WriterDataError(
-        `element ${e.identifier}: linestring has ${c.points.length} coordinates (needs x,y,z triples)`,
-      );
-    }
-    if (c.kind === "arc" && (c.radius <= 0 || Math.hypot(...c.normal) === 0))
-      throw new WriterDataError(`element ${e.identifier}: arc has no radius or normal`);
+    if (!numbers.every(Number.isFinite)) return "curve data is not finite";
+    if (c.kind === "linestring" && (c.points.length < 3 || c.points.length % 3 !== 0))
+      return `linestring has ${c.points.length} coordinates (needs x,y,z triples)`;
+    if (c.kind === "arc" && (c.radius <= 0 || Math.hypot(...c.normal) === 0)) return "arc has no radius or normal";
   }
+  return undefined;
 }
 
 /** A curve in element-local coordinates: one point → PointString3d (a marker), else LineString3d or Arc3d. */
@@ -460,10 +489,20 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
  * Element level change detection, by `ExternalSourceAspect` (Scope = the file's RepositoryLink, Kind
  * "Element"): new identifier → insert; same identifier, other checksum → update in place (same ElementId:
  * geometry, category, label, properties; aspect Checksum/Version updated); same checksum → untouched (its
- * LastMod does not change); identifier gone → element (and its aspects) deleted. Aspects written before checksum
+ * LastMod does not change); identifier gone → element (and its aspects) deleted, except the identifiers in
+ * `parsed.keep` (items the connector could not convert this time) and elements whose data cannot be stored
+ * (non-finite coordinates, mesh indices out of range, malformed curves: not written, warning and not-written reason
+ * `InvalidElementData`): their elements stay as they were. A second element with an identifier already written is
+ * not written (`DuplicateIdentifier`). Aspects written before checksum
  * version 2 (no `checksumVersion` in their JsonProperties) are compared with the connector's earlier checksum
  * (`compareChecksum`, needs `parsed.connectorType`); when it is equal the element is unchanged and only the aspect's
  * Checksum and JsonProperties are rewritten, its LastMod kept (docs/architecture.md "Element checksums").
+ *
+ * Deletion guard: with `input.deletionGuard`, a write that would delete a share of the file's elements the guard holds
+ * (`deletionHeld`) throws `DeletionGuardError` before any element is written; the transaction is abandoned.
+ *
+ * Items: `items` accounts for every item the connector read (`parsed.items`): written (inserted, updated, unchanged)
+ * or not written with its reason (the connector's and the writer's own), `read` = written + not written.
  *
  * Idempotent for activity retries: `{runId, contentHash, counts}` is stored in the RepositoryLink's
  * `jsonProperties.imodelSync.lastWrite` in the same transaction; a call with the same runId and contentHash
@@ -479,11 +518,11 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
  * has none yet, else only compared with it (`georeference` in the result: set / kept / conflict / none; a conflict or
  * an unusable georeference is reported in `warnings`). A later file never moves the iModel.
  *
- * `warnings` holds the writer's own warnings only (e.g. `DuplicateIdentifier`, `GeoreferenceConflict`); the
+ * `warnings` holds the writer's own warnings only (e.g. `DuplicateIdentifier`, `InvalidElementData`, `GeoreferenceConflict`); the
  * connector's warnings are in `input.parsed.warnings`.
  *
  * Calls for the same `bimPath` are serialised within the process; the db is always closed on return.
- * @throws Error when the host is not started; `WriterDataError` for non-finite coordinates or bad indices;
+ * @throws Error when the host is not started; `DeletionGuardError` when the deletion guard holds the file;
  *   IModelError from core-backend (e.g. the file is locked by another process).
  */
 export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
@@ -532,9 +571,10 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         repositoryLinkId: existingLinkId,
         modelId,
         replayed: true,
-        warnings: [...warnings, ...geo.warnings],
+        warnings: [...(last.warnings ?? []), ...geo.warnings],
         georeference: geo.outcome,
         ...(geo.crs ? { crs: geo.crs } : {}),
+        items: itemsOf(input.parsed, last.counts, last.notWritten ?? []),
       };
     }
   }
@@ -636,9 +676,12 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     jsonProperties: input.writeAsBeforeChecksumVersion2 ? undefined : checksumVersionJson(CHECKSUM_VERSION),
   });
 
-  const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
-  const categories = new Map<string, Id64String>();
-  const seen = new Set<string>();
+  // The elements to write: the first of each identifier. Identifiers the connector could not convert this time
+  // (`parsed.keep`) keep their elements as they are, like the elements whose data the writer cannot store.
+  const notWritten = new NotWrittenTally();
+  const tally = new WarningTally();
+  const seen = new Set<string>(input.parsed.keep ?? []);
+  const toWrite: SourceElement[] = [];
   for (const e of input.parsed.elements) {
     if (seen.has(e.identifier)) {
       warnings.push({
@@ -646,9 +689,29 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         message: `${fileLabel}: identifier ${e.identifier} appears more than once; only the first is written`,
         target: e.identifier,
       });
+      notWritten.add("DuplicateIdentifier", e.className, e.identifier);
       continue;
     }
     seen.add(e.identifier);
+    toWrite.push(e);
+  }
+
+  // The deletion guard, before anything of the elements is written (docs: domain/deletion-guard.ts).
+  const vanished = [...existing.keys()].filter((identifier) => !seen.has(identifier)).length;
+  if (input.deletionGuard && deletionHeld(input.deletionGuard, existing.size, vanished)) {
+    throw new DeletionGuardError(
+      `${fileLabel}: writing it would delete ${vanished} of the ${existing.size} elements it has in the iModel (${formatPercent(vanished / existing.size)}); ` +
+        `the connection's deletion guard holds a file that would lose ${describeDeletionGuard(input.deletionGuard)}. ` +
+        `Nothing of the file was written. If the file is right, run again with {"confirmDeletions": true}, or change the connection's deletion guard`,
+      existing.size,
+      vanished,
+    );
+  }
+
+  const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+  const categories = new Map<string, Id64String>();
+  for (const e of toWrite) {
+    input.heartbeat?.();
     const prior = existing.get(e.identifier);
     const match = prior
       ? compareChecksum(e, { checksum: prior.checksum, version: prior.checksumVersion }, input.parsed.connectorType)
@@ -663,7 +726,19 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       counts.unchanged++;
       continue;
     }
-    finiteOrThrow(e);
+    const problem = elementDataProblem(e);
+    if (problem) {
+      // Not written; its element already in the iModel (if any) stays as it was: its identifier is in `seen`.
+      notWritten.add("InvalidElementData", e.className, e.identifier);
+      tally.add(
+        "InvalidElementData",
+        e.className,
+        (n, list) =>
+          `${fileLabel}: ${n === 1 ? `the data of ${e.className} ${list[0]} cannot be stored (${problem})` : `the data of ${n} ${e.className} elements cannot be stored (${listed(list, n)}; first: ${problem})`}; not written, ${n === 1 ? "its element" : "their elements"} already in the iModel, if any, kept as ${n === 1 ? "it was" : "they were"}`,
+        { example: e.identifier },
+      );
+      continue;
+    }
     const categoryId = ensureCategory(db, e.category ?? e.className, categories);
     const { placement, geom } = buildGeometry(e, categoryId);
     const props: PhysicalElementProps = {
@@ -701,6 +776,8 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     if (!extents.isNull && !extents.isAlmostEqual(db.projectExtents)) db.updateProjectExtents(extents);
   }
 
+  warnings.push(...tally.toWarnings());
+  const own = { notWritten: notWritten.toList(), warnings: [...warnings] };
   const geo = applyGeoreference(db, input.parsed.georeference, fileLabel, modelCentre(db, modelId));
   warnings.push(...geo.warnings);
 
@@ -712,6 +789,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     counts,
     modelId,
     georeference: geo,
+    ...own,
   };
   const jsonProperties = { ...(linkProps.jsonProperties ?? {}) };
   jsonProperties.imodelSync = { ...((jsonProperties.imodelSync as object | undefined) ?? {}), lastWrite };
@@ -734,6 +812,19 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     warnings,
     georeference: geo.outcome,
     ...(geo.crs ? { crs: geo.crs } : {}),
+    items: itemsOf(input.parsed, counts, own.notWritten),
+  };
+}
+
+/** The file's items: the connector's, with the writer's counts and its own not-written items. */
+function itemsOf(parsed: ParsedFile, counts: WriteCounts, writerNotWritten: NotWrittenItems[]): TaskItems {
+  const notWritten = new NotWrittenTally();
+  notWritten.addAll(parsed.items.notWritten);
+  notWritten.addAll(writerNotWritten);
+  return {
+    read: parsed.items.read,
+    written: { inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged },
+    notWritten: notWritten.toList(),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * The DXF connector (dxf-parser): `parseDxf` reads one ASCII DXF file into the connector contract; `layerCategory` is
- * the category name it gives a layer.
+ * The DXF connector (dxf-parser): `parseDxfBytes` (and `parseDxf`, from a path) reads one ASCII DXF file into the
+ * connector contract; `layerCategory` is the category name it gives a layer.
  */
 export { layerCategory } from "./entities";
-export { parseDxf } from "./parse";
+export { parseDxf, parseDxfBytes } from "./parse";

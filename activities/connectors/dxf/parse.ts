@@ -14,6 +14,7 @@ import { elementChecksum } from "../checksum";
 import { legacyDxfChecksum } from "../legacy-checksums";
 import { captureOutput, CapturedMessages } from "../shared/console-capture";
 import { errorText, readSourceFile } from "../shared/source-file";
+import { NotWrittenTally } from "../shared/items";
 import { listed, plural } from "../shared/warnings";
 import {
   type DiscoveredReference,
@@ -90,29 +91,35 @@ function precheck(buf: Buffer): string | undefined {
   return undefined;
 }
 
-/** Synchronous part of {@link parseDxf}, on the file's bytes. */
-function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
+/**
+ * Parses the bytes of an ASCII DXF file (R12 … R2018) into connector elements; see {@link parseDxf} for what is read.
+ * The bytes are decoded once; the completeness check, the raw scan and dxf-parser read that text.
+ * @param fileName the file's name, for messages.
+ * @throws SourceFileError `InvalidFileFormat` ("<file name>: not a readable DXF file (<reason>)") when it is empty,
+ *   binary DXF, not DXF group codes, or dxf-parser throws on it; `FileIncomplete` ("<file name>: the file is
+ *   incomplete (<what is missing, where>); ...") when a section has no `0 ENDSEC`, the `0 EOF` marker is missing or the
+ *   file ends inside a group.
+ */
+export function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   const invalid = (reason: string) =>
     new SourceFileError("InvalidFileFormat", `${fileName}: not a readable DXF file (${reason})`);
   const pre = precheck(buf);
   if (pre) throw invalid(pre);
-  let text = decodeDxfBytes(buf);
+  const text = decodeDxfBytes(buf);
   let raw: RawScan;
   try {
     raw = scanGroups(text.split(/\r\n|\r|\n/)); // the line array is garbage before dxf-parser splits its own
   } catch (e) {
     throw invalid(errorText(e));
   }
-  const earlyWarnings: TaskWarning[] = [];
-  if (!raw.sawEof) {
-    if (!raw.endedAfterSection) throw invalid("the file ends inside a section, before the EOF marker (truncated?)");
-    text = `${text.replace(/[\r\n\s]+$/, "")}\n0\nEOF\n`;
-    earlyWarnings.push({
-      code: "MissingEof",
-      message: `${fileName}: the file has no EOF marker after its last section; it was read as if it had one`,
-      target: fileName,
-    });
+  // Completeness first (README "Synchronization": an incomplete file never deletes data).
+  if (raw.incomplete.length > 0) {
+    throw new SourceFileError(
+      "FileIncomplete",
+      `${fileName}: the file is incomplete (${raw.incomplete.join("; ")}); it may still be being written. Nothing was written; its data in the iModel is kept`,
+    );
   }
+  const earlyWarnings: TaskWarning[] = [];
 
   const messages = new CapturedMessages();
   let dxf: IDxf;
@@ -140,13 +147,26 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   const reader = new DxfReader(dxf, raw, unitScale);
   const tally = reader.tally;
 
-  // Raw counts: paper space and entity types that are not imported
+  // Items (README "Synchronization"): every record of the ENTITIES section. Paper space and types that are not
+  // imported are counted from the raw records (dxf-parser drops some types silently); the rest from dxf-parser's
+  // entities, which pair with the raw records.
+  const notWritten = new NotWrittenTally();
   const paper = new Map<string, number>();
   const unsupported = new Map<string, number>();
+  /** Model-space records of mapped types, per type, not yet matched by one of dxf-parser's entities. */
+  const undecoded = new Map<string, number>();
+  let read = 0;
   for (const r of raw.entities) {
     if (SUB_RECORDS.has(r.type)) continue;
-    if (firstGroup(r, 67) === "1") paper.set(r.type, (paper.get(r.type) ?? 0) + 1);
-    else if (!MAPPED_TYPES.has(r.type)) unsupported.set(r.type, (unsupported.get(r.type) ?? 0) + 1);
+    read++;
+    const handle = firstGroup(r, 5)?.toUpperCase() ?? `line ${r.line}`;
+    if (firstGroup(r, 67) === "1") {
+      paper.set(r.type, (paper.get(r.type) ?? 0) + 1);
+      notWritten.add("PaperSpace", r.type, handle);
+    } else if (!MAPPED_TYPES.has(r.type)) {
+      unsupported.set(r.type, (unsupported.get(r.type) ?? 0) + 1);
+      notWritten.add("UnsupportedEntityType", r.type, handle);
+    } else undecoded.set(r.type, (undecoded.get(r.type) ?? 0) + 1);
   }
 
   const elements: SourceElement[] = [];
@@ -155,8 +175,14 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
     const ex = reader.extras(e);
     if (ex.paperSpace) continue; // counted from the raw records
     if (!MAPPED_TYPES.has(e.type)) continue; // counted from the raw records
-    if (e.type === "INSERT" && (e as IInsertEntity).name !== undefined && reader.isXref((e as IInsertEntity).name))
+    const left = undecoded.get(e.type) ?? 0;
+    if (left > 0) undecoded.set(e.type, left - 1);
+    else read++; // dxf-parser gave more of this type than the raw scan saw: each is still an item
+    if (e.type === "INSERT" && (e as IInsertEntity).name !== undefined && reader.isXref((e as IInsertEntity).name)) {
+      // the referenced file is synchronized on its own, as a reference file
+      notWritten.add("ExternalReference", e.type, ex.handle);
       continue;
+    }
     const body = reader.element(e, ex);
     if (!body) {
       tally.add(
@@ -166,6 +192,7 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
           `${plural(n, `${e.type} entity`, `${e.type} entities`)} without usable coordinates ${n === 1 ? "was" : "were"} not imported (${listed(list, n)})`,
         { example: ex.handle ?? e.type },
       );
+      notWritten.add("InvalidGeometry", e.type, ex.handle);
       continue;
     }
     const checksum = elementChecksum(body);
@@ -197,6 +224,18 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
       );
     }
     elements.push({ ...body, identifier, checksum });
+  }
+  // Records of mapped types dxf-parser gave no entity for (only when it and the raw scan disagree).
+  for (const [type, count] of undecoded) {
+    if (count === 0) continue;
+    notWritten.add("NotDecoded", type, undefined, count);
+    tally.add(
+      "NotDecoded",
+      type,
+      (n) =>
+        `${plural(n, `${type} entity`, `${type} entities`)} of the ENTITIES section ${n === 1 ? "was" : "were"} not decoded by dxf-parser and not imported`,
+      { count },
+    );
   }
 
   const warnings: TaskWarning[] = [...earlyWarnings];
@@ -255,7 +294,14 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   messages.reportTo(tally, { code: "ReaderMessage", fileName, reader: "dxf-parser" });
   warnings.push(...tally.toWarnings());
 
-  const result: ParsedFile = { schema: releaseOf(version), connectorType: "DXF", elements, warnings, references };
+  const result: ParsedFile = {
+    schema: releaseOf(version),
+    connectorType: "DXF",
+    elements,
+    warnings,
+    references,
+    items: { read, notWritten: notWritten.toList() },
+  };
   if (georeference) result.georeference = georeference;
   return result;
 }
@@ -289,7 +335,14 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
  * - Not imported, with warnings counted from a raw scan of the ENTITIES section (dxf-parser drops some types silently):
  *   `UnsupportedEntity` per type (e.g. HATCH, WIPEOUT, ACAD_TABLE, LEADER, ATTDEF in model space), with `count`;
  *   `UnsupportedBlockEntity` for such entities inside used block definitions; `PaperSpaceEntity` for entities in paper
- *   space (group 67 = 1). INSERTs of XREF blocks are skipped silently (the referenced file is synchronized on its own).
+ *   space (group 67 = 1). INSERTs of XREF blocks are not elements (the referenced file is synchronized on its own).
+ * - `items` (README "Synchronization"): every record of the ENTITIES section (model and paper space; VERTEX, SEQEND and
+ *   ATTRIB belong to the entity before them) is an item; those not written are counted by reason: `PaperSpace`,
+ *   `UnsupportedEntityType` (types not mapped, counted from the raw records), `ExternalReference` (XREF inserts),
+ *   `InvalidGeometry` (no usable coordinates), `NotDecoded` (records dxf-parser gave no entity for). Entities without
+ *   or with a reused handle are written, with derived identifiers (see above).
+ * - Completeness: every `0 SECTION` closed by `0 ENDSEC` and the `0 EOF` marker at the end, checked before
+ *   dxf-parser runs (see {@link scanGroups}).
  * - `references`: one per XREF block (block flag 4 or 8; not nested `a|b` ones): `path` as saved, `Overlay` when flag 8 is
  *   set, else `Attach`, `name` = block name.
  * - `georeference`: from the GEODATA object of the OBJECTS section (local-grid coordinate type) with an EPSG code
@@ -298,10 +351,11 @@ function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
  * - `checksum` = {@link elementChecksum}; stable across runs.
  * - dxf-parser's console output becomes `ReaderMessage` warnings; nothing is printed.
  *
+ * Reads the file and calls {@link parseDxfBytes} (the service reads each file once itself and calls that directly).
  * @param absolutePath absolute path of the .dxf file
  * @throws SourceFileError `FileNotFound` when the file does not exist, `FileUnreadable` when it cannot be read,
  *   `InvalidFileFormat` ("<file name>: not a readable DXF file (<reason>)") when it is empty, binary DXF, not DXF
- *   group codes, truncated, or dxf-parser throws on it.
+ *   group codes, or dxf-parser throws on it; `FileIncomplete` when it is cut off (see {@link parseDxfBytes}).
  */
 export async function parseDxf(absolutePath: string): Promise<ParsedFile> {
   const buf = await readSourceFile(absolutePath);

@@ -1,7 +1,9 @@
 /**
  * The raw group scan: a light read of the DXF group-code structure (same file text, same record order as dxf-parser)
  * that validates the file and keeps what dxf-parser drops or never reads: entity types it skips, paper-space flags,
- * extrusions, true colours, SPLINE weights, polygon-mesh sizes, ATTRIBs, XREF block flags and GEODATA objects.
+ * extrusions, true colours, SPLINE weights, polygon-mesh sizes, ATTRIBs, XREF block flags and GEODATA objects; and
+ * checks the file's structure for completeness (README "Synchronization": every `0 SECTION` closed by `0 ENDSEC`, the
+ * `0 EOF` marker at the end).
  */
 import { SUB_RECORDS } from "./entity-types";
 
@@ -37,8 +39,12 @@ export interface RawScan {
   /** GEODATA records of the OBJECTS section. */
   geodata: RawRecord[];
   sawEof: boolean;
-  /** The last group read was `0 ENDSEC`. */
-  endedAfterSection: boolean;
+  /**
+   * What makes the file incomplete, each naming what is missing and where (1-based lines): a section without its
+   * `0 ENDSEC`, an `0 ENDSEC` without a section, no `0 EOF` marker, a group code without its value at the end. Empty
+   * for a complete file.
+   */
+  incomplete: string[];
 }
 
 /**
@@ -102,9 +108,12 @@ function groupCode(s: string): number {
  * @throws DxfFormatError with the reason when the text is not DXF.
  */
 export function scanGroups(lines: string[]): RawScan {
-  const scan: RawScan = { entities: [], blocks: new Map(), geodata: [], sawEof: false, endedAfterSection: false };
+  const scan: RawScan = { entities: [], blocks: new Map(), geodata: [], sawEof: false, incomplete: [] };
   let sectionCount = 0;
   let section: string | undefined;
+  /** The section opened by the last `0 SECTION` and not closed yet: its name (once read) and line. */
+  let open: { name?: string; line: number } | undefined;
+  const sectionName = (o: { name?: string }) => (o.name ? `the ${o.name} section` : "a section");
   let expectSectionName = false;
   let block: RawBlock | undefined;
   let inBlockHeader = false;
@@ -112,6 +121,8 @@ export function scanGroups(lines: string[]): RawScan {
   let target: RawRecord | undefined;
   let i = 0;
   const n = lines.length;
+  /** 1-based line of the last value read. */
+  let lastValueLine = 0;
   while (i < n) {
     const codeLine = lines[i];
     const code = groupCode(codeLine);
@@ -119,19 +130,30 @@ export function scanGroups(lines: string[]): RawScan {
       if (codeLine.trim() === "" && lines.slice(i).every((l) => l.trim() === "")) break; // trailing blank lines
       throw new DxfFormatError(`line ${i + 1}: ${truncateForMessage(codeLine)} is not a DXF group code`);
     }
-    if (i + 1 >= n) throw new DxfFormatError(`line ${i + 1}: group code without a value at the end of the file`);
+    if (i + 1 >= n) {
+      scan.incomplete.push(`line ${i + 1}: the group code ${code} has no value (the file ends inside a group)`);
+      break;
+    }
     const rawValue = lines[i + 1];
     const line = i + 1;
     i += 2;
-    scan.endedAfterSection = false;
+    lastValueLine = i;
     if (code === 0) {
       const value = rawValue.trim();
       expectSectionName = false;
       if (value === "EOF") {
+        if (open)
+          scan.incomplete.push(`${sectionName(open)} (line ${open.line}) has no 0/ENDSEC before the EOF marker`);
+        open = undefined;
         scan.sawEof = true;
         break;
       }
       if (value === "SECTION") {
+        if (open)
+          scan.incomplete.push(
+            `${sectionName(open)} (line ${open.line}) has no 0/ENDSEC before the next SECTION (line ${line})`,
+          );
+        open = { line };
         expectSectionName = true;
         section = undefined;
         main = target = undefined;
@@ -139,11 +161,12 @@ export function scanGroups(lines: string[]): RawScan {
         continue;
       }
       if (value === "ENDSEC") {
+        if (!open) scan.incomplete.push(`line ${line}: 0/ENDSEC closes no section`);
+        open = undefined;
         section = undefined;
         main = target = undefined;
         block = undefined;
         inBlockHeader = false;
-        scan.endedAfterSection = true;
         continue;
       }
       if (section === "ENTITIES" || (section === "BLOCKS" && block)) {
@@ -180,7 +203,10 @@ export function scanGroups(lines: string[]): RawScan {
     }
     if (expectSectionName) {
       expectSectionName = false;
-      if (code === 2) section = rawValue.trim();
+      if (code === 2) {
+        section = rawValue.trim();
+        if (open) open.name = section;
+      }
       continue;
     }
     if (inBlockHeader && block) {
@@ -195,5 +221,10 @@ export function scanGroups(lines: string[]): RawScan {
     }
   }
   if (sectionCount === 0) throw new DxfFormatError("no SECTION found");
+  if (!scan.sawEof) {
+    const last = `the file ends at line ${lastValueLine}`;
+    if (open) scan.incomplete.push(`${sectionName(open)} (line ${open.line}) has no 0/ENDSEC`);
+    scan.incomplete.push(`no 0/EOF marker (${last})`);
+  }
   return scan;
 }

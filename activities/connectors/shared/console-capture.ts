@@ -110,4 +110,39 @@ export class CapturedMessages {
       });
     }
   }
+
+  /**
+   * Adds one summary warning per group of messages to `tally` (e.g. per web-ifc function): code `code`, target
+   * `fileName`, `count` = all occurrences of the group's messages, `examples` = the first few distinct texts, message
+   * `<fileName>: <reader> reported <n> messages from <group> (e.g. "<text>", …)`. Messages past `maxDistinct` make one
+   * more group, `other messages`.
+   * @param groupOf the group of a message and its text within the group.
+   */
+  summarizeTo(
+    tally: WarningTally,
+    opts: {
+      code: string;
+      fileName: string;
+      reader: string;
+      groupOf: (message: string) => { group: string; text: string };
+    },
+  ): void {
+    const { code, fileName, reader } = opts;
+    const summary = (group: string) => (n: number, examples: string[]) =>
+      `${fileName}: ${reader} reported ${n === 1 ? "1 message" : `${n} messages`} from ${group}` +
+      (examples.length > 0
+        ? ` (${n === 1 ? "" : "e.g. "}${examples.map((e) => JSON.stringify(e)).join(", ")}${n > examples.length && examples.length > 1 ? ", …" : ""})`
+        : "");
+    for (const [message, count] of this.counts) {
+      const { group, text } = opts.groupOf(message);
+      tally.add(code, fileName, summary(group), { key: group, count, example: text, alwaysCount: true });
+    }
+    if (this.overflow > 0) {
+      tally.add(code, fileName, summary("other messages (not listed)"), {
+        key: "\u0000more",
+        count: this.overflow,
+        alwaysCount: true,
+      });
+    }
+  }
 }

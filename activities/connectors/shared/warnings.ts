@@ -51,12 +51,16 @@ export class WarningTally {
       item.examples.push(example);
   }
 
-  /** One warning per code + target (+ key); `count` when it is more than 1 or `alwaysCount` was asked for. */
+  /**
+   * One warning per code + target (+ key); `count` when it is more than 1 or `alwaysCount` was asked for; `examples`
+   * (the first few, see {@link MAX_EXAMPLES}) when any were given.
+   */
   toWarnings(): TaskWarning[] {
     return [...this.items.values()].map((it) => {
       const w: TaskWarning = { code: it.code, message: it.message(it.count, it.examples) };
       if (it.target !== undefined) w.target = it.target;
       if (it.count > 1 || it.alwaysCount) w.count = it.count;
+      if (it.examples.length > 0) w.examples = [...it.examples];
       return w;
     });
   }
