@@ -85,7 +85,7 @@ export default async function setup(project: TestProject) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-test-"));
   // TEST_PORT_OFFSET moves the whole test stack, so two suites can run on one machine.
   const base = Number(process.env.TEST_PORT_OFFSET ?? 0);
-  const ports = { temporal: 17233 + base, ui: 18233 + base, ferret: 17017 + base, api: 13000 + base };
+  const ports = { temporal: 17233 + base, ui: 17234 + base, ferret: 17017 + base, api: 13000 + base };
   const mailDir = path.join(dataDir, "mail-received");
   const smtp = await startSmtpServer(mailDir);
   const adminApiKey = `isk_test_${randomBytes(24).toString("base64url")}`;
