@@ -6,6 +6,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
+import { referencesReachable } from "../domain/connection-rules";
 import { deletionGuardOf } from "../domain/deletion-guard";
 import {
   fileStateId,
@@ -18,6 +19,7 @@ import {
 } from "../domain/model";
 import { sourceFileAbsolutePath } from "../domain/paths";
 import { updateConnection, withConnection } from "../lib/connection-writes";
+import { writeTaskChanges } from "../lib/change-lists";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import { parseInThread } from "./connectors/parse-in-thread";
@@ -117,6 +119,103 @@ const exists = (p: string) =>
     () => false,
   );
 
+/** What {@link planFiles} plans. */
+export interface FilePlan {
+  /** Every file of the run, in order: the composite models, then the reference files (breadth first). */
+  all: PlannedTask[];
+  /** The files to parse and write, in order (the others are unchanged). */
+  tasks: PlannedTask[];
+  /** Files found unchanged (see fileUnchanged): their content hash and the Skipped reason. */
+  unchanged: Map<string, { contentHash: string; reason: ErrorInfo }>;
+  /** Files that cannot be read as they are now (their task would fail with this error). */
+  problems: Map<string, ErrorInfo>;
+}
+
+/**
+ * Plans a run of `connection` (README "Synchronization", "Run control"): its composite models in mapping order (or the
+ * files of `sourceFileIds`: chosen composite models, and for retries reference files, each with the mapped composite
+ * models that reach it as `referencedBy`), then the reference files the composites name, followed to any depth through
+ * the references recorded at each file's last parse. File-level incremental sync is decided here for every file at
+ * once (see fileUnchanged): unchanged files cost no task of their own, and their references are those recorded at
+ * their last parse; changed files give theirs with their task's outcome.
+ * @param states the connection's file records.
+ * @param options.force plan unchanged files as tasks too, without hashing them (a forced run).
+ * @param options.preview hash every file that can be unchanged even when forced, and follow the recorded references of
+ *   changed files too (a dry run, which parses nothing).
+ */
+export async function planFiles(
+  sourceRoots: string[],
+  connection: ConnectionRecord,
+  states: FileStateRecord[],
+  bimExists: boolean,
+  options: { sourceFileIds?: string[]; force?: boolean; preview?: boolean } = {},
+): Promise<FilePlan> {
+  const byId = new Map(states.map((f) => [f.sourceFileId, f]));
+  const wanted = options.sourceFileIds ? new Set(options.sourceFileIds) : undefined;
+  const mappedComposites = connection.sourceFiles.filter((f) => f.role === "CompositeModel");
+  const composites: PlannedTask[] = mappedComposites
+    .filter((f) => !wanted || wanted.has(f.id))
+    .map((f, index) => ({
+      sourceFileId: f.id,
+      path: f.path,
+      connectorType: f.connectorType,
+      role: f.role,
+      phase: "MasterFile",
+      index,
+    }));
+
+  const detect = !options.force || options.preview === true;
+  const tasks: PlannedTask[] = [];
+  const unchanged = new Map<string, { contentHash: string; reason: ErrorInfo }>();
+  const problems = new Map<string, ErrorInfo>();
+  let considered = 0;
+  // Whether the file's recorded references are followed now (an unchanged file's; a preview follows every file's).
+  const consider = async (t: PlannedTask): Promise<boolean> => {
+    considered++;
+    const abs = sourceFileAbsolutePath(connection.source.path, t.path);
+    // A run checks the file only when it may be unchanged (the file task checks it anyway); a preview checks each.
+    let problem = options.preview ? await checkSourceFile(abs, sourceRoots, t.path) : undefined;
+    if (problem) problems.set(t.sourceFileId, problem);
+    const skip = detect
+      ? await fileUnchanged(t, byId.get(t.sourceFileId), bimExists, async () => {
+          if (!options.preview) problem = await checkSourceFile(abs, sourceRoots, t.path);
+          return problem ? undefined : hashFile(abs).catch(() => undefined);
+        })
+      : undefined;
+    if (skip) unchanged.set(t.sourceFileId, skip);
+    if (!skip || options.force) tasks.push(t);
+    return skip !== undefined || options.preview === true;
+  };
+  const references = new Map<string, PlannedTask>();
+  const isComposite = (id: string) => mappedComposites.some((x) => x.id === id);
+  const follow = (from: PlannedTask) => {
+    for (const r of toFollow(byId.get(from.sourceFileId)?.references)) {
+      if (isComposite(r.id)) continue;
+      const known = references.get(r.id);
+      if (!known) references.set(r.id, referenceTask(r, rootsOf(from)));
+      else for (const root of rootsOf(from)) if (!known.referencedBy!.includes(root)) known.referencedBy!.push(root);
+    }
+  };
+  // Chosen reference files (a retry of failed references): each with the mapped composite models that reach it.
+  if (wanted) {
+    const active = states.filter((s) => !s.unmapped);
+    const refRecords = new Map(active.flatMap((s) => toFollow(s.references).map((r) => [r.id, r] as const)));
+    for (const id of wanted) {
+      const ref = refRecords.get(id);
+      if (!ref || isComposite(id)) continue;
+      const roots = mappedComposites.filter((c) => referencesReachable([c.id], active).includes(id)).map((c) => c.id);
+      if (roots.length > 0) references.set(id, referenceTask(ref, roots));
+    }
+  }
+  for (const c of composites) if (await consider(c)) follow(c);
+  // Breadth first: the map grows while it is walked (a Map iterates entries added during the walk).
+  for (const r of references.values()) {
+    r.index = composites.length + considered; // after every composite
+    if (await consider(r)) follow(r);
+  }
+  return { all: [...composites, ...references.values()], tasks, unchanged, problems };
+}
+
 /**
  * The sync run activities (activity type names `beginRun` and `syncSourceFile`, as in the recorded workflow
  * histories), created with their dependencies so the worker and tests can wire them.
@@ -127,7 +226,11 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
   const { finishTask, newTask, ensureTask } = taskRecords(store);
 
   return {
-    /** Marks the run Executing and creates one NotStarted task per mapped file (idempotent). */
+    /**
+     * Marks the run Executing and creates one NotStarted task per file to synchronize (idempotent): every mapped
+     * composite model with its references, or the files the run was asked for (`sourceFileIds`), see
+     * {@link planFiles}. Unchanged files are completed as Skipped at once, unless the run was asked with `force`.
+     */
     async beginRun(input: { runId: string }): Promise<RunPlan> {
       const run = await store.runs.findOne({ _id: input.runId });
       if (!run) return { ok: false, error: { code: "RunNotFound", message: `run ${input.runId} has no record` } };
@@ -147,62 +250,24 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
           },
         };
       }
-      // The run starts when planning starts (hashing every file is part of the run's time).
+      // The run starts when planning starts (hashing every file is part of the run's time); its file tasks record the
+      // elements they change from now on (README "What a run changed").
       if (!run.startDateTime)
-        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", startDateTime: now() } });
-      else if (run.state !== "Executing")
-        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing" } });
+        await store.runs.updateOne(
+          { _id: input.runId },
+          { $set: { state: "Executing", startDateTime: now(), changeList: "kept" } },
+        );
+      else if (run.state !== "Executing" || run.changeList === undefined)
+        await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", changeList: "kept" } });
       const iModel = await store.imodels.findOne({ _id: run.iModelId });
       const bimExists = iModel ? await exists(iModel.location.path) : false;
-      const states = new Map(
-        (await store.fileStates.find({ connectionId: connection._id }).toArray()).map((f) => [f.sourceFileId, f]),
-      );
-      const composites: PlannedTask[] = connection.sourceFiles
-        .filter((f) => f.role === "CompositeModel")
-        .map((f, index) => ({
-          sourceFileId: f.id,
-          path: f.path,
-          connectorType: f.connectorType,
-          role: f.role,
-          phase: "MasterFile",
-          index,
-        }));
+      const states = await store.fileStates.find({ connectionId: connection._id }).toArray();
+      // A run asked for chosen files (or a retry) plans those; a forced run skips no unchanged file.
+      const { all, tasks, unchanged } = await planFiles(sourceRoots, connection, states, bimExists, {
+        ...(run.sourceFileIds ? { sourceFileIds: run.sourceFileIds } : {}),
+        force: run.force === true,
+      });
 
-      // File-level incremental sync, decided here for every file at once so unchanged files cost no task of their
-      // own (see fileUnchanged). References of an unchanged composite are those found at its last parse.
-      const tasks: PlannedTask[] = [];
-      const unchanged = new Map<string, { contentHash: string; reason: ErrorInfo }>();
-      const consider = async (t: PlannedTask): Promise<boolean> => {
-        const abs = sourceFileAbsolutePath(connection.source.path, t.path);
-        const skip = await fileUnchanged(t, states.get(t.sourceFileId), bimExists, async () =>
-          (await checkSourceFile(abs, sourceRoots, t.path)) ? undefined : hashFile(abs).catch(() => undefined),
-        );
-        if (skip) {
-          unchanged.set(t.sourceFileId, skip);
-          return true;
-        }
-        tasks.push(t);
-        return false;
-      };
-      // References of unchanged files are those recorded at their last parse, followed to any depth (nested references
-      // of reference files too); changed files give theirs with their task's outcome.
-      const references = new Map<string, PlannedTask>();
-      const follow = (from: PlannedTask) => {
-        for (const r of toFollow(states.get(from.sourceFileId)?.references)) {
-          if (composites.some((x) => x.sourceFileId === r.id)) continue;
-          const known = references.get(r.id);
-          if (!known) references.set(r.id, referenceTask(r, rootsOf(from)));
-          else
-            for (const root of rootsOf(from)) if (!known.referencedBy!.includes(root)) known.referencedBy!.push(root);
-        }
-      };
-      for (const c of composites) if (await consider(c)) follow(c);
-      // Breadth first: the map grows while it is walked (a Map iterates entries added during the walk).
-      for (const r of references.values()) {
-        r.index = composites.length + unchanged.size + tasks.length; // after every composite
-        if (await consider(r)) follow(r);
-      }
-      const all = [...composites, ...references.values()];
       const at = now();
       // One upsert per task, in chunks; unchanged files are written Completed/Skipped at once (no second write).
       await bulkWriteInChunks(
@@ -231,7 +296,13 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         }),
       );
       log({ runId: input.runId }).info(
-        { files: all.length, toSynchronize: tasks.length, unchanged: unchanged.size },
+        {
+          files: all.length,
+          toSynchronize: tasks.length,
+          unchanged: unchanged.size,
+          ...(run.sourceFileIds ? { chosen: run.sourceFileIds.length } : {}),
+          ...(run.force ? { force: true } : {}),
+        },
         "run started",
       );
       return { ok: true, tasks, skipped: [...unchanged.keys()] };
@@ -359,7 +430,17 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         });
       }
       const contentHash = contentHashOf(bytes);
-      const skip = await fileUnchanged(task, fileState, await exists(iModel.location.path), async () => contentHash);
+      const unchangedFile = await fileUnchanged(
+        task,
+        fileState,
+        await exists(iModel.location.path),
+        async () => contentHash,
+      );
+      // A forced run parses and compares it all the same (README "Run control"); the run is read only then.
+      const skip =
+        unchangedFile && (await store.runs.findOne({ _id: runId }, { projection: { force: 1 } }))?.force !== true
+          ? unchangedFile
+          : undefined;
       if (skip) {
         await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason: skip.reason });
         l.info("task skipped: file unchanged");
@@ -410,6 +491,13 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
               parsed,
               ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
               heartbeat: loopHeartbeat("writing"),
+              // The change list, stored before the write commits (README "What a run changed").
+              recordChanges: (changes) =>
+                writeTaskChanges(
+                  store,
+                  { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
+                  changes,
+                ),
             });
           },
         );

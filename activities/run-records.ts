@@ -13,6 +13,8 @@ import {
   type RunTrigger,
   type TaskRecord,
 } from "../domain/model";
+import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
+import { pruneChangeLists } from "../lib/change-lists";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
@@ -22,6 +24,8 @@ export { fileStateId, taskId } from "../domain/model";
 export interface RunRecordDeps {
   store: Store;
   logger: Logger;
+  /** Runs per connection whose change list is kept (CHANGE_LISTS_KEPT); default `DEFAULT_CHANGE_LISTS_KEPT`. */
+  changeListsKept?: number;
 }
 
 /** A file a run (or delete job) handles, in order: the identifying part of its task record. */
@@ -80,7 +84,11 @@ export function taskRecords(store: Store) {
  * The run record activities (activity type names `recordRunQueued`, `finalizeRun`, `failTask`, `completeRun`, as in
  * the recorded workflow histories): called by the iModel queue, sync runs and delete jobs.
  */
-export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
+export function createRunRecordActivities({
+  store,
+  logger,
+  changeListsKept = DEFAULT_CHANGE_LISTS_KEPT,
+}: RunRecordDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
   const { finishTask, ensureTask } = taskRecords(store);
 
@@ -97,6 +105,9 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
       kind?: RunKind;
       sourceFileIds?: string[];
       confirmDeletions?: boolean;
+      force?: boolean;
+      retryOf?: string;
+      requestedBy?: string;
     }): Promise<void> {
       await store.runs.updateOne(
         { _id: input.runId },
@@ -114,6 +125,9 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
             ...(input.kind === "delete" ? { kind: input.kind } : {}),
             ...(input.sourceFileIds ? { sourceFileIds: input.sourceFileIds } : {}),
             ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
+            ...(input.force ? { force: true } : {}),
+            ...(input.retryOf ? { retryOf: input.retryOf } : {}),
+            ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
           },
         },
         { upsert: true },
@@ -136,7 +150,8 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
     /**
      * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given, or Cancelled
      * when `cancelled` is given (its reason is recorded). Tasks that never ran are completed as Skipped, or Cancelled
-     * when the run was cancelled. Idempotent.
+     * when the run was cancelled. Then the change lists of the connection's runs beyond the newest `changeListsKept`
+     * are pruned (lib/change-lists.ts; a failure there is logged, the next completion prunes them). Idempotent.
      */
     async completeRun(input: { runId: string; error?: ErrorInfo; cancelled?: ErrorInfo }): Promise<RunResult> {
       const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
@@ -178,6 +193,16 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
         },
       );
       log({ runId: input.runId }).info({ result }, "run completed");
+      const run = await store.runs.findOne({ _id: input.runId }, { projection: { connectionId: 1 } });
+      if (run)
+        await pruneChangeLists(store, run.connectionId, changeListsKept).then(
+          (pruned) => {
+            if (pruned.length > 0)
+              log({ runId: input.runId, connectionId: run.connectionId }).info({ pruned }, "change lists pruned");
+          },
+          (err: Error) =>
+            log({ runId: input.runId }).warn({ err: err.message }, "change lists not pruned now; the next run does"),
+        );
       return result;
     },
   };

@@ -8,20 +8,35 @@ import * as path from "node:path";
 import type { Client } from "@temporalio/client";
 import express, { type Request } from "express";
 import { pinoHttp } from "pino-http";
-import { assertConnectionActive, assertFileNotAlreadyMapped, assertWithinLimits } from "../domain/connection-rules";
+import {
+  assertCompositeModelsChosen,
+  assertConnectionActive,
+  assertFileNotAlreadyMapped,
+  assertWithinLimits,
+} from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
-import { type ConnectionRecord, type ConnectionStatus, type IModelRecord, type RunTrigger } from "../domain/model";
+import {
+  type ConnectionRecord,
+  type ConnectionStatus,
+  type IModelRecord,
+  type RunRecord,
+  type RunTrigger,
+} from "../domain/model";
+import { estimateRunDuration } from "../domain/run-estimate";
 import { isAdmin, ownerSummary, teamMemberId } from "../domain/users";
+import type { Filter } from "mongodb";
 import { checkRealSourceFolder, checkSourceFolder } from "../domain/paths";
 import {
   createConnectionBody,
   createIModelBody,
   listConnectionsQuery,
+  listRunsQuery,
   pagingQuery,
   runConnectionBody,
 } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
+import { publishEvents, withEvents } from "../lib/connection-events";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import type { Logger } from "../lib/logger";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
@@ -43,6 +58,8 @@ import {
 } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { portalConfigRouter, portalFiles } from "./portal";
+import { runPreview } from "./previews";
+import { runControlRouter } from "./run-control";
 import { schedulesRouter } from "./schedules";
 import { teamsRouter } from "./teams";
 import { sourcesRouter } from "./sources";
@@ -73,6 +90,7 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     schedulesRouter({ config, store, temporal }),
     ownershipRouter({ config, store, temporal }),
     lifecycleRouter({ config, store, temporal }),
+    runControlRouter({ config, store, temporal }),
     sourcesRouter({ config }),
     portalConfigRouter({ config }),
   );
@@ -92,9 +110,61 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   async function requestRun(
     connection: ConnectionRecord,
     trigger: RunTrigger,
-    recorded: Pick<RunRequest, "confirmDeletions"> = {},
+    recorded: Pick<RunRequest, "confirmDeletions" | "sourceFileIds" | "force" | "requestedBy"> = {},
   ): Promise<RunRequestResult> {
     return requestRunOfQueue(temporal, config.taskQueue, connection, trigger, undefined, undefined, recorded);
+  }
+
+  /**
+   * The dry run of a run (README "Run control"): the worker plans it as it would start now, hashing the files (see
+   * activities/previews.ts), and the duration is estimated from the connection's last 20 completed sync runs
+   * (domain/run-estimate.ts). Nothing is started or written.
+   * @throws ApiError DependencyUnavailable (503) when Temporal or the worker does not answer in time.
+   */
+  async function previewRun(connection: ConnectionRecord, sourceFileIds: string[] | undefined, force: boolean) {
+    const out = await runPreview(temporal, config.taskQueue, connection, {
+      kind: "run",
+      connectionId: connection._id,
+      ...(sourceFileIds ? { sourceFileIds } : {}),
+      ...(force ? { force: true } : {}),
+    });
+    const files = out.kind === "run" ? out.run.files : [];
+    const past = await store.runs
+      .find(
+        { connectionId: connection._id, state: "Completed", kind: { $ne: "delete" } },
+        { projection: { _id: 1, startDateTime: 1, endDateTime: 1 } },
+      )
+      .sort({ queuedDateTime: -1, _id: 1 })
+      .limit(20)
+      .toArray();
+    const tasks = past.length
+      ? await store.tasks
+          .find(
+            { runId: { $in: past.map((r) => r._id) } },
+            { projection: { runId: 1, sourceFileId: 1, result: 1, durationMs: 1 } },
+          )
+          .toArray()
+      : [];
+    const toSynchronize = files.filter((f) => f.synchronize);
+    const estimate = estimateRunDuration(
+      toSynchronize.map((f) => f.sourceFileId),
+      past.map((r) => ({ id: r._id, startDateTime: r.startDateTime, endDateTime: r.endDateTime })),
+      tasks,
+    );
+    return {
+      connectionId: connection._id,
+      force,
+      ...(sourceFileIds ? { sourceFileIds } : {}),
+      files,
+      counts: {
+        files: files.length,
+        changed: files.filter((f) => f.changed).length,
+        unchanged: files.filter((f) => !f.changed).length,
+        toSynchronize: toSynchronize.length,
+        unreadable: files.filter((f) => f.problem).length,
+      },
+      estimate,
+    };
   }
 
   app.get(
@@ -253,8 +323,9 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
           assertWithinLimits(iModel._id, siblings, { connections: 1, compositeModels: files.length });
           assertFileNotAlreadyMapped(checked.byPath, await mappedFiles(siblings, siblingStates));
 
+          const connectionId = randomUUID();
           const created: ConnectionRecord = {
-            _id: randomUUID(),
+            _id: connectionId,
             iModelId: iModel._id,
             displayName: body.displayName,
             source: { type: "local", path: sourceFolder },
@@ -265,9 +336,21 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
             // The creator owns the connection: scheduled syncs run on their behalf.
             ownerId: me._id,
             owner: ownerSummary(me),
+            // The timeline's first event rides on the record itself (lib/connection-events.ts).
+            ...withEvents({ _id: connectionId }, {}, [
+              {
+                type: "ConnectionCreated",
+                by: ownerSummary(me),
+                details: {
+                  displayName: body.displayName,
+                  sourceFiles: files.map((f) => ({ id: f.id, path: f.path, connectorType: f.connectorType })),
+                },
+              },
+            ]).$set,
           };
           lease.assertHeld();
           await store.connections.insertOne(created);
+          await publishEvents(store, created);
           return created;
         },
         iModelMappingLockOptions(iModel._id),
@@ -330,17 +413,38 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
       const body = parse(runConnectionBody, req.body);
       const connection = await getConnection(req, req.params.id);
       assertConnectionActive(connection);
-      // confirmDeletions: the deletion guard holds none of this run's files (domain/deletion-guard.ts).
-      const { runId, created } = await requestRun(
-        connection,
-        "manual",
-        body.confirmDeletions ? { confirmDeletions: true } : {},
-      );
+      // Chosen composite models (with their references): each must be one the connection maps (README "Run control").
+      const sourceFileIds = body.sourceFileIds
+        ? assertCompositeModelsChosen(
+            connection,
+            body.sourceFileIds,
+            await store.fileStates.find({ connectionId: connection._id }).toArray(),
+          )
+        : undefined;
+      if (body.dryRun) {
+        res.json({ preview: await previewRun(connection, sourceFileIds, body.force === true) });
+        return;
+      }
+      // confirmDeletions: the deletion guard holds none of this run's files (domain/deletion-guard.ts); force: unchanged
+      // files are parsed and compared too.
+      const { runId, created } = await requestRun(connection, "manual", {
+        ...(body.confirmDeletions ? { confirmDeletions: true } : {}),
+        ...(sourceFileIds ? { sourceFileIds } : {}),
+        ...(body.force ? { force: true } : {}),
+        requestedBy: currentUser(req)._id,
+      });
       const location = `/connections/${connection._id}/runs/${runId}`;
       // The active run another request has just queued may not be recorded yet: the answer waits for its record.
       const run = await recordedRun(store, runId);
       req.log.info(
-        { connectionId: connection._id, runId, created, confirmDeletions: body.confirmDeletions === true },
+        {
+          connectionId: connection._id,
+          runId,
+          created,
+          confirmDeletions: body.confirmDeletions === true,
+          force: body.force === true,
+          sourceFileIds,
+        },
         created ? "run requested" : "run already active",
       );
       res
@@ -354,9 +458,23 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
     "/connections/:id/runs",
     route(async (req, res) => {
       const connection = await getConnection(req, req.params.id);
-      const q = parse(pagingQuery, req.query);
-      const filter = { connectionId: connection._id };
-      const { items: runs, _links } = await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q);
+      const q = parse(listRunsQuery, req.query);
+      // Filters: result, trigger, and the time the run was queued (from inclusive, to exclusive; stored times are
+      // ISO 8601 UTC with milliseconds, as the query's are made, so they compare as text).
+      const filter: Filter<RunRecord> = {
+        connectionId: connection._id,
+        ...(q.result ? { result: q.result as RunRecord["result"] } : {}),
+        ...(q.trigger ? { trigger: q.trigger as RunRecord["trigger"] } : {}),
+        ...(q.from || q.to
+          ? { queuedDateTime: { ...(q.from ? { $gte: q.from } : {}), ...(q.to ? { $lt: q.to } : {}) } }
+          : {}),
+      };
+      const { items: runs, _links } = await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q, {
+        result: q.result,
+        trigger: q.trigger,
+        from: q.from,
+        to: q.to,
+      });
       const tasks = runs.length ? await store.tasks.find({ runId: { $in: runs.map((r) => r._id) } }).toArray() : [];
       res.json({
         runs: runs.map((r) =>

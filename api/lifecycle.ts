@@ -4,13 +4,16 @@
  *   change the deletion guard (domain/deletion-guard.ts);
  * - `DELETE /connections/{id}?mode=keepData|deleteData`: keepData → 200 {connection} (status Deleted); deleteData →
  *   202 {connection, run} with `Location` of the delete job (a run with trigger `delete`; status Deleting, then
- *   Deleted). Both remove the schedule and cancel the active sync first;
+ *   Deleted). Both remove the schedule and cancel the active sync first. `&dryRun=true` → 200 {preview}: the same
+ *   refusals, nothing changed, what the job would remove counted in the iModel (api/previews.ts);
  * - `POST /connections/{id}/sourceFiles` {sourceFiles} → 200 {connection}: map more composite models;
  * - `DELETE /connections/{id}/sourceFiles/{fileId}?mode=keepData|deleteData`: unmap a composite model with its
  *   references; keepData → 200 {connection}; deleteData → 202 {connection, run} (trigger `mapping-change`);
+ *   `&dryRun=true` → 200 {preview} as for a delete;
  * - `POST /connections/{id}/runs/{runId}/cancel` → 202 {run}: the run ends Cancelled after the file being written;
  * - `POST /imodels/{id}/run` {connectionIds?} → 202 {runs: [{connectionId, runId, created, run}]}: a run for each
  *   selected (default: every active) connection, serialized by the iModel's run queue.
+ * Every change records its event in the connection's timeline, in the same write (lib/connection-events.ts).
  * Every answer that names a run carries the run itself (its record, waited for when a concurrent request has just
  * queued it). Connections, iModels and runs the caller may not see answer as unknown ids (api/lookups.ts).
  *
@@ -38,10 +41,12 @@ import {
 } from "../domain/connection-rules";
 import { deletionGuardOf } from "../domain/deletion-guard";
 import { ApiError } from "../domain/errors";
-import { fileStateId, type ConnectionRecord, type FileStateRecord } from "../domain/model";
+import { fileStateId, type ConnectionRecord, type FileStateRecord, type SourceFileRole } from "../domain/model";
+import { ownerSummary } from "../domain/users";
 import { addSourceFilesBody, bulkRunBody, dataModeQuery, renameConnectionBody } from "../domain/schemas";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
+import { writeWithEvents, type NewConnectionEvent } from "../lib/connection-events";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
@@ -50,6 +55,7 @@ import { removeSchedule } from "../lib/schedules";
 import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection, loadIModel, realSourceRoots, recordedRun } from "./lookups";
+import { connectionFiles, removalPreviewJson, runPreview } from "./previews";
 import { connectionJson } from "./representations";
 import { checkNewSourceFiles } from "./source-files";
 
@@ -74,20 +80,30 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
     route(async (req, res) => {
       const body = parse(renameConnectionBody, req.body);
       await loadConnection(store, req.params.id, viewerOf(req));
-      const renamed = await updateConnection(store, req.params.id, (c) => {
+      const by = ownerSummary(currentUser(req));
+      const renamed = await withConnection(store, req.params.id, async (c, write) => {
         assertConnectionActive(c);
         assertConnectionOwner(
           currentUser(req),
           c,
           body.displayName !== undefined ? "rename it" : "change its deletion guard",
         );
-        return {
+        // The settings given replace those of the effective guard; the others keep their values.
+        const guard = deletionGuardOf(c);
+        const nextGuard = body.deletionGuard ? { ...guard, ...body.deletionGuard } : undefined;
+        const change = {
           $set: {
             ...(body.displayName !== undefined ? { displayName: body.displayName } : {}),
-            // The settings given replace those of the effective guard; the others keep their values.
-            ...(body.deletionGuard ? { deletionGuard: { ...deletionGuardOf(c), ...body.deletionGuard } } : {}),
+            ...(nextGuard ? { deletionGuard: nextGuard } : {}),
           },
         };
+        // Only what really changes leaves a trace in the timeline.
+        const events: NewConnectionEvent[] = [];
+        if (body.displayName !== undefined && body.displayName !== c.displayName)
+          events.push({ type: "ConnectionRenamed", by, details: { from: c.displayName, to: body.displayName } });
+        if (nextGuard && JSON.stringify(nextGuard) !== JSON.stringify(guard))
+          events.push({ type: "DeletionGuardChanged", by, details: { from: guard, to: nextGuard } });
+        return events.length > 0 ? writeWithEvents(store, c, write, change, events) : write(change);
       });
       req.log.info(
         { connectionId: renamed._id, to: body.displayName, deletionGuard: body.deletionGuard },
@@ -101,9 +117,43 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   router.delete(
     "/connections/:id",
     route(async (req, res) => {
-      const { mode } = parse(dataModeQuery, req.query);
+      const { mode, dryRun } = parse(dataModeQuery, req.query);
       const found = await loadConnection(store, req.params.id, viewerOf(req));
       assertConnectionOwner(currentUser(req), found, "delete it");
+      if (dryRun) {
+        // The same refusals as the delete itself, on the records as they are; nothing is written.
+        const iModel = await loadIModel(store, found.iModelId, viewerOf(req));
+        if (assertConnectionDeletable(found, mode) === "delete") {
+          const others = await store.connections.countDocuments({
+            iModelId: found.iModelId,
+            status: "Active",
+            _id: { $ne: found._id },
+          });
+          assertGcsConnectionDeletable(found, iModel, others);
+        }
+        const files = connectionFiles(found, await fileStatesOf(found._id));
+        const removal =
+          mode === "deleteData"
+            ? await runPreview(temporal, config.taskQueue, found, {
+                kind: "removal",
+                iModelId: found.iModelId,
+                connectionId: found._id,
+              })
+            : undefined;
+        req.log.info({ connectionId: found._id, mode }, "connection deletion previewed");
+        res.json({
+          preview: removalPreviewJson(
+            found,
+            iModel,
+            mode,
+            "connection",
+            files,
+            removal?.kind === "removal" ? removal.removal : undefined,
+          ),
+        });
+        return;
+      }
+      const by = ownerSummary(currentUser(req));
       const { connection, resumed } = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
@@ -119,13 +169,19 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             });
             assertGcsConnectionDeletable(c, iModel, others);
             // No future syncs: not Active any more, and no schedule (removed from Temporal below).
-            const written = await write({
-              $set: {
-                status: mode === "keepData" ? "Deleted" : "Deleting",
-                deletion: { mode, requestedDateTime: now() },
+            const written = await writeWithEvents(
+              store,
+              c,
+              write,
+              {
+                $set: {
+                  status: mode === "keepData" ? "Deleted" : "Deleting",
+                  deletion: { mode, requestedDateTime: now() },
+                },
+                $unset: ["schedule"],
               },
-              $unset: ["schedule"],
-            });
+              [{ type: "ConnectionDeleted", by, details: { mode } }],
+            );
             return { connection: written, resumed: false };
           }),
         iModelMappingLockOptions(found.iModelId),
@@ -177,6 +233,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         {
           kind: "delete",
           cancelSyncs: true,
+          requestedBy: currentUser(req)._id,
         },
       );
       await scheduleRemoved;
@@ -234,7 +291,21 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
               if (kept) reused.push(kept._id);
               return { ...f, id };
             });
-            const written = await write({ $set: { sourceFiles: [...c.sourceFiles, ...files] } });
+            const written = await writeWithEvents(
+              store,
+              c,
+              write,
+              { $set: { sourceFiles: [...c.sourceFiles, ...files] } },
+              [
+                {
+                  type: "SourceFilesMapped",
+                  by: ownerSummary(currentUser(req)),
+                  details: {
+                    sourceFiles: files.map((f) => ({ id: f.id, path: f.path, connectorType: f.connectorType })),
+                  },
+                },
+              ],
+            );
             for (const id of reused) await store.fileStates.updateOne({ _id: id }, { $unset: { unmapped: "" } });
             return written;
           }),
@@ -252,11 +323,46 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   router.delete(
     "/connections/:id/sourceFiles/:fileId",
     route(async (req, res) => {
-      const { mode } = parse(dataModeQuery, req.query);
+      const { mode, dryRun } = parse(dataModeQuery, req.query);
       const fileId = req.params.fileId;
       const found = await loadConnection(store, req.params.id, viewerOf(req));
       assertConnectionActive(found);
       assertConnectionOwner(currentUser(req), found, "change its mapping");
+      if (dryRun) {
+        // The same refusals as the unmap itself, on the records as they are; nothing is written.
+        const states = await fileStatesOf(found._id);
+        const iModel = await loadIModel(store, found.iModelId, viewerOf(req));
+        const pending = pendingUnmap(found, fileId, states);
+        let going: string[];
+        if (pending && mode === "deleteData") going = pending;
+        else {
+          const file = assertReferenceNotUnmappedAlone(found, fileId, states);
+          assertNotLastCompositeModel(found, file);
+          going = filesGoingWith(found, file.id, states);
+          assertGcsFileNotUnmapped(iModel, found._id, file, going);
+        }
+        const removal =
+          mode === "deleteData"
+            ? await runPreview(temporal, config.taskQueue, found, {
+                kind: "removal",
+                iModelId: found.iModelId,
+                connectionId: found._id,
+                sourceFileIds: going,
+              })
+            : undefined;
+        req.log.info({ connectionId: found._id, fileId, mode, files: going }, "unmap previewed");
+        res.json({
+          preview: removalPreviewJson(
+            found,
+            iModel,
+            mode,
+            "sourceFile",
+            going.map((id) => fileOf(found, states, id)),
+            removal?.kind === "removal" ? removal.removal : undefined,
+          ),
+        });
+        return;
+      }
       const { connection, removed, resumed } = await withLock(
         store.db,
         iModelMappingLockKey(found.iModelId),
@@ -265,18 +371,25 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
             assertConnectionActive(c);
             const states = await fileStatesOf(c._id);
             // Unmapped with deleteData before, its delete job not queued (Temporal was down): asking again queues it.
-            const pending = c.sourceFiles.some((f) => f.id === fileId)
-              ? undefined
-              : states.find(
-                  (s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds,
-                );
-            if (pending && mode === "deleteData")
-              return { connection: c, removed: pending.unmapped!.sourceFileIds!, resumed: true };
+            const pending = pendingUnmap(c, fileId, states);
+            if (pending && mode === "deleteData") return { connection: c, removed: pending, resumed: true };
             const file = assertReferenceNotUnmappedAlone(c, fileId, states);
             assertNotLastCompositeModel(c, file);
             const going = filesGoingWith(c, file.id, states);
             assertGcsFileNotUnmapped(await loadIModel(store, c.iModelId, viewerOf(req)), c._id, file, going);
-            const written = await write({ $set: { sourceFiles: c.sourceFiles.filter((f) => f.id !== file.id) } });
+            const written = await writeWithEvents(
+              store,
+              c,
+              write,
+              { $set: { sourceFiles: c.sourceFiles.filter((f) => f.id !== file.id) } },
+              [
+                {
+                  type: "SourceFileUnmapped",
+                  by: ownerSummary(currentUser(req)),
+                  details: { mode, sourceFileId: file.id, path: file.path, sourceFileIds: going },
+                },
+              ],
+            );
             // The files' records say they are unmapped and how; the composite's also lists the files that went with it
             // (created when the file was never synchronized), so a retry or a later re-mapping finds them.
             const unmapped = { mode, dateTime: now() };
@@ -314,7 +427,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         "mapping-change",
         randomUUID(),
         undefined,
-        { kind: "delete", sourceFileIds: removed },
+        { kind: "delete", sourceFileIds: removed, requestedBy: currentUser(req)._id },
       );
       res
         .status(202)
@@ -412,7 +525,9 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
       // One request after the other, in order: the iModel's run queue serializes the runs themselves.
       const runs = [];
       for (const c of connections) {
-        const { runId, created } = await requestRun(temporal, config.taskQueue, c, "manual");
+        const { runId, created } = await requestRun(temporal, config.taskQueue, c, "manual", undefined, undefined, {
+          requestedBy: viewer.user._id,
+        });
         runs.push({
           connectionId: c._id,
           runId,
@@ -430,4 +545,32 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
   );
 
   return router;
+}
+
+/**
+ * The files of a composite model unmapped with deleteData whose delete job was not queued (Temporal was down): asking
+ * again queues it. Undefined when `fileId` is mapped or has no such pending unmap.
+ */
+function pendingUnmap(
+  c: Pick<ConnectionRecord, "sourceFiles">,
+  fileId: string,
+  states: FileStateRecord[],
+): string[] | undefined {
+  if (c.sourceFiles.some((f) => f.id === fileId)) return undefined;
+  return states.find((s) => s.sourceFileId === fileId && s.unmapped?.mode === "deleteData" && s.unmapped.sourceFileIds)
+    ?.unmapped?.sourceFileIds;
+}
+
+/** A file of the connection by id, with its path and role as the service knows them (mapping, records, references). */
+function fileOf(
+  c: Pick<ConnectionRecord, "sourceFiles">,
+  states: FileStateRecord[],
+  id: string,
+): { sourceFileId: string; path: string; role: SourceFileRole } {
+  const mapped = c.sourceFiles.find((f) => f.id === id);
+  if (mapped) return { sourceFileId: id, path: mapped.path, role: mapped.role };
+  const state = states.find((s) => s.sourceFileId === id);
+  if (state) return { sourceFileId: id, path: state.path, role: state.role };
+  const ref = states.flatMap((s) => s.references ?? []).find((r) => r.id === id);
+  return { sourceFileId: id, path: ref?.path ?? id, role: "ReferenceFile" };
 }

@@ -24,7 +24,8 @@ import type { ConnectionRecord } from "../domain/model";
 import { changeOwnerBody, ownerSummary, teamMemberId, type UserRecord } from "../domain/users";
 import { peopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
-import { updateConnection } from "../lib/connection-writes";
+import { writeWithEvents } from "../lib/connection-events";
+import { updateConnection, withConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import { activeRunOf } from "../lib/runs";
@@ -102,7 +103,7 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
         iModelMappingLockKey(c.iModelId),
         async () => {
           await assertMemberWhoInteracted(target);
-          return updateConnection(store, c._id, (current) => {
+          return withConnection(store, c._id, async (current, write) => {
             assertConnectionActive(current);
             if ((current.ownerId ?? undefined) !== (previousOwnerId ?? undefined)) {
               throw new ApiError(
@@ -110,7 +111,19 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
                 "The owner was changed by another request at the same time; read the connection and try again.",
               );
             }
-            return { $set: { ownerId: target._id, owner: ownerSummary(target) }, $unset: ["ownerToken"] };
+            return writeWithEvents(
+              store,
+              current,
+              write,
+              { $set: { ownerId: target._id, owner: ownerSummary(target) }, $unset: ["ownerToken"] },
+              [
+                {
+                  type: "OwnerChanged",
+                  by: ownerSummary(me),
+                  details: { from: current.owner ?? null, to: ownerSummary(target), taken: taking },
+                },
+              ],
+            );
           });
         },
         iModelMappingLockOptions(c.iModelId),

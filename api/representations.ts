@@ -1,5 +1,7 @@
 import { deletionGuardOf } from "../domain/deletion-guard";
+import type { OwnerSummary } from "../domain/users";
 import type {
+  ConnectionEventRecord,
   ConnectionRecord,
   FileStateRecord,
   ReferenceRecord,
@@ -79,6 +81,8 @@ export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[
       self: { href: `/connections/${c._id}` },
       iModel: { href: `/imodels/${c.iModelId}` },
       runs: { href: `/connections/${c._id}/runs` },
+      events: { href: `/connections/${c._id}/events` },
+      sourceFiles: { href: `/connections/${c._id}/sourceFiles` },
       ...(c.lastRunId ? { lastRun: { href: `/connections/${c._id}/runs/${c.lastRunId}` } } : {}),
     },
   };
@@ -147,6 +151,10 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
     result: r.result,
     ...(r.error ? { error: r.error } : {}),
     ...(r.confirmDeletions ? { confirmDeletions: true } : {}),
+    ...(r.force ? { force: true } : {}),
+    ...(r.retryOf ? { retryOf: r.retryOf } : {}),
+    ...(r.requestedBy ? { requestedBy: r.requestedBy } : {}),
+    changeList: r.changeList ?? "none",
     queuedDateTime: r.queuedDateTime,
     ...(r.startDateTime ? { startDateTime: r.startDateTime } : {}),
     ...(r.endDateTime ? { endDateTime: r.endDateTime } : {}),
@@ -156,6 +164,94 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
     _links: {
       self: { href: `/connections/${r.connectionId}/runs/${r._id}` },
       connection: { href: `/connections/${r.connectionId}` },
+      ...(r.changeList === "kept" ? { changes: { href: `/connections/${r.connectionId}/runs/${r._id}/changes` } } : {}),
+      ...(r.retryOf ? { retryOf: { href: `/connections/${r.connectionId}/runs/${r.retryOf}` } } : {}),
+      ...(r.kind !== "delete" && r.state === "Completed" && tasks.some((t) => t.result === "Error")
+        ? { retry: { href: `/connections/${r.connectionId}/runs/${r._id}/retry`, method: "POST" } }
+        : {}),
     },
+  };
+}
+
+/** One change of a connection's timeline (README "Connection timeline"). */
+export function connectionEventJson(e: ConnectionEventRecord) {
+  return {
+    id: e._id,
+    kind: "change" as const,
+    type: e.type,
+    dateTime: e.dateTime,
+    by: e.by,
+    details: e.details,
+    _links: { connection: { href: `/connections/${e.connectionId}` } },
+  };
+}
+
+/** A run as an entry of its connection's timeline; `by`: who asked for it (scheduled runs: the owner), if known. */
+export function runEventJson(r: RunRecord, by: OwnerSummary | null) {
+  return {
+    id: r._id,
+    kind: "run" as const,
+    type: "Run" as const,
+    dateTime: r.queuedDateTime,
+    by,
+    details: {
+      trigger: r.trigger,
+      kind: r.kind ?? "sync",
+      state: r.state,
+      result: r.result,
+      ...(r.startDateTime ? { startDateTime: r.startDateTime } : {}),
+      ...(r.endDateTime ? { endDateTime: r.endDateTime } : {}),
+      ...(r.error ? { error: r.error } : {}),
+      ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.sourceFileIds ? { sourceFileIds: r.sourceFileIds } : {}),
+      ...(r.force ? { force: true } : {}),
+      ...(r.confirmDeletions ? { confirmDeletions: true } : {}),
+      ...(r.retryOf ? { retryOf: r.retryOf } : {}),
+    },
+    _links: { run: { href: `/connections/${r.connectionId}/runs/${r._id}` } },
+  };
+}
+
+/**
+ * A file of a connection as the `sourceFiles` sub-resource shows it: its role, its references (nested, as on the
+ * connection), the composite models a reference file comes from, its last successful synchronization and its newest
+ * task.
+ */
+export function sourceFileJson(
+  c: Pick<ConnectionRecord, "_id">,
+  file: { id: string; path: string; connectorType?: string; role: string; referencedBy?: string[] },
+  fileStates: FileStateRecord[],
+  lastTask: TaskRecord | undefined,
+) {
+  const refsOf = (id: string) => fileStates.find((f) => f.sourceFileId === id)?.references ?? [];
+  const state = fileStates.find((f) => f.sourceFileId === file.id);
+  return {
+    id: file.id,
+    path: file.path,
+    fileName: file.path.split("/").pop(),
+    ...(file.connectorType ? { connectorType: file.connectorType } : {}),
+    role: file.role,
+    ...(file.referencedBy ? { referencedBy: file.referencedBy } : {}),
+    references: refsOf(file.id).map((r) => referenceJson(r, refsOf, [file.id])),
+    lastSynchronized: state?.syncedContentHash
+      ? {
+          contentHash: state.syncedContentHash,
+          dateTime: state.syncedDateTime ?? null,
+          runId: state.syncedRunId ?? null,
+        }
+      : null,
+    lastTask: lastTask
+      ? {
+          runId: lastTask.runId,
+          state: lastTask.state,
+          result: lastTask.result,
+          ...(lastTask.error ? { error: lastTask.error } : {}),
+          ...(lastTask.reason ? { reason: lastTask.reason } : {}),
+          elements: lastTask.elements,
+          ...(lastTask.endDateTime ? { endDateTime: lastTask.endDateTime } : {}),
+          _links: { run: { href: `/connections/${c._id}/runs/${lastTask.runId}` } },
+        }
+      : null,
+    _links: { self: { href: `/connections/${c._id}/sourceFiles/${encodeURIComponent(file.id)}` } },
   };
 }

@@ -20,6 +20,7 @@ import { ApiError } from "../domain/errors";
 import type { ConnectionRecord } from "../domain/model";
 import {
   datesAlreadyRun,
+  describeSchedule,
   pauseBody,
   scheduleBody,
   scheduleIdOf,
@@ -31,9 +32,11 @@ import {
 import { peopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
+import { writeWithEvents, type NewConnectionEvent } from "../lib/connection-events";
 import { withConnection } from "../lib/connection-writes";
 import { UNAVAILABLE } from "../lib/runs";
 import { applySchedule, describeTemporalSchedule, reconcileSchedule, scheduleInSync } from "../lib/schedules";
+import { ownerSummary } from "../domain/users";
 import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection } from "./lookups";
@@ -109,12 +112,14 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
    * Temporal back. `build` gives the new schedule from the record read under the lock, or undefined when it would be
    * the same as the stored one (then nothing is written: same revision, no Temporal update, unless Temporal differs
    * from the record and is brought in line). A connection that changed revision since `c` was read answers 409
-   * `ConcurrentChange`; a deleted one 409 `ConnectionDeleted`.
+   * `ConcurrentChange`; a deleted one 409 `ConnectionDeleted`. A schedule written records `event(next)` in the
+   * connection's timeline, in the same write (lib/connection-events.ts).
    */
   async function saveSchedule(
     req: Request,
     c: ConnectionRecord,
     build: (current: ConnectionRecord) => Promise<StoredSchedule | undefined>,
+    event: (next: StoredSchedule) => Omit<NewConnectionEvent, "by">,
     same?: (s: StoredSchedule | undefined) => boolean,
   ): Promise<ConnectionRecord> {
     return withConnection(store, c._id, async (current, write) => {
@@ -141,7 +146,9 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
         throw err;
       }
       try {
-        return await write({ $set: { schedule: next } });
+        return await writeWithEvents(store, current, write, { $set: { schedule: next } }, [
+          { ...event(next), by: ownerSummary(currentUser(req)) },
+        ]);
       } catch (err) {
         await restore(current, req.log);
         throw err;
@@ -181,21 +188,29 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
           );
         throw err;
       }
-      const saved = await saveSchedule(req, c, async (current) => {
-        const stored = current.schedule;
-        const previous: ScheduleInput = stored ? scheduleInputOf(stored) : { type: "manual" };
-        if (JSON.stringify(previous) === JSON.stringify(input)) return undefined; // identical: nothing changes
-        const skipDates = await skipDatesFor(current._id, input);
-        return {
-          ...input,
-          revision: (stored?.revision ?? 0) + 1,
-          paused: input.type === "manual" ? false : (stored?.paused ?? false),
-          ...(stored?.paused && stored.note && input.type !== "manual" ? { note: stored.note } : {}),
-          updatedDateTime: new Date().toISOString(),
-          updatedBy: currentUser(req)._id,
-          ...(skipDates.length ? { skipDates } : {}),
-        } as StoredSchedule;
-      });
+      const saved = await saveSchedule(
+        req,
+        c,
+        async (current) => {
+          const stored = current.schedule;
+          const previous: ScheduleInput = stored ? scheduleInputOf(stored) : { type: "manual" };
+          if (JSON.stringify(previous) === JSON.stringify(input)) return undefined; // identical: nothing changes
+          const skipDates = await skipDatesFor(current._id, input);
+          return {
+            ...input,
+            revision: (stored?.revision ?? 0) + 1,
+            paused: input.type === "manual" ? false : (stored?.paused ?? false),
+            ...(stored?.paused && stored.note && input.type !== "manual" ? { note: stored.note } : {}),
+            updatedDateTime: new Date().toISOString(),
+            updatedBy: currentUser(req)._id,
+            ...(skipDates.length ? { skipDates } : {}),
+          } as StoredSchedule;
+        },
+        (next) => ({
+          type: "ScheduleSet",
+          details: { schedule: scheduleInputOf(next), description: describeSchedule(next), revision: next.revision },
+        }),
+      );
       if (saved !== c && saved.schedule?.revision !== c.schedule?.revision)
         req.log.info({ connectionId: c._id, schedule: saved.schedule }, "schedule changed");
       res.json({ schedule: scheduleJson(saved) });
@@ -268,6 +283,10 @@ export function schedulesRouter({ config, store, temporal }: ScheduleDeps): Rout
             updatedBy: currentUser(req)._id,
           } as StoredSchedule;
         },
+        (next) =>
+          paused
+            ? { type: "SchedulePaused", details: { note: next.note ?? null } }
+            : { type: "ScheduleResumed", details: {} },
         // Same revision (the occurrences already run stay claimed); a change in between is refused.
         (s) => s?.revision === c.schedule!.revision && s.updatedDateTime === c.schedule!.updatedDateTime,
       );

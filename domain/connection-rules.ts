@@ -7,7 +7,15 @@
  */
 import { ApiError, type ErrorInfo } from "./errors";
 import { LIMITS } from "./limits";
-import type { ConnectionRecord, DataMode, FileStateRecord, IModelRecord, RunRecord, SourceFileRecord } from "./model";
+import type {
+  ConnectionRecord,
+  DataMode,
+  FileStateRecord,
+  IModelRecord,
+  RunRecord,
+  SourceFileRecord,
+  TaskRecord,
+} from "./model";
 import { hasInteracted, isAdmin, type TeamMemberRecord, type UserRecord } from "./users";
 
 /** What the rules read of a connection for messages: its id and display name. */
@@ -102,6 +110,117 @@ export function assertRunCancellable(
     throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' already completed with result ${run.result}.`);
   if (!where.queued)
     throw new ApiError("RunAlreadyCompleted", `Run '${run._id}' is no longer active in its iModel's queue.`);
+}
+
+// ---- Run control ----
+
+/**
+ * A run is retried once it has completed with failed files: its failed files are synchronized again, nothing else
+ * (docs/product-rules.md "Run control"). A delete job is not retried this way: deleting again with its data resumes it.
+ * @param tasks the run's tasks.
+ * @returns the tasks that ended with result Error, in run order.
+ * @throws ApiError RunNotRetryable (409) for a delete job; RunStillActive (409) while the run is queued or executing;
+ *   NoFailedTasks (409) when no task of the run failed.
+ */
+export function assertRunRetryable<T extends Pick<TaskRecord, "result" | "index">>(
+  run: Pick<RunRecord, "_id" | "kind" | "state" | "result">,
+  tasks: readonly T[],
+): T[] {
+  if (run.kind === "delete")
+    throw new ApiError(
+      "RunNotRetryable",
+      `Run '${run._id}' is a delete job; delete again with mode=deleteData to resume it.`,
+    );
+  if (run.state !== "Completed")
+    throw new ApiError(
+      "RunStillActive",
+      `Run '${run._id}' is still ${run.state}; its failed files can be retried once it has completed.`,
+    );
+  const failed = tasks.filter((t) => t.result === "Error").sort((a, b) => a.index - b.index);
+  if (failed.length === 0)
+    throw new ApiError(
+      "NoFailedTasks",
+      `Run '${run._id}' has no failed file to retry (result ${run.result}); run the connection again instead.`,
+    );
+  return failed;
+}
+
+/**
+ * The files a retry synchronizes (docs/product-rules.md "Run control"): of the failed tasks' files, those the
+ * connection still maps: its composite models, and reference files a mapped composite model reaches through the
+ * references recorded at each file's last parse. Their own references follow them in the run.
+ * @param failed the failed tasks (see {@link assertRunRetryable}).
+ * @param states the connection's file records.
+ * @returns source file ids, in the failed tasks' order.
+ * @throws ApiError NoFailedTasks (409) when none of the failed files is mapped any more.
+ */
+export function filesToRetry(
+  c: Pick<ConnectionRecord, "_id" | "displayName" | "sourceFiles">,
+  failed: readonly Pick<TaskRecord, "sourceFileId" | "path">[],
+  states: Pick<FileStateRecord, "sourceFileId" | "references" | "unmapped">[],
+): string[] {
+  const composites = c.sourceFiles.filter((f) => f.role === "CompositeModel").map((f) => f.id);
+  const reachable = new Set([
+    ...composites,
+    ...referencesReachable(
+      composites,
+      states.filter((s) => !s.unmapped),
+    ),
+  ]);
+  const ids = [...new Set(failed.map((t) => t.sourceFileId))].filter((id) => reachable.has(id));
+  if (ids.length === 0)
+    throw new ApiError(
+      "NoFailedTasks",
+      `None of the files that failed (${failed.map((t) => `'${t.path}'`).join(", ")}) is mapped by connection '${c.displayName}' any more; nothing to retry.`,
+    );
+  return ids;
+}
+
+/**
+ * The composite models a run is limited to (`POST /connections/{id}/run {"sourceFileIds": [...]}`,
+ * docs/product-rules.md "Run control"): each id must be a composite model the connection maps; their reference files
+ * go with them. A reference file cannot be chosen on its own, as it cannot be unmapped on its own.
+ * @param states the connection's file records (to recognise its reference files).
+ * @returns the ids without repeats, in the order given.
+ * @throws ApiError InvalidRequest (400) with a `NotACompositeModel` detail per reference file named; SourceFileNotMapped
+ *   (404) with one detail per id the connection does not map. Details target `sourceFileIds.<index>`.
+ */
+export function assertCompositeModelsChosen(
+  c: Named & Pick<ConnectionRecord, "sourceFiles">,
+  ids: readonly string[],
+  states: Pick<FileStateRecord, "references" | "unmapped">[],
+): string[] {
+  const mapped = new Set(c.sourceFiles.filter((f) => f.role === "CompositeModel").map((f) => f.id));
+  const references = new Map(
+    states.filter((s) => !s.unmapped).flatMap((s) => (s.references ?? []).map((r) => [r.id, r] as const)),
+  );
+  const notComposite: ErrorInfo[] = [];
+  const unknown: ErrorInfo[] = [];
+  ids.forEach((id, i) => {
+    if (mapped.has(id)) return;
+    const target = `sourceFileIds.${i}`;
+    const ref = references.get(id);
+    if (ref)
+      notComposite.push({
+        code: "NotACompositeModel",
+        message: `'${ref.path}' is a reference file; choose the composite model that names it`,
+        target,
+      });
+    else unknown.push({ code: "SourceFileNotMapped", message: `connection maps no source file '${id}'`, target });
+  });
+  if (notComposite.length > 0)
+    throw new ApiError(
+      "InvalidRequest",
+      "A run can be limited to composite models only (their reference files go with them); no run was started.",
+      notComposite,
+    );
+  if (unknown.length > 0)
+    throw new ApiError(
+      "SourceFileNotMapped",
+      `Connection '${c.displayName}' (${c._id}) does not map ${unknown.length === 1 ? "one of the files" : `${unknown.length} of the files`} named; no run was started.`,
+      unknown,
+    );
+  return [...new Set(ids)];
 }
 
 // ---- Teams ----

@@ -33,8 +33,11 @@ export const RUN_RESULTS = [
 ] as const;
 export type RunResult = (typeof RUN_RESULTS)[number];
 
-/** What started a run. */
-export const RUN_TRIGGERS = ["manual", "schedule", "mapping-change", "delete"] as const;
+/**
+ * What started a run. `retry`: `POST /connections/{id}/runs/{runId}/retry`, a run over the files that failed in an
+ * earlier run (`retryOf`).
+ */
+export const RUN_TRIGGERS = ["manual", "schedule", "mapping-change", "delete", "retry"] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 /** Connector types this service can read. */
@@ -64,6 +67,11 @@ export interface ElementCounts {
 }
 
 export const ZERO_COUNTS: ElementCounts = Object.freeze({ inserted: 0, updated: 0, deleted: 0, unchanged: 0 });
+
+/** What a write did to elements, by operation (numbers of elements, or of change list chunks). */
+export const CHANGE_OPERATIONS = ["inserted", "updated", "deleted"] as const;
+export type ChangeOperation = (typeof CHANGE_OPERATIONS)[number];
+export type ChangeCounts = Record<ChangeOperation, number>;
 
 /**
  * Items of one reason code and source class that a task read but did not write (README "Synchronization": what an
@@ -230,6 +238,55 @@ export interface ConnectionRecord {
   deletion?: { mode: DataMode; requestedDateTime: string; runId?: string; completedDateTime?: string };
   /** The connection's deletion guard; absent = the defaults (`domain/deletion-guard.ts`). */
   deletionGuard?: DeletionGuard;
+  /**
+   * Timeline (README "Connection timeline"): the sequence number of the connection's newest event, and the events of
+   * its last change, written in the same document write as the change itself and copied into `connectionEvents`
+   * (lib/connection-events.ts), so a change never loses its event. Absent on connections not changed since events
+   * exist.
+   */
+  eventSeq?: number;
+  lastEvents?: ConnectionEventRecord[];
+}
+
+/**
+ * Kinds of change to a connection recorded in its timeline (README "Connection timeline"), with what `details` holds:
+ * - `ConnectionCreated` {displayName, sourceFiles: [{id, path, connectorType}]};
+ * - `ConnectionRenamed` {from, to}; `DeletionGuardChanged` {from, to} (the effective guards);
+ * - `ScheduleSet` {schedule: the schedule as given, description, revision}; `SchedulePaused` {note}; `ScheduleResumed`;
+ * - `OwnerChanged` {from: {id, email, name} | null, to: {id, email, name}};
+ * - `SourceFilesMapped` {sourceFiles: [{id, path, connectorType}]};
+ * - `SourceFileUnmapped` {mode, sourceFileId, path, sourceFileIds (the files that went with it)};
+ * - `ConnectionDeleted` {mode}.
+ */
+export const CONNECTION_EVENT_TYPES = [
+  "ConnectionCreated",
+  "ConnectionRenamed",
+  "DeletionGuardChanged",
+  "ScheduleSet",
+  "SchedulePaused",
+  "ScheduleResumed",
+  "OwnerChanged",
+  "SourceFilesMapped",
+  "SourceFileUnmapped",
+  "ConnectionDeleted",
+] as const;
+export type ConnectionEventType = (typeof CONNECTION_EVENT_TYPES)[number];
+
+/**
+ * One change to a connection (collection `connectionEvents`), `_id` = `${connectionId}:${seq}` with `seq` padded to 9
+ * digits: the same change always has the same id, so copying it again changes nothing.
+ */
+export interface ConnectionEventRecord {
+  _id: string;
+  connectionId: string;
+  /** 1, 2, ... per connection, in the order the changes were made. */
+  seq: number;
+  type: ConnectionEventType;
+  /** ISO 8601 UTC. */
+  dateTime: string;
+  /** Who made the change (a copy of their id, email and name at the time). */
+  by: OwnerSummary;
+  details: Record<string, unknown>;
 }
 
 export interface RunRecord {
@@ -239,7 +296,11 @@ export interface RunRecord {
   trigger: RunTrigger;
   /** `delete`: a delete job (removes files' data); absent or `sync`: a synchronization. */
   kind?: RunKind;
-  /** Delete jobs of unmapped files: the ids of the files whose data it removes (absent: the whole connection). */
+  /**
+   * Delete jobs of unmapped files: the ids of the files whose data it removes (absent: the whole connection). Sync runs
+   * asked for chosen files (`POST …/run {"sourceFileIds"}`, and retries): the files it synchronizes, with the
+   * reference files they name (absent: every mapped composite model).
+   */
   sourceFileIds?: string[];
   state: RunState;
   result: RunResult;
@@ -257,6 +318,21 @@ export interface RunRecord {
   reason?: ErrorInfo;
   /** The run was asked with `{"confirmDeletions": true}`: the deletion guard does not hold its files. */
   confirmDeletions?: boolean;
+  /**
+   * Sync runs asked with `{"force": true}`: files whose content hash is unchanged are parsed and compared element by
+   * element all the same (README "Run control").
+   */
+  force?: boolean;
+  /** Runs with trigger `retry`: the run whose failed files this run synchronizes again. */
+  retryOf?: string;
+  /** The user who asked for the run (manual, retry, delete and mapping-change runs of this release on). */
+  requestedBy?: string;
+  /**
+   * The run's change list (README "What a run changed"): `kept` from the run's start on (sync runs), `pruned` once the
+   * connection has more newer runs with a list than `CHANGE_LISTS_KEPT`; absent: none recorded (delete jobs, runs of
+   * earlier releases).
+   */
+  changeList?: "kept" | "pruned";
 }
 
 /** One file inside a run. Stored one document per task, `_id` = `${runId}:${sourceFileId}`. */
@@ -293,6 +369,11 @@ export interface TaskRecord {
   durationMs?: number;
   /** Attempts the activity took (1 = first try). */
   attempts?: number;
+  /**
+   * Chunks of the task's change list written so far, per operation (domain/change-lists.ts); the committed write's
+   * counts are `elements`. Pruning removes these chunks.
+   */
+  changeChunks?: ChangeCounts;
 }
 
 /** `_id` of a task record. */

@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { CONNECTION_STATUSES, CONNECTOR_TYPES, DATA_MODES } from "./model";
+import {
+  CHANGE_OPERATIONS,
+  CONNECTION_STATUSES,
+  CONNECTOR_TYPES,
+  DATA_MODES,
+  RUN_RESULTS,
+  RUN_TRIGGERS,
+} from "./model";
 import { LIMITS } from "./limits";
 import { isWellFormedText, WELL_FORMED_MESSAGE } from "./temporal-text";
 
@@ -83,6 +90,46 @@ const textParam = (name: string) =>
     return v;
   });
 
+/** A query parameter given at most once naming one of `values` (absent = undefined). */
+const oneOfParam = (name: string, values: readonly string[]) =>
+  textParam(name).refine((v) => v === undefined || values.includes(v), {
+    message: `${name} must be one of ${values.join(", ")}`,
+  });
+
+/** `true` or `false` given at most once (absent = false). */
+const booleanParam = (name: string) =>
+  z.unknown().transform((v, ctx): boolean => {
+    if (v === undefined) return false;
+    if (v !== "true" && v !== "false") {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${name} must be given once, as true or false` });
+      return z.NEVER;
+    }
+    return v === "true";
+  });
+
+/** ISO 8601 date and time in UTC (`Z`), to the minute, second or millisecond: `2024-05-01T08:00Z`, `...:00.000Z`. */
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?Z$/;
+
+/**
+ * A point in time given once as ISO 8601 UTC (see {@link ISO_UTC}); the value is normalised to
+ * `Date.toISOString()` (milliseconds, `Z`), as every time the service stores, so times compare as text.
+ */
+const utcTimeParam = (name: string) =>
+  z.unknown().transform((v, ctx): string | undefined => {
+    if (v === undefined) return undefined;
+    const m = typeof v === "string" ? ISO_UTC.exec(v) : null;
+    const at = m ? new Date(v as string) : undefined;
+    // A calendar date that does not exist (2024-02-30) rolls over in Date: refused.
+    if (!m || !at || Number.isNaN(at.getTime()) || at.toISOString().slice(0, 10) !== (v as string).slice(0, 10)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `${name} must be given once, as a date and time in UTC (ISO 8601 with Z, e.g. 2024-05-01T08:00:00Z)`,
+      });
+      return z.NEVER;
+    }
+    return at.toISOString();
+  });
+
 /** Largest `$skip`: 2^31 - 1, far beyond any list this service holds. */
 const MAX_SKIP = 2_147_483_647;
 
@@ -138,12 +185,59 @@ export const renameConnectionBody = z
     message: "give displayName, deletionGuard or both",
   });
 
-/** `POST /connections/{id}/run`: optional; `confirmDeletions: true` applies deletions the deletion guard would hold. */
+/**
+ * `POST /connections/{id}/run`: optional. `confirmDeletions: true` applies deletions the deletion guard would hold;
+ * `sourceFileIds` limits the run to those composite models (with their references); `force: true` parses and writes
+ * files whose content hash is unchanged; `dryRun: true` starts nothing and answers what the run would do (README
+ * "Run control").
+ */
 export const runConnectionBody = z
+  .object({
+    confirmDeletions: z.boolean({ invalid_type_error: "confirmDeletions must be true or false" }).optional(),
+    sourceFileIds: z
+      .array(z.string().min(1, "a source file id must not be empty").max(200), {
+        invalid_type_error: "sourceFileIds must be a list of source file ids",
+      })
+      .min(1, "name at least one composite model, or leave sourceFileIds out to run them all")
+      .max(LIMITS.compositeModelsPerIModel)
+      .optional(),
+    force: z.boolean({ invalid_type_error: "force must be true or false" }).optional(),
+    dryRun: z.boolean({ invalid_type_error: "dryRun must be true or false" }).optional(),
+  })
+  .strict();
+
+/** `POST /connections/{id}/runs/{runId}/retry`: optional; `confirmDeletions` as for a run. */
+export const retryRunBody = z
   .object({
     confirmDeletions: z.boolean({ invalid_type_error: "confirmDeletions must be true or false" }).optional(),
   })
   .strict();
+
+/**
+ * `GET /connections/{id}/runs`: paging and filters: `result`, `trigger`, and `from` (inclusive) / `to` (exclusive) on
+ * the time the run was queued, ISO 8601 UTC.
+ */
+export const listRunsQuery = pagingQuery
+  .extend({
+    result: oneOfParam("result", RUN_RESULTS),
+    trigger: oneOfParam("trigger", RUN_TRIGGERS),
+    from: utcTimeParam("from"),
+    to: utcTimeParam("to"),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from !== undefined && q.to !== undefined && q.from >= q.to)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: "to must be later than from", path: ["to"] });
+  });
+
+/** `GET /connections/{id}/runs/{runId}/changes`: paging and `operation` (inserted, updated or deleted; absent: all). */
+export const listChangesQuery = pagingQuery.extend({
+  operation: oneOfParam("operation", CHANGE_OPERATIONS),
+});
+
+/** `GET /connections/{id}/events`: paging and `kind` (`change` or `run`; absent: both, merged newest first). */
+export const listEventsQuery = pagingQuery.extend({
+  kind: oneOfParam("kind", ["change", "run"]),
+});
 
 /** `POST /connections/{id}/sourceFiles`: composite models to add to the mapping. */
 export const addSourceFilesBody = z
@@ -167,6 +261,8 @@ export const dataModeQuery = z.object({
     }
     return v as (typeof DATA_MODES)[number];
   }),
+  /** `dryRun=true`: change nothing, answer what the request would remove (README "Run control"). */
+  dryRun: booleanParam("dryRun"),
 });
 
 /** `POST /imodels/{id}/run`: the connections to synchronize (absent: every active connection of the iModel). */

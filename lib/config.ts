@@ -1,10 +1,11 @@
 import * as path from "node:path";
 import { z } from "zod";
+import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
 
 /**
  * Runtime configuration from the environment. Every part of the stack can be pointed elsewhere:
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, API_HOST, SOURCE_ROOTS, LOG_LEVEL,
- * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB.
+ * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB, CHANGE_LISTS_KEPT.
  */
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
@@ -36,6 +37,8 @@ const envSchema = z.object({
   PUBLIC_API_URL: z.string().optional(),
   /** `/health` reports `degraded` when a filesystem of DATA_DIR has less free space than this, in MiB. */
   DISK_FREE_MIN_MB: z.coerce.number().int().min(0).default(500),
+  /** How many runs per connection keep their change list (README "What a run changed"); older lists are pruned. */
+  CHANGE_LISTS_KEPT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_CHANGE_LISTS_KEPT),
 });
 
 export interface Config {
@@ -62,6 +65,8 @@ export interface Config {
   publicApiUrl: string;
   /** Free space (MiB) below which `/health` reports a filesystem of the data folders as low (degraded). */
   diskFreeMinMb: number;
+  /** Runs per connection whose change list is kept (README "What a run changed"). */
+  changeListsKept: number;
 }
 
 /**
@@ -78,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     "MAIL_OUTBOX_DIR",
     "PUBLIC_API_URL",
     "DISK_FREE_MIN_MB",
+    "CHANGE_LISTS_KEPT",
   ];
   env = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(optional.includes(k) && v === "")));
   const parsed = envSchema.safeParse(env);
@@ -111,5 +117,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailOutboxDir: path.resolve(e.MAIL_OUTBOX_DIR || path.join(dataDir, "outbox")),
     publicApiUrl: (e.PUBLIC_API_URL || `http://127.0.0.1:${e.API_PORT}`).replace(/\/+$/, ""),
     diskFreeMinMb: e.DISK_FREE_MIN_MB,
+    changeListsKept: e.CHANGE_LISTS_KEPT,
   };
 }

@@ -1,5 +1,28 @@
 import { type AnyBulkWriteOperation, type Collection, type Db, type Document, MongoClient } from "mongodb";
-import type { ConnectionRecord, FileStateRecord, IModelRecord, RunRecord, TaskRecord } from "../domain/model";
+import type { StoredChanges } from "../domain/change-lists";
+import type {
+  ChangeOperation,
+  ConnectionEventRecord,
+  ConnectionRecord,
+  FileStateRecord,
+  IModelRecord,
+  RunRecord,
+  TaskRecord,
+} from "../domain/model";
+
+/**
+ * One chunk of a task's change list (domain/change-lists.ts): `_id` = `changeChunkId(runId, sourceFileId, operation,
+ * chunk)`; `entries` in the order the writer met the elements.
+ */
+export interface ChangeChunkRecord {
+  _id: string;
+  runId: string;
+  connectionId: string;
+  sourceFileId: string;
+  operation: ChangeOperation;
+  chunk: number;
+  entries: StoredChanges;
+}
 
 /** The records the API lists and that outlive workflow histories (MongoDB wire protocol: MongoDB or FerretDB). */
 export interface Store {
@@ -10,6 +33,10 @@ export interface Store {
   runs: Collection<RunRecord>;
   tasks: Collection<TaskRecord>;
   fileStates: Collection<FileStateRecord>;
+  /** The timeline of each connection (README "Connection timeline"). */
+  connectionEvents: Collection<ConnectionEventRecord>;
+  /** The change lists of the last runs of each connection (README "What a run changed"). */
+  changeChunks: Collection<ChangeChunkRecord>;
   close(): Promise<void>;
 }
 
@@ -30,6 +57,8 @@ export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): P
     runs: db.collection<RunRecord>("runs"),
     tasks: db.collection<TaskRecord>("tasks"),
     fileStates: db.collection<FileStateRecord>("fileStates"),
+    connectionEvents: db.collection<ConnectionEventRecord>("connectionEvents"),
+    changeChunks: db.collection<ChangeChunkRecord>("changeChunks"),
     close: () => client.close(),
   };
   await Promise.all([
@@ -37,6 +66,7 @@ export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): P
     store.runs.createIndex({ connectionId: 1, queuedDateTime: -1 }),
     store.tasks.createIndex({ runId: 1, index: 1 }),
     store.fileStates.createIndex({ connectionId: 1 }),
+    store.connectionEvents.createIndex({ connectionId: 1, seq: -1 }),
   ]);
   return store;
 }

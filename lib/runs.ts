@@ -55,8 +55,8 @@ const NOT_ANSWERED = "Temporal or its worker did not answer in time; try again."
  * @param runId the id proposed for a new run (a caller that may retry passes the same id: a retry then finds its own
  *   run active and gets `created: false` with that same id).
  * @param recorded scheduled runs: owner and occurrence; delete jobs: `kind: "delete"`, the files (absent: the whole
- *   connection) and whether to cancel the connection's syncs first; manual runs: `confirmDeletions` (see
- *   {@link RunRequest}).
+ *   connection) and whether to cancel the connection's syncs first; manual runs: `confirmDeletions`, the files
+ *   (`sourceFileIds`) and `force`; retries: `retryOf` and the files; any: `requestedBy` (see {@link RunRequest}).
  * @returns the run id and whether it is new (false: the connection's active run).
  * @throws ApiError DependencyUnavailable when Temporal or its worker does not answer within `deadlineMs`.
  */
@@ -69,7 +69,15 @@ export async function requestRun(
   deadlineMs = RUN_REQUEST_DEADLINE_MS,
   recorded: Pick<
     RunRequest,
-    "ownerId" | "scheduledFor" | "kind" | "sourceFileIds" | "cancelSyncs" | "confirmDeletions"
+    | "ownerId"
+    | "scheduledFor"
+    | "kind"
+    | "sourceFileIds"
+    | "cancelSyncs"
+    | "confirmDeletions"
+    | "force"
+    | "retryOf"
+    | "requestedBy"
   > = {},
 ): Promise<RunRequestResult> {
   const startWorkflowOperation = new WithStartWorkflowOperation("imodelWorkflow", {

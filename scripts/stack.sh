@@ -21,7 +21,8 @@
 #   API_START_TIMEOUT (90), WORKER_START_TIMEOUT (60: until it polls its task queue), STOP_TIMEOUT (20) in seconds.
 #   ADMIN_API_KEY (default: generated once into $DATA_DIR/admin-api-key, mode 600), ADMIN_EMAIL, SMTP_URL (empty:
 #   mail goes to .eml files in MAIL_OUTBOX_DIR, default $DATA_DIR/outbox), MAIL_FROM, PUBLIC_API_URL,
-#   DISK_FREE_MIN_MB (500: /health reports less free space as degraded).
+#   DISK_FREE_MIN_MB (500: /health reports less free space as degraded), CHANGE_LISTS_KEPT (20: runs per connection
+#   whose change list is kept).
 #   Supervision (scripts/supervise.sh runs each process and restarts it when it dies): RESTART_LIMIT (5) restarts
 #   within RESTART_WINDOW (600) s, then it gives up (shown by `status`); backoff 1 s doubling up to
 #   RESTART_BACKOFF_MAX (30) s. `down` and `restart` stop the supervisor first, so nothing respawns during a stop.
@@ -50,8 +51,8 @@ SERVICES=(temporal ferretdb worker api)
 
 CONFIG_VARS=(TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT
   TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL
-  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB)
-MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB)
+  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT)
+MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT)
 
 # Values from the last `up` for everything the caller did not set.
 if [ -f "$SAVED_ENV" ]; then
@@ -371,7 +372,7 @@ app_cmd() { # worker|api
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
     API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
     ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
-    DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
+    DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" CHANGE_LISTS_KEPT="$CHANGE_LISTS_KEPT" node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
   # One node process per app (no tsx wrapper process): its pid is the one in the pidfile.
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
@@ -382,7 +383,7 @@ spec_of() {
   case "$1" in
     temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
     ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
-    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB" ;;
+    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT" ;;
   esac
 }
 

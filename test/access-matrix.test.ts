@@ -247,6 +247,29 @@ describe("authorization matrix", () => {
         fresh: true,
         call: (w) => ({ method: "DELETE", path: `${c(w)}?mode=keepData` }),
       },
+      "`DELETE /connections/{id}` (`mode=deleteData&dryRun=true`)": {
+        call: (w) => ({ method: "DELETE", path: `${c(w)}?mode=deleteData&dryRun=true` }),
+      },
+      "`DELETE /connections/{id}/sourceFiles/{fileId}` (`mode=deleteData&dryRun=true`)": {
+        call: (w) => ({
+          method: "DELETE",
+          path: `${c(w)}/sourceFiles/${fileId(w, "f2.ifc")}?mode=deleteData&dryRun=true`,
+        }),
+      },
+      "`GET /connections/{id}/sourceFiles`": { call: (w) => ({ method: "GET", path: `${c(w)}/sourceFiles` }) },
+      "`GET /connections/{id}/sourceFiles/{fileId}`": {
+        call: (w) => ({ method: "GET", path: `${c(w)}/sourceFiles/${fileId(w, "f1.ifc")}` }),
+      },
+      "`GET /connections/{id}/events`": { call: (w) => ({ method: "GET", path: `${c(w)}/events` }) },
+      '`POST /connections/{id}/run` (`{"dryRun": true}`)': {
+        call: (w) => ({ method: "POST", path: `${c(w)}/run`, body: { dryRun: true } }),
+      },
+      "`POST /connections/{id}/runs/{runId}/retry` (a run without failed files)": {
+        call: (w) => ({ method: "POST", path: `${c(w)}/runs/${w.runId}/retry` }),
+      },
+      "`GET /connections/{id}/runs/{runId}/changes`": {
+        call: (w) => ({ method: "GET", path: `${c(w)}/runs/${w.runId}/changes` }),
+      },
       "`POST /connections/{id}/sourceFiles`": {
         fresh: true,
         call: (w) => ({

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  assertCompositeModelsChosen,
   assertConnectionActive,
   assertConnectionDeletable,
   assertConnectionOwner,
@@ -19,11 +20,13 @@ import {
   assertOwnershipChangeAllowed,
   assertReferenceNotUnmappedAlone,
   assertRunCancellable,
+  assertRunRetryable,
   assertTeamManager,
   assertWithinLimits,
   connectionInactiveRefusal,
   definesIModelGcs,
   filesGoingWith,
+  filesToRetry,
   gcsFileUnmapRefusal,
   iModelVisible,
   referencesReachable,
@@ -503,5 +506,89 @@ describe("a file is mapped by at most one connection of an iModel", () => {
     expect(
       refusal(() => assertFileNotAlreadyMapped(adding("/src/a.dxf"), [mapped({ connection: mine })], "c1")).message,
     ).toBe("Source file 'new0.dxf' is already mapped by this connection.");
+  });
+});
+
+describe("run control: retrying the failed files of a run", () => {
+  const run = (over: Partial<RunRecord> = {}) =>
+    ({ _id: "r1", state: "Completed", result: "PartialSuccess", ...over }) as Pick<
+      RunRecord,
+      "_id" | "kind" | "state" | "result"
+    >;
+  const task = (sourceFileId: string, result: RunRecord["result"], index = 0) => ({
+    sourceFileId,
+    path: `${sourceFileId}.dxf`,
+    result,
+    index,
+  });
+
+  it("gives the failed tasks of a completed run, in run order", () => {
+    const failed = assertRunRetryable(run(), [task("b", "Error", 2), task("a", "Success", 0), task("c", "Error", 1)]);
+    expect(failed.map((t) => t.sourceFileId)).toEqual(["c", "b"]);
+  });
+
+  it("refuses a run still queued or executing (409 RunStillActive)", () => {
+    for (const state of ["Queued", "Executing", "Finalizing"] as const) {
+      const e = refusal(() => assertRunRetryable(run({ state, result: "Undetermined" }), [task("a", "Error")]));
+      expect([e.code, e.status]).toEqual(["RunStillActive", 409]);
+      expect(e.message).toContain(state);
+    }
+  });
+
+  it("refuses a run without a failed task (409 NoFailedTasks), and a delete job (409 RunNotRetryable)", () => {
+    const none = refusal(() =>
+      assertRunRetryable(run({ result: "Success" }), [task("a", "Success"), task("b", "Skipped")]),
+    );
+    expect([none.code, none.status]).toEqual(["NoFailedTasks", 409]);
+    const job = refusal(() => assertRunRetryable(run({ kind: "delete", result: "Error" }), [task("a", "Error")]));
+    expect([job.code, job.status]).toEqual(["RunNotRetryable", 409]);
+  });
+
+  it("retries the failed files still mapped: composite models and the reference files mapped ones reach", () => {
+    const c = connection({ sourceFiles: [composite("a"), composite("b")] });
+    const states = [state("a", [ref("x")]), state("x", [ref("y")]), state("b")];
+    expect(filesToRetry(c, [task("b", "Error"), task("y", "Error"), task("a", "Error")], states)).toEqual([
+      "b",
+      "y",
+      "a",
+    ]);
+    // A composite unmapped since, and a reference only it named, are not retried.
+    const later = connection({ sourceFiles: [composite("b")] });
+    expect(filesToRetry(later, [task("a", "Error"), task("x", "Error"), task("b", "Error")], states)).toEqual(["b"]);
+    const e = refusal(() => filesToRetry(later, [task("a", "Error"), task("x", "Error")], states));
+    expect([e.code, e.status]).toEqual(["NoFailedTasks", 409]);
+    expect(e.message).toContain("'a.dxf'");
+  });
+});
+
+describe("run control: a run limited to chosen composite models", () => {
+  const c = connection({ sourceFiles: [composite("a"), composite("b")] });
+  const states = [state("a", [ref("x", "xref.dxf")])];
+
+  it("takes mapped composite models, without repeats, in the order given", () => {
+    expect(assertCompositeModelsChosen(c, ["b", "a", "b"], states)).toEqual(["b", "a"]);
+  });
+
+  it("refuses a reference file (400, detail NotACompositeModel) before unknown ids", () => {
+    const e = refusal(() => assertCompositeModelsChosen(c, ["nope", "x"], states));
+    expect([e.code, e.status]).toEqual(["InvalidRequest", 400]);
+    expect(e.details).toEqual([
+      { code: "NotACompositeModel", message: expect.stringContaining("'xref.dxf'"), target: "sourceFileIds.1" },
+    ]);
+  });
+
+  it("refuses ids the connection does not map (404 SourceFileNotMapped, one detail each)", () => {
+    const e = refusal(() =>
+      assertCompositeModelsChosen(
+        c,
+        ["a", "nope", "gone"],
+        [state("gone", [], { unmapped: { mode: "keepData", dateTime: "x" } })],
+      ),
+    );
+    expect([e.code, e.status]).toEqual(["SourceFileNotMapped", 404]);
+    expect(e.details!.map((d) => [d.code, d.target])).toEqual([
+      ["SourceFileNotMapped", "sourceFileIds.1"],
+      ["SourceFileNotMapped", "sourceFileIds.2"],
+    ]);
   });
 });

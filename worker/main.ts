@@ -9,6 +9,7 @@ import { createDeletionActivities } from "../activities/deletion";
 import { createMailer } from "../activities/email";
 import { createFileSyncActivities } from "../activities/file-sync";
 import { createOwnerActivities } from "../activities/owners";
+import { createPreviewActivities } from "../activities/previews";
 import { createRunRecordActivities } from "../activities/run-records";
 import { createScheduleActivities } from "../activities/schedules";
 import { startIModelHost } from "../activities/imodel/writer";
@@ -64,7 +65,8 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve("../workflows"),
     activities: {
-      ...createRunRecordActivities({ store, logger }),
+      ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept }),
+      ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),
       ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots }),
       ...createDeletionActivities({ store, logger }),
       ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl }),

@@ -21,8 +21,18 @@ export interface RunRequest {
    * Absent: `sync`.
    */
   kind?: RunKind;
-  /** Delete jobs: the files whose data to remove (absent: every file of the connection, then the connection itself). */
+  /**
+   * Delete jobs: the files whose data to remove (absent: every file of the connection, then the connection itself).
+   * Sync runs: the files to synchronize, with the reference files they name (absent: every mapped composite model);
+   * recorded on the run, which reads them when it starts.
+   */
   sourceFileIds?: string[];
+  /** Sync runs: parse and write files whose content hash is unchanged too (recorded on the run). Absent: false. */
+  force?: boolean;
+  /** Runs with trigger `retry`: the run whose failed files it synchronizes (recorded on the run). */
+  retryOf?: string;
+  /** The user who asked for the run (recorded on the run). */
+  requestedBy?: string;
   /**
    * Sync runs: apply the deletions the connection's deletion guard would hold (`POST /connections/{id}/run
    * {"confirmDeletions": true}`; recorded on the run). Absent: the guard holds.

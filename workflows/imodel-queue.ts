@@ -59,6 +59,9 @@ export async function imodelWorkflow(input: IModelQueueInput): Promise<void> {
         ...(request.kind ? { kind: request.kind } : {}),
         ...(request.sourceFileIds ? { sourceFileIds: request.sourceFileIds } : {}),
         ...(run.confirmDeletions ? { confirmDeletions: true } : {}),
+        ...(request.force === true && request.kind !== "delete" ? { force: true } : {}),
+        ...(request.retryOf ? { retryOf: request.retryOf } : {}),
+        ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
       }),
     complete: (completion) => records.completeRun(completion),
   });

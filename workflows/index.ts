@@ -6,6 +6,7 @@
  * - `syncWorkflow` (`sync.ts`): one per run. `deleteWorkflow` (`delete.ts`): one per delete job.
  * - `scheduledRunWorkflow` (`scheduled.ts`): one per schedule fire.
  * - `ownerTokenWorkflow` (`owner-token.ts`): one per user. `ownershipNoticeWorkflow` (`notices.ts`): one per notice.
+ * - `previewWorkflow` (`preview.ts`): one per dry run of a run or a delete.
  */
 export * from "./definitions";
 export * from "./imodel-queue";
@@ -14,3 +15,4 @@ export * from "./delete";
 export * from "./scheduled";
 export * from "./owner-token";
 export * from "./notices";
+export * from "./preview";

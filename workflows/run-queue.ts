@@ -48,7 +48,8 @@ export function sameFiles(a?: string[], b?: string[]): boolean {
 
 /**
  * Validator of the `requestRun` Update: refuses (throws an Error, the Update is rejected before it is accepted) a
- * request without `runId` or `connectionId`, with an unknown trigger or kind, or with an empty `sourceFileIds`.
+ * request without `runId` or `connectionId`, with an unknown trigger or kind, with an empty `sourceFileIds`, or with a
+ * `force`, `retryOf` or `requestedBy` of the wrong type.
  */
 export function validateRunRequest(request: RunRequest): void {
   if (!request || typeof request.runId !== "string" || typeof request.connectionId !== "string") {
@@ -64,6 +65,10 @@ export function validateRunRequest(request: RunRequest): void {
   ) {
     throw new Error("sourceFileIds must be a non-empty list when given");
   }
+  if (request.force !== undefined && typeof request.force !== "boolean") throw new Error("force must be a boolean");
+  for (const field of ["retryOf", "requestedBy"] as const)
+    if (request[field] !== undefined && typeof request[field] !== "string")
+      throw new Error(`${field} must be a string when given`);
 }
 
 /** Validator of the `cancelRun` Update: `connectionId` and `reason` are required (else it throws an Error). */

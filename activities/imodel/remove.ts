@@ -332,53 +332,11 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
       const { path, elementsDeleted, modelsDeleted } = record;
       return { found: true, replayed: true, path, elementsDeleted, modelsDeleted };
     }
-    const link = db.elements.getElementProps<RepositoryLinkProps>(linkId);
-    const filePath = link.url ?? link.code.value ?? input.sourceFileId;
-
-    // The file's partition(s): by provenance, else by code under the connection's Subject.
-    const partitions = new Set<Id64String>();
-    for (const [id] of (await queryRows(
-      db,
-      "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?",
-      [linkId, KIND_MODEL],
-    )) as [Id64String][]) {
-      partitions.add(id);
-    }
-    if (partitions.size === 0 && subjectId) {
-      const byCode = db.elements.queryElementIdByCode(InformationPartitionElement.createCode(db, subjectId, filePath));
-      if (byCode) {
-        const claims = await queryRows(
-          db,
-          "SELECT Scope.Id FROM BisCore.ExternalSourceAspect WHERE Element.Id=? AND Kind=?",
-          [byCode, KIND_MODEL],
-        );
-        if (claims.every(([scope]) => scope === linkId)) partitions.add(byCode);
-      }
-    }
-    const models = [...partitions].filter((id) => db.models.tryGetModelProps(id) !== undefined);
-
-    // The file's elements, by provenance.
-    const elementRows = (await queryRows(
-      db,
-      `SELECT a.Element.Id, e.Parent.Id, e.Model.Id FROM BisCore.ExternalSourceAspect a JOIN bis.Element e ON e.ECInstanceId=a.Element.Id
-        WHERE a.Scope.Id=? AND a.Kind=? ORDER BY a.Element.Id`,
-      [linkId, KIND_ELEMENT],
-    )) as [Id64String, Id64String | undefined, Id64String][];
-    const elementIds = new Set(elementRows.map(([id]) => id));
-    const modelSet = new Set(models);
-
-    let elementsDeleted = 0;
-    for (const modelId of models)
-      elementsDeleted += countElementsIn(
-        await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [modelId]),
-      );
-    elementsDeleted += elementRows.filter(([, , modelId]) => !modelSet.has(modelId)).length;
+    const plan = await planFileRemoval(db, linkId, subjectId, input.sourceFileId);
+    const { filePath, partitions, models, elementsDeleted } = plan;
 
     // 1. elements (an element with an ancestor that is deleted too goes with it: deleting it again would throw).
-    const topLevel = elementRows
-      .filter(([id, parentId]) => !parentId || !hasAncestorIn(db, id, elementIds))
-      .map(([id]) => id);
-    if (topLevel.length > 0) db.elements.deleteElement(topLevel);
+    if (plan.topLevel.length > 0) db.elements.deleteElement(plan.topLevel);
 
     // 2. what is left in the model(s), the model(s), the partition(s).
     let modelsDeleted = 0;
@@ -393,8 +351,7 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
     for (const partitionId of partitions) db.elements.deleteElement(partitionId);
 
     // 3. ExternalSource(s) of the link, 4. the link.
-    const sources = [...db.queryEntityIds({ from: ExternalSource.classFullName, where: `Repository.Id=${linkId}` })];
-    if (sources.length > 0) db.elements.deleteElement(sources);
+    if (plan.sources.length > 0) db.elements.deleteElement(plan.sources);
     db.elements.deleteElement(linkId);
 
     recomputeProjectExtents(db);
@@ -411,6 +368,78 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
     );
     return { found: true, path: filePath, elementsDeleted, modelsDeleted };
   });
+}
+
+/** What removing one file's data takes (see {@link removeSourceFileData}); found without writing anything. */
+interface FileRemovalPlan {
+  filePath: string;
+  /** The file's PhysicalPartitions (by provenance, else by code). */
+  partitions: Set<Id64String>;
+  /** The partitions' models that exist. */
+  models: Id64String[];
+  /** The file's elements found by provenance: id, parent, model. */
+  elementRows: [Id64String, Id64String | undefined, Id64String][];
+  /** Those without an ancestor among them (deleting these deletes the others). */
+  topLevel: Id64String[];
+  /** Elements in the models plus the file's elements outside them: the count its delete task reports. */
+  elementsDeleted: number;
+  /** The ExternalSources whose Repository is the link. */
+  sources: Id64String[];
+}
+
+/** Finds what removing the data of the file whose RepositoryLink is `linkId` removes; reads only. */
+async function planFileRemoval(
+  db: StandaloneDb,
+  linkId: Id64String,
+  subjectId: Id64String | undefined,
+  sourceFileId: string,
+): Promise<FileRemovalPlan> {
+  const link = db.elements.getElementProps<RepositoryLinkProps>(linkId);
+  const filePath = link.url ?? link.code.value ?? sourceFileId;
+
+  // The file's partition(s): by provenance, else by code under the connection's Subject.
+  const partitions = new Set<Id64String>();
+  for (const [id] of (await queryRows(
+    db,
+    "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?",
+    [linkId, KIND_MODEL],
+  )) as [Id64String][]) {
+    partitions.add(id);
+  }
+  if (partitions.size === 0 && subjectId) {
+    const byCode = db.elements.queryElementIdByCode(InformationPartitionElement.createCode(db, subjectId, filePath));
+    if (byCode) {
+      const claims = await queryRows(
+        db,
+        "SELECT Scope.Id FROM BisCore.ExternalSourceAspect WHERE Element.Id=? AND Kind=?",
+        [byCode, KIND_MODEL],
+      );
+      if (claims.every(([scope]) => scope === linkId)) partitions.add(byCode);
+    }
+  }
+  const models = [...partitions].filter((id) => db.models.tryGetModelProps(id) !== undefined);
+
+  // The file's elements, by provenance.
+  const elementRows = (await queryRows(
+    db,
+    `SELECT a.Element.Id, e.Parent.Id, e.Model.Id FROM BisCore.ExternalSourceAspect a JOIN bis.Element e ON e.ECInstanceId=a.Element.Id
+        WHERE a.Scope.Id=? AND a.Kind=? ORDER BY a.Element.Id`,
+    [linkId, KIND_ELEMENT],
+  )) as [Id64String, Id64String | undefined, Id64String][];
+  const elementIds = new Set(elementRows.map(([id]) => id));
+  const modelSet = new Set(models);
+
+  let elementsDeleted = 0;
+  for (const modelId of models)
+    elementsDeleted += countElementsIn(
+      await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [modelId]),
+    );
+  elementsDeleted += elementRows.filter(([, , modelId]) => !modelSet.has(modelId)).length;
+  const topLevel = elementRows
+    .filter(([id, parentId]) => !parentId || !hasAncestorIn(db, id, elementIds))
+    .map(([id]) => id);
+  const sources = [...db.queryEntityIds({ from: ExternalSource.classFullName, where: `Repository.Id=${linkId}` })];
+  return { filePath, partitions, models, elementRows, topLevel, elementsDeleted, sources };
 }
 
 /**
@@ -484,4 +513,145 @@ function clearGeoreference(db: StandaloneDb): boolean {
   }
   db.ecefLocation = undefined; // the open session agrees with the stored state
   return changed;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Preview (dry run)
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * What removing data takes away from the iModel, counted in the iModel itself. `elements`: the file's elements, the
+ * number its delete task reports (`elements.deleted`); `models`: its PhysicalModels and `partitions` their
+ * PhysicalPartitions; `links`: its RepositoryLinks; `externalSources`: the ExternalSources of those links; `aspects`:
+ * every aspect (ElementMultiAspect and ElementUniqueAspect) of everything removed. Rows removed from `bis.Element`:
+ * elements + partitions + links + externalSources.
+ */
+export interface RemovalCounts {
+  elements: number;
+  models: number;
+  partitions: number;
+  aspects: number;
+  links: number;
+  externalSources: number;
+}
+
+/** What {@link previewRemoval} finds. */
+export interface RemovalPreview {
+  /** False when the .bim does not exist (nothing to remove). */
+  bimExists: boolean;
+  /** One per file asked for (or per file of the connection with data in the iModel), in that order. */
+  files: (RemovalCounts & { sourceFileId: string; path?: string; found: boolean })[];
+  /**
+   * Whole-connection previews: the connection's Subject and what is left under it once its files are removed
+   * (`elements` counts the Subject itself); absent otherwise.
+   */
+  subject?: { found: boolean; elements: number; models: number; aspects: number };
+}
+
+const ZERO_REMOVAL: RemovalCounts = { elements: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
+
+/** Aspects (multi and unique) per element id, for the whole iModel. */
+async function aspectsPerElement(db: StandaloneDb): Promise<Map<Id64String, number>> {
+  const counts = new Map<Id64String, number>();
+  for (const cls of ["bis.ElementMultiAspect", "bis.ElementUniqueAspect"])
+    for (const [id, n] of (await queryRows(db, `SELECT Element.Id, count(*) FROM ${cls} GROUP BY Element.Id`, [])) as [
+      Id64String,
+      number,
+    ][])
+      counts.set(id, (counts.get(id) ?? 0) + Number(n));
+  return counts;
+}
+
+/**
+ * Counts, read only, what {@link removeSourceFileData} (for `sourceFileIds`) or a whole delete job (every file of the
+ * connection with data in the iModel, then {@link removeConnectionSubject}; `sourceFileIds` undefined) would remove:
+ * the same planning as the removal itself, so the counts are what the removal then reports. Opens the .bim read-only
+ * under the writer's per-path lock, so it counts a committed state between two file transactions of this process.
+ * @throws Error when the host is not started; core-backend errors from opening or querying.
+ */
+export async function previewRemoval(input: {
+  bimPath: string;
+  connectionId: string;
+  /** The files whose data would be removed (an unmap); absent: the whole connection. */
+  sourceFileIds?: string[];
+}): Promise<RemovalPreview> {
+  requireHost();
+  return withPathLock(input.bimPath, async () => {
+    const empty = (ids: string[]): RemovalPreview => ({
+      bimExists: false,
+      files: ids.map((sourceFileId) => ({ sourceFileId, found: false, ...ZERO_REMOVAL })),
+      ...(input.sourceFileIds ? {} : { subject: { found: false, elements: 0, models: 0, aspects: 0 } }),
+    });
+    if (!fs.existsSync(input.bimPath)) return empty(input.sourceFileIds ?? []);
+    const db = StandaloneDb.openFile(input.bimPath, OpenMode.Readonly);
+    try {
+      const subjectId = subjectIdOf(db, input.connectionId);
+      const aspects = await aspectsPerElement(db);
+      const aspectsOf = (ids: Iterable<Id64String>) => {
+        let n = 0;
+        for (const id of ids) n += aspects.get(id) ?? 0;
+        return n;
+      };
+      const targets: { sourceFileId: string; linkId?: Id64String }[] = input.sourceFileIds
+        ? await Promise.all(
+            input.sourceFileIds.map(async (sourceFileId) => ({
+              sourceFileId,
+              linkId: await findLink(db, input.connectionId, sourceFileId, subjectId),
+            })),
+          )
+        : await sourceFilesOf(db, input.connectionId);
+      const claimedPartitions = new Set<Id64String>();
+      const files: RemovalPreview["files"] = [];
+      for (const { sourceFileId, linkId } of targets) {
+        if (!linkId) {
+          files.push({ sourceFileId, found: false, ...ZERO_REMOVAL });
+          continue;
+        }
+        const plan = await planFileRemoval(db, linkId, subjectId, sourceFileId);
+        const removed = new Set<Id64String>([linkId, ...plan.partitions, ...plan.sources]);
+        for (const [id] of plan.elementRows) removed.add(id);
+        for (const modelId of plan.models)
+          for (const [id] of (await queryRows(db, "SELECT ECInstanceId FROM bis.Element WHERE Model.Id=?", [
+            modelId,
+          ])) as [Id64String][])
+            removed.add(id);
+        for (const p of plan.partitions) claimedPartitions.add(p);
+        files.push({
+          sourceFileId,
+          path: plan.filePath,
+          found: true,
+          elements: plan.elementsDeleted,
+          models: plan.models.length,
+          partitions: plan.partitions.size,
+          aspects: aspectsOf(removed),
+          links: 1,
+          externalSources: plan.sources.length,
+        });
+      }
+      if (input.sourceFileIds) return { bimExists: true, files };
+      // The Subject with what is left under it once the files' partitions are gone (as removeConnectionSubject walks).
+      const subject = { found: subjectId !== undefined, elements: 0, models: 0, aspects: 0 };
+      if (subjectId) {
+        const ids = new Set<Id64String>();
+        const walk = async (elementId: Id64String): Promise<void> => {
+          if (claimedPartitions.has(elementId)) return;
+          if (db.models.tryGetModelProps(elementId)) {
+            for (const [id] of (await queryRows(db, "SELECT ECInstanceId FROM bis.Element WHERE Model.Id=?", [
+              elementId,
+            ])) as [Id64String][])
+              ids.add(id);
+            subject.models++;
+          }
+          for (const child of db.elements.queryChildren(elementId)) await walk(child);
+          ids.add(elementId);
+        };
+        await walk(subjectId);
+        subject.elements = ids.size;
+        subject.aspects = aspectsOf(ids);
+      }
+      return { bimExists: true, files, subject };
+    } finally {
+      db.close();
+    }
+  });
 }

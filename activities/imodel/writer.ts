@@ -67,6 +67,7 @@ import {
   type TaskWarning,
 } from "../connectors/types";
 import { deletionHeld, describeDeletionGuard, formatPercent, type DeletionGuard } from "../../domain/deletion-guard";
+import type { ElementChange, ElementChanges } from "../../domain/change-lists";
 import type { NotWrittenItems, TaskItems } from "../../domain/model";
 import { CHECKSUM_VERSION, compareChecksum } from "../connectors/checksum";
 import { NotWrittenTally } from "../connectors/shared/items";
@@ -105,6 +106,12 @@ export interface WriteInput {
    * since the write is synchronous on the main thread (docs/architecture.md "Heartbeats").
    */
   heartbeat?: () => void;
+  /**
+   * Called with the elements the write inserted, updated and deleted (README "What a run changed"), once every element
+   * is written and before the transaction is saved: a failure here abandons the write, so a committed write always has
+   * its change list (the file task stores it). Not called when nothing changed, nor on a replay.
+   */
+  recordChanges?: (changes: ElementChanges) => Promise<void>;
   /**
    * Test hook only (test/checksum-migration.test.ts), never set by the service: `true` writes the element aspects
    * without the checksum version, as the releases before checksum version 2 did, to build the iModels an upgrade
@@ -501,6 +508,9 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
  * Deletion guard: with `input.deletionGuard`, a write that would delete a share of the file's elements the guard holds
  * (`deletionHeld`) throws `DeletionGuardError` before any element is written; the transaction is abandoned.
  *
+ * Change list: with `input.recordChanges`, the elements inserted, updated and deleted (source identifier, element id,
+ * source class, category) are handed to it before the transaction is saved (README "What a run changed").
+ *
  * Items: `items` accounts for every item the connector read (`parsed.items`): written (inserted, updated, unchanged)
  * or not written with its reason (the connector's and the writer's own), `read` = written + not written.
  *
@@ -646,7 +656,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
 
   // Existing element provenance for this file.
   const existing = new Map<string, ExistingElement>();
-  const strayElements: Id64String[] = [];
+  const strayElements: { identifier: string; elementId: Id64String }[] = [];
   const rows = await queryRows(
     db,
     "SELECT ECInstanceId, Element.Id, Identifier, Checksum, Version, JsonProperties FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element' ORDER BY ECInstanceId",
@@ -654,7 +664,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   );
   type AspectRow = [string, string, string, string | undefined, string | undefined, string | undefined];
   for (const [aspectId, elementId, identifier, checksum, version, json] of rows as AspectRow[]) {
-    if (existing.has(identifier)) strayElements.push(elementId);
+    if (existing.has(identifier)) strayElements.push({ identifier, elementId });
     else
       existing.set(identifier, {
         elementId,
@@ -709,6 +719,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   }
 
   const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+  const changes: ElementChanges = { inserted: [], updated: [], deleted: [] };
   const categories = new Map<string, Id64String>();
   for (const e of toWrite) {
     input.heartbeat?.();
@@ -739,7 +750,8 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       );
       continue;
     }
-    const categoryId = ensureCategory(db, e.category ?? e.className, categories);
+    const category = e.category ?? e.className;
+    const categoryId = ensureCategory(db, category, categories);
     const { placement, geom } = buildGeometry(e, categoryId);
     const props: PhysicalElementProps = {
       classFullName: "Generic:PhysicalObject",
@@ -758,15 +770,22 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         id: prior.aspectId,
       } as ExternalSourceAspectProps);
       counts.updated++;
+      changes.updated.push({ identifier: e.identifier, elementId: prior.elementId, className: e.className, category });
     } else {
       const elementId = db.elements.insertElement(props);
       db.elements.insertAspect(elementAspect(e, elementId, input.contentHash));
       counts.inserted++;
+      changes.inserted.push({ identifier: e.identifier, elementId, className: e.className, category });
     }
   }
 
-  const toDelete = [...strayElements];
+  const toDelete = [...strayElements.map((s) => s.elementId)];
   for (const [identifier, prior] of existing) if (!seen.has(identifier)) toDelete.push(prior.elementId);
+  if (input.recordChanges) {
+    for (const stray of strayElements) changes.deleted.push(deletedElement(db, stray.identifier, stray.elementId));
+    for (const [identifier, prior] of existing)
+      if (!seen.has(identifier)) changes.deleted.push(deletedElement(db, identifier, prior.elementId));
+  }
   if (toDelete.length > 0) db.elements.deleteElement(toDelete);
   counts.deleted = toDelete.length;
 
@@ -801,6 +820,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     jsonProperties,
   });
 
+  if (input.recordChanges && counts.inserted + counts.updated + counts.deleted > 0) await input.recordChanges(changes);
   db.saveChanges(
     `imodel-sync run ${input.runId}: ${input.sourceFilePath} (+${counts.inserted} ~${counts.updated} -${counts.deleted})`,
   );
@@ -813,6 +833,23 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     georeference: geo.outcome,
     ...(geo.crs ? { crs: geo.crs } : {}),
     items: itemsOf(input.parsed, counts, own.notWritten),
+  };
+}
+
+/**
+ * A deleted element as its change list names it, read before it is deleted: its category's name, and its source class
+ * when the element holds it (IFC elements keep it in their properties as `ifcClass`; DXF elements do not: null).
+ */
+function deletedElement(db: StandaloneDb, identifier: string, elementId: Id64String): ElementChange {
+  const props = db.elements.tryGetElementProps<PhysicalElementProps>(elementId);
+  const properties = (props?.jsonProperties?.imodelSync as { properties?: { ifcClass?: unknown } } | undefined)
+    ?.properties;
+  const category = props?.category ? db.elements.tryGetElementProps(props.category)?.code.value : undefined;
+  return {
+    identifier,
+    elementId,
+    className: typeof properties?.ifcClass === "string" ? properties.ifcClass : null,
+    category: category ?? null,
   };
 }
 
