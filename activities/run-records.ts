@@ -16,12 +16,15 @@ import {
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
+import type { RunEvents } from "./run-events";
 
 export { fileStateId, taskId } from "../domain/model";
 
 export interface RunRecordDeps {
   store: Store;
   logger: Logger;
+  /** What follows a completed run: metrics, webhook events, failure notices (activities/run-events.ts). */
+  events?: RunEvents;
 }
 
 /** A file a run (or delete job) handles, in order: the identifying part of its task record. */
@@ -31,6 +34,41 @@ export type PlannedTask = Pick<
 >;
 
 const now = () => new Date().toISOString();
+
+/**
+ * What a sync run's or delete job's workflow returns (its result in the Temporal UI, README.md "Temporal UI"): the
+ * result its tasks give, each file with its result, error code and element counts, and the totals.
+ */
+export interface RunSummary {
+  result: RunResult;
+  files: {
+    path: string;
+    phase: TaskRecord["phase"];
+    result: RunResult;
+    error?: string;
+    elements: TaskRecord["elements"];
+  }[];
+  elements: TaskRecord["elements"];
+}
+
+/** The {@link RunSummary} of a run's tasks. */
+export function runSummary(tasks: TaskRecord[]): RunSummary {
+  const sorted = [...tasks].sort((a, b) => a.index - b.index);
+  const elements = { ...ZERO_COUNTS };
+  for (const t of sorted)
+    for (const k of ["inserted", "updated", "deleted", "unchanged"] as const) elements[k] += t.elements[k];
+  return {
+    result: aggregateResult(sorted.map((t) => t.result)),
+    files: sorted.map((t) => ({
+      path: t.path,
+      phase: t.phase,
+      result: t.result,
+      ...(t.error ? { error: t.error.code } : {}),
+      elements: t.elements,
+    })),
+    elements,
+  };
+}
 
 /** Writing task records: shared by the sync and the delete activities. */
 export function taskRecords(store: Store) {
@@ -80,7 +118,7 @@ export function taskRecords(store: Store) {
  * The run record activities (activity type names `recordRunQueued`, `finalizeRun`, `failTask`, `completeRun`, as in
  * the recorded workflow histories): called by the iModel queue, sync runs and delete jobs.
  */
-export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
+export function createRunRecordActivities({ store, logger, events }: RunRecordDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
   const { finishTask, ensureTask } = taskRecords(store);
 
@@ -122,9 +160,13 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
       log({ runId: input.runId, connectionId: input.connectionId }).info("run queued");
     },
 
-    /** Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free. */
-    async finalizeRun(input: { runId: string }): Promise<void> {
+    /**
+     * Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free.
+     * @returns the run's summary (its workflow's result; releases before it returned nothing).
+     */
+    async finalizeRun(input: { runId: string }): Promise<RunSummary> {
       await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Finalizing" } });
+      return runSummary(await store.tasks.find({ runId: input.runId }).toArray());
     },
 
     /** Completes a task with result Error after its activity gave up (retries exhausted). */
@@ -136,9 +178,11 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
     /**
      * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given, or Cancelled
      * when `cancelled` is given (its reason is recorded). Tasks that never ran are completed as Skipped, or Cancelled
-     * when the run was cancelled. Idempotent.
+     * when the run was cancelled. Then what follows a run's end (activities/run-events.ts: metrics, webhook events,
+     * failure notices). Idempotent.
      */
     async completeRun(input: { runId: string; error?: ErrorInfo; cancelled?: ErrorInfo }): Promise<RunResult> {
+      const before = await store.runs.findOne({ _id: input.runId }, { projection: { state: 1 } });
       const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
       await store.tasks.updateMany(
         { runId: input.runId, state: { $ne: "Completed" } },
@@ -178,6 +222,7 @@ export function createRunRecordActivities({ store, logger }: RunRecordDeps) {
         },
       );
       log({ runId: input.runId }).info({ result }, "run completed");
+      await events?.runEnded(input.runId, before?.state !== "Completed");
       return result;
     },
   };

@@ -37,6 +37,7 @@ import {
   filesGoingWith,
 } from "../domain/connection-rules";
 import { deletionGuardOf } from "../domain/deletion-guard";
+import { failureNoticesOf } from "../domain/failure-notices";
 import { ApiError } from "../domain/errors";
 import { fileStateId, type ConnectionRecord, type FileStateRecord } from "../domain/model";
 import { addSourceFilesBody, bulkRunBody, dataModeQuery, renameConnectionBody } from "../domain/schemas";
@@ -47,6 +48,7 @@ import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
+import { connectionDeletedEvent, type WebhookEmitter } from "../lib/webhooks";
 import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection, loadIModel, realSourceRoots, recordedRun } from "./lookups";
@@ -57,11 +59,13 @@ export interface LifecycleDeps {
   config: Config;
   store: Store;
   temporal: Client;
+  /** Emits `connection.deleted` for a connection deleted keeping its data (README.md "Webhooks"). */
+  emitter?: WebhookEmitter;
 }
 
 const now = () => new Date().toISOString();
 
-export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Router {
+export function lifecycleRouter({ config, store, temporal, emitter }: LifecycleDeps): Router {
   const router = Router();
   const fileStatesOf = (connectionId: string) => store.fileStates.find({ connectionId }).toArray();
   const runLocation = (r: { connectionId: string; _id: string }) => `/connections/${r.connectionId}/runs/${r._id}`;
@@ -79,18 +83,28 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         assertConnectionOwner(
           currentUser(req),
           c,
-          body.displayName !== undefined ? "rename it" : "change its deletion guard",
+          body.displayName !== undefined
+            ? "rename it"
+            : body.deletionGuard
+              ? "change its deletion guard"
+              : "change its failure notices",
         );
         return {
           $set: {
             ...(body.displayName !== undefined ? { displayName: body.displayName } : {}),
             // The settings given replace those of the effective guard; the others keep their values.
             ...(body.deletionGuard ? { deletionGuard: { ...deletionGuardOf(c), ...body.deletionGuard } } : {}),
+            ...(body.failureNotices ? { failureNotices: { ...failureNoticesOf(c), ...body.failureNotices } } : {}),
           },
         };
       });
       req.log.info(
-        { connectionId: renamed._id, to: body.displayName, deletionGuard: body.deletionGuard },
+        {
+          connectionId: renamed._id,
+          to: body.displayName,
+          deletionGuard: body.deletionGuard,
+          failureNotices: body.failureNotices,
+        },
         "connection changed",
       );
       res.json({ connection: connectionJson(renamed, await fileStatesOf(renamed._id)) });
@@ -158,6 +172,13 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           });
         }
         await scheduleRemoved;
+        // Deleted now (with deleteData, the delete job's end emits it). A delivery that cannot be queued is recorded
+        // Failed, to be redelivered; a database fault is logged and does not undo the answered delete.
+        await emitter
+          ?.emit(connectionDeletedEvent(connection))
+          .catch((err: Error) =>
+            req.log.error({ connectionId: connection._id, err: err.message }, "connection.deleted event not emitted"),
+          );
         req.log.info({ connectionId: connection._id, mode, cancelledRuns }, "connection deleted");
         res.json({
           connection: connectionJson(connection, await fileStatesOf(connection._id)),

@@ -4,6 +4,7 @@
  * Words follow the public iTwin Synchronization API (run, job, task, state, result) and docs/product-rules.md "Vocabulary".
  */
 import type { DeletionGuard } from "./deletion-guard";
+import type { FailureNoticeSettings, ScheduledFailureStreak } from "./failure-notices";
 import type { ErrorInfo } from "./errors";
 import type { LastScheduledRun, ScheduledFor, StoredSchedule } from "./schedule";
 import type { TokenState } from "./token";
@@ -230,6 +231,10 @@ export interface ConnectionRecord {
   deletion?: { mode: DataMode; requestedDateTime: string; runId?: string; completedDateTime?: string };
   /** The connection's deletion guard; absent = the defaults (`domain/deletion-guard.ts`). */
   deletionGuard?: DeletionGuard;
+  /** Failure notices of scheduled runs; absent = the defaults (`domain/failure-notices.ts`). */
+  failureNotices?: Partial<FailureNoticeSettings>;
+  /** The current streak of failed scheduled runs (`domain/failure-notices.ts` `nextStreak`). */
+  scheduledFailures?: ScheduledFailureStreak;
 }
 
 export interface RunRecord {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CONNECTION_STATUSES, CONNECTOR_TYPES, DATA_MODES } from "./model";
+import { failureNoticesInput } from "./failure-notices";
 import { LIMITS } from "./limits";
 import { isWellFormedText, WELL_FORMED_MESSAGE } from "./temporal-text";
 
@@ -126,16 +127,17 @@ export const deletionGuardInput = z
 
 /**
  * `PATCH /connections/{id}`: the display name (docs/product-rules.md "Connections": rename changes the display name
- * only) and/or the deletion guard; at least one of them.
+ * only), the deletion guard and/or the failure notices (domain/failure-notices.ts); at least one of them.
  */
 export const renameConnectionBody = z
   .object({
     displayName: displayText("displayName").optional(),
     deletionGuard: deletionGuardInput.optional(),
+    failureNotices: failureNoticesInput.optional(),
   })
   .strict()
-  .refine((b) => b.displayName !== undefined || b.deletionGuard !== undefined, {
-    message: "give displayName, deletionGuard or both",
+  .refine((b) => b.displayName !== undefined || b.deletionGuard !== undefined || b.failureNotices !== undefined, {
+    message: "give displayName, deletionGuard, failureNotices or several of them",
   });
 
 /** `POST /connections/{id}/run`: optional; `confirmDeletions: true` applies deletions the deletion guard would hold. */

@@ -14,3 +14,4 @@ export * from "./delete";
 export * from "./scheduled";
 export * from "./owner-token";
 export * from "./notices";
+export * from "./webhooks";
