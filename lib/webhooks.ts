@@ -52,6 +52,9 @@ export function deliveryWorkflowId(deliveryId: string, redelivery = 0): string {
     : `webhook-delivery/${deliveryId}/redelivery-${redelivery}`;
 }
 
+/** How long (ms) starting a delivery workflow may take before the delivery is recorded Failed (to be redelivered). */
+const START_DEADLINE_MS = 10_000;
+
 /** An event to send to the webhooks that subscribed to it. */
 export interface WebhookEventInput {
   type: WebhookEvent;
@@ -95,14 +98,16 @@ export function createWebhookEmitter({ store, temporal, taskQueue, logger }: Web
     redelivery: number,
   ): Promise<void> {
     try {
-      await temporal.workflow.start("webhookDeliveryWorkflow", {
-        workflowId: deliveryWorkflowId(delivery._id, redelivery),
-        taskQueue,
-        args: [{ deliveryId: delivery._id, redelivery }],
-        workflowIdReusePolicy: "REJECT_DUPLICATE",
-        staticSummary: `Webhook ${delivery.event} to ${new URL(url).host}${redelivery ? ` (redelivery ${redelivery})` : ""}`,
-        staticDetails: `Delivery \`${delivery._id}\` of event \`${delivery.event}\` to ${url}`,
-      });
+      await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+        temporal.workflow.start("webhookDeliveryWorkflow", {
+          workflowId: deliveryWorkflowId(delivery._id, redelivery),
+          taskQueue,
+          args: [{ deliveryId: delivery._id, redelivery }],
+          workflowIdReusePolicy: "REJECT_DUPLICATE",
+          staticSummary: `Webhook ${delivery.event} to ${new URL(url).host}${redelivery ? ` (redelivery ${redelivery})` : ""}`,
+          staticDetails: `Delivery \`${delivery._id}\` of event \`${delivery.event}\` to ${url}`,
+        }),
+      );
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
       throw err;
