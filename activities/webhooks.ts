@@ -6,12 +6,11 @@
  */
 import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
-import { Webhook } from "standardwebhooks";
 import { hostAllowed, type DeliveryAttempt } from "../domain/webhooks";
 import { activityLogger, type Logger } from "../lib/logger";
 import type { WorkerMetrics } from "../lib/metrics";
 import type { Store } from "../lib/db";
-import { webhookCollections } from "../lib/webhooks";
+import { signedHeaders, webhookCollections } from "../lib/webhooks";
 
 export interface WebhookActivityDeps {
   store: Store;
@@ -84,7 +83,6 @@ export function createWebhookActivities({
         await record({ error });
         throw ApplicationFailure.nonRetryable(error, "WebhookHostNotAllowed");
       }
-      const signature = new Webhook(webhook.secret).sign(delivery._id, started, delivery.body);
       let statusCode: number | undefined;
       let error: string | undefined;
       try {
@@ -92,11 +90,8 @@ export function createWebhookActivities({
           method: "POST",
           redirect: "manual",
           headers: {
-            "content-type": "application/json",
             "user-agent": "imodel-sync-webhooks",
-            "webhook-id": delivery._id,
-            "webhook-timestamp": String(Math.floor(started.getTime() / 1000)),
-            "webhook-signature": signature,
+            ...signedHeaders(webhook.secret, delivery._id, started, delivery.body),
           },
           body: delivery.body,
           signal: AbortSignal.timeout(timeoutMs),

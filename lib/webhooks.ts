@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { WorkflowExecutionAlreadyStartedError, type Client } from "@temporalio/client";
 import type { Collection } from "mongodb";
+import { Webhook } from "standardwebhooks";
 import type { ConnectionRecord } from "../domain/model";
 import type { DeliveryRecord, WebhookEvent, WebhookRecord } from "../domain/webhooks";
 import { isDuplicateKey } from "./collections";
@@ -43,6 +44,23 @@ export function newWebhookSecret(): string {
 /** The delivery id (`webhook-id`) of an event for a webhook: `msg_` + 26 hex digits of a SHA-256 of both. */
 export function deliveryIdOf(webhookId: string, eventId: string): string {
   return `msg_${createHash("sha256").update(`${webhookId}\n${eventId}`).digest("hex").slice(0, 26)}`;
+}
+
+/**
+ * The headers of one delivery attempt, as the Standard Webhooks specification names them (README.md "Webhooks"):
+ * `webhook-id` (the delivery's id, the same at every attempt and redelivery), `webhook-timestamp` (seconds since
+ * 1970-01-01 UTC, of `at`) and `webhook-signature` (`v1,` + base64 of the HMAC-SHA256 of `<id>.<timestamp>.<body>`
+ * keyed with the secret's bytes), computed by the `standardwebhooks` package; with the JSON content type.
+ * @param secret `whsec_` + base64 of the key (as {@link newWebhookSecret} makes it).
+ * @throws Error when the secret is not base64 after its prefix.
+ */
+export function signedHeaders(secret: string, deliveryId: string, at: Date, body: string): Record<string, string> {
+  return {
+    "content-type": "application/json",
+    "webhook-id": deliveryId,
+    "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+    "webhook-signature": new Webhook(secret).sign(deliveryId, at, body),
+  };
 }
 
 /** The workflow id of a delivery (`redelivery` 0) or of its n-th redelivery. */

@@ -1,14 +1,17 @@
 /**
  * Unit tests of the pure rules behind the integrations: the error table (and README.md's copy of it), a run's phase,
- * the webhook URL allow-list, and the streak of failed scheduled runs (docs/product-rules.md "Failure notices").
+ * the webhook URL allow-list, the signing of webhook deliveries (Standard Webhooks), and the streak of failed
+ * scheduled runs (docs/product-rules.md "Failure notices").
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { runPhase } from "../api/representations";
 import { nextStreak, noticeDay, streakEffect } from "../domain/failure-notices";
 import { describedError, ERROR_CODES, errorCodeInfo } from "../domain/task-errors";
 import { hostAllowed, webhookUrlProblem } from "../domain/webhooks";
+import { deliveryIdOf, newWebhookSecret, signedHeaders } from "../lib/webhooks";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -93,6 +96,47 @@ describe("webhook URLs", () => {
     expect(webhookUrlProblem("http://169.254.169.254/latest", list)).toMatch(/allow-list/);
     expect(webhookUrlProblem("http://127.0.0.1/", [])).toMatch(/WEBHOOK_ALLOWED_HOSTS/);
     expect(webhookUrlProblem(`http://127.0.0.1/${"x".repeat(2100)}`, list)).toMatch(/at most/);
+  });
+});
+
+describe("signing of webhook deliveries (Standard Webhooks)", () => {
+  it("gives the specification's signature for its example message", () => {
+    // The example of the Standard Webhooks specification (secret, message id, timestamp, payload, signature).
+    const h = signedHeaders(
+      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      "msg_p5jXN8AQM9LWM0D4loKWxJek",
+      new Date(1614265330_000),
+      '{"test": 2432232314}',
+    );
+    expect(h).toEqual({
+      "content-type": "application/json",
+      "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+      "webhook-timestamp": "1614265330",
+      "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    });
+  });
+
+  it("a receiver verifies a signed delivery with the secret, and rejects another body, secret or id", () => {
+    const secret = newWebhookSecret();
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(Buffer.from(secret.slice(6), "base64")).toHaveLength(32);
+    expect(newWebhookSecret()).not.toBe(secret);
+    const id = deliveryIdOf("webhook-1", "run.completed:run-1");
+    expect(id).toMatch(/^msg_[0-9a-f]{26}$/);
+    expect(deliveryIdOf("webhook-1", "run.completed:run-1")).toBe(id);
+    expect(deliveryIdOf("webhook-2", "run.completed:run-1")).not.toBe(id);
+    const body = JSON.stringify({ type: "run.completed", timestamp: "2025-01-01T00:00:00.000Z", data: { n: 1 } });
+    // Signed now: within the receiver's tolerance of five minutes (the timestamp is whole seconds).
+    const at = new Date();
+    const headers = signedHeaders(secret, id, at, body);
+    expect(Number(headers["webhook-timestamp"])).toBe(Math.floor(at.getTime() / 1000));
+    expect(new Webhook(secret).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(secret).verify(body.replace('"n":1', '"n":2'), headers)).toThrow(/signature/);
+    expect(() => new Webhook(newWebhookSecret()).verify(body, headers)).toThrow(/signature/);
+    expect(() => new Webhook(secret).verify(body, { ...headers, "webhook-id": "msg_other" })).toThrow(/signature/);
+    // An old timestamp is refused by the receiver (replays).
+    const old = signedHeaders(secret, id, new Date(Date.now() - 3_600_000), body);
+    expect(() => new Webhook(secret).verify(body, old)).toThrow(/too old/);
   });
 });
 
