@@ -97,10 +97,18 @@ describe("failure notices of scheduled runs", () => {
       });
       const { run } = await waitForRun(`/connections/${c.id}/runs/${runs[0].id}`);
       expect(run.result, `run ${n}`).toBe("Error");
+      // Each error with what it means (README.md "Errors of tasks and runs"): the task's and the run's.
       expect(run.jobs[0].tasks[0].error).toMatchObject({
         code: "FileNotFound",
         category: "SourceFile",
         canUserFix: true,
+        retryable: false,
+      });
+      expect(run.error).toMatchObject({
+        code: "AllTasksFailed",
+        category: "SourceFile",
+        canUserFix: true,
+        retryable: false,
       });
       if (n === 1) {
         const [mail] = await waitForMails(owner.user.email, 1);
