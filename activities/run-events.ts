@@ -51,6 +51,10 @@ export interface RunEvents {
   runEnded(runId: string, firstTime: boolean): Promise<void>;
 }
 
+/**
+ * What follows the end of a run (see {@link RunEvents} and the module comment): called by `completeRun` and by the
+ * schedule activities for runs they record Completed themselves.
+ */
 export function createRunEvents({ store, logger, temporal, taskQueue, metrics, emitter }: RunEventDeps): RunEvents {
   /** Starts a notice workflow once (its id names the notice: a second start of the same id does nothing). */
   async function startNotice(workflowType: string, workflowId: string, input: RunFailureNotice, summary: string) {

@@ -28,6 +28,10 @@ export type DeliveryOutcome = { state: "Succeeded"; statusCode: number } | { sta
 /** How much of a receiver's answer is kept in an attempt's error, in characters. */
 const ANSWER_EXCERPT = 200;
 
+/**
+ * The webhook delivery activities (activity type names `deliverWebhook` and `failWebhookDelivery`), created with their
+ * dependencies so the worker and tests can wire them.
+ */
 export function createWebhookActivities({
   store,
   logger,

@@ -78,6 +78,7 @@ const listWebhooksQuery = pagingQuery.extend({ iModelId: z.string().min(1).max(2
 
 const webhookNotFound = (id: string) => new ApiError("WebhookNotFound", `Webhook '${id}' does not exist.`);
 
+/** The routes of webhooks and their deliveries (see the module comment); mounted after authentication. */
 export function webhooksRouter({ config, store, emitter }: WebhookDeps): Router {
   const router = Router();
   const c = webhookCollections(store);

@@ -21,6 +21,7 @@ export interface WebhookCollections {
   deliveries: Collection<DeliveryRecord>;
 }
 
+/** The `webhooks` and `webhookDeliveries` collections of the store. */
 export function webhookCollections(store: Store): WebhookCollections {
   return {
     webhooks: store.db.collection<WebhookRecord>("webhooks"),
@@ -107,6 +108,10 @@ export interface WebhookEmitter {
   startDelivery(delivery: Pick<DeliveryRecord, "_id" | "event">, url: string, redelivery: number): Promise<void>;
 }
 
+/**
+ * The emitter of webhook events, for the API and the worker's activities (see {@link WebhookEmitter}): deliveries are
+ * recorded in MongoDB and sent by `webhookDeliveryWorkflow` on `taskQueue` (README.md "Webhooks").
+ */
 export function createWebhookEmitter({ store, temporal, taskQueue, logger }: WebhookEmitterDeps): WebhookEmitter {
   const c = webhookCollections(store);
 
