@@ -20,12 +20,18 @@ import { updateConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { crashPointForTests } from "../lib/crash-points";
 import { activityLogger, type Logger } from "../lib/logger";
+import type { WorkerMetrics } from "../lib/metrics";
+import { connectionDeletedEvent, type WebhookEmitter } from "../lib/webhooks";
 import { fileStateId, taskId, taskRecords, type PlannedTask } from "./run-records";
 import { listSourceFilesInIModel, removeConnectionSubject, removeSourceFileData } from "./imodel/remove";
 
 export interface DeletionDeps {
   store: Store;
   logger: Logger;
+  /** Emits `connection.deleted` when a delete job ends with the connection Deleted (README.md "Webhooks"). */
+  emitter?: WebhookEmitter;
+  /** Runs started, elements deleted (README.md "Metrics"). */
+  metrics?: WorkerMetrics;
 }
 
 /** The files a delete job removes, in order (composite models first), or why it cannot run. */
@@ -33,7 +39,7 @@ export type DeletePlan = { ok: true; tasks: PlannedTask[]; wholeConnection: bool
 
 const now = () => new Date().toISOString();
 
-export function createDeletionActivities({ store, logger }: DeletionDeps) {
+export function createDeletionActivities({ store, logger, emitter, metrics }: DeletionDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
   const { finishTask, newTask, ensureTask } = taskRecords(store);
 
@@ -72,8 +78,10 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
           },
         };
       }
-      if (!run.startDateTime)
+      if (!run.startDateTime) {
         await store.runs.updateOne({ _id: run._id }, { $set: { state: "Executing", startDateTime: now() } });
+        metrics?.runsStarted.inc({ trigger: run.trigger, kind: "delete" });
+      }
 
       const states = await store.fileStates.find({ connectionId: connection._id }).toArray();
       const inIModel = await listSourceFilesInIModel(iModel.location.path, connection._id);
@@ -187,6 +195,8 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
           : { reason: { code: "NoDataInIModel", message: `${task.path} had no data in the iModel` } }),
         ...(removed.path && removed.path !== task.path ? { path: removed.path } : {}),
       });
+      if (elements.deleted > 0)
+        metrics?.elementsWritten.inc({ connector_type: task.connectorType, change: "deleted" }, elements.deleted);
       l.info({ elements, found: removed.found, replayed: removed.replayed ?? false }, "file data removed");
     },
 
@@ -211,6 +221,8 @@ export function createDeletionActivities({ store, logger }: DeletionDeps) {
       if (definedGcs) await store.imodels.updateOne({ _id: iModel._id }, { $unset: { gcs: "" } });
       await store.fileStates.deleteMany({ connectionId: connection._id });
       await markDeleted(store, connection, now());
+      const deleted = await store.connections.findOne({ _id: connection._id });
+      if (deleted && emitter) await emitter.emit(connectionDeletedEvent(deleted));
       log({ runId: run._id, connectionId: connection._id }).info(
         { clearedGeoreference: definedGcs },
         "connection deleted with its data",

@@ -22,6 +22,7 @@ import { updateConnection, withConnection } from "../lib/connection-writes";
 import { writeTaskChanges } from "../lib/change-lists";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
+import type { WorkerMetrics } from "../lib/metrics";
 import { parseInThread } from "./connectors/parse-in-thread";
 import { notWrittenTotal } from "./connectors/shared/items";
 import { SourceFileError } from "./connectors/types";
@@ -41,6 +42,8 @@ import {
 export interface FileSyncDeps {
   store: Store;
   logger: Logger;
+  /** Runs started, task durations, elements written, files skipped (README.md "Metrics"). */
+  metrics?: WorkerMetrics;
   /** SOURCE_ROOTS (absolute): a source file whose real path (symlinks resolved) lies outside them is refused. */
   sourceRoots: string[];
 }
@@ -220,7 +223,7 @@ export async function planFiles(
  * The sync run activities (activity type names `beginRun` and `syncSourceFile`, as in the recorded workflow
  * histories), created with their dependencies so the worker and tests can wire them.
  */
-export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyncDeps) {
+export function createFileSyncActivities({ store, logger, sourceRoots, metrics }: FileSyncDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   const { finishTask, newTask, ensureTask } = taskRecords(store);
@@ -252,12 +255,13 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       }
       // The run starts when planning starts (hashing every file is part of the run's time); its file tasks record the
       // elements they change from now on (README "What a run changed").
-      if (!run.startDateTime)
+      if (!run.startDateTime) {
         await store.runs.updateOne(
           { _id: input.runId },
           { $set: { state: "Executing", startDateTime: now(), changeList: "kept" } },
         );
-      else if (run.state !== "Executing" || run.changeList === undefined)
+        metrics?.runsStarted.inc({ trigger: run.trigger, kind: "sync" });
+      } else if (run.state !== "Executing" || run.changeList === undefined)
         await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", changeList: "kept" } });
       const iModel = await store.imodels.findOne({ _id: run.iModelId });
       const bimExists = iModel ? await exists(iModel.location.path) : false;
@@ -295,6 +299,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
           };
         }),
       );
+      if (unchanged.size > 0) metrics?.filesSkipped.inc({ reason: "FileUnchanged" }, unchanged.size);
       log({ runId: input.runId }).info(
         {
           files: all.length,
@@ -394,14 +399,20 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
       const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
         l.info({ reason: why.reason }, "task not written");
         await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason });
+        if (why.result === "Skipped") metrics?.filesSkipped.inc({ reason: why.reason.code });
         return { result: why.result, references: [] };
       };
       const before = notToWrite(connection);
       if (before) return stop(before);
 
+      const started = Date.now();
       const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
         l.warn({ error }, "task failed");
         await finishTask(runId, task.sourceFileId, { result: "Error", error });
+        metrics?.taskDuration.observe(
+          { connector_type: task.connectorType, result: "Error" },
+          (Date.now() - started) / 1000,
+        );
         return { result: "Error", references: [] };
       };
 
@@ -443,6 +454,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
           : undefined;
       if (skip) {
         await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason: skip.reason });
+        metrics?.filesSkipped.inc({ reason: skip.reason.code });
         l.info("task skipped: file unchanged");
         return { result: "Skipped", references: plannedReferences(fileState?.references) };
       }
@@ -562,6 +574,15 @@ export function createFileSyncActivities({ store, logger, sourceRoots }: FileSyn
         items: written.items,
         warnings,
       });
+      if (metrics) {
+        metrics.taskDuration.observe(
+          { connector_type: task.connectorType, result: "Success" },
+          (Date.now() - started) / 1000,
+        );
+        for (const change of ["inserted", "updated", "deleted"] as const)
+          if (elements[change] > 0)
+            metrics.elementsWritten.inc({ connector_type: task.connectorType, change }, elements[change]);
+      }
       l.info(
         {
           elements,

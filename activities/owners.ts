@@ -12,7 +12,11 @@ import { withRecord } from "../lib/record-writes";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
+import type { WorkerMetrics } from "../lib/metrics";
+import type { WebhookEmitter } from "../lib/webhooks";
+import { errorCodeInfo } from "../domain/task-errors";
 import type { MailMessage, Mailer } from "./email";
+import type { RunFailureNotice } from "./run-events";
 
 export interface OwnerActivityDeps {
   store: Store;
@@ -20,6 +24,9 @@ export interface OwnerActivityDeps {
   mailer: Mailer;
   /** Base URL of the API for links in emails. */
   publicApiUrl: string;
+  /** Emits `token.expiring` and `token.expired` to the webhooks of the owner's iModels (README.md "Webhooks"). */
+  emitter?: WebhookEmitter;
+  metrics?: WorkerMetrics;
 }
 
 export type OwnershipChangeKind = "given" | "taken";
@@ -38,7 +45,7 @@ export interface OwnershipNotice {
 
 const ts = (iso: string) => iso.replace("T", " ").replace(/\.\d+Z$/, " UTC");
 
-export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: OwnerActivityDeps) {
+export function createOwnerActivities({ store, logger, mailer, publicApiUrl, emitter, metrics }: OwnerActivityDeps) {
   const people = peopleCollections(store);
 
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
@@ -66,6 +73,7 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
       // A previous attempt claimed it and failed before recording the send: send now.
     }
     const sent = await mailer.send(message);
+    metrics?.notices.inc({ kind });
     await people.notices.updateOne(
       { _id: noticeId },
       { $set: { state: "sent", sentDateTime: new Date().toISOString(), messageId: sent.messageId } },
@@ -90,6 +98,33 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
           `  - "${c.displayName}" (connection ${c._id}) of iModel "${names.get(c.iModelId) ?? c.iModelId}", schedule: ${describeSchedule(c.schedule)}`,
       )
       .join("\n");
+  }
+
+  /**
+   * `token.expiring` / `token.expired` to the webhooks of the iModels where the user owns active connections (each
+   * iModel's webhooks see that iModel's connections only; global webhooks see them all).
+   */
+  async function emitTokenEvent(
+    type: "token.expiring" | "token.expired",
+    user: UserRecord,
+    expiresDateTime: string,
+    owned: ConnectionRecord[],
+  ): Promise<void> {
+    if (!emitter) return;
+    const connectionsOf = (iModelId: string | undefined) =>
+      owned
+        .filter((c) => iModelId === undefined || c.iModelId === iModelId)
+        .map((c) => ({ id: c._id, displayName: c.displayName, iModelId: c.iModelId }));
+    await emitter.emit({
+      type,
+      eventId: `${type}:${user._id}:${expiresDateTime}`,
+      iModelIds: [...new Set(owned.map((c) => c.iModelId))],
+      data: (iModelId) => ({
+        user: { id: user._id, email: user.email, name: user.name },
+        token: { state: type === "token.expired" ? "Expired" : "Valid", expiresDateTime },
+        connections: connectionsOf(iModelId),
+      }),
+    });
   }
 
   async function userOf(userId: string): Promise<UserRecord> {
@@ -164,6 +199,7 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
         text,
       });
       l.info({ outcome, connections: owned.length }, "token expiry notice");
+      await emitTokenEvent("token.expired", user, input.expiresDateTime, owned);
       return outcome === "sent";
     },
 
@@ -192,6 +228,86 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl }: O
         subject,
         text,
       });
+      await emitTokenEvent("token.expiring", user, input.expiresDateTime, owned);
+      return outcome === "sent";
+    },
+
+    /**
+     * The email about a failed scheduled run (docs/product-rules.md "Failure notices"): to the connection's owner, with
+     * the failed files, their error codes (with what each means: category, whether the user can fix it, whether a
+     * retry may do) and links to the run and the connection's page in the portal. Claimed once per connection and UTC
+     * day (`noticeId` = `run-failure:<connectionId>:<day>`), so at most one such email per connection per day.
+     * @returns whether an email went out in this call (false: already sent, or the connection has no owner).
+     */
+    async notifyRunFailure(input: RunFailureNotice): Promise<boolean> {
+      const [connection, run] = await Promise.all([
+        store.connections.findOne({ _id: input.connectionId }),
+        store.runs.findOne({ _id: input.runId }),
+      ]);
+      if (!connection || !run) throw new Error(`connection ${input.connectionId} or run ${input.runId} has no record`);
+      if (!connection.ownerId) return false;
+      const owner = await userOf(connection.ownerId);
+      const [iModel, tasks] = await Promise.all([
+        store.imodels.findOne({ _id: connection.iModelId }),
+        store.tasks.find({ runId: run._id, result: "Error" }).sort({ index: 1 }).toArray(),
+      ]);
+      const fileLines = tasks.length
+        ? tasks.map((t) => {
+            const e = t.error;
+            const info = e ? errorCodeInfo(e.code) : undefined;
+            return [
+              `  - ${t.path}: ${e?.code ?? "Error"}${info ? ` (${info.category}; ${info.canUserFix ? "you can fix it" : "not fixable by you"}; ${info.retryable ? "a later run may succeed" : "will fail again unchanged"})` : ""}`,
+              ...(e?.message ? [`      ${e.message}`] : []),
+            ].join("\n");
+          })
+        : [`  (no file failed; the run: ${run.error?.code ?? run.result}${run.error ? `: ${run.error.message}` : ""})`];
+      const subject = `Scheduled sync of "${connection.displayName}" ended ${run.result}: ${tasks.length} file${tasks.length === 1 ? "" : "s"} failed`;
+      const text = [
+        `Hello ${owner.name},`,
+        "",
+        `the scheduled synchronization of "${connection.displayName}" (connection ${connection._id}) into iModel`,
+        `"${iModel?.name ?? connection.iModelId}" ended ${run.result}${run.endDateTime ? ` on ${ts(run.endDateTime)}` : ""}. The files that failed:`,
+        "",
+        ...fileLines,
+        "",
+        `The run:        ${publicApiUrl}/connections/${connection._id}/runs/${run._id}`,
+        `The connection: ${publicApiUrl}/#/connections/${connection._id}`,
+        "",
+        `You get at most one such email per connection and day. Failed scheduled runs in a row: ${connection.scheduledFailures?.consecutive ?? 1}.`,
+        'To stop these emails: PATCH the connection with {"failureNotices": {"enabled": false}}.',
+        "",
+        "-- imodel-sync",
+      ].join("\n");
+      const outcome = await sendOnce(input.noticeId, "run-failure", { to: owner.email, subject, text });
+      log({ connectionId: connection._id, runId: run._id }).info({ outcome, failed: tasks.length }, "failure notice");
+      return outcome === "sent";
+    },
+
+    /** Tells the owner that failed scheduled runs paused the connection's schedule, and how to resume it. */
+    async notifySchedulePaused(input: RunFailureNotice): Promise<boolean> {
+      const connection = await store.connections.findOne({ _id: input.connectionId });
+      if (!connection) throw new Error(`connection ${input.connectionId} has no record`);
+      if (!connection.ownerId) return false;
+      const owner = await userOf(connection.ownerId);
+      const consecutive = connection.scheduledFailures?.consecutive ?? 0;
+      const subject = `The schedule of "${connection.displayName}" was paused after ${consecutive} failed scheduled runs`;
+      const text = [
+        `Hello ${owner.name},`,
+        "",
+        `the last ${consecutive} scheduled synchronizations of "${connection.displayName}" (connection ${connection._id})`,
+        `failed, so its schedule (${describeSchedule(connection.schedule)}) is paused:`,
+        `  "${connection.schedule?.note ?? "paused"}"`,
+        "",
+        `The last run:   ${publicApiUrl}/connections/${connection._id}/runs/${input.runId}`,
+        `The connection: ${publicApiUrl}/#/connections/${connection._id}`,
+        "",
+        "Once the files are fixed, resume it:",
+        `  curl -X POST -H "authorization: Bearer $YOUR_API_KEY" ${publicApiUrl}/connections/${connection._id}/schedule/resume`,
+        "",
+        "-- imodel-sync",
+      ].join("\n");
+      const outcome = await sendOnce(input.noticeId, "schedule-paused", { to: owner.email, subject, text });
+      log({ connectionId: connection._id }).info({ outcome, consecutive }, "schedule paused notice");
       return outcome === "sent";
     },
 

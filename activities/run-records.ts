@@ -18,6 +18,7 @@ import { pruneChangeLists } from "../lib/change-lists";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
+import type { RunEvents } from "./run-events";
 
 export { fileStateId, taskId } from "../domain/model";
 
@@ -26,6 +27,8 @@ export interface RunRecordDeps {
   logger: Logger;
   /** Runs per connection whose change list is kept (CHANGE_LISTS_KEPT); default `DEFAULT_CHANGE_LISTS_KEPT`. */
   changeListsKept?: number;
+  /** What follows a completed run: metrics, webhook events, failure notices (activities/run-events.ts). */
+  events?: RunEvents;
 }
 
 /** A file a run (or delete job) handles, in order: the identifying part of its task record. */
@@ -35,6 +38,41 @@ export type PlannedTask = Pick<
 >;
 
 const now = () => new Date().toISOString();
+
+/**
+ * What a sync run's or delete job's workflow returns (its result in the Temporal UI, README.md "Temporal UI"): the
+ * result its tasks give, each file with its result, error code and element counts, and the totals.
+ */
+export interface RunSummary {
+  result: RunResult;
+  files: {
+    path: string;
+    phase: TaskRecord["phase"];
+    result: RunResult;
+    error?: string;
+    elements: TaskRecord["elements"];
+  }[];
+  elements: TaskRecord["elements"];
+}
+
+/** The {@link RunSummary} of a run's tasks. */
+export function runSummary(tasks: TaskRecord[]): RunSummary {
+  const sorted = [...tasks].sort((a, b) => a.index - b.index);
+  const elements = { ...ZERO_COUNTS };
+  for (const t of sorted)
+    for (const k of ["inserted", "updated", "deleted", "unchanged"] as const) elements[k] += t.elements[k];
+  return {
+    result: aggregateResult(sorted.map((t) => t.result)),
+    files: sorted.map((t) => ({
+      path: t.path,
+      phase: t.phase,
+      result: t.result,
+      ...(t.error ? { error: t.error.code } : {}),
+      elements: t.elements,
+    })),
+    elements,
+  };
+}
 
 /** Writing task records: shared by the sync and the delete activities. */
 export function taskRecords(store: Store) {
@@ -88,6 +126,7 @@ export function createRunRecordActivities({
   store,
   logger,
   changeListsKept = DEFAULT_CHANGE_LISTS_KEPT,
+  events,
 }: RunRecordDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
   const { finishTask, ensureTask } = taskRecords(store);
@@ -136,9 +175,13 @@ export function createRunRecordActivities({
       log({ runId: input.runId, connectionId: input.connectionId }).info("run queued");
     },
 
-    /** Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free. */
-    async finalizeRun(input: { runId: string }): Promise<void> {
+    /**
+     * Marks a run Finalizing: every task is done; its iModel queue completes it once the connection is free.
+     * @returns the run's summary (its workflow's result; releases before it returned nothing).
+     */
+    async finalizeRun(input: { runId: string }): Promise<RunSummary> {
       await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Finalizing" } });
+      return runSummary(await store.tasks.find({ runId: input.runId }).toArray());
     },
 
     /** Completes a task with result Error after its activity gave up (retries exhausted). */
@@ -151,9 +194,11 @@ export function createRunRecordActivities({
      * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given, or Cancelled
      * when `cancelled` is given (its reason is recorded). Tasks that never ran are completed as Skipped, or Cancelled
      * when the run was cancelled. Then the change lists of the connection's runs beyond the newest `changeListsKept`
-     * are pruned (lib/change-lists.ts; a failure there is logged, the next completion prunes them). Idempotent.
+     * are pruned (lib/change-lists.ts; a failure there is logged, the next completion prunes them), and what follows a
+     * run's end happens (activities/run-events.ts: metrics, webhook events, failure notices). Idempotent.
      */
     async completeRun(input: { runId: string; error?: ErrorInfo; cancelled?: ErrorInfo }): Promise<RunResult> {
+      const before = await store.runs.findOne({ _id: input.runId }, { projection: { state: 1 } });
       const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
       await store.tasks.updateMany(
         { runId: input.runId, state: { $ne: "Completed" } },
@@ -203,6 +248,7 @@ export function createRunRecordActivities({
           (err: Error) =>
             log({ runId: input.runId }).warn({ err: err.message }, "change lists not pruned now; the next run does"),
         );
+      await events?.runEnded(input.runId, before?.state !== "Completed");
       return result;
     },
   };

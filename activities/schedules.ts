@@ -19,13 +19,18 @@ import { updateConnection, withConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import { requestRun } from "../lib/runs";
+import type { WorkerMetrics } from "../lib/metrics";
 import { reconcileSchedule, removeSchedule } from "../lib/schedules";
+import type { RunEvents } from "./run-events";
 
 export interface ScheduleActivityDeps {
   store: Store;
   logger: Logger;
   temporal: Client;
   taskQueue: string;
+  /** What follows a run recorded Completed here (Refused, Skipped): metrics, webhook events (activities/run-events.ts). */
+  events?: RunEvents;
+  metrics?: WorkerMetrics;
 }
 
 export type FireDecision =
@@ -40,7 +45,14 @@ export type ScheduledRunOutcome =
   | { outcome: "Refused"; runId: string; error: ErrorInfo }
   | { outcome: "ConnectionGone" };
 
-export function createScheduleActivities({ store, logger, temporal, taskQueue }: ScheduleActivityDeps) {
+export function createScheduleActivities({
+  store,
+  logger,
+  temporal,
+  taskQueue,
+  events,
+  metrics,
+}: ScheduleActivityDeps) {
   const people = peopleCollections(store);
 
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
@@ -66,7 +78,8 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
       scheduledFor,
       ...fields,
     };
-    await store.runs.updateOne({ _id: runId }, { $setOnInsert: record }, { upsert: true });
+    const written = await store.runs.updateOne({ _id: runId }, { $setOnInsert: record }, { upsert: true });
+    await events?.runEnded(runId, written.upsertedCount > 0);
   }
 
   async function noteLastScheduledRun(
@@ -144,6 +157,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
             { scheduledDateTime: input.scheduledDateTime, reason: superseded },
             "schedule fire dropped: superseded",
           );
+          metrics?.scheduleFires.inc({ outcome: "Superseded" });
           return { decision: "superseded", scheduledFor, reason: superseded };
         }
       }
@@ -154,6 +168,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
           { occurrence, scheduledDateTime: input.scheduledDateTime, claimedBy },
           "schedule fire dropped: its occurrence already had its scheduled run",
         );
+        metrics?.scheduleFires.inc({ outcome: "Duplicate" });
         return { decision: "duplicate", scheduledFor, claimedBy: claimedBy ?? "?" };
       };
       if (fire.kind === "calendar") {
@@ -211,6 +226,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
       if (!connection || connection.status !== "Active") {
         await removeSchedule(temporal, input.connectionId);
         l.warn("connection deleted or missing: its schedule is removed");
+        metrics?.scheduleFires.inc({ outcome: "ConnectionGone" });
         return { outcome: "ConnectionGone" };
       }
       const now = new Date().toISOString();
@@ -239,6 +255,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
           true,
         );
         l.warn({ error }, "scheduled run refused: the owner is not authenticated");
+        metrics?.scheduleFires.inc({ outcome: "Refused" });
         return { outcome: "Refused", runId, error };
       }
 
@@ -254,6 +271,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
           false,
         );
         l.info({ ownerId: owner._id, scheduledFor }, "scheduled run queued");
+        metrics?.scheduleFires.inc({ outcome: "Queued" });
         return { outcome: "Queued", runId };
       }
       const reason: ErrorInfo = {
@@ -272,6 +290,7 @@ export function createScheduleActivities({ store, logger, temporal, taskQueue }:
         false,
       );
       l.info({ activeRunId: result.runId }, "scheduled run skipped: another run of the connection is active");
+      metrics?.scheduleFires.inc({ outcome: "Skipped" });
       return { outcome: "Skipped", runId, activeRunId: result.runId };
     },
   };

@@ -39,6 +39,8 @@ import type { Store } from "../lib/db";
 import { publishEvents, withEvents } from "../lib/connection-events";
 import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib/locks";
 import type { Logger } from "../lib/logger";
+import { createApiMetrics, type ApiMetrics } from "../lib/metrics";
+import { createWebhookEmitter } from "../lib/webhooks";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import { peopleCollections } from "../lib/collections";
@@ -57,6 +59,7 @@ import {
   recordedRun,
 } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
+import { metricsRouter, requestMetrics } from "./metrics";
 import { portalConfigRouter, portalFiles } from "./portal";
 import { runPreview } from "./previews";
 import { runControlRouter } from "./run-control";
@@ -65,17 +68,22 @@ import { teamsRouter } from "./teams";
 import { sourcesRouter } from "./sources";
 import { checkNewSourceFiles } from "./source-files";
 import { usersRouter } from "./users";
+import { webhooksRouter } from "./webhooks";
 
 export interface ApiDeps {
   config: Config;
   store: Store;
   temporal: Client;
   logger: Logger;
+  /** The API's Prometheus registry (a new one when not given). */
+  metrics?: ApiMetrics;
 }
 
-export function createApp({ config, store, temporal, logger }: ApiDeps): express.Express {
+export function createApp({ config, store, temporal, logger, metrics = createApiMetrics() }: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  // Every answer is counted by route pattern and status (README.md "Metrics").
+  app.use(requestMetrics(metrics, (p) => p === "/" || p === "/index.html" || p.startsWith("/assets/")));
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
   // The portal's files (web/dist) need no key: the sign-in page is one of them (api/portal.ts).
   app.use(portalFiles());
@@ -84,15 +92,19 @@ export function createApp({ config, store, temporal, logger }: ApiDeps): express
   app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));
   // Bearer API keys; each request is also an owner-token visit and, for a team member, an interaction (api/auth.ts).
   app.use(authenticate({ config, store, temporal, logger }));
+  // Webhook events the API itself emits (a connection deleted keeping its data) go out like the worker's.
+  const emitter = createWebhookEmitter({ store, temporal, taskQueue: config.taskQueue, logger });
   app.use(
     usersRouter({ store }),
     teamsRouter({ store }),
     schedulesRouter({ config, store, temporal }),
     ownershipRouter({ config, store, temporal }),
-    lifecycleRouter({ config, store, temporal }),
+    lifecycleRouter({ config, store, temporal, emitter }),
     runControlRouter({ config, store, temporal }),
     sourcesRouter({ config }),
     portalConfigRouter({ config }),
+    metricsRouter(metrics),
+    webhooksRouter({ config, store, emitter }),
   );
 
   const now = () => new Date().toISOString();

@@ -180,6 +180,9 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
           workflowId: ownerTokenWorkflowId(user._id),
           taskQueue: config.taskQueue,
           args: [{ userId: user._id }],
+          // What the Temporal UI shows (README.md "Temporal UI"); later runs (continue-as-new) show current details.
+          staticSummary: `Owner token of ${user.email}`,
+          staticDetails: `Tracks the 30-day owner token of user \`${user._id}\` (${user.email}): refresh window, warning and expiry emails.`,
           signal: ownerVisitSignal,
           signalArgs: [{ at: new Date(now).toISOString() }],
         }),

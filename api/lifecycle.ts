@@ -40,6 +40,7 @@ import {
   filesGoingWith,
 } from "../domain/connection-rules";
 import { deletionGuardOf } from "../domain/deletion-guard";
+import { failureNoticesOf } from "../domain/failure-notices";
 import { ApiError } from "../domain/errors";
 import { fileStateId, type ConnectionRecord, type FileStateRecord, type SourceFileRole } from "../domain/model";
 import { ownerSummary } from "../domain/users";
@@ -52,6 +53,7 @@ import { iModelMappingLockKey, iModelMappingLockOptions, withLock } from "../lib
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { cancelRuns, requestRun, RUN_REQUEST_DEADLINE_MS } from "../lib/runs";
 import { removeSchedule } from "../lib/schedules";
+import { connectionDeletedEvent, type WebhookEmitter } from "../lib/webhooks";
 import { currentUser, viewerOf } from "./auth";
 import { parse, route } from "./http";
 import { loadConnection, loadIModel, realSourceRoots, recordedRun } from "./lookups";
@@ -63,11 +65,13 @@ export interface LifecycleDeps {
   config: Config;
   store: Store;
   temporal: Client;
+  /** Emits `connection.deleted` for a connection deleted keeping its data (README.md "Webhooks"). */
+  emitter?: WebhookEmitter;
 }
 
 const now = () => new Date().toISOString();
 
-export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Router {
+export function lifecycleRouter({ config, store, temporal, emitter }: LifecycleDeps): Router {
   const router = Router();
   const fileStatesOf = (connectionId: string) => store.fileStates.find({ connectionId }).toArray();
   const runLocation = (r: { connectionId: string; _id: string }) => `/connections/${r.connectionId}/runs/${r._id}`;
@@ -86,7 +90,11 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
         assertConnectionOwner(
           currentUser(req),
           c,
-          body.displayName !== undefined ? "rename it" : "change its deletion guard",
+          body.displayName !== undefined
+            ? "rename it"
+            : body.deletionGuard
+              ? "change its deletion guard"
+              : "change its failure notices",
         );
         // The settings given replace those of the effective guard; the others keep their values.
         const guard = deletionGuardOf(c);
@@ -95,6 +103,7 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           $set: {
             ...(body.displayName !== undefined ? { displayName: body.displayName } : {}),
             ...(nextGuard ? { deletionGuard: nextGuard } : {}),
+            ...(body.failureNotices ? { failureNotices: { ...failureNoticesOf(c), ...body.failureNotices } } : {}),
           },
         };
         // Only what really changes leaves a trace in the timeline.
@@ -103,10 +112,21 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           events.push({ type: "ConnectionRenamed", by, details: { from: c.displayName, to: body.displayName } });
         if (nextGuard && JSON.stringify(nextGuard) !== JSON.stringify(guard))
           events.push({ type: "DeletionGuardChanged", by, details: { from: guard, to: nextGuard } });
+        if (body.failureNotices) {
+          const notices = failureNoticesOf(c);
+          const nextNotices = { ...notices, ...body.failureNotices };
+          if (JSON.stringify(nextNotices) !== JSON.stringify(notices))
+            events.push({ type: "FailureNoticesChanged", by, details: { from: notices, to: nextNotices } });
+        }
         return events.length > 0 ? writeWithEvents(store, c, write, change, events) : write(change);
       });
       req.log.info(
-        { connectionId: renamed._id, to: body.displayName, deletionGuard: body.deletionGuard },
+        {
+          connectionId: renamed._id,
+          to: body.displayName,
+          deletionGuard: body.deletionGuard,
+          failureNotices: body.failureNotices,
+        },
         "connection changed",
       );
       res.json({ connection: connectionJson(renamed, await fileStatesOf(renamed._id)) });
@@ -214,6 +234,13 @@ export function lifecycleRouter({ config, store, temporal }: LifecycleDeps): Rou
           });
         }
         await scheduleRemoved;
+        // Deleted now (with deleteData, the delete job's end emits it). A delivery that cannot be queued is recorded
+        // Failed, to be redelivered; a database fault is logged and does not undo the answered delete.
+        await emitter
+          ?.emit(connectionDeletedEvent(connection))
+          .catch((err: Error) =>
+            req.log.error({ connectionId: connection._id, err: err.message }, "connection.deleted event not emitted"),
+          );
         req.log.info({ connectionId: connection._id, mode, cancelledRuns }, "connection deleted");
         res.json({
           connection: connectionJson(connection, await fileStatesOf(connection._id)),

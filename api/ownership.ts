@@ -153,6 +153,7 @@ export function ownershipRouter({ config, store, temporal }: OwnershipDeps): Rou
             workflowId: `notice/${noticeId}`,
             taskQueue: config.taskQueue,
             args: [input],
+            staticSummary: `Ownership email about connection "${c.displayName}"`,
           });
           notice = { to: recipient, status: "queued" };
         } catch (err) {

@@ -1,5 +1,6 @@
 import { deletionGuardOf } from "../domain/deletion-guard";
 import type { OwnerSummary } from "../domain/users";
+import { failureNoticesOf } from "../domain/failure-notices";
 import type {
   ConnectionEventRecord,
   ConnectionRecord,
@@ -11,7 +12,8 @@ import type {
   RunState,
   TaskRecord,
 } from "../domain/model";
-import { aggregateResult, RUN_STATES } from "../domain/model";
+import { aggregateResult, RUN_STATES, type TaskPhase } from "../domain/model";
+import { describedError } from "../domain/task-errors";
 import { ownerJson, runScheduleJson, scheduleJson } from "./schedule-owner-json";
 
 /** JSON shapes of the API's resources (modelled on the public iTwin Synchronization API). */
@@ -74,6 +76,13 @@ export function connectionJson(c: ConnectionRecord, fileStates: FileStateRecord[
     })),
     definesGcs: c.definesGcs,
     deletionGuard: deletionGuardOf(c),
+    failureNotices: {
+      ...failureNoticesOf(c),
+      consecutiveFailedScheduledRuns: c.scheduledFailures?.consecutive ?? 0,
+      ...(c.scheduledFailures?.since && c.scheduledFailures.consecutive > 0
+        ? { failingSince: c.scheduledFailures.since }
+        : {}),
+    },
     status: c.status,
     ...(c.deletion ? { deletion: c.deletion } : {}),
     createdDateTime: c.createdDateTime,
@@ -98,7 +107,7 @@ function taskJson(t: TaskRecord) {
     ...(t.referencedBy ? { referencedBy: t.referencedBy } : {}),
     state: t.state,
     result: t.result,
-    ...(t.error ? { error: t.error } : {}),
+    ...(t.error ? { error: describedError(t.error) } : {}),
     ...(t.reason ? { reason: t.reason } : {}),
     warnings: t.warnings,
     elements: t.elements,
@@ -117,6 +126,21 @@ function jobState(states: RunState[]): RunState {
     (least, s) => (RUN_STATES.indexOf(s) < RUN_STATES.indexOf(least) ? s : least),
     "Completed",
   );
+}
+
+/**
+ * The phase a run is in (iTwin Synchronization API's `phase`): the phase of the task being executed (or waiting to
+ * be retried); between tasks, the furthest phase a task has reached; undefined before any task started (a Queued
+ * run, or one still planning). A completed run shows the last phase it reached.
+ */
+export function runPhase(tasks: Pick<TaskRecord, "phase" | "state" | "result">[]): TaskPhase | undefined {
+  const current = tasks.find((t) => t.state === "Executing" || t.state === "WaitingToRetry");
+  if (current) return current.phase;
+  // Tasks completed at planning (unchanged files, Skipped) count only when nothing else ran.
+  const started = tasks.filter((t) => t.state === "Completed" && t.result !== "Skipped");
+  const reached = started.length > 0 ? started : tasks.filter((t) => t.state === "Completed");
+  if (reached.length === 0) return undefined;
+  return reached.some((t) => t.phase === "ReferenceFile") ? "ReferenceFile" : "MasterFile";
 }
 
 export function runJson(r: RunRecord, tasks: TaskRecord[]) {
@@ -149,7 +173,8 @@ export function runJson(r: RunRecord, tasks: TaskRecord[]) {
     ...(r.sourceFileIds ? { sourceFileIds: r.sourceFileIds } : {}),
     state: r.state,
     result: r.result,
-    ...(r.error ? { error: r.error } : {}),
+    ...(runPhase(tasks) ? { phase: runPhase(tasks) } : {}),
+    ...(r.error ? { error: describedError(r.error) } : {}),
     ...(r.confirmDeletions ? { confirmDeletions: true } : {}),
     ...(r.force ? { force: true } : {}),
     ...(r.retryOf ? { retryOf: r.retryOf } : {}),

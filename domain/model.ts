@@ -4,6 +4,7 @@
  * Words follow the public iTwin Synchronization API (run, job, task, state, result) and docs/product-rules.md "Vocabulary".
  */
 import type { DeletionGuard } from "./deletion-guard";
+import type { FailureNoticeSettings, ScheduledFailureStreak } from "./failure-notices";
 import type { ErrorInfo } from "./errors";
 import type { LastScheduledRun, ScheduledFor, StoredSchedule } from "./schedule";
 import type { TokenState } from "./token";
@@ -238,6 +239,10 @@ export interface ConnectionRecord {
   deletion?: { mode: DataMode; requestedDateTime: string; runId?: string; completedDateTime?: string };
   /** The connection's deletion guard; absent = the defaults (`domain/deletion-guard.ts`). */
   deletionGuard?: DeletionGuard;
+  /** Failure notices of scheduled runs; absent = the defaults (`domain/failure-notices.ts`). */
+  failureNotices?: Partial<FailureNoticeSettings>;
+  /** The current streak of failed scheduled runs (`domain/failure-notices.ts` `nextStreak`). */
+  scheduledFailures?: ScheduledFailureStreak;
   /**
    * Timeline (README "Connection timeline"): the sequence number of the connection's newest event, and the events of
    * its last change, written in the same document write as the change itself and copied into `connectionEvents`
@@ -251,7 +256,8 @@ export interface ConnectionRecord {
 /**
  * Kinds of change to a connection recorded in its timeline (README "Connection timeline"), with what `details` holds:
  * - `ConnectionCreated` {displayName, sourceFiles: [{id, path, connectorType}]};
- * - `ConnectionRenamed` {from, to}; `DeletionGuardChanged` {from, to} (the effective guards);
+ * - `ConnectionRenamed` {from, to}; `DeletionGuardChanged` {from, to} (the effective guards); `FailureNoticesChanged`
+ *   {from, to} (the effective settings);
  * - `ScheduleSet` {schedule: the schedule as given, description, revision}; `SchedulePaused` {note}; `ScheduleResumed`;
  * - `OwnerChanged` {from: {id, email, name} | null, to: {id, email, name}};
  * - `SourceFilesMapped` {sourceFiles: [{id, path, connectorType}]};
@@ -262,6 +268,7 @@ export const CONNECTION_EVENT_TYPES = [
   "ConnectionCreated",
   "ConnectionRenamed",
   "DeletionGuardChanged",
+  "FailureNoticesChanged",
   "ScheduleSet",
   "SchedulePaused",
   "ScheduleResumed",

@@ -7,6 +7,7 @@ import {
   RUN_RESULTS,
   RUN_TRIGGERS,
 } from "./model";
+import { failureNoticesInput } from "./failure-notices";
 import { LIMITS } from "./limits";
 import { isWellFormedText, WELL_FORMED_MESSAGE } from "./temporal-text";
 
@@ -173,16 +174,17 @@ export const deletionGuardInput = z
 
 /**
  * `PATCH /connections/{id}`: the display name (docs/product-rules.md "Connections": rename changes the display name
- * only) and/or the deletion guard; at least one of them.
+ * only), the deletion guard and/or the failure notices (domain/failure-notices.ts); at least one of them.
  */
 export const renameConnectionBody = z
   .object({
     displayName: displayText("displayName").optional(),
     deletionGuard: deletionGuardInput.optional(),
+    failureNotices: failureNoticesInput.optional(),
   })
   .strict()
-  .refine((b) => b.displayName !== undefined || b.deletionGuard !== undefined, {
-    message: "give displayName, deletionGuard or both",
+  .refine((b) => b.displayName !== undefined || b.deletionGuard !== undefined || b.failureNotices !== undefined, {
+    message: "give displayName, deletionGuard, failureNotices or several of them",
   });
 
 /**

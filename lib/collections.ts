@@ -31,7 +31,7 @@ export interface ScheduleClaimRecord {
 /** An email notice, claimed before it is sent so that retries never send it twice. `_id` names what it is about. */
 export interface NoticeRecord {
   _id: string;
-  kind: "token-expired" | "token-expiring" | "ownership";
+  kind: "token-expired" | "token-expiring" | "ownership" | "run-failure" | "schedule-paused";
   to: string;
   subject: string;
   state: "sending" | "sent" | "skipped";

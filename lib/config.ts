@@ -6,6 +6,8 @@ import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
  * Runtime configuration from the environment. Every part of the stack can be pointed elsewhere:
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, API_HOST, SOURCE_ROOTS, LOG_LEVEL,
  * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB, CHANGE_LISTS_KEPT.
+ * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB, WORKER_METRICS_HOST,
+ * WORKER_METRICS_PORT, TEMPORAL_SDK_METRICS_PORT, WEBHOOK_ALLOWED_HOSTS.
  */
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
@@ -39,6 +41,17 @@ const envSchema = z.object({
   DISK_FREE_MIN_MB: z.coerce.number().int().min(0).default(500),
   /** How many runs per connection keep their change list (README "What a run changed"); older lists are pruned. */
   CHANGE_LISTS_KEPT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_CHANGE_LISTS_KEPT),
+  /** Interface and port of the worker's metrics listener (`GET /metrics`): loopback by default. */
+  WORKER_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  /** Default API_PORT + 1. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Port of the Temporal SDK's own Prometheus listener (on WORKER_METRICS_HOST); default WORKER_METRICS_PORT + 1. */
+  TEMPORAL_SDK_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /**
+   * Hosts webhooks may call (a webhook URL is a request the server makes): host names, `host:port`, `*.domain` (any
+   * subdomain) or `*` (any), separated by commas or spaces. Empty: no webhook can be created or delivered.
+   */
+  WEBHOOK_ALLOWED_HOSTS: z.string().default(""),
 });
 
 export interface Config {
@@ -67,6 +80,12 @@ export interface Config {
   diskFreeMinMb: number;
   /** Runs per connection whose change list is kept (README "What a run changed"). */
   changeListsKept: number;
+  /** The worker's metrics listener (host and port), and the port of the Temporal SDK's runtime metrics. */
+  workerMetricsHost: string;
+  workerMetricsPort: number;
+  sdkMetricsPort: number;
+  /** WEBHOOK_ALLOWED_HOSTS, one pattern per entry, lower case (domain/webhooks.ts `hostAllowed`). */
+  webhookAllowedHosts: string[];
 }
 
 /**
@@ -84,6 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     "PUBLIC_API_URL",
     "DISK_FREE_MIN_MB",
     "CHANGE_LISTS_KEPT",
+    "WORKER_METRICS_HOST",
+    "WORKER_METRICS_PORT",
+    "TEMPORAL_SDK_METRICS_PORT",
+    "WEBHOOK_ALLOWED_HOSTS",
   ];
   env = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(optional.includes(k) && v === "")));
   const parsed = envSchema.safeParse(env);
@@ -118,5 +141,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicApiUrl: (e.PUBLIC_API_URL || `http://127.0.0.1:${e.API_PORT}`).replace(/\/+$/, ""),
     diskFreeMinMb: e.DISK_FREE_MIN_MB,
     changeListsKept: e.CHANGE_LISTS_KEPT,
+    workerMetricsHost: e.WORKER_METRICS_HOST,
+    workerMetricsPort: e.WORKER_METRICS_PORT ?? e.API_PORT + 1,
+    sdkMetricsPort: e.TEMPORAL_SDK_METRICS_PORT ?? (e.WORKER_METRICS_PORT ?? e.API_PORT + 1) + 1,
+    webhookAllowedHosts: e.WEBHOOK_ALLOWED_HOSTS.split(/[\s,]+/)
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ""),
   };
 }

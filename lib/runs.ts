@@ -5,7 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from "@temporalio/client";
 import { ApiError } from "../domain/errors";
-import { iModelWorkflowId, type RunTrigger } from "../domain/model";
+import { iModelWorkflowId, type ConnectionRecord, type RunTrigger } from "../domain/model";
+import { clampForTemporal } from "../domain/temporal-text";
 import {
   cancelRunUpdate,
   queueStateQuery,
@@ -15,6 +16,7 @@ import {
   type IModelQueueState,
   type RunRequest,
   type RunRequestResult,
+  type RunUiTexts,
 } from "../workflows/definitions";
 import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 
@@ -50,6 +52,43 @@ async function askQueue<T>(
 
 const NOT_ANSWERED = "Temporal or its worker did not answer in time; try again.";
 
+/** Largest static details sent to Temporal, in bytes of JSON (a long mapping is cut with a note). */
+const DETAILS_MAX_BYTES = 8_000;
+
+/**
+ * What the Temporal UI shows for a run's workflow (README.md "Temporal UI"): a one-line summary naming the kind of
+ * run, the connection's display name, the trigger and the number of files, and markdown details with the connection,
+ * the iModel, the trigger, the run and the files (for a delete job of unmapped files: their ids).
+ */
+export function runUiTexts(
+  connection: Pick<ConnectionRecord, "_id" | "iModelId" | "displayName" | "sourceFiles">,
+  trigger: RunTrigger,
+  runId: string,
+  recorded: Pick<RunRequest, "kind" | "sourceFileIds" | "ownerId" | "confirmDeletions"> = {},
+): RunUiTexts {
+  const composites = connection.sourceFiles.filter((f) => f.role === "CompositeModel");
+  const files = recorded.sourceFileIds
+    ? connection.sourceFiles.filter((f) => recorded.sourceFileIds!.includes(f.id))
+    : composites;
+  const what =
+    recorded.kind === "delete" ? (recorded.sourceFileIds ? "Delete job (unmapped files)" : "Delete job") : "Sync";
+  const count = recorded.sourceFileIds ? recorded.sourceFileIds.length : composites.length;
+  const summary = clampForTemporal(
+    `${what} of "${connection.displayName}" (${trigger}): ${count} ${recorded.sourceFileIds ? "file" : "composite model"}${count === 1 ? "" : "s"}`,
+  );
+  const lines = [
+    `**Connection**: ${connection.displayName} (\`${connection._id}\`)`,
+    `**iModel**: \`${connection.iModelId}\``,
+    `**Trigger**: ${trigger}${recorded.ownerId ? ` (on behalf of \`${recorded.ownerId}\`)` : ""}${recorded.confirmDeletions ? ", deletions confirmed" : ""}`,
+    `**Run**: \`${runId}\``,
+    `**Files**${recorded.sourceFileIds ? "" : " (composite models; their reference files follow)"}:`,
+    ...(files.length
+      ? files.map((f) => `- ${f.path} (${f.connectorType})`)
+      : (recorded.sourceFileIds ?? []).map((id) => `- \`${id}\``)),
+  ];
+  return { summary, details: clampForTemporal(lines.join("\n"), DETAILS_MAX_BYTES) };
+}
+
 /**
  * Asks the iModel's run queue for a run of the connection (starting the queue workflow if needed).
  * @param runId the id proposed for a new run (a caller that may retry passes the same id: a retry then finds its own
@@ -63,7 +102,7 @@ const NOT_ANSWERED = "Temporal or its worker did not answer in time; try again."
 export async function requestRun(
   temporal: Client,
   taskQueue: string,
-  connection: { _id: string; iModelId: string },
+  connection: { _id: string; iModelId: string } & Partial<Pick<ConnectionRecord, "displayName" | "sourceFiles">>,
   trigger: RunTrigger,
   runId: string = randomUUID(),
   deadlineMs = RUN_REQUEST_DEADLINE_MS,
@@ -86,7 +125,19 @@ export async function requestRun(
     args: [{ iModelId: connection.iModelId, queue: [] } satisfies IModelQueueState],
     workflowIdConflictPolicy: "USE_EXISTING",
     typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.iModelId, value: connection.iModelId }],
+    staticSummary: `Run queue of iModel ${connection.iModelId}`,
+    staticDetails:
+      "The iModel's single writer: it queues the runs of all its connections and executes them one at a time as child workflows (sync/…, delete/…).",
   });
+  const ui =
+    connection.displayName !== undefined && connection.sourceFiles
+      ? runUiTexts(
+          { ...connection, displayName: connection.displayName, sourceFiles: connection.sourceFiles },
+          trigger,
+          runId,
+          recorded,
+        )
+      : undefined;
   // The operation's handle promise rejects too when the call fails; nobody else awaits it, so handle it here
   // (an unhandled rejection would end the process).
   void startWorkflowOperation.workflowHandle().catch(() => undefined);
@@ -95,7 +146,7 @@ export async function requestRun(
     deadlineMs,
     () =>
       temporal.workflow.executeUpdateWithStart(requestRunUpdate, {
-        args: [{ runId, connectionId: connection._id, trigger, ...recorded }],
+        args: [{ runId, connectionId: connection._id, trigger, ...recorded, ...(ui ? { ui } : {}) }],
         startWorkflowOperation,
       }),
     "Temporal or its worker did not accept the run in time; check that the worker is running and try again.",

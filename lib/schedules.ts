@@ -29,6 +29,8 @@ import {
 } from "../domain/schedule";
 import { SEARCH_ATTRIBUTES } from "../domain/search-attributes";
 import { clampForTemporal } from "../domain/temporal-text";
+import { withConnection } from "./connection-writes";
+import type { Store } from "./db";
 
 /**
  * Missed fires (Temporal server down at the time) are still taken when it is back within this window; older ones
@@ -113,6 +115,19 @@ export async function applySchedule(
         { key: SEARCH_ATTRIBUTES.runTrigger, value: "schedule" },
       ],
       staticSummary: scheduleSummary(connection, s),
+      staticDetails: clampForTemporal(
+        [
+          `**Connection**: ${connection.displayName} (\`${connection._id}\`)`,
+          `**iModel**: \`${connection.iModelId}\``,
+          `**Schedule**: ${describeSchedule(s)}, revision ${s.revision}`,
+          "**Trigger**: schedule (each fire asks the iModel's run queue for a run on behalf of the owner)",
+          "**Files**:",
+          ...connection.sourceFiles
+            .filter((f) => f.role === "CompositeModel")
+            .map((f) => `- ${f.path} (${f.connectorType})`),
+        ].join("\n"),
+        8_000,
+      ),
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW, pauseOnFailure: false },
     state: { paused: s.paused, note: stateNote(s) },
@@ -222,4 +237,40 @@ export async function reconcileSchedule(
   if (description && scheduleInSync(description, connection, nowMs)) return "unchanged";
   await applySchedule(client, taskQueue, connection, nowMs);
   return "applied";
+}
+
+/**
+ * Pauses a connection's schedule with a note, as the API's pause does (docs/architecture.md "Decisions"): under the
+ * connection's lock, Temporal first, then the record; a failed record write puts Temporal back. Used when failed
+ * scheduled runs pause the schedule (activities/run-events.ts).
+ * @param by who paused it (the schedule's `updatedBy`).
+ * @returns the connection as written, or undefined when there was nothing to pause (not Active, manual, or paused).
+ * @throws Temporal's and MongoDB's errors (nothing paused in the record then).
+ */
+export async function pauseSchedule(
+  store: Store,
+  client: Client,
+  taskQueue: string,
+  connectionId: string,
+  note: string,
+  by: string,
+): Promise<ConnectionRecord | undefined> {
+  return withConnection(store, connectionId, async (current, write) => {
+    const s = current.schedule;
+    if (current.status !== "Active" || !s || s.type === "manual" || s.paused) return undefined;
+    const next: StoredSchedule = {
+      ...s,
+      paused: true,
+      note: clampForTemporal(note),
+      updatedDateTime: new Date().toISOString(),
+      updatedBy: by,
+    };
+    await applySchedule(client, taskQueue, { ...current, schedule: next });
+    try {
+      return await write({ $set: { schedule: next } });
+    } catch (err) {
+      await reconcileSchedule(client, taskQueue, current).catch(() => undefined);
+      throw err;
+    }
+  });
 }

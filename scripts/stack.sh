@@ -23,6 +23,9 @@
 #   mail goes to .eml files in MAIL_OUTBOX_DIR, default $DATA_DIR/outbox), MAIL_FROM, PUBLIC_API_URL,
 #   DISK_FREE_MIN_MB (500: /health reports less free space as degraded), CHANGE_LISTS_KEPT (20: runs per connection
 #   whose change list is kept).
+#   Metrics and webhooks: WORKER_METRICS_HOST (127.0.0.1) and WORKER_METRICS_PORT (API_PORT+1): the worker's GET
+#   /metrics; TEMPORAL_SDK_METRICS_PORT (WORKER_METRICS_PORT+1): the Temporal SDK's own listener, appended to the worker's
+#   /metrics; WEBHOOK_ALLOWED_HOSTS (empty: no webhooks): the hosts webhook URLs may name (README.md "Webhooks").
 #   Supervision (scripts/supervise.sh runs each process and restarts it when it dies): RESTART_LIMIT (5) restarts
 #   within RESTART_WINDOW (600) s, then it gives up (shown by `status`); backoff 1 s doubling up to
 #   RESTART_BACKOFF_MAX (30) s. `down` and `restart` stop the supervisor first, so nothing respawns during a stop.
@@ -51,7 +54,8 @@ SERVICES=(temporal ferretdb worker api)
 
 CONFIG_VARS=(TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT
   TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL
-  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT)
+  ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT
+  WORKER_METRICS_HOST WORKER_METRICS_PORT TEMPORAL_SDK_METRICS_PORT WEBHOOK_ALLOWED_HOSTS)
 MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT)
 
 # Values from the last `up` for everything the caller did not set.
@@ -81,6 +85,10 @@ TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
 MONGODB_URI="${MONGODB_URI:-mongodb://127.0.0.1:$FERRETDB_PORT/imodelsync}"
 API_URL="http://127.0.0.1:$API_PORT"
 TEMPORAL_UI_URL="${TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}"
+WORKER_METRICS_HOST="${WORKER_METRICS_HOST:-127.0.0.1}"
+WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-$((API_PORT + 1))}"
+TEMPORAL_SDK_METRICS_PORT="${TEMPORAL_SDK_METRICS_PORT:-$((WORKER_METRICS_PORT + 1))}"
+WEBHOOK_ALLOWED_HOSTS="${WEBHOOK_ALLOWED_HOSTS:-}"
 
 # The admin's API key (api/auth.ts bootstraps the admin user with it): from the environment, else generated once
 # into $DATA_DIR/admin-api-key (readable by its owner only) and reused by every later start on that DATA_DIR.
@@ -102,7 +110,7 @@ STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
 export RESTART_LIMIT="${RESTART_LIMIT:-5}" RESTART_WINDOW="${RESTART_WINDOW:-600}"
 export RESTART_BACKOFF_MAX="${RESTART_BACKOFF_MAX:-30}"
 
-for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT API_PORT; do
+for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT API_PORT WORKER_METRICS_PORT TEMPORAL_SDK_METRICS_PORT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] && [ "${!v}" -le 65535 ] || die "$v must be a TCP port number (got '${!v}')"
 done
 
@@ -113,7 +121,8 @@ save_env() {
   {
     echo "# settings of the last 'stack.sh up' (removed by 'stack.sh down')"
     for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT \
-      TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL; do
+      TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL WORKER_METRICS_HOST WORKER_METRICS_PORT \
+      TEMPORAL_SDK_METRICS_PORT WEBHOOK_ALLOWED_HOSTS; do
       printf '%s=%q\n' "$v" "${!v}"
     done
     [ -n "$TEMPORAL_EXTERNAL" ] && printf 'TEMPORAL_ADDRESS=%q\n' "$TEMPORAL_ADDRESS"
@@ -372,7 +381,9 @@ app_cmd() { # worker|api
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
     API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
     ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
-    DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" CHANGE_LISTS_KEPT="$CHANGE_LISTS_KEPT" node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
+    DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" CHANGE_LISTS_KEPT="$CHANGE_LISTS_KEPT" WORKER_METRICS_HOST="$WORKER_METRICS_HOST"
+    WORKER_METRICS_PORT="$WORKER_METRICS_PORT" TEMPORAL_SDK_METRICS_PORT="$TEMPORAL_SDK_METRICS_PORT"
+    WEBHOOK_ALLOWED_HOSTS="$WEBHOOK_ALLOWED_HOSTS" node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
   # One node process per app (no tsx wrapper process): its pid is the one in the pidfile.
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
@@ -383,7 +394,7 @@ spec_of() {
   case "$1" in
     temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
     ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
-    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT" ;;
+    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT metrics=$WORKER_METRICS_HOST:$WORKER_METRICS_PORT,$TEMPORAL_SDK_METRICS_PORT webhooks=$WEBHOOK_ALLOWED_HOSTS" ;;
   esac
 }
 
@@ -404,6 +415,9 @@ check_ports() { # name: ports of a service we are about to start must be free
         require_free_port "${FERRETDB_DEBUG_ADDR##*:}" "FerretDB debug/metrics" FERRETDB_DEBUG_ADDR
       fi ;;
     api) require_free_port "$API_PORT" "API" API_PORT ;;
+    worker)
+      require_free_port "$WORKER_METRICS_PORT" "worker metrics" WORKER_METRICS_PORT
+      require_free_port "$TEMPORAL_SDK_METRICS_PORT" "Temporal SDK metrics" TEMPORAL_SDK_METRICS_PORT ;;
   esac
 }
 
@@ -511,7 +525,8 @@ worker_polling() {
 print_urls() {
   echo
   echo "imodel-sync stack is up (data in $DATA_DIR)"
-  [ "${1:-}" = all ] && echo "  API:          $API_URL   (health: $API_URL/health)"
+  [ "${1:-}" = all ] && echo "  API:          $API_URL   (health: $API_URL/health, metrics: $API_URL/metrics with an admin key)"
+  [ "${1:-}" = all ] && echo "  Worker:       metrics http://$WORKER_METRICS_HOST:$WORKER_METRICS_PORT/metrics"
   [ "${1:-}" = all ] && echo "  Admin key:    $([ -s "$ADMIN_KEY_FILE" ] && [ "$(head -n1 "$ADMIN_KEY_FILE")" = "$ADMIN_API_KEY" ] && echo "in $ADMIN_KEY_FILE" || echo "ADMIN_API_KEY from the environment")   (eval \"\$(scripts/stack.sh env)\" exports it)"
   local smtp_host="${SMTP_URL#*://}"; smtp_host="${smtp_host##*@}"
   [ "${1:-}" = all ] && echo "  Mail:         $([ -n "$SMTP_URL" ] && echo "SMTP server $smtp_host" || echo ".eml files in ${MAIL_OUTBOX_DIR:-$DATA_DIR/outbox}")"

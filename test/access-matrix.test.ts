@@ -76,6 +76,8 @@ interface World {
   connection: any;
   /** A completed run of the connection (shared world only). */
   runId?: string;
+  /** A webhook of the iModel, made by its manager. */
+  webhookId: string;
 }
 
 interface Principal {
@@ -161,7 +163,9 @@ describe("authorization matrix", () => {
       ).connection;
       await ok(httpAs(key("member"), "GET", `/imodels/${iModelId}`), 200, "member's interaction");
       await ok(httpAs(recipient.apiKey, "GET", `/imodels/${iModelId}`), 200, "recipient's interaction");
-      const world: World = { iModelId, connection };
+      const webhookId = (await ok(httpAs(key("manager"), "POST", "/webhooks", webhookBody(iModelId)), 201, "webhook"))
+        .webhook.id as string;
+      const world: World = { iModelId, connection, webhookId };
       if (withRunAndSchedule) {
         const run = await ok(httpAs(key("owner"), "POST", `/connections/${connection.id}/run`), 202, "run");
         world.runId = run.run.id;
@@ -177,6 +181,19 @@ describe("authorization matrix", () => {
         );
       }
       return world;
+    }
+
+    /**
+     * A webhook the matrix makes: an event no test of the suite causes, to a port nothing listens on (removed at the
+     * end, so that no delivery is ever attempted).
+     */
+    function webhookBody(iModelId?: string) {
+      return {
+        url: "http://127.0.0.1:9/access-matrix",
+        events: ["token.expired"],
+        description: "access matrix",
+        ...(iModelId ? { iModelId } : {}),
+      };
     }
 
     /** A user just added to the world's team by its manager, who has made no request on the iModel. */
@@ -310,6 +327,25 @@ describe("authorization matrix", () => {
         fresh: true,
         call: (w, p) => ({ method: "POST", path: `${c(w)}/owner`, body: { userId: p.userId } }),
       },
+      "`GET /metrics`": { call: () => ({ method: "GET", path: "/metrics" }) },
+      "`POST /webhooks` (for the iModel)": {
+        call: (w) => ({ method: "POST", path: "/webhooks", body: webhookBody(w.iModelId) }),
+      },
+      "`POST /webhooks` (for every iModel)": {
+        call: () => ({ method: "POST", path: "/webhooks", body: webhookBody() }),
+      },
+      "`GET /webhooks`": { call: () => ({ method: "GET", path: "/webhooks" }) },
+      "`GET /webhooks/{id}` (the iModel's)": { call: (w) => ({ method: "GET", path: `/webhooks/${w.webhookId}` }) },
+      "`DELETE /webhooks/{id}` (the iModel's)": {
+        fresh: true,
+        call: (w) => ({ method: "DELETE", path: `/webhooks/${w.webhookId}` }),
+      },
+      "`GET /webhooks/{id}/deliveries` (the iModel's)": {
+        call: (w) => ({ method: "GET", path: `/webhooks/${w.webhookId}/deliveries` }),
+      },
+      "`POST /webhooks/{id}/deliveries/{deliveryId}/redeliver` (an unknown delivery)": {
+        call: (w) => ({ method: "POST", path: `/webhooks/${w.webhookId}/deliveries/msg_unknown/redeliver` }),
+      },
     };
     expect(Object.keys(rows).sort()).toEqual([...matrix.keys()].sort());
 
@@ -366,6 +402,9 @@ describe("authorization matrix", () => {
     }
     // Let the runs the matrix started finish, so they do not weigh on the next tests.
     for (const location of runsStarted) await waitForRun(location);
+    // And remove the webhooks it made.
+    for (const w of (await http("GET", "/webhooks?$top=1000")).body.webhooks)
+      if (w.description === "access matrix") await http("DELETE", `/webhooks/${w.id}`);
     expect(mismatches).toEqual([]);
   });
 });

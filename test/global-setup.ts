@@ -22,6 +22,8 @@ export interface StackInfo {
   adminApiKey: string;
   /** Every mail the stack sends over SMTP arrives here as `<n>.json` ({@link ReceivedMail}). */
   mailDir: string;
+  /** The worker's metrics listener (`GET /metrics`; WORKER_METRICS_PORT = the API's port + 1). */
+  workerMetricsUrl: string;
   env: Record<string, string>;
 }
 
@@ -99,6 +101,8 @@ export default async function setup(project: TestProject) {
     ADMIN_API_KEY: adminApiKey,
     SMTP_URL: `smtp://127.0.0.1:${TEST_SMTP_PORT}`,
     MAIL_FROM: "imodel-sync tests <imodel-sync@tests.example>",
+    // Webhook receivers of the tests listen in the test process, on loopback.
+    WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
   };
   const run = (args: string[]) =>
     execFileSync("bash", [path.join(root, "scripts/stack.sh"), ...args], {
@@ -128,6 +132,7 @@ export default async function setup(project: TestProject) {
     temporalAddress: `127.0.0.1:${ports.temporal}`,
     adminApiKey,
     mailDir,
+    workerMetricsUrl: `http://127.0.0.1:${ports.api + 1}/metrics`,
     env,
   };
   project.provide("stack", info);
@@ -156,6 +161,10 @@ function stripStackEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     "MAIL_FROM",
     "MAIL_OUTBOX_DIR",
     "PUBLIC_API_URL",
+    "WORKER_METRICS_HOST",
+    "WORKER_METRICS_PORT",
+    "TEMPORAL_SDK_METRICS_PORT",
+    "WEBHOOK_ALLOWED_HOSTS",
   ])
     delete copy[k];
   return copy;

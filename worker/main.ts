@@ -11,12 +11,16 @@ import { createFileSyncActivities } from "../activities/file-sync";
 import { createOwnerActivities } from "../activities/owners";
 import { createPreviewActivities } from "../activities/previews";
 import { createRunRecordActivities } from "../activities/run-records";
+import { createRunEvents } from "../activities/run-events";
 import { createScheduleActivities } from "../activities/schedules";
+import { createWebhookActivities } from "../activities/webhooks";
 import { startIModelHost } from "../activities/imodel/writer";
 import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
 import { createLogger } from "../lib/logger";
+import { createWorkerMetrics, fetchSdkMetrics, serveMetrics } from "../lib/metrics";
+import { createWebhookEmitter, ensureWebhookIndexes, webhookCollections } from "../lib/webhooks";
 import { usePrivateFileModes } from "../lib/storage";
 
 async function main(): Promise<void> {
@@ -24,11 +28,19 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger("worker", config.logLevel);
   const temporalLogLevel: LogLevel = config.logLevel === "debug" || config.logLevel === "trace" ? "INFO" : "WARN";
+  // The SDK's own runtime metrics (workflow and activity task latencies, pollers, sticky cache...) on a Prometheus
+  // listener of their own, which the worker's /metrics appends to its registry (README.md "Metrics").
+  const sdkMetricsAddress = `${config.workerMetricsHost}:${config.sdkMetricsPort}`;
   Runtime.install({
     logger: new DefaultLogger(temporalLogLevel, (entry) => {
       const level = entry.level === "ERROR" ? "error" : entry.level === "WARN" ? "warn" : "info";
       logger[level]({ temporal: true, ...entry.meta }, entry.message);
     }),
+    telemetryOptions: {
+      metrics: {
+        prometheus: { bindAddress: sdkMetricsAddress, countersTotalSuffix: true, useSecondsForDurations: true },
+      },
+    },
   });
 
   let store;
@@ -49,6 +61,24 @@ async function main(): Promise<void> {
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   await ensurePeopleIndexes(peopleCollections(store));
+  await ensureWebhookIndexes(webhookCollections(store));
+  const metrics = createWorkerMetrics(store);
+  let metricsServer;
+  try {
+    metricsServer = await serveMetrics({
+      host: config.workerMetricsHost,
+      port: config.workerMetricsPort,
+      registry: metrics.registry,
+      append: () => fetchSdkMetrics(sdkMetricsAddress),
+    });
+  } catch (err) {
+    logger.fatal(
+      `cannot serve metrics on ${config.workerMetricsHost}:${config.workerMetricsPort}: ${(err as Error).message}; set WORKER_METRICS_PORT`,
+    );
+    process.exit(2);
+  }
+  const emitter = createWebhookEmitter({ store, temporal, taskQueue: config.taskQueue, logger });
+  const events = createRunEvents({ store, logger, temporal, taskQueue: config.taskQueue, metrics, emitter });
   const mailer = createMailer({
     smtpUrl: config.smtpUrl,
     from: config.mailFrom,
@@ -65,20 +95,29 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve("../workflows"),
     activities: {
-      ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept }),
+      ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept, events }),
       ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),
-      ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots }),
-      ...createDeletionActivities({ store, logger }),
-      ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl }),
-      ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue }),
+      ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots, metrics }),
+      ...createDeletionActivities({ store, logger, emitter, metrics }),
+      ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl, emitter, metrics }),
+      ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue, events, metrics }),
+      ...createWebhookActivities({ store, logger, allowedHosts: config.webhookAllowedHosts, metrics }),
     },
     // The connectors and the writer are CPU-bound and one .bim has one writer: a few at a time is plenty.
     maxConcurrentActivityTaskExecutions: 2,
   });
-  logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, "worker started");
+  logger.info(
+    {
+      taskQueue: config.taskQueue,
+      temporal: config.temporalAddress,
+      metrics: `http://${config.workerMetricsHost}:${config.workerMetricsPort}/metrics`,
+    },
+    "worker started",
+  );
   try {
     await worker.run();
   } finally {
+    metricsServer.close();
     await connection.close();
     await clientConnection.close();
     mailer.close();

@@ -43,6 +43,17 @@ export interface RunRequest {
    * synchronizes again; docs/product-rules.md "Delete, two modes": an active run is cancelled first, cleanly).
    */
   cancelSyncs?: boolean;
+  /**
+   * What the Temporal UI shows for the run's workflow (its static summary, one line, and details, markdown), written
+   * by the requester, who has the connection's record (`lib/runs.ts` `runUiTexts`). Absent: none.
+   */
+  ui?: RunUiTexts;
+}
+
+/** The static summary and details of a run's workflow in the Temporal UI. */
+export interface RunUiTexts {
+  summary: string;
+  details?: string;
 }
 
 /** `created` false means the connection already had an active (queued or executing) run: `runId` is that run. */
@@ -61,6 +72,8 @@ export interface QueuedRun {
   sourceFileIds?: string[];
   /** See {@link RunRequest.confirmDeletions}; absent: false. */
   confirmDeletions?: boolean;
+  /** See {@link RunRequest.ui}. */
+  ui?: RunUiTexts;
 }
 
 /** Asks an iModel's run queue to cancel runs of a connection. */

@@ -57,12 +57,15 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
   if (!plan.ok) return { error: plan.error };
   for (const task of plan.tasks) {
     try {
-      await removals.removeFileData({
-        runId: input.runId,
-        connectionId: input.connectionId,
-        iModelId: input.iModelId,
-        task,
-      });
+      // The activity's summary in the Temporal UI is the file's path (user metadata, not part of the commands).
+      await removals.removeFileData.executeWithOptions({ summary: `remove ${task.path}` }, [
+        {
+          runId: input.runId,
+          connectionId: input.connectionId,
+          iModelId: input.iModelId,
+          task,
+        },
+      ]);
     } catch (err) {
       const error: ErrorInfo = { code: "TaskFailed", message: activityError(err).message, target: task.path };
       await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });
@@ -73,6 +76,6 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
   } catch (err) {
     return failed("removing the connection's Subject", err);
   }
-  await records.finalizeRun({ runId: input.runId });
-  return {};
+  const summary = await records.finalizeRun({ runId: input.runId });
+  return summary ? { summary } : {};
 }

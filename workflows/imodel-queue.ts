@@ -114,15 +114,21 @@ function executeRun(iModelId: string, run: QueuedRun): Promise<SyncOutcome> {
     { key: SEARCH_ATTRIBUTES.runTrigger, value: run.trigger },
   ];
   const input = { runId: run.runId, connectionId: run.connectionId, iModelId, trigger: run.trigger };
+  // What the Temporal UI shows for the run (README.md "Temporal UI"); user metadata, not part of the commands.
+  const ui = run.ui
+    ? { staticSummary: run.ui.summary, ...(run.ui.details ? { staticDetails: run.ui.details } : {}) }
+    : {};
   return run.kind === "delete"
     ? executeChild(deleteWorkflow, {
         workflowId: deleteWorkflowId(run.connectionId, run.runId),
         args: [{ ...input, ...(run.sourceFileIds ? { sourceFileIds: run.sourceFileIds } : {}) }],
         typedSearchAttributes,
+        ...ui,
       })
     : executeChild(syncWorkflow, {
         workflowId: runWorkflowId(run.connectionId, run.runId),
         args: [{ ...input, ...(run.confirmDeletions ? { confirmDeletions: true } : {}) }],
         typedSearchAttributes,
+        ...ui,
       });
 }

@@ -16,3 +16,4 @@ export * from "./scheduled";
 export * from "./owner-token";
 export * from "./notices";
 export * from "./preview";
+export * from "./webhooks";

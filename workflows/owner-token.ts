@@ -15,6 +15,7 @@ import {
   defineQuery,
   defineSignal,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
 } from "@temporalio/workflow";
@@ -77,12 +78,19 @@ export async function ownerTokenWorkflow(input: OwnerTokenInput): Promise<void> 
     visits,
   }));
 
+  // The Temporal UI's "current details" (a query, not a command): the token this run tracks.
+  const details = (what: string) =>
+    setCurrentDetails(
+      `Owner token of user \`${input.userId}\`: ${what}; issued ${new Date(token.issuedAt).toISOString()}, expires ${new Date(token.expiresAt).toISOString()}, refreshed by a visit from ${new Date(token.refreshFrom).toISOString()}`,
+    );
+  details("Valid");
   await owners.mirrorOwnerToken({ userId: input.userId, token: tokenMirror(token, "Valid") });
 
   // Before the refresh window: visits change nothing.
   const untilWindow = token.refreshFrom - Date.now();
   if (untilWindow > 0) await sleep(untilWindow);
   inWindow = true;
+  details("Valid, in its refresh window (a visit refreshes it)");
 
   // In the window: a visit refreshes; without one, a warning some days before expiry, then expiry.
   let visited = false;
@@ -101,6 +109,7 @@ export async function ownerTokenWorkflow(input: OwnerTokenInput): Promise<void> 
   }
   if (!visited) {
     state = "Expired";
+    details("Expired (the owner's next request issues a new token)");
     await owners.mirrorOwnerToken({ userId: input.userId, token: tokenMirror(token, "Expired") });
     await owners.notifyTokenExpired({ userId: input.userId, expiresDateTime: new Date(token.expiresAt).toISOString() });
     await condition(() => counted > 0);

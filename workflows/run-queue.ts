@@ -158,6 +158,7 @@ export class RunQueue {
       ...(request.kind === "delete" ? { kind: "delete" as const } : {}),
       ...(request.sourceFileIds ? { sourceFileIds: request.sourceFileIds } : {}),
       ...(request.confirmDeletions === true && request.kind !== "delete" ? { confirmDeletions: true } : {}),
+      ...(request.ui ? { ui: request.ui } : {}),
     };
     // Claim before the first await, so a concurrent request sees it.
     this.track(run);

@@ -3,9 +3,9 @@
  * (`workflows/imodel-queue.ts`). It plans the run's tasks, then synchronizes each mapped file in an activity that
  * commits that file's changes on its own. Cancellable between files. Deterministic code only.
  */
-import { CancellationScope, proxyActivities } from "@temporalio/workflow";
+import { CancellationScope, proxyActivities, setCurrentDetails } from "@temporalio/workflow";
 import type { FileSyncActivities, TaskOutcome } from "../activities/file-sync";
-import type { PlannedTask, RunRecordActivities } from "../activities/run-records";
+import type { PlannedTask, RunRecordActivities, RunSummary } from "../activities/run-records";
 import type { ErrorInfo, RunTrigger } from "../domain/model";
 import { activityError } from "./activity-errors";
 
@@ -45,6 +45,11 @@ export interface SyncOutcome {
   error?: ErrorInfo;
   /** Set when the run stopped early (cancelled, or its connection was deleted): the run's result becomes Cancelled. */
   cancelled?: ErrorInfo;
+  /**
+   * When every file was handled: the result its tasks give, each file with its result and element counts (shown as
+   * the workflow's result in the Temporal UI; absent in histories of releases before it).
+   */
+  summary?: RunSummary;
 }
 
 /** Input of one run. */
@@ -77,9 +82,14 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
   const planned = new Map<string, PlannedTask | undefined>(queue.map((t) => [t.sourceFileId, t]));
   for (const id of plan.skipped) planned.set(id, undefined); // unchanged: done, never run again in this run
   let nextIndex = plan.tasks.length + plan.skipped.length;
+  let done = 0;
   while (queue.length > 0) {
     if (cancelAsked()) return { cancelled };
     const task = queue.shift()!;
+    // The Temporal UI's "current details" (a query, not a command): the file being synchronized.
+    setCurrentDetails(
+      `Synchronizing ${task.path} (${task.phase}), file ${++done} of ${done + queue.length} to synchronize; ${plan.skipped.length} unchanged`,
+    );
     const outcome = await CancellationScope.nonCancellable(() => runTask(input, task));
     // The worker found the connection deleted (its cancellation request may not have arrived, e.g. Temporal was down).
     if (outcome.result === "Cancelled")
@@ -98,20 +108,24 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
     }
   }
   if (cancelAsked()) return { cancelled };
-  await CancellationScope.nonCancellable(() => records.finalizeRun({ runId: input.runId }));
-  return {};
+  const summary = await CancellationScope.nonCancellable(() => records.finalizeRun({ runId: input.runId }));
+  setCurrentDetails(summary ? `Done: ${summary.result}, ${summary.files.length} files` : "Done");
+  return summary ? { summary } : {};
 }
 
 /** Synchronizes one file; a file activity whose retries ran out completes its task as Error here. */
 async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome> {
   try {
-    return await files.syncSourceFile({
-      runId: input.runId,
-      connectionId: input.connectionId,
-      iModelId: input.iModelId,
-      task,
-      ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
-    });
+    // The activity's summary in the Temporal UI is the file's path (user metadata, not part of the commands).
+    return await files.syncSourceFile.executeWithOptions({ summary: `${task.phase}: ${task.path}` }, [
+      {
+        runId: input.runId,
+        connectionId: input.connectionId,
+        iModelId: input.iModelId,
+        task,
+        ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
+      },
+    ]);
   } catch (err) {
     const { type, message } = activityError(err);
     const error: ErrorInfo = {
