@@ -46,7 +46,13 @@ export async function httpAs<T = any>(
     body: rawBody ?? (body !== undefined ? JSON.stringify(body) : undefined),
   });
   const text = await res.text();
-  return { status: res.status, location: res.headers.get("location"), body: text ? JSON.parse(text) : undefined };
+  // JSON answers parsed; others (GET /metrics: Prometheus text) as text.
+  const json = (res.headers.get("content-type") ?? "").includes("json");
+  return {
+    status: res.status,
+    location: res.headers.get("location"),
+    body: text ? (json ? JSON.parse(text) : text) : undefined,
+  };
 }
 
 /** A new user (created by the admin) and its API key. The email is unique per call. */
