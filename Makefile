@@ -35,6 +35,9 @@ test-server: # Temporal's time-skipping Java test server for test/owner-token.te
 chromium: # Debian's chromium for test/portal.test.ts (apt-get when missing and root)
 	@bash scripts/ensure-tools.sh chromium >/dev/null
 
+fuzzer: # Schemathesis (PyPI, in a virtual environment in the cache) for test/fuzz.test.ts
+	@bash scripts/ensure-tools.sh schemathesis >/dev/null
+
 portal: deps ## build the web portal (web/) into web/dist, which the API serves at /
 	@$(TSX) scripts/portal.ts
 
@@ -71,7 +74,7 @@ logs: ## show the last lines of every log (one: scripts/stack.sh logs <name> [-f
 env: ## print the export lines the apps use
 	@$(STACK) env
 
-test: deps tools compose-tool test-server chromium lint ## lint, then run the test suite (vitest; it starts its own stack on other ports)
+test: deps tools compose-tool test-server chromium fuzzer lint ## lint, then run the test suite (vitest; it starts its own stack on other ports)
 	@node_modules/.bin/vitest run
 
 lint: deps ## ESLint (determinism rules for workflows/), Prettier check, import cycles, type check

@@ -60,6 +60,7 @@ import {
 } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { metricsRouter, requestMetrics } from "./metrics";
+import { openApiRouter } from "./openapi";
 import { portalConfigRouter, portalFiles } from "./portal";
 import { runPreview } from "./previews";
 import { runControlRouter } from "./run-control";
@@ -87,6 +88,8 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
   // The portal's files (web/dist) need no key: the sign-in page is one of them (api/portal.ts).
   app.use(portalFiles());
+  // The OpenAPI document and the API reference page need no key either (api/openapi.ts).
+  app.use(openApiRouter());
   // A POST/PUT/PATCH body must be JSON (415 otherwise), at most 1 MB (413).
   app.use(requireJsonBody());
   app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));

@@ -109,7 +109,8 @@ function taskJson(t: TaskRecord) {
     result: t.result,
     ...(t.error ? { error: describedError(t.error) } : {}),
     ...(t.reason ? { reason: t.reason } : {}),
-    warnings: t.warnings,
+    // Always a list, also on records that were written without one (a task Skipped as unchanged).
+    warnings: t.warnings ?? [],
     elements: t.elements,
     ...(t.items ? { items: t.items } : {}),
     ...(t.startDateTime ? { startDateTime: t.startDateTime } : {}),

@@ -2,20 +2,22 @@
 # Builds the embedded stack's servers from their Go modules into a per-user cache keyed by version,
 # so later runs (and CI on the same machine) reuse them. Prints the paths of the binaries.
 #
-# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose] [temporal-test-server] [chromium]
+# Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose] [temporal-test-server] [chromium] [schemathesis]
 #   (no argument = temporal ferretdb; docker-compose is only needed by test/compose.test.ts; temporal-test-server,
 #   the time-skipping Java test server from Maven Central, only by test/owner-token.test.ts; chromium, Debian's
-#   browser, only by the portal's browser tests, test/portal.test.ts)
+#   browser, only by the portal's browser tests, test/portal.test.ts; schemathesis, the API fuzzer from PyPI in a
+#   virtual environment, only by test/fuzz.test.ts)
 # Env: TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2),
 #      TEMPORAL_TEST_SERVER_VERSION (default 1.31.0), IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
 #
 # Output (stdout, one per requested tool): TEMPORAL_BIN=…, FERRETDB_BIN=…, DOCKER_COMPOSE_BIN=…,
-#   TEMPORAL_TEST_SERVER_BIN=…, CHROMIUM_BIN=…
+#   TEMPORAL_TEST_SERVER_BIN=…, CHROMIUM_BIN=…, SCHEMATHESIS_BIN=…
 # Progress and errors go to stderr. Concurrent callers are serialized by a lock, so a tool is built once.
 set -euo pipefail
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
 TEMPORAL_TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.31.0}"
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 CACHE="${IMODEL_SYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imodel-sync}"
 TOOLS="$CACHE/tools"
 
@@ -203,6 +205,20 @@ ensure_chromium() {
     "Install it, e.g. 'sudo apt-get install chromium' (Debian/Ubuntu)." >&2
 }
 
+# Schemathesis (PyPI) in its own virtual environment under the cache, pinned; needs python3 with venv.
+build_schemathesis() {
+  local dir="$TOOLS/schemathesis-$SCHEMATHESIS_VERSION"
+  usable "$dir/bin/st" && return 0
+  lock
+  usable "$dir/bin/st" && return 0
+  need python3 "install Python 3.9+ with the venv module (Debian: python3-venv)"
+  echo "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $dir (first run only)..." >&2
+  rm -rf "$dir"
+  python3 -m venv "$dir" >&2
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  usable "$dir/bin/st" || { echo "error: schemathesis did not install into $dir" >&2; exit 3; }
+}
+
 want=("$@")
 [ ${#want[@]} -eq 0 ] && want=(temporal ferretdb)
 for t in "${want[@]}"; do
@@ -212,6 +228,7 @@ for t in "${want[@]}"; do
     docker-compose|compose) ensure_compose ;;
     temporal-test-server) build_test_server; echo "TEMPORAL_TEST_SERVER_BIN=$TOOLS/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server" ;;
     chromium) ensure_chromium ;;
-    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server chromium)" >&2; exit 2 ;;
+    schemathesis) build_schemathesis; echo "SCHEMATHESIS_BIN=$TOOLS/schemathesis-$SCHEMATHESIS_VERSION/bin/st" ;;
+    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server chromium schemathesis)" >&2; exit 2 ;;
   esac
 done

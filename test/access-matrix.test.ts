@@ -213,6 +213,9 @@ describe("authorization matrix", () => {
      */
     const rows: Record<string, { fresh?: boolean; call: (w: World, p: Principal) => Promise<Call> | Call }> = {
       "`GET /health`": { call: () => ({ method: "GET", path: "/health" }) },
+      "`GET /openapi.json`": { call: () => ({ method: "GET", path: "/openapi.json" }) },
+      "`GET /docs`": { call: () => ({ method: "GET", path: "/docs" }) },
+      "`GET /docs/swagger-initializer.js`": { call: () => ({ method: "GET", path: "/docs/swagger-initializer.js" }) },
       "`POST /users`": { call: () => ({ method: "POST", path: "/users", body: { email: email(), name: "Made" } }) },
       "`GET /users`": { call: () => ({ method: "GET", path: "/users" }) },
       "`GET /users/me`": { call: () => ({ method: "GET", path: "/users/me" }) },
