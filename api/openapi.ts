@@ -13,6 +13,7 @@ import express, { Router } from "express";
 import helmet from "helmet";
 import { z } from "zod";
 import {
+  CHANGE_OPERATIONS,
   CONNECTION_STATUSES,
   CONNECTOR_TYPES,
   DATA_MODES,
@@ -29,8 +30,10 @@ import {
   createConnectionBody,
   createIModelBody,
   renameConnectionBody,
+  retryRunBody,
   runConnectionBody,
 } from "../domain/schemas";
+import { createWebhookBody, WEBHOOK_EVENTS } from "../domain/webhooks";
 import { addMemberBody, changeOwnerBody, createUserBody } from "../domain/users";
 import { route } from "./http";
 
@@ -258,7 +261,27 @@ const modeQuery = z.object({
   mode: z.enum(DATA_MODES).openapi({
     description: "keepData: stop future syncs and keep the data in the iModel; deleteData: also remove the data.",
   }),
+  dryRun: z.enum(["true", "false"]).optional().openapi({
+    description: 'true: change nothing; answer 200 with what the request would remove (README.md "Run control").',
+  }),
 });
+const preview = z.object({}).passthrough().openapi("Preview", {
+  description: 'What a request would do, counted from the iModel and the records (README.md "Run control").',
+});
+const webhook = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    events: z.array(z.enum(WEBHOOK_EVENTS)),
+    iModelId: z.string().nullable().optional(),
+    _links: links,
+  })
+  .passthrough()
+  .openapi("Webhook");
+const delivery = z
+  .object({ id: z.string(), event: z.string(), state: z.string() })
+  .passthrough()
+  .openapi("WebhookDelivery", { description: "One delivery of an event to a webhook, with its attempts." });
 
 // ---------------------------------------------------------------- operations
 
@@ -268,6 +291,8 @@ type Method = "get" | "post" | "put" | "patch" | "delete";
 interface Answer {
   description: string;
   body?: z.ZodTypeAny;
+  /** A `text/plain` answer (Prometheus metrics). */
+  text?: boolean;
 }
 
 interface Operation {
@@ -537,7 +562,10 @@ export const OPERATIONS: Operation[] = [
     params: connectionId,
     query: modeQuery,
     answers: {
-      200: { description: "keepData: the connection, now Deleted", body: z.object({ connection }).passthrough() },
+      200: {
+        description: "keepData: the connection, now Deleted; with dryRun=true: the preview",
+        body: z.union([z.object({ connection }).passthrough(), z.object({ preview })]),
+      },
       202: { description: "deleteData: the delete job", body: z.object({ connection, run }) },
       400: e400,
       403: e403,
@@ -570,8 +598,8 @@ export const OPERATIONS: Operation[] = [
     query: modeQuery,
     answers: {
       200: {
-        description: "keepData: the connection",
-        body: z.object({ connection, unmappedSourceFileIds: z.array(z.string()) }),
+        description: "keepData: the connection; with dryRun=true: the preview",
+        body: z.union([z.object({ connection, unmappedSourceFileIds: z.array(z.string()) }), z.object({ preview })]),
       },
       202: {
         description: "deleteData: the delete job",
@@ -652,6 +680,10 @@ export const OPERATIONS: Operation[] = [
     params: connectionId,
     body: runConnectionBody,
     answers: {
+      200: {
+        description: "dryRun: what the run would do (files changed by hash, an estimate)",
+        body: z.object({ preview }),
+      },
       202: { description: "A new run was queued", body: z.object({ run }) },
       303: { description: "A run was already active: that run", body: z.object({ run }) },
       400: e400,
@@ -661,12 +693,182 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get",
-    path: "/connections/:id/runs",
-    summary: "List the connection's runs, newest first",
+    method: "post",
+    path: "/connections/:id/runs/:runId/retry",
+    summary: "Retry the files of a completed run that ended in Error (with their reference files)",
     tags: ["Runs"],
+    params: runParams,
+    body: retryRunBody,
+    answers: {
+      202: { description: "The retry run (trigger retry, retryOf the run)", body: z.object({ run }) },
+      303: { description: "A run was already active: that run", body: z.object({ run }) },
+      400: e400,
+      404: e404,
+      409: err("`NoFailedTasks`, `RunStillActive`, `RunNotRetryable` and other rules"),
+      503: err("Temporal is unavailable"),
+    },
+  },
+  {
+    method: "get",
+    path: "/connections/:id/runs/:runId/changes",
+    summary: "The elements a run inserted, updated or deleted (kept for the last CHANGE_LISTS_KEPT runs)",
+    tags: ["Runs"],
+    params: runParams,
+    query: z.object({ ...paging, operation: z.enum(CHANGE_OPERATIONS).optional() }),
+    answers: {
+      200: {
+        description: "A page of changes, and the run's counts per operation",
+        body: z.object({
+          changes: z.array(z.object({}).passthrough()),
+          counts: z.record(z.number().int()),
+          _links: listLinks,
+        }),
+      },
+      400: e400,
+      404: e404,
+      409: err("`ChangeListNotKept`"),
+    },
+  },
+  {
+    method: "get",
+    path: "/connections/:id/events",
+    summary: "The connection's timeline: every change made to it (who, when) and its runs, newest first",
+    tags: ["Connections"],
+    params: connectionId,
+    query: z.object({ ...paging, kind: z.enum(["change", "run"]).optional() }),
+    answers: {
+      200: {
+        description: "A page of events",
+        body: z.object({ events: z.array(z.object({}).passthrough()), _links: listLinks }),
+      },
+      400: e400,
+      404: e404,
+    },
+  },
+  {
+    method: "get",
+    path: "/connections/:id/sourceFiles",
+    summary: "The connection's source files: composite models, then the reference files they reach",
+    tags: ["Connections"],
     params: connectionId,
     query: z.object(paging),
+    answers: {
+      200: {
+        description: "A page of source files",
+        body: z.object({ sourceFiles: z.array(z.object({}).passthrough()), _links: listLinks }),
+      },
+      400: e400,
+      404: e404,
+    },
+  },
+  {
+    method: "get",
+    path: "/connections/:id/sourceFiles/:fileId",
+    summary: "One source file: role, references, last synchronized hash and time, last task result",
+    tags: ["Connections"],
+    params: z.object({ id: idParam("id", "connection"), fileId: idParam("fileId", "source file") }),
+    answers: {
+      200: { description: "The source file", body: z.object({ sourceFile: z.object({}).passthrough() }) },
+      404: e404,
+    },
+  },
+  // ---- integrations
+  {
+    method: "get",
+    path: "/metrics",
+    summary: "Prometheus metrics of the API (administrators)",
+    tags: ["Service"],
+    answers: {
+      200: { description: "Prometheus text exposition format", text: true },
+      403: e403,
+    },
+  },
+  {
+    method: "post",
+    path: "/webhooks",
+    summary: "Subscribe a URL to events of an iModel (team members) or of every iModel (administrators)",
+    tags: ["Webhooks"],
+    body: createWebhookBody,
+    answers: {
+      201: {
+        description: "The webhook and its signing secret (shown once)",
+        body: z.object({ webhook, secret: z.string() }),
+      },
+      400: e400,
+      403: e403,
+      404: e404,
+    },
+  },
+  {
+    method: "get",
+    path: "/webhooks",
+    summary: "List the webhooks the caller may see",
+    tags: ["Webhooks"],
+    query: z.object({ ...paging, iModelId: z.string().optional() }),
+    answers: {
+      200: { description: "A page of webhooks", body: z.object({ webhooks: z.array(webhook), _links: listLinks }) },
+      400: e400,
+      404: e404,
+    },
+  },
+  {
+    method: "get",
+    path: "/webhooks/:id",
+    summary: "One webhook",
+    tags: ["Webhooks"],
+    params: z.object({ id: idParam("id", "webhook") }),
+    answers: { 200: { description: "The webhook", body: z.object({ webhook }) }, 404: e404 },
+  },
+  {
+    method: "delete",
+    path: "/webhooks/:id",
+    summary: "Remove a webhook",
+    tags: ["Webhooks"],
+    params: z.object({ id: idParam("id", "webhook") }),
+    answers: { 200: { description: "The removed webhook", body: z.object({ webhook }) }, 404: e404 },
+  },
+  {
+    method: "get",
+    path: "/webhooks/:id/deliveries",
+    summary: "The webhook's deliveries, newest first, with their attempts",
+    tags: ["Webhooks"],
+    params: z.object({ id: idParam("id", "webhook") }),
+    query: z.object(paging),
+    answers: {
+      200: {
+        description: "A page of deliveries",
+        body: z.object({ deliveries: z.array(delivery), _links: listLinks }),
+      },
+      400: e400,
+      404: e404,
+    },
+  },
+  {
+    method: "post",
+    path: "/webhooks/:id/deliveries/:deliveryId/redeliver",
+    summary: "Deliver an event again (same webhook-id)",
+    tags: ["Webhooks"],
+    params: z.object({ id: idParam("id", "webhook"), deliveryId: idParam("deliveryId", "delivery") }),
+    answers: {
+      202: { description: "The delivery, queued again", body: z.object({ delivery }) },
+      404: e404,
+      409: err("`DeliveryInProgress`"),
+      503: err("Temporal is unavailable"),
+    },
+  },
+  {
+    method: "get",
+    path: "/connections/:id/runs",
+    summary: "List the connection's runs, newest first, optionally filtered",
+    tags: ["Runs"],
+    params: connectionId,
+    query: z.object({
+      ...paging,
+      result: z.enum(RUN_RESULTS).optional(),
+      trigger: z.enum(RUN_TRIGGERS).optional(),
+      from: dateTime.optional().openapi({ description: "Queued at or after (UTC, ISO 8601)" }),
+      to: dateTime.optional().openapi({ description: "Queued before (UTC, ISO 8601)" }),
+    }),
     answers: {
       200: { description: "A page of runs", body: z.object({ runs: z.array(run), _links: listLinks }) },
       400: e400,
@@ -739,6 +941,7 @@ export function buildOpenApiDocument(version: string): ReturnType<OpenApiGenerat
           {
             description: a.description,
             ...(a.body ? { content: { "application/json": { schema: a.body } } } : {}),
+            ...(a.text ? { content: { "text/plain": { schema: { type: "string" as const } } } } : {}),
           },
         ]),
       ),
