@@ -41,6 +41,7 @@ import {
   GeometryStreamBuilder,
   IModel,
   type PhysicalElementProps,
+  Placement3d,
   QueryBinder,
   QueryRowFormat,
   type RepositoryLinkProps,
@@ -871,7 +872,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
 
   warnings.push(...tally.toWarnings());
   const own = { notWritten: notWritten.toList(), warnings: [...warnings], content: contentRecord(content) };
-  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel, modelCentre(db, modelId));
+  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel, await modelCentre(db, modelId));
   warnings.push(...geo.warnings);
 
   // Idempotency record + file label/url refresh, in the same transaction.
@@ -1113,10 +1114,30 @@ function contentRecord(content: ContentTallies): ContentRecord {
 }
 
 /**
- * Centre of the extents of the file's elements (iModel coordinates, metres), where its georeference is evaluated
- * (./georef module notes: models drawn in grid coordinates); the origin when the model has no geometry.
+ * Centre of the extents of the file's elements with geometry (iModel coordinates, metres), where its georeference is
+ * evaluated (./georef module notes: models drawn in grid coordinates). Elements without geometry (spatial structure
+ * elements and products without a body: a placement and an empty box) do not count: in a model drawn in grid
+ * coordinates they sit at the engineering origin, far from the geometry. Without any geometry: the centre of the
+ * model's extents, else the origin.
  */
-function modelCentre(db: StandaloneDb, modelId: Id64String): Point3d {
+async function modelCentre(db: StandaloneDb, modelId: Id64String): Promise<Point3d> {
+  const rows = await queryRows(
+    db,
+    "SELECT Origin, Yaw, Pitch, Roll, BBoxLow, BBoxHigh FROM bis.GeometricElement3d WHERE Model.Id=? AND GeometryStream IS NOT NULL",
+    [modelId],
+  );
+  type Xyz = { X: number; Y: number; Z: number };
+  const xyz = (p: Xyz): [number, number, number] => [p.X, p.Y, p.Z];
+  const range = Range3d.createNull();
+  for (const [origin, yaw, pitch, roll, low, high] of rows as [Xyz, number, number, number, Xyz, Xyz][])
+    range.extendRange(
+      Placement3d.fromJSON({
+        origin: xyz(origin),
+        angles: { yaw, pitch, roll },
+        bbox: { low: xyz(low), high: xyz(high) },
+      }).calculateRange(),
+    );
+  if (!range.isNull) return range.center;
   try {
     const extents = db.models.getModel<GeometricModel>(modelId).queryExtents();
     if (!extents.isNull) return extents.center;
