@@ -725,7 +725,7 @@ export function drawingProperties(e: IEntity, ex: Extras, layer: string, color: 
   const lineweight =
     weight === undefined || special[weight] !== undefined
       ? drawing("Lineweight", { text: special[weight ?? -1] })
-      : drawing("Lineweight", { number: weight * 1e-5, text: String(weight * 1e-5), unit: "m" });
+      : drawing("Lineweight", { number: weight / 1e5, text: String(weight / 1e5), unit: "m" });
   const out: PropertyValue[] = [
     drawing("Layer", { text: layer }),
     drawing("Color", { text: color }),
