@@ -638,6 +638,51 @@ describe("ECSQL on the content", () => {
         ),
       ).toEqual([["Level 2 (renamed)"]]);
     });
+    text = lines.join("\n");
+  });
+
+  it("a building that became a site is replaced, and keeps its storeys and what they contain", SLOW, async () => {
+    const building = "2WHGqGo$94MQQuyvGRV2gt";
+    const changed = text.replace(
+      `#123= IFCBUILDING('${building}',#42,'',$,$,#33,$,'',.ELEMENT.,$,$,#119);`,
+      `#123= IFCSITE('${building}',#42,'',$,$,#33,$,'',.ELEMENT.,$,$,$,$,#119);`,
+    );
+    expect(changed).not.toBe(text);
+    const snapshot = () =>
+      withReadonly(bimPath(), async (db) => ({
+        identifiers: (
+          await query(db, "SELECT Identifier FROM BisCore.ExternalSourceAspect WHERE Kind = 'Element' ORDER BY 1")
+        ).map((r) => r[0]),
+        containment: await query(
+          db,
+          `SELECT a.Identifier, b.Identifier FROM ImodelSync.SpatialStructureElementContainsElements r
+             JOIN BisCore.ExternalSourceAspect a ON a.Element.Id = r.SourceECInstanceId AND a.Kind = 'Element'
+             JOIN BisCore.ExternalSourceAspect b ON b.Element.Id = r.TargetECInstanceId AND b.Kind = 'Element'
+            ORDER BY 1, 2`,
+        ),
+        storeys: await query(
+          db,
+          `SELECT s.UserLabel, ec_classname(p.ECClassId, 's:c'), a.Identifier FROM ImodelSync.FacilityPart s
+             JOIN bis.Element p ON p.ECInstanceId = s.Parent.Id
+             JOIN BisCore.ExternalSourceAspect a ON a.Element.Id = p.ECInstanceId AND a.Kind = 'Element'
+            ORDER BY s.UserLabel`,
+        ),
+      }));
+    const before = await snapshot();
+    expect(before.storeys).toEqual([
+      ["Level 2 (renamed)", "ImodelSync:Facility", building],
+      ["标高 1", "ImodelSync:Facility", building],
+    ]);
+    expect(before.containment.length).toBeGreaterThan(20);
+    const r = await write(changed, "run-6");
+    expect(r).toMatchObject({ inserted: 0, updated: 1, deleted: 0 });
+    const after = await snapshot();
+    expect(after.identifiers).toEqual(before.identifiers);
+    expect(after.containment).toEqual(before.containment);
+    expect(after.storeys).toEqual([
+      ["Level 2 (renamed)", "ImodelSync:Site", building],
+      ["标高 1", "ImodelSync:Site", building],
+    ]);
   });
 });
 

@@ -815,10 +815,25 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     let elementId: Id64String;
     if (prior && prior.className !== undefined && prior.className !== classFullName) {
       // Another BIS class (e.g. an IfcBeam that became an IfcSpace): a class cannot change in place, so the element
-      // is replaced (a new element id); counted as updated.
+      // is replaced (a new element id); counted as updated. What it aggregates and contains moves to the new element
+      // (deleting it would take its children and its containment relationships with it).
+      const children = db.elements.queryChildren(prior.elementId);
+      for (const child of children)
+        db.elements.updateElement({ ...db.elements.getElementProps(child), parent: undefined });
+      const contained = (await queryRows(
+        db,
+        "SELECT TargetECInstanceId FROM ImodelSync.SpatialStructureElementContainsElements WHERE SourceECInstanceId=?",
+        [prior.elementId],
+      )) as [Id64String][];
       db.elements.deleteElement(prior.elementId);
       elementId = db.elements.insertElement(props as unknown as PhysicalElementProps);
       db.elements.insertAspect(elementAspect(e, elementId, input.contentHash));
+      for (const child of children)
+        db.elements.updateElement({
+          ...db.elements.getElementProps(child),
+          parent: { id: elementId, relClassName: AGGREGATES_CLASS },
+        });
+      for (const [target] of contained) insertContainment(db, elementId, target);
       counts.updated++;
     } else if (prior) {
       elementId = prior.elementId;
