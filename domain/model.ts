@@ -95,6 +95,28 @@ export interface TaskItems {
   read: number;
   written: { inserted: number; updated: number; unchanged: number };
   notWritten: NotWrittenItems[];
+  /**
+   * Property values and quantities of the file's elements and definitions: `read` = `written` + the sum of
+   * `notWritten[].count` (`written`: held by the iModel after the write, unchanged ones included). Absent on tasks
+   * recorded before property data was synchronized.
+   */
+  properties?: ContentTally;
+  /** Relationships of the file's elements (spatial containment and aggregation, type, material uses); same rule. */
+  relationships?: ContentTally;
+  /** Types and materials (definitions): `read` = inserted + updated + unchanged + the sum of `notWritten[].count`. */
+  definitions?: {
+    read: number;
+    written: { inserted: number; updated: number; unchanged: number };
+    deleted: number;
+    notWritten: NotWrittenItems[];
+  };
+}
+
+/** Read, written and not written (by reason) of one kind of content of a file (see {@link TaskItems}). */
+export interface ContentTally {
+  read: number;
+  written: number;
+  notWritten: NotWrittenItems[];
 }
 
 /** Where an iModel lives. Only local `.bim` files in the embedded default. */

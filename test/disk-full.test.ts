@@ -249,7 +249,7 @@ describe.skipIf(problem !== undefined)("a full disk", () => {
     );
     expect(run.result).toBe("Success");
     const task = run.jobs[0].tasks.find((t: any) => t.path === STRUCTURAL);
-    expect(task).toMatchObject({ state: "Completed", result: "Success", elements: { inserted: 116 } });
+    expect(task).toMatchObject({ state: "Completed", result: "Success", elements: { inserted: 120 } });
     expect(task.reason).toBeUndefined();
     expect(task.attempts).toBeGreaterThanOrEqual(2);
     expect(supervisor("worker").restarts).toBe("0");

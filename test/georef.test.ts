@@ -369,7 +369,12 @@ describe("parseIfc georeference", () => {
       expect(w[0].message).toContain("no-epsg.ifc");
       expect(w[0].message).toContain("ETRS89 / UTM zone 32N");
       expect(w[0].message).toContain("EPSG");
-      expect(p.elements).toHaveLength(1);
+      expect(p.elements.map((e) => e.className).sort()).toEqual([
+        "IfcBuilding",
+        "IfcBuildingElementProxy",
+        "IfcBuildingStorey",
+        "IfcSite",
+      ]); // the proxy and the spatial structure
     },
   );
 
@@ -564,7 +569,7 @@ describe("any EPSG projected CRS from the dataset (georef fixtures)", () => {
 
       const bim = path.join(tmp, "grid.bim");
       const r = await writeSourceFile(input(bim, "grid", parsed));
-      expect(r).toMatchObject({ inserted: 3, georeference: "set", warnings: [], crs: { epsg: 2056 } });
+      expect(r).toMatchObject({ inserted: 6, georeference: "set", warnings: [], crs: { epsg: 2056 } }); // and 3 spatial
       const rows = await originsOf(bim);
       expect(rows).toHaveLength(3);
       const reference = proj4(EPSG_2056, "WGS84");
@@ -628,7 +633,7 @@ describe("writeSourceFile georeference", () => {
       bimPath = path.join(tmp, "utm.bim");
       utm = await parseIfc(UTM);
       const r = await writeSourceFile(input(bimPath, "utm", utm));
-      expect(r).toMatchObject({ inserted: 1, georeference: "set", warnings: [] });
+      expect(r).toMatchObject({ inserted: 4, georeference: "set", warnings: [] }); // the proxy and 3 spatial
 
       // survey point: engineering (0,0,0) ↔ E 458657.3, N 5438232.25
       const expected = tmInverse(UTM32_ETRS89, SURVEY.e, SURVEY.n);

@@ -51,6 +51,13 @@ function expectAccounted(t: any): void {
     updated: t.elements.updated,
     unchanged: t.elements.unchanged,
   });
+  // property values and relationships have their own tally, with the same rule
+  for (const kind of ["properties", "relationships"] as const) {
+    const tally = t.items[kind];
+    expect(tally, `${t.path} ${kind}`).toBeDefined();
+    const missing = tally.notWritten.reduce((n: number, g: any) => n + g.count, 0);
+    expect(tally.written + missing, `${t.path} ${kind}`).toBe(tally.read);
+  }
 }
 
 /** Elements of the iModel with their provenance identifier, element id and LastMod. */
@@ -96,20 +103,16 @@ describe("an incomplete file never deletes data", () => {
 
     const first = await run(connection.id);
     expect(first.run.result).toBe("Success");
-    expect(first.tasks[0].elements).toEqual({ inserted: 3, updated: 0, deleted: 0, unchanged: 0 });
+    // the wall, the slab and the column, and the site, building and storey that hold them
+    expect(first.tasks[0].elements).toEqual({ inserted: 6, updated: 0, deleted: 0, unchanged: 0 });
     expect(first.tasks[0].items).toEqual({
       read: 6,
-      written: { inserted: 3, updated: 0, unchanged: 0 },
-      notWritten: [
-        { code: "SpatialStructureElement", className: "IfcSite", count: 1, examples: ["3KAJXYr6$SN02GET5om766"] },
-        {
-          code: "SpatialStructureElement",
-          className: "IfcBuildingStorey",
-          count: 1,
-          examples: ["2LaUdwdwGM9HIzcHgXhx5G"],
-        },
-        { code: "SpatialStructureElement", className: "IfcBuilding", count: 1, examples: ["2ZliDgwAdtBUPmbdeqern$"] },
-      ],
+      written: { inserted: 6, updated: 0, unchanged: 0 },
+      notWritten: [],
+      properties: { read: 0, written: 0, notWritten: [] },
+      // the three elements contained in the storey, the storey in the building, the building in the site
+      relationships: { read: 5, written: 5, notWritten: [] },
+      definitions: { read: 0, written: { inserted: 0, updated: 0, unchanged: 0 }, deleted: 0, notWritten: [] },
     });
     const before = await elementsOf(iModel.bim);
     expect(Object.keys(before)).toHaveLength(3);
@@ -140,7 +143,7 @@ describe("an incomplete file never deletes data", () => {
     fs.writeFileSync(file, fs.readFileSync(I("model_rev1.ifc"), "latin1").replace("'Slab'", "'Slab (revised)'"));
     const next = await run(connection.id);
     expect(next.run.result).toBe("Success");
-    expect(next.tasks[0].elements).toEqual({ inserted: 0, updated: 1, deleted: 0, unchanged: 2 });
+    expect(next.tasks[0].elements).toEqual({ inserted: 0, updated: 1, deleted: 0, unchanged: 5 });
     expectAccounted(next.tasks[0]);
     const after = await elementsOf(iModel.bim);
     expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
@@ -179,7 +182,7 @@ describe("an incomplete file never deletes data", () => {
     expect(done.result).toBe("Success");
     expect(task.attempts).toBeGreaterThanOrEqual(2);
     expect(task).not.toHaveProperty("reason");
-    expect(task.elements.inserted).toBe(3);
+    expect(task.elements.inserted).toBe(6); // 3 proxies, the site, the building and the storey
     expectAccounted(task);
   });
 });
@@ -192,9 +195,9 @@ describe("the deletion guard", () => {
     const iModel = await newIModel("guard");
     const connection = await connect(iModel.id, source, ["proxies.ifc"], "guard");
     expect(connection.deletionGuard).toEqual({ enabled: true, fraction: 0.5, minElements: 10 });
-    expect((await run(connection.id)).tasks[0].elements.inserted).toBe(20);
+    expect((await run(connection.id)).tasks[0].elements.inserted).toBe(23); // and the site, building and storey
 
-    // 15 of 20 would be deleted: held, nothing written
+    // 15 of 23 would be deleted: held, nothing written
     fs.writeFileSync(file, proxiesIfc(5));
     const before = await elementsOf(iModel.bim);
     const held = await run(connection.id);
@@ -203,7 +206,7 @@ describe("the deletion guard", () => {
     const task = held.tasks[0];
     expect(task.error.code).toBe("DeletionGuard");
     expect(task.error.message).toMatch(
-      /^proxies\.ifc: writing it would delete 15 of the 20 elements it has in the iModel \(75 %\); the connection's deletion guard holds a file that would lose more than 50 % of its elements and at least 10\. Nothing of the file was written\./,
+      /^proxies\.ifc: writing it would delete 15 of the 23 elements it has in the iModel \(65\.2 %\); the connection's deletion guard holds a file that would lose more than 50 % of its elements and at least 10\. Nothing of the file was written\./,
     );
     expect(task.error.message).toContain('{"confirmDeletions": true}');
     expect(task.elements).toEqual({ inserted: 0, updated: 0, deleted: 0, unchanged: 0 });
@@ -213,7 +216,7 @@ describe("the deletion guard", () => {
     const confirmed = await run(connection.id, { confirmDeletions: true });
     expect(confirmed.run.result).toBe("Success");
     expect(confirmed.run.confirmDeletions).toBe(true);
-    expect(confirmed.tasks[0].elements).toMatchObject({ deleted: 15, unchanged: 5 });
+    expect(confirmed.tasks[0].elements).toMatchObject({ deleted: 15, unchanged: 8 });
     expectAccounted(confirmed.tasks[0]);
 
     // configurable: at least 100 deletions before it holds
@@ -275,7 +278,7 @@ describe("classes the reader does not know", () => {
     const connection = await connect(iModel.id, source, ["mixed.ifc"], "mixed");
     const { run: r, tasks } = await run(connection.id);
     expect(r.result).toBe("Success");
-    expect(tasks[0].elements.inserted).toBe(1);
+    expect(tasks[0].elements.inserted).toBe(4); // the proxy, the site, the building and the storey
     expect(tasks[0].warnings).toContainEqual(
       expect.objectContaining({ code: "UnsupportedEntityType", target: "IfcRail", count: 1, examples: ["#100"] }),
     );

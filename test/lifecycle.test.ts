@@ -60,15 +60,24 @@ const fileId = (connection: any, p: string) => connection.sourceFiles.find((f: a
 
 /** Everything provenance-bearing in the iModel, by connection (RepositoryLink code `${connectionId}/${fileId}`). */
 async function inventory(bim: string) {
+  // elements (physical and spatial, Kind "Element") and definitions (types and materials, Kind "Definition")
   const elements = await ecsql(
     bim,
-    `SELECT e.ECInstanceId id, e.LastMod lastMod, a.Identifier identifier, l.CodeValue link
-       FROM Generic.PhysicalObject e
-       JOIN BisCore.ExternalSourceAspect a ON a.Element.Id = e.ECInstanceId AND a.Kind = 'Element'
+    `SELECT e.ECInstanceId id, e.LastMod lastMod, a.Identifier identifier, l.CodeValue link, a.Kind kind
+       FROM bis.Element e
+       JOIN BisCore.ExternalSourceAspect a ON a.Element.Id = e.ECInstanceId AND a.Kind IN ('Element', 'Definition')
        JOIN BisCore.RepositoryLink l ON l.ECInstanceId = a.Scope.Id
       ORDER BY e.ECInstanceId`,
   );
-  const allElements = await ecsql(bim, "SELECT COUNT(*) n FROM Generic.PhysicalObject");
+  // every element a sync may write, with or without provenance
+  let elementCount = (await ecsql(bim, "SELECT COUNT(*) n FROM bis.GeometricElement3d"))[0].n as number;
+  for (const cls of ["Generic.PhysicalType", "ImodelSync.Material"]) {
+    try {
+      elementCount += (await ecsql(bim, `SELECT COUNT(*) n FROM ${cls}`))[0].n as number;
+    } catch {
+      // an iModel nothing was written to has no ImodelSync schema yet
+    }
+  }
   const aspects = await ecsql(
     bim,
     "SELECT ECInstanceId id, Kind kind, Identifier identifier FROM BisCore.ExternalSourceAspect ORDER BY ECInstanceId",
@@ -90,7 +99,7 @@ async function inventory(bim: string) {
     bim,
     "SELECT CodeValue code FROM BisCore.Subject WHERE Parent.Id IS NOT NULL ORDER BY CodeValue",
   );
-  return { elements, elementCount: allElements[0].n as number, aspects, links, sources, partitions, models, subjects };
+  return { elements, elementCount, aspects, links, sources, partitions, models, subjects };
 }
 
 /** The part of an inventory that belongs to one connection. */
@@ -226,9 +235,9 @@ describe("delete with deleteData", () => {
     const mine = of(before, a.id);
     for (const t of tasks) {
       const link = mine.links.find((l) => l.url === t.path)!;
-      expect(t.elements.deleted).toBe(mine.elements.filter((e) => e.link === link.code).length);
+      expect(t.elements.deleted).toBe(mine.elements.filter((e) => e.link === link.code && e.kind === "Element").length);
     }
-    expect(tasks.find((t: any) => t.path === "s.ifc").elements.deleted).toBe(116);
+    expect(tasks.find((t: any) => t.path === "s.ifc").elements.deleted).toBe(120);
   });
 
   it("leaves no element, aspect, model, ExternalSource, RepositoryLink or Subject of the removed files", async () => {
@@ -251,7 +260,8 @@ describe("delete with deleteData", () => {
     expect(of(after, b.id)).toEqual(of(before, b.id));
     expect(after.aspects).toEqual(before.aspects.filter((x) => after.aspects.some((y) => y.id === x.id)));
     expect(after.aspects.length).toBe(
-      before.aspects.length - (of(before, a.id).elements.length + 2 /* links */ + 2) /* models */,
+      before.aspects.length -
+        (of(before, a.id).elements.length + 2 /* links */ + 2 /* models */ + 2) /* definition models */,
     );
   });
 
@@ -262,7 +272,7 @@ describe("delete with deleteData", () => {
     const again = await connect(iModel.id, source, ["s.ifc"], "structural again");
     const run = await sync(again.id);
     expect(run.result).toBe("Success");
-    expect(tasksOf(run)[0].elements.inserted).toBe(116);
+    expect(tasksOf(run)[0].elements.inserted).toBe(120);
   });
 });
 
@@ -494,10 +504,10 @@ describe("cancel", () => {
     expect(done.length).toBeGreaterThan(0);
     expect(cancelled.length).toBeGreaterThan(0);
     expect(done.length + cancelled.length).toBe(names.length);
-    // Whole files only: each synchronized file has all of its 116 elements, the others none.
+    // Whole files only: each synchronized file has all of its 120 elements and 42 types and materials, the others none.
     const inv = await inventory(iModel.bim);
     expect(inv.links.map((l) => l.url).sort()).toEqual(done.map((t: any) => t.path).sort());
-    for (const link of inv.links) expect(inv.elements.filter((e) => e.link === link.code)).toHaveLength(116);
+    for (const link of inv.links) expect(inv.elements.filter((e) => e.link === link.code)).toHaveLength(120 + 42);
 
     const again = await http("POST", `/connections/${c.id}/runs/${runId}/cancel`);
     expect(again.status).toBe(409);
@@ -507,7 +517,7 @@ describe("cancel", () => {
     const results = Object.fromEntries(tasksOf(next).map((t: any) => [t.path, t.result]));
     for (const t of done) expect(results[t.path]).toBe("Skipped");
     for (const t of cancelled) expect(results[t.path]).toBe("Success");
-    expect((await inventory(iModel.bim)).elementCount).toBe(116 * names.length);
+    expect((await inventory(iModel.bim)).elementCount).toBe((120 + 42) * names.length);
   });
 
   it("cancels a queued run at once; refuses unknown runs and delete jobs", async () => {
@@ -689,7 +699,7 @@ describe("a worker killed during a delete job", () => {
     expect((await sync(keep.id)).result).toBe("Success");
     expect((await sync(c.id)).result).toBe("Success");
     const before = await inventory(iModel.bim);
-    expect(of(before, c.id).elements).toHaveLength(116 * names.length);
+    expect(of(before, c.id).elements.filter((e) => e.kind === "Element")).toHaveLength(120 * names.length);
 
     const del = await http("DELETE", `/connections/${c.id}?mode=deleteData`);
     expect(del.status).toBe(202);
@@ -708,7 +718,7 @@ describe("a worker killed during a delete job", () => {
     expect(tasksOf(run).map((t: any) => t.result)).toEqual(names.map(() => "Success"));
     // Each file's count, also for a file removed just before the kill but not yet recorded (the removal records its
     // counts in the iModel; test/crash-recovery.test.ts kills the worker exactly there).
-    expect(tasksOf(run).map((t: any) => t.elements.deleted)).toEqual(names.map(() => 116));
+    expect(tasksOf(run).map((t: any) => t.elements.deleted)).toEqual(names.map(() => 120));
     const after = await inventory(iModel.bim);
     expect(of(after, c.id)).toEqual({ elements: [], links: [], sources: [], partitions: [], subjects: [] });
     expect(of(after, keep.id)).toEqual(of(before, keep.id));

@@ -35,6 +35,9 @@ const HVAC_PATH = "models/hvac.ifc";
 const ARCH_PATH = "arch/architecture.ifc";
 
 const REPOSITORY_MODEL = new Set([IModel.repositoryModelId]);
+/** Definition models and partitions every iModel has (the dictionary model and the like), before any file's. */
+const IMODEL_DEFINITION_MODELS = 2;
+const IMODEL_DEFINITION_PARTITIONS = 1;
 
 let tmp: string;
 let bimPath: string;
@@ -64,6 +67,9 @@ interface Snapshot {
   aspects: Map<string, string>;
   models: Map<string, string>;
   props: string;
+  /** Property values (ImodelSync.PropertyValue aspects) and link-table relationships, row for row. */
+  propertyValues: Map<string, string>;
+  relationships: Map<string, string>;
 }
 
 async function snapshot(file: string): Promise<Snapshot> {
@@ -88,6 +94,18 @@ async function snapshot(file: string): Promise<Snapshot> {
           "SELECT ECInstanceId, ECClassId, ModeledElement.Id, ParentModel.Id, LastMod, IsPrivate FROM bis.Model ORDER BY ECInstanceId",
         ),
       ),
+      propertyValues: byId(
+        await query(
+          db,
+          "SELECT ECInstanceId, Element.Id, SetName, Name, ItemIndex, TextValue, NumberValue FROM ImodelSync.PropertyValue ORDER BY ECInstanceId",
+        ),
+      ),
+      relationships: byId(
+        await query(
+          db,
+          "SELECT ECInstanceId, ECClassId, SourceECInstanceId, TargetECInstanceId FROM bis.ElementRefersToElements ORDER BY ECInstanceId",
+        ),
+      ),
       props: JSON.stringify(
         ["Units", "Extents", "DgnGCS"].map((name) => [
           name,
@@ -104,6 +122,13 @@ function without(m: Map<string, string>, ids: Set<string>): Map<string, string> 
 
 const COUNTED = [
   "Generic.PhysicalObject",
+  "ImodelSync.SpatialStructureElement",
+  "Generic.PhysicalType",
+  "ImodelSync.Material",
+  "ImodelSync.PropertyValue",
+  "bis.ElementRefersToElements",
+  "BisCore.DefinitionModel",
+  "BisCore.DefinitionPartition",
   "BisCore.ExternalSourceAspect",
   "BisCore.RepositoryLink",
   "BisCore.ExternalSource",
@@ -126,9 +151,14 @@ async function counts(file: string): Promise<Record<string, number>> {
 interface FileIds {
   link: string;
   source: string;
-  partition: string;
+  /** The file's physical partition and its definition partition (types and materials). */
+  partitions: string[];
+  /** Elements (physical and spatial) and definitions (types and materials), by their provenance. */
   elements: string[];
+  definitions: string[];
   aspects: string[];
+  propertyValues: string[];
+  relationships: string[];
 }
 
 async function fileIds(file: string, connectionId: string, sourceFileId: string): Promise<FileIds> {
@@ -139,23 +169,40 @@ async function fileIds(file: string, connectionId: string, sourceFileId: string)
     const [[source]] = (await query(db, "SELECT ECInstanceId FROM BisCore.ExternalSource WHERE Repository.Id=?", [
       link,
     ])) as string[][];
-    const [[partition]] = (await query(
-      db,
-      "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model'",
-      [link],
-    )) as string[][];
-    const elements = (
-      (await query(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element'", [
+    const partitions = (
+      (await query(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model'", [
         link,
       ])) as string[][]
     ).map((r) => r[0]);
-    const owners = new Set([link, partition, ...elements]);
+    const byKind = async (kind: string) =>
+      (
+        (await query(db, "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?", [
+          link,
+          kind,
+        ])) as string[][]
+      ).map((r) => r[0]);
+    const elements = await byKind("Element");
+    const definitions = await byKind("Definition");
+    const owners = new Set([link, ...partitions, ...elements, ...definitions]);
     const aspects = (
       (await query(db, "SELECT ECInstanceId, Element.Id FROM BisCore.ExternalSourceAspect")) as string[][]
     )
       .filter((r) => owners.has(r[1]))
       .map((r) => r[0]);
-    return { link, source, partition, elements, aspects };
+    const propertyValues = (
+      (await query(db, "SELECT ECInstanceId, Element.Id FROM ImodelSync.PropertyValue")) as string[][]
+    )
+      .filter((r) => owners.has(r[1]))
+      .map((r) => r[0]);
+    const relationships = (
+      (await query(
+        db,
+        "SELECT ECInstanceId, SourceECInstanceId, TargetECInstanceId FROM bis.ElementRefersToElements",
+      )) as string[][]
+    )
+      .filter((r) => owners.has(r[1]) || owners.has(r[2]))
+      .map((r) => r[0]);
+    return { link, source, partitions, elements, definitions, aspects, propertyValues, relationships };
   });
 }
 
@@ -164,7 +211,7 @@ async function elementStates(file: string, connectionId: string, sourceFileId: s
   return withDb(file, async (db) => {
     const rows = await query(
       db,
-      `SELECT a.Identifier, e.ECInstanceId, e.LastMod FROM Generic.PhysicalObject e
+      `SELECT a.Identifier, e.ECInstanceId, e.LastMod FROM bis.GeometricElement3d e
          JOIN BisCore.ExternalSourceAspect a ON a.Element.Id=e.ECInstanceId AND a.Kind='Element'
          JOIN BisCore.RepositoryLink l ON l.ECInstanceId=a.Scope.Id
         WHERE l.CodeValue=?`,
@@ -236,15 +283,32 @@ describe("removing a connection's data", () => {
     countsInitial = c;
     categoriesInitial = c["BisCore.SpatialCategory"];
     const total = written.get("structural")! + written.get("hvac")! + written.get("arch")!;
+    const files = [
+      await fileIds(bimPath, A, "structural"),
+      await fileIds(bimPath, A, "hvac"),
+      await fileIds(bimPath, B, "arch"),
+    ];
+    const definitions = files.reduce((n, f) => n + f.definitions.length, 0);
+    expect(definitions).toBe(42 + 2 + 10); // types and materials of the three files
     expect(c).toMatchObject({
-      "Generic.PhysicalObject": total,
-      "BisCore.ExternalSourceAspect": total + 3 * 2, // + per file: Kind Model + DocumentWithBeGuid
+      "Generic.PhysicalObject": 116 + 6 + 21,
+      "ImodelSync.SpatialStructureElement": 4 + 1 + 6,
+      "Generic.PhysicalType": definitions - (3 + 1 + 6),
+      "ImodelSync.Material": 3 + 1 + 6,
+      // per element and definition its provenance; per file: Kind Model (physical and definition) + DocumentWithBeGuid
+      "BisCore.ExternalSourceAspect": total + definitions + 3 * 3,
+      "ImodelSync.PropertyValue": files.reduce((n, f) => n + f.propertyValues.length, 0),
+      "bis.ElementRefersToElements": files.reduce((n, f) => n + f.relationships.length, 0),
       "BisCore.RepositoryLink": 3,
       "BisCore.ExternalSource": 3,
       "BisCore.PhysicalModel": 3,
       "BisCore.PhysicalPartition": 3,
+      "BisCore.DefinitionModel": IMODEL_DEFINITION_MODELS + 3,
+      "BisCore.DefinitionPartition": IMODEL_DEFINITION_PARTITIONS + 3,
       "BisCore.Subject": 3,
     });
+    expect(total).toBe(120 + 7 + 27);
+    expect(c["ImodelSync.PropertyValue"]).toBeGreaterThan(1500);
     expect(await listSourceFilesInIModel(bimPath, A)).toEqual([
       { sourceFileId: "hvac", path: HVAC_PATH },
       { sourceFileId: "structural", path: STRUCTURAL_PATH },
@@ -263,26 +327,52 @@ describe("removing a connection's data", () => {
       const before = await counts(bimPath);
 
       const r = await removeSourceFileData({ bimPath, connectionId: A, sourceFileId: "hvac", runId: "run-del-1" });
-      expect(r).toEqual({ found: true, path: HVAC_PATH, elementsDeleted: written.get("hvac"), modelsDeleted: 1 });
+      // elements and definitions (2) of its models; a physical and a definition model
+      expect(r).toEqual({
+        found: true,
+        path: HVAC_PATH,
+        elementsDeleted: written.get("hvac"),
+        modelsDeleted: 2,
+        definitionsDeleted: hvac.definitions.length,
+      });
+      expect(hvac.definitions).toHaveLength(2);
+      expect(hvac.propertyValues.length).toBeGreaterThan(0);
+      expect(hvac.relationships.length).toBeGreaterThan(0);
 
       const after = await counts(bimPath);
       expect(after).toEqual({
         ...before,
-        "Generic.PhysicalObject": before["Generic.PhysicalObject"] - written.get("hvac")!,
-        "BisCore.ExternalSourceAspect": before["BisCore.ExternalSourceAspect"] - written.get("hvac")! - 2,
+        "Generic.PhysicalObject": before["Generic.PhysicalObject"] - 6,
+        "ImodelSync.SpatialStructureElement": before["ImodelSync.SpatialStructureElement"] - 1,
+        "Generic.PhysicalType": before["Generic.PhysicalType"] - 1,
+        "ImodelSync.Material": before["ImodelSync.Material"] - 1,
+        "ImodelSync.PropertyValue": before["ImodelSync.PropertyValue"] - hvac.propertyValues.length,
+        "bis.ElementRefersToElements": before["bis.ElementRefersToElements"] - hvac.relationships.length,
+        "BisCore.ExternalSourceAspect": before["BisCore.ExternalSourceAspect"] - hvac.aspects.length,
         "BisCore.RepositoryLink": 2,
         "BisCore.ExternalSource": 2,
         "BisCore.PhysicalModel": 2,
         "BisCore.PhysicalPartition": 2,
+        "BisCore.DefinitionModel": IMODEL_DEFINITION_MODELS + 2,
+        "BisCore.DefinitionPartition": IMODEL_DEFINITION_PARTITIONS + 2,
       });
+      expect(hvac.aspects).toHaveLength(written.get("hvac")! + 2 + 3); // elements, definitions, 2 models, the link
       // Everything else is unchanged, row for row (ids, LastMod, codes, properties); categories are all still there.
-      const removedElements = new Set([hvac.link, hvac.source, hvac.partition, ...hvac.elements]);
+      const removedElements = new Set([
+        hvac.link,
+        hvac.source,
+        ...hvac.partitions,
+        ...hvac.elements,
+        ...hvac.definitions,
+      ]);
       const now = await snapshot(bimPath);
       expect(now.elements).toEqual(without(initial.elements, removedElements));
       expect(now.aspects).toEqual(without(initial.aspects, new Set(hvac.aspects)));
+      expect(now.propertyValues).toEqual(without(initial.propertyValues, new Set(hvac.propertyValues)));
+      expect(now.relationships).toEqual(without(initial.relationships, new Set(hvac.relationships)));
       // The repository model's LastMod follows the deletion of the link in it (set by core-backend); the row stays.
       expect(without(now.models, REPOSITORY_MODEL)).toEqual(
-        without(initial.models, new Set([hvac.partition, ...REPOSITORY_MODEL])),
+        without(initial.models, new Set([...hvac.partitions, ...REPOSITORY_MODEL])),
       );
       expect(now.models.has(IModel.repositoryModelId)).toBe(true);
       expect(after["BisCore.SpatialCategory"]).toBe(categoriesInitial);
@@ -353,7 +443,8 @@ describe("removing a connection's data", () => {
         found: true,
         path: STRUCTURAL_PATH,
         elementsDeleted: written.get("structural"),
-        modelsDeleted: 1,
+        modelsDeleted: 2,
+        definitionsDeleted: a1.definitions.length,
       });
       expect(await listSourceFilesInIModel(bimPath, A)).toEqual([]);
 
@@ -364,27 +455,41 @@ describe("removing a connection's data", () => {
       );
       expect(await removeConnectionSubject({ bimPath, connectionId: A })).toEqual({ found: true });
 
+      const b = await fileIds(bimPath, B, "arch");
       expect(await counts(bimPath)).toEqual({
         ...countsInitial,
-        "Generic.PhysicalObject": written.get("arch"),
-        "BisCore.ExternalSourceAspect": written.get("arch")! + 2,
+        "Generic.PhysicalObject": 21,
+        "ImodelSync.SpatialStructureElement": 6,
+        "Generic.PhysicalType": 4,
+        "ImodelSync.Material": 6,
+        "ImodelSync.PropertyValue": b.propertyValues.length,
+        "bis.ElementRefersToElements": b.relationships.length,
+        "BisCore.ExternalSourceAspect": written.get("arch")! + 10 + 3,
         "BisCore.RepositoryLink": 1,
         "BisCore.ExternalSource": 1,
         "BisCore.PhysicalModel": 1,
         "BisCore.PhysicalPartition": 1,
+        "BisCore.DefinitionModel": IMODEL_DEFINITION_MODELS + 1,
+        "BisCore.DefinitionPartition": IMODEL_DEFINITION_PARTITIONS + 1,
         "BisCore.Subject": 2, // root + B
       });
       // What went is exactly A (its Subject, and both files' links, sources, partitions and elements); every other row
       // (B's, the root Subject, the shared categories and their sub-categories, ...) is unchanged.
       const goneElements = new Set([
         subjectA,
-        ...[hvacIds, a1].flatMap((f) => [f.link, f.source, f.partition, ...f.elements]),
+        ...[hvacIds, a1].flatMap((f) => [f.link, f.source, ...f.partitions, ...f.elements, ...f.definitions]),
       ]);
       const now = await snapshot(bimPath);
       expect(now.elements).toEqual(without(initial.elements, goneElements));
       expect(now.aspects).toEqual(without(initial.aspects, new Set([...hvacIds.aspects, ...a1.aspects])));
+      expect(now.propertyValues).toEqual(
+        without(initial.propertyValues, new Set([...hvacIds.propertyValues, ...a1.propertyValues])),
+      );
+      expect(now.relationships).toEqual(
+        without(initial.relationships, new Set([...hvacIds.relationships, ...a1.relationships])),
+      );
       expect(without(now.models, REPOSITORY_MODEL)).toEqual(
-        without(initial.models, new Set([hvacIds.partition, a1.partition, ...REPOSITORY_MODEL])),
+        without(initial.models, new Set([...hvacIds.partitions, ...a1.partitions, ...REPOSITORY_MODEL])),
       );
       expect(await elementStates(bimPath, B, "arch")).toEqual(bInitial);
       await withDb(bimPath, async (db) => {

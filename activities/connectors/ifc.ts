@@ -8,7 +8,8 @@
  */
 import * as path from "node:path";
 import * as WebIFC from "web-ifc";
-import { elementChecksum } from "./checksum";
+import { definitionChecksum, elementChecksum } from "./checksum";
+import { IfcContentReader } from "./ifc-content";
 import { type Affine, IDENTITY, multiply } from "./shared/affine";
 import { bindConsoleToCaptures, CapturedMessages, captureOutput } from "./shared/console-capture";
 import { micro } from "./shared/numbers";
@@ -17,6 +18,7 @@ import { errorText, readSourceFile } from "./shared/source-file";
 import { cross, dot, normalize, type Vec3 } from "./shared/vector";
 import { NotWrittenTally } from "./shared/items";
 import { listed, plural, WarningTally } from "./shared/warnings";
+import { enumValue, ifcClassName, ifcSpelling, lengthUnitScale, num, ref, str } from "./ifc-lines";
 import { scanStep, type StepContent } from "./step-scan";
 import {
   type Georeference,
@@ -91,111 +93,6 @@ function closeLeakedModels(api: WebIFC.IfcAPI): void {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers for web-ifc line objects
 // ---------------------------------------------------------------------------------------------------------
-
-/** Numeric value of a web-ifc attribute (plain number, `{value}`, or REAL `{_representationValue}`). */
-function num(v: unknown): number | undefined {
-  if (typeof v === "number") return v;
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (typeof o.value === "number") return o.value;
-    if (typeof o._representationValue === "number") return o._representationValue;
-    if (typeof o._internalValue === "string") {
-      const n = Number.parseFloat(o._internalValue);
-      return Number.isFinite(n) ? n : undefined;
-    }
-  }
-  return undefined;
-}
-
-const IFC_ESCAPE = /\\(X2|X4|X|S|P[A-I]?)\\/;
-
-/** String value of a web-ifc attribute, with IFC escapes (\X2\…\X0\, \S\, \X\) decoded if still present. */
-function str(api: WebIFC.IfcAPI, v: unknown): string | undefined {
-  let s: unknown = v;
-  if (v && typeof v === "object") s = (v as { value?: unknown }).value;
-  if (typeof s !== "string") return undefined;
-  if (IFC_ESCAPE.test(s)) {
-    try {
-      const d: unknown = api.DecodeText(s);
-      if (typeof d === "string") s = d;
-    } catch {
-      // keep the raw text
-    }
-  }
-  return s as string;
-}
-
-function ref(v: unknown): number | undefined {
-  if (v && typeof v === "object" && (v as { type?: unknown }).type === WebIFC.REF) {
-    const id = (v as { value?: unknown }).value;
-    return typeof id === "number" ? id : undefined;
-  }
-  return typeof v === "number" ? v : undefined;
-}
-
-function enumValue(v: unknown): string | undefined {
-  if (v && typeof v === "object") {
-    const e = (v as { value?: unknown }).value;
-    return typeof e === "string" ? e.replace(/^\./, "").replace(/\.$/, "").toUpperCase() : undefined;
-  }
-  return typeof v === "string" ? v.replace(/\./g, "").toUpperCase() : undefined;
-}
-
-/** Upper-case IFC name -> real IFC spelling, from the schema classes web-ifc exports (e.g. IFCBEAM -> IfcBeam). */
-let classNameTable: Map<string, string> | undefined;
-
-function ifcClassName(api: WebIFC.IfcAPI, typeCode: number): string {
-  if (!classNameTable) {
-    classNameTable = new Map();
-    for (const schema of [WebIFC.IFC2X3, WebIFC.IFC4, WebIFC.IFC4X3] as unknown as Record<string, unknown>[]) {
-      for (const key of Object.keys(schema)) {
-        if (/^Ifc[A-Z]/.test(key) && typeof schema[key] === "function") classNameTable.set(key.toUpperCase(), key);
-      }
-    }
-  }
-  const raw = api.GetNameFromTypeCode(typeCode) ?? "";
-  return classNameTable.get(raw.toUpperCase()) ?? raw;
-}
-
-const SI_PREFIX: Record<string, number> = {
-  EXA: 1e18,
-  PETA: 1e15,
-  TERA: 1e12,
-  GIGA: 1e9,
-  MEGA: 1e6,
-  KILO: 1e3,
-  HECTO: 1e2,
-  DECA: 1e1,
-  DECI: 1e-1,
-  CENTI: 1e-2,
-  MILLI: 1e-3,
-  MICRO: 1e-6,
-  NANO: 1e-9,
-  PICO: 1e-12,
-  FEMTO: 1e-15,
-  ATTO: 1e-18,
-};
-
-/** Metres per unit of a length unit entity (IfcSIUnit or IfcConversionBasedUnit). */
-function lengthUnitScale(api: WebIFC.IfcAPI, modelId: number, unitId: number, depth = 0): number | undefined {
-  if (depth > 4) return undefined;
-  const u = api.GetLine(modelId, unitId);
-  if (!u) return undefined;
-  if (u.type === WebIFC.IFCSIUNIT) {
-    const prefix = enumValue(u.Prefix);
-    return prefix ? (SI_PREFIX[prefix] ?? 1) : 1;
-  }
-  if (u.type === WebIFC.IFCCONVERSIONBASEDUNIT || u.type === WebIFC.IFCCONVERSIONBASEDUNITWITHOFFSET) {
-    const mwuId = ref(u.ConversionFactor);
-    if (mwuId === undefined) return undefined;
-    const mwu = api.GetLine(modelId, mwuId);
-    const value = num(mwu?.ValueComponent);
-    const baseId = ref(mwu?.UnitComponent);
-    const base = baseId !== undefined ? lengthUnitScale(api, modelId, baseId, depth + 1) : 1;
-    return value !== undefined && base !== undefined ? value * base : undefined;
-  }
-  return undefined;
-}
 
 /** Metres per model length unit, from the IfcProject's unit assignment (1 when none is declared). */
 function projectLengthScale(api: WebIFC.IfcAPI, modelId: number, warnings: TaskWarning[]): number {
@@ -657,12 +554,6 @@ function hasBodyRepresentation(
   return false;
 }
 
-/** IFC spelling of an upper-case STEP type name (`IFCRAIL` → `IfcRail`), or the name itself when unknown. */
-function ifcSpelling(api: WebIFC.IfcAPI, upper: string): string {
-  ifcClassName(api, WebIFC.IFCPROJECT); // fills the table
-  return classNameTable?.get(upper) ?? upper;
-}
-
 /**
  * Instances of entity types the file's schema does not define (e.g. an IFC4X3 class in a file that declares IFC4):
  * web-ifc ignores them, so they are found in the STEP scan. A complex instance counts when one of its types is unknown.
@@ -722,9 +613,8 @@ function parseOpenModel(
   }
 
   const known = new Set(api.GetIfcEntityList(modelId));
-  const spatial = new Set<number>();
-  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCSPATIALSTRUCTUREELEMENT, true)) spatial.add(id);
-  for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCSPACE, true)) spatial.delete(id);
+  const reader = new IfcContentReader(api, modelId);
+  const spatial = reader.spatialInstances();
   const openings = new Set<number>();
   for (const id of api.GetLineIDsWithType(modelId, WebIFC.IFCFEATUREELEMENTSUBTRACTION, true)) openings.add(id);
 
@@ -733,14 +623,10 @@ function parseOpenModel(
     const typeCode = api.GetLineType(modelId, id);
     if (!known.has(typeCode)) continue; // counted with the unknown types
     read++;
-    if (spatial.has(id) || openings.has(id)) {
-      // Spatial containers (site, building, storey, …) and voids are not elements (yet): accounted, not written.
+    if (openings.has(id)) {
+      // Voids are not elements: accounted, not written.
       const line = api.GetLine(modelId, id);
-      notWritten.add(
-        spatial.has(id) ? "SpatialStructureElement" : "OpeningElement",
-        ifcClassName(api, typeCode),
-        str(api, line?.GlobalId) || `#${id}`,
-      );
+      notWritten.add("OpeningElement", ifcClassName(api, typeCode), str(api, line?.GlobalId) || `#${id}`);
       continue;
     }
     products.push({ expressId: id, typeCode });
@@ -752,7 +638,8 @@ function parseOpenModel(
 
   const placementCache = new Map<number, Affine>();
   const seen = new Set<string>();
-  const elements: SourceElement[] = [];
+  const elements: Omit<SourceElement, "checksum">[] = [];
+  const expressIdOf = new Map<string, number>();
   for (const p of products) {
     const line = api.GetLine(modelId, p.expressId);
     const className = ifcClassName(api, p.typeCode);
@@ -795,21 +682,24 @@ function parseOpenModel(
       continue;
     } else {
       const placementId = ref(line?.ObjectPlacement);
-      if (placementId === undefined) {
+      if (placementId === undefined && spatial.has(p.expressId)) {
+        origin = [0, 0, 0]; // a spatial structure element is written for its place in the structure
+      } else if (placementId === undefined) {
         // neither geometry nor placement: nothing to place in the iModel
         notWritten.add("NoGeometryOrPlacement", className, globalId);
         continue;
-      }
-      try {
-        const w = worldPlacement(api, modelId, placementId, placementCache);
-        origin = [micro(w[3] * scale), micro(w[7] * scale), micro(w[11] * scale)];
-      } catch (e) {
-        warnings.push({
-          code: "PlacementProblem",
-          message: `${className} ${globalId}: placement not resolved (${errorText(e)}); origin set to 0,0,0`,
-          target: globalId,
-        });
-        origin = [0, 0, 0];
+      } else {
+        try {
+          const w = worldPlacement(api, modelId, placementId, placementCache);
+          origin = [micro(w[3] * scale), micro(w[7] * scale), micro(w[11] * scale)];
+        } catch (e) {
+          warnings.push({
+            code: "PlacementProblem",
+            message: `${className} ${globalId}: placement not resolved (${errorText(e)}); origin set to 0,0,0`,
+            target: globalId,
+          });
+          origin = [0, 0, 0];
+        }
       }
     }
 
@@ -820,19 +710,79 @@ function parseOpenModel(
     const tag = str(api, line?.Tag);
     if (tag) properties.tag = tag;
 
+    const kind = spatial.get(p.expressId);
+    if (kind) {
+      for (const [attribute, key] of [
+        ["LongName", "longName"],
+        ["Description", "description"],
+      ] as const) {
+        const v = str(api, line?.[attribute]);
+        if (v) properties[key] = v;
+      }
+      const elevation = num(line?.Elevation);
+      if (elevation !== undefined && p.typeCode === WebIFC.IFCBUILDINGSTOREY)
+        properties.elevation = micro(elevation * scale);
+    }
+
     const element: Omit<SourceElement, "checksum"> = { identifier: globalId, className, origin, meshes, properties };
     if (name !== undefined) element.name = name;
-    elements.push({ ...element, checksum: elementChecksum(element) });
+    if (kind) element.kind = kind;
+    expressIdOf.set(globalId, p.expressId);
+    elements.push(element);
   }
+
+  // Content: properties and quantities, container, type and materials of each element (./ifc-content).
+  const identifierOf = new Map<number, string>();
+  for (const e of elements) identifierOf.set(expressIdOf.get(e.identifier)!, e.identifier);
+  const relationships = { read: 0 };
+  for (const e of elements) {
+    const id = expressIdOf.get(e.identifier)!;
+    const c = reader.elementContent(id, spatial);
+    reader.countProperties(reader.setIdsOf(id), c.propertyValues.length);
+    if (c.propertyValues.length > 0) e.propertyValues = c.propertyValues;
+    if (c.container !== undefined) {
+      relationships.read++;
+      const target = identifierOf.get(c.container);
+      if (target !== undefined) e.container = target;
+      else
+        reader.relationshipNotWritten(
+          spatial.has(c.container) ? "TargetNotWritten" : "MissingReference",
+          "IfcRelContainedInSpatialStructure",
+          `${e.identifier} → #${c.container}`,
+        );
+    }
+    if (c.type !== undefined) {
+      relationships.read++;
+      const type = reader.typeIdentifier(c.type);
+      if (type === undefined)
+        reader.relationshipNotWritten("MissingReference", "IfcRelDefinesByType", `${e.identifier} → #${c.type}`);
+      else if (e.kind) reader.relationshipNotWritten("TypeOfSpatialElement", "IfcRelDefinesByType", e.identifier);
+      else e.type = type;
+    }
+    if (c.materials.length > 0) {
+      relationships.read += c.materials.length;
+      e.materials = c.materials;
+    }
+  }
+  relationships.read += reader.materialMisses; // material references that are not materials of the file
+  for (const d of reader.allDefinitions()) relationships.read += d.materials?.length ?? 0;
+  const definitions = reader.allDefinitions().map((d) => ({ ...d, checksum: definitionChecksum(d) }));
+  for (const d of definitions) reader.countProperties([], d.propertyValues?.length ?? 0);
   warnings.push(...tally.toWarnings());
   const georeference = readGeoreference(api, modelId, fileName, scale, warnings);
   const parsed: ParsedFile = {
     schema,
     connectorType: "IFC",
-    elements,
+    elements: elements.map((e) => ({ ...e, checksum: elementChecksum(e) })),
     warnings,
-    items: { read, notWritten: notWritten.toList() },
+    items: {
+      read,
+      notWritten: notWritten.toList(),
+      properties: { read: reader.propertiesRead, notWritten: reader.propertiesNotWritten.toList() },
+      relationships: { read: relationships.read, notWritten: reader.relationshipsNotWritten.toList() },
+    },
   };
+  if (definitions.length > 0) parsed.definitions = definitions;
   if (keep.length > 0) parsed.keep = keep;
   if (georeference) parsed.georeference = georeference;
   return parsed;

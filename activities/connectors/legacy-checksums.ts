@@ -1,5 +1,6 @@
 /**
- * The element checksums of the releases before checksum version 2, one per connector, FROZEN: they must give exactly
+ * The element checksums of earlier releases, FROZEN: version 2 (both connectors, {@link checksumV2}) and, before it,
+ * one per connector (no version mark). They must give exactly
  * the values those releases stored in the ExternalSourceAspects, so never change them (nor what they use here:
  * `canonicalJson`, `updateLittleEndian`, `micro`); `test/checksum-migration.test.ts` pins their output on the samples.
  * The writer compares with them only for aspects without a checksum version, then stores the current checksum
@@ -56,6 +57,65 @@ export function legacyDxfChecksum(e: ChecksumInput): string {
   hash.update(
     canonicalJson({
       v: 1,
+      className: e.className,
+      category: e.category ?? null,
+      name: e.name ?? null,
+      origin: e.origin.map(micro),
+      properties: e.properties ?? null,
+      meshes: e.meshes.length,
+      curves: curves.length,
+    }),
+  );
+  let size = 0;
+  for (const m of e.meshes) size += 7 + m.positions.length + m.indices.length;
+  for (const c of curves) size += c.kind === "linestring" ? 7 + c.points.length : 14;
+  if (size === 0) return hash.digest("hex");
+  const data = new Float64Array(size);
+  let k = 0;
+  const color = (c: RgbaColor | undefined) => {
+    for (let i = 0; i < 4; i++) data[k++] = c ? Math.round(c[i] * 1e6) + 0 : -1;
+  };
+  for (const m of e.meshes) {
+    data[k++] = 3;
+    data[k++] = m.positions.length / 3;
+    data[k++] = m.indices.length;
+    color(m.color);
+    for (let i = 0; i < m.positions.length; i++) data[k++] = Math.round(m.positions[i] * 1e6) + 0;
+    for (let i = 0; i < m.indices.length; i++) data[k++] = m.indices[i];
+  }
+  for (const c of curves) {
+    if (c.kind === "linestring") {
+      data[k++] = 1;
+      data[k++] = c.points.length / 3;
+      data[k++] = c.closed === true ? 1 : 0;
+      color(c.color);
+      for (let i = 0; i < c.points.length; i++) data[k++] = Math.round(c.points[i] * 1e6) + 0;
+    } else {
+      data[k++] = 2;
+      for (let i = 0; i < 3; i++) data[k++] = Math.round(c.center[i] * 1e6) + 0;
+      data[k++] = Math.round(c.radius * 1e6) + 0;
+      data[k++] = Math.round(c.startAngle * 1e9) + 0;
+      data[k++] = Math.round(c.sweepAngle * 1e9) + 0;
+      for (let i = 0; i < 3; i++) data[k++] = Math.round(c.normal[i] * 1e9) + 0;
+      color(c.color);
+    }
+  }
+  updateLittleEndian(hash, data);
+  return hash.digest("hex");
+}
+
+/**
+ * The element checksum of version 2 (both connectors, the releases before property data was synchronized): sha256
+ * (hex) of a JSON header (v 2, className, category or null, name or null, origin rounded to 1e-6, properties or null,
+ * mesh and curve counts; sorted keys), then the float64 little-endian array of `elementChecksum`'s geometry part.
+ * Aspects marked `checksumVersion: 2` hold it.
+ */
+export function checksumV2(e: ChecksumInput): string {
+  const hash = createHash("sha256");
+  const curves = e.curves ?? [];
+  hash.update(
+    canonicalJson({
+      v: 2,
       className: e.className,
       category: e.category ?? null,
       name: e.name ?? null,

@@ -93,6 +93,110 @@ export interface SourceElement {
   checksum: string;
   /** Extra source properties kept on the element (JSON-serialisable). */
   properties?: Record<string, unknown>;
+  /**
+   * What the element is in the iModel: `physical` (default; `Generic:PhysicalObject`) or one of the spatial structure
+   * classes of the project's schema (`Site`, `Facility`, `FacilityPart`, `Space`: `ImodelSync:<kind>`, spatial
+   * location elements; docs/architecture.md "Content: properties, spatial structure, types, materials").
+   */
+  kind?: ElementKind;
+  /**
+   * Identifier of the spatial structure element that holds this one: for a physical element the one that contains it
+   * (IFC `IfcRelContainedInSpatialStructure`), for a spatial element its aggregating parent (`IfcRelAggregates`).
+   */
+  container?: string;
+  /** Identifier of the element's type definition ({@link SourceDefinition} of kind `type`). */
+  type?: string;
+  /** The materials the element uses, in source order. */
+  materials?: MaterialUse[];
+  /** Property values and quantities, queryable as `ImodelSync.PropertyValue` aspects; in a canonical order. */
+  propertyValues?: PropertyValue[];
+}
+
+/** Spatial and physical element kinds (see {@link SourceElement.kind}). */
+export type ElementKind = "physical" | "Site" | "Facility" | "FacilityPart" | "Space";
+
+/**
+ * One property value or quantity of an element or a definition (an `ImodelSync.PropertyValue` aspect). Numbers are in
+ * the iModel's units: metres, square metres, cubic metres, kilograms, seconds, radians (`unit` names them); other
+ * measures keep the source's unit, named in `unit` when the source names one.
+ */
+export interface PropertyValue {
+  /** Property set or quantity set name (`Pset_WallCommon`, `Qto_WallBaseQuantities`); DXF: see the DXF connector. */
+  set: string;
+  /** `PropertySet`, `QuantitySet`; DXF: `Attributes`, `XData`, `Drawing`. */
+  setKind: string;
+  /** `Own` (the element's or definition's own) or `Type` (an element's, inherited from its type). */
+  source: "Own" | "Type";
+  /** Property or quantity name. */
+  name: string;
+  /**
+   * `Single`, `Enumerated`, `Bounded`, `List`, `Table` (property values); `Length`, `Area`, `Volume`, `Count`,
+   * `Weight`, `Time` (quantities); DXF `Text`, `Number`.
+   */
+  valueKind: string;
+  /** Position of the item in a list, enumeration or table (0-based); absent for single values. */
+  item?: number;
+  /** The value as text (numbers in the stored unit, booleans `true`/`false`); absent when the value is empty. */
+  text?: string;
+  /** The numeric value in `unit`; absent for text, booleans and empty values. */
+  number?: number;
+  /** Unit of `number` (and of `lower`/`upper`): `m`, `m²`, `m³`, `kg`, `s`, `rad`, or the source's unit name. */
+  unit?: string;
+  /** Bounded values: lower and upper bound. */
+  lower?: number;
+  upper?: number;
+  /** Table values: the defining value of the row (as text). */
+  defining?: string;
+}
+
+/** How an element uses a material. */
+export interface MaterialUse {
+  /** Identifier of the material ({@link SourceDefinition} of kind `material`). */
+  material: string;
+  /** `Material` (single), `Layer`, `Profile`, `Constituent`, `List`. */
+  usage: string;
+  /** Position in the layer, profile, constituent or material list (0-based). */
+  position: number;
+  /** Layer thickness in metres. */
+  thickness?: number;
+  /** Name of the layer, profile or constituent. */
+  partName?: string;
+  /** Category of the layer, profile or constituent (`LoadBearing`, …). */
+  category?: string;
+  /** Constituent fraction (0..1). */
+  fraction?: number;
+  /** Name of the layer, profile or constituent set. */
+  setName?: string;
+}
+
+/**
+ * A definition read from a source file: an element type (IFC `IfcTypeObject`: `Generic:PhysicalType`) or a material
+ * (IFC `IfcMaterial`: `ImodelSync:Material`), written in the file's definition model and referenced by elements.
+ */
+export interface SourceDefinition {
+  /** Provenance identifier, unique within the file among definitions (type GlobalId; `Material:<name>`). */
+  identifier: string;
+  kind: "type" | "material";
+  /** Source class (`IfcWallType`, `IfcMaterial`). */
+  className: string;
+  name?: string;
+  /** Extra source properties (JSON-serialisable). */
+  properties?: Record<string, unknown>;
+  propertyValues?: PropertyValue[];
+  /** Types: the materials of the type. */
+  materials?: MaterialUse[];
+  /** `definitionChecksum` of `checksum.ts`. */
+  checksum: string;
+}
+
+/**
+ * Counts of the property values (or the relationships) a connector read for the elements it returns and of those it
+ * could not turn into iModel data, by reason: `read` = written + the sum of `notWritten[].count` (the writer adds the
+ * written count and its own reasons).
+ */
+export interface ReadTally {
+  read: number;
+  notWritten: NotWrittenItems[];
 }
 
 /**
@@ -161,7 +265,16 @@ export interface ParsedFile {
    * The items the connector read (README "Synchronization": what an item is per format) and those it did not turn
    * into elements, by reason: `read` = `elements.length` + the sum of `notWritten[].count`.
    */
-  items: { read: number; notWritten: NotWrittenItems[] };
+  items: {
+    read: number;
+    notWritten: NotWrittenItems[];
+    /** Property values and quantities of the elements and definitions returned. */
+    properties?: ReadTally;
+    /** Relationships of the elements returned: containment and aggregation, type, material uses. */
+    relationships?: ReadTally;
+  };
+  /** Types and materials the elements refer to (IFC), written in the file's definition model. */
+  definitions?: SourceDefinition[];
   /**
    * Identifiers of items that are elements but could not be converted this time (e.g. geometry web-ifc could not
    * mesh): the writer leaves their elements in the iModel as they are, neither updated nor deleted.

@@ -8,8 +8,12 @@
  * - the `RepositoryLink` (repository model, code value `${connectionId}/${sourceFileId}`) with its ExternalSourceAspect
  *   Kind "DocumentWithBeGuid", and the `ExternalSource`(s) whose Repository is that link;
  * - the `PhysicalPartition` + `PhysicalModel` of the file (child of the connection's Subject, code value = file path),
- *   with its ExternalSourceAspect Kind "Model" (Scope = the link);
- * - the `Generic:PhysicalObject`s with an ExternalSourceAspect Kind "Element" scoped to the link;
+ *   with its ExternalSourceAspect Kind "Model" (Scope = the link), and the `DefinitionPartition` + `DefinitionModel`
+ *   of its types and materials (ExternalSourceAspect Kind "Model", identifier `${sourceFileId}#definitions`);
+ * - the elements with an ExternalSourceAspect Kind "Element" scoped to the link (`Generic:PhysicalObject`s and the
+ *   spatial structure elements of `ImodelSync`, children of their aggregating spatial element), with their
+ *   `ImodelSync:PropertyValue` aspects; their link-table relationships (containment, material uses, deleted by
+ *   core-backend with either end) go with them;
  * and, once no file of the connection is left, the connection's `Subject` (child of the root Subject, code value =
  * connectionId).
  *
@@ -40,6 +44,7 @@
  */
 import * as fs from "node:fs";
 import {
+  DefinitionModel,
   ExternalSource,
   ExternalSourceAspect,
   InformationPartitionElement,
@@ -83,11 +88,14 @@ export interface RemoveSourceFileResult {
   replayed?: boolean;
   /** The file path recorded in the iModel (RepositoryLink Url), when found. */
   path?: string;
-  /** Elements removed from the file's model(s) (source elements and anything else left in them), plus elements of the
-   * file found by provenance outside them; partitions, the link and the ExternalSource are not counted. */
+  /** Elements removed from the file's physical model (source elements, spatial structure elements and anything else
+   * left in it), plus elements of the file found by provenance outside it; definitions (types, materials), partitions,
+   * the link and the ExternalSource are not counted. */
   elementsDeleted: number;
-  /** PhysicalModels removed (0 or 1 with the writer's layout). */
+  /** Models removed: the file's PhysicalModel and, when it has types or materials, its DefinitionModel. */
   modelsDeleted: number;
+  /** Types and materials removed with the file's definition model (absent when nothing was removed). */
+  definitionsDeleted?: number;
 }
 
 /** What {@link removeConnectionSubject} needs. */
@@ -128,6 +136,7 @@ export interface RemovalRecord {
   path: string;
   elementsDeleted: number;
   modelsDeleted: number;
+  definitionsDeleted?: number;
   dateTime: string;
 }
 
@@ -329,11 +338,18 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
       const recorded = db.queryFilePropertyString(removalRecordOf(input.connectionId, input.sourceFileId));
       const record = recorded ? (JSON.parse(recorded) as RemovalRecord) : undefined;
       if (record?.runId !== input.runId) return none;
-      const { path, elementsDeleted, modelsDeleted } = record;
-      return { found: true, replayed: true, path, elementsDeleted, modelsDeleted };
+      const { path, elementsDeleted, modelsDeleted, definitionsDeleted } = record;
+      return {
+        found: true,
+        replayed: true,
+        path,
+        elementsDeleted,
+        modelsDeleted,
+        ...(definitionsDeleted !== undefined ? { definitionsDeleted } : {}),
+      };
     }
     const plan = await planFileRemoval(db, linkId, subjectId, input.sourceFileId);
-    const { filePath, partitions, models, elementsDeleted } = plan;
+    const { filePath, partitions, models, elementsDeleted, definitionsDeleted } = plan;
 
     // 1. elements (an element with an ancestor that is deleted too goes with it: deleting it again would throw).
     if (plan.topLevel.length > 0) db.elements.deleteElement(plan.topLevel);
@@ -360,13 +376,14 @@ export async function removeSourceFileData(input: RemoveSourceFileInput): Promis
       path: filePath,
       elementsDeleted,
       modelsDeleted,
+      definitionsDeleted,
       dateTime: new Date().toISOString(),
     };
     db.saveFileProperty(removalRecordOf(input.connectionId, input.sourceFileId), JSON.stringify(record));
     db.saveChanges(
       `imodel-sync run ${input.runId}: remove ${filePath} (-${elementsDeleted} elements, -${modelsDeleted} models)`,
     );
-    return { found: true, path: filePath, elementsDeleted, modelsDeleted };
+    return { found: true, path: filePath, elementsDeleted, modelsDeleted, definitionsDeleted };
   });
 }
 
@@ -381,8 +398,13 @@ interface FileRemovalPlan {
   elementRows: [Id64String, Id64String | undefined, Id64String][];
   /** Those without an ancestor among them (deleting these deletes the others). */
   topLevel: Id64String[];
-  /** Elements in the models plus the file's elements outside them: the count its delete task reports. */
+  /**
+   * Elements in the models (but the definition model's) plus the file's elements outside them: the count its delete
+   * task reports.
+   */
   elementsDeleted: number;
+  /** Types and materials in the file's definition model. */
+  definitionsDeleted: number;
   /** The ExternalSources whose Repository is the link. */
   sources: Id64String[];
 }
@@ -430,16 +452,18 @@ async function planFileRemoval(
   const modelSet = new Set(models);
 
   let elementsDeleted = 0;
-  for (const modelId of models)
-    elementsDeleted += countElementsIn(
-      await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [modelId]),
-    );
+  let definitionsDeleted = 0;
+  for (const modelId of models) {
+    const n = countElementsIn(await queryRows(db, "SELECT count(*) FROM bis.Element WHERE Model.Id=?", [modelId]));
+    if (db.models.getModelProps(modelId).classFullName === DefinitionModel.classFullName) definitionsDeleted += n;
+    else elementsDeleted += n;
+  }
   elementsDeleted += elementRows.filter(([, , modelId]) => !modelSet.has(modelId)).length;
   const topLevel = elementRows
     .filter(([id, parentId]) => !parentId || !hasAncestorIn(db, id, elementIds))
     .map(([id]) => id);
   const sources = [...db.queryEntityIds({ from: ExternalSource.classFullName, where: `Repository.Id=${linkId}` })];
-  return { filePath, partitions, models, elementRows, topLevel, elementsDeleted, sources };
+  return { filePath, partitions, models, elementRows, topLevel, elementsDeleted, definitionsDeleted, sources };
 }
 
 /**

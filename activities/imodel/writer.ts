@@ -41,6 +41,7 @@ import {
   GeometryStreamBuilder,
   IModel,
   type PhysicalElementProps,
+  Placement3d,
   QueryBinder,
   QueryRowFormat,
   type RepositoryLinkProps,
@@ -61,6 +62,8 @@ import {
 import {
   type Georeference,
   type ParsedFile,
+  type ReadTally,
+  type SourceDefinition,
   type RgbaColor,
   type SourceCurve,
   type SourceElement,
@@ -68,10 +71,28 @@ import {
 } from "../connectors/types";
 import { deletionHeld, describeDeletionGuard, formatPercent, type DeletionGuard } from "../../domain/deletion-guard";
 import type { ElementChange, ElementChanges } from "../../domain/change-lists";
-import type { NotWrittenItems, TaskItems } from "../../domain/model";
+import type { ContentTally, NotWrittenItems, TaskItems } from "../../domain/model";
 import { CHECKSUM_VERSION, compareChecksum } from "../connectors/checksum";
-import { NotWrittenTally } from "../connectors/shared/items";
+import { NotWrittenTally, notWrittenTotal } from "../connectors/shared/items";
 import { listed, WarningTally } from "../connectors/shared/warnings";
+import { ensureContentSchema } from "./content-schema";
+import {
+  AGGREGATES_CLASS,
+  CONTAINS_CLASS,
+  ContentTallies,
+  DEFINITIONS_SUFFIX,
+  definitionProps,
+  deleteRelationships,
+  elementClass,
+  ensureDefinitionModel,
+  inWriteOrder,
+  insertContainment,
+  insertMaterialUses,
+  insertPropertyValues,
+  KIND_DEFINITION,
+  replacePropertyValues,
+  USES_MATERIAL_CLASS,
+} from "./content-writer";
 import { crsOf, ecefLocationDifference, ecefLocationFor, georeferenceWarnings, UnsupportedCrsError } from "./georef";
 
 /** Setting that stops IModelHost from reaching the cloud GCS workspace at the first open (≈16 s DNS stall offline). */
@@ -118,6 +139,11 @@ export interface WriteInput {
    * finds.
    */
   writeAsBeforeChecksumVersion2?: boolean;
+  /**
+   * Test hook only (test/checksum-migration.test.ts), never set by the service: `true` marks the element aspects with
+   * checksum version 2, as the releases before version 3 did (with `parsed` holding their version 2 checksums).
+   */
+  writeAsChecksumVersion2?: boolean;
 }
 
 /** Element counts of one write. */
@@ -165,6 +191,8 @@ interface LastWrite {
   /** The writer's own not-written items and warnings, so that a replay answers the same. */
   notWritten?: NotWrittenItems[];
   warnings?: TaskWarning[];
+  /** The writer's property, relationship and definition tallies. */
+  content?: ContentRecord;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -290,6 +318,8 @@ interface ExistingElement {
   version?: string;
   /** Version of the checksum algorithm of `checksum`; undefined for aspects written before version 2. */
   checksumVersion?: number;
+  /** The element's class (`Generic:PhysicalObject`, `ImodelSync:Space`, …). */
+  className?: string;
 }
 
 /** The aspect's JsonProperties for checksum version `version`. */
@@ -542,6 +572,7 @@ export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
     const db = StandaloneDb.openFile(input.bimPath, OpenMode.ReadWrite);
     try {
       await ensureGenericSchema(db);
+      await ensureContentSchema(db);
       return await writeInOpenDb(db, input);
     } catch (e) {
       try {
@@ -584,7 +615,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         warnings: [...(last.warnings ?? []), ...geo.warnings],
         georeference: geo.outcome,
         ...(geo.crs ? { crs: geo.crs } : {}),
-        items: itemsOf(input.parsed, last.counts, last.notWritten ?? []),
+        items: itemsOf(input.parsed, last.counts, last.notWritten ?? [], last.content),
       };
     }
   }
@@ -628,8 +659,8 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const partitionCode = InformationPartitionElement.createCode(db, subjectId, input.sourceFilePath);
   const modelRows = await queryRows(
     db,
-    "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model' ORDER BY ECInstanceId",
-    [linkId],
+    "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model' AND Identifier=? ORDER BY ECInstanceId",
+    [linkId, input.sourceFileId],
   );
   let modelId = (modelRows[0]?.[0] as Id64String | undefined) ?? db.elements.queryElementIdByCode(partitionCode);
   if (!modelId) {
@@ -659,11 +690,13 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const strayElements: { identifier: string; elementId: Id64String }[] = [];
   const rows = await queryRows(
     db,
-    "SELECT ECInstanceId, Element.Id, Identifier, Checksum, Version, JsonProperties FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Element' ORDER BY ECInstanceId",
+    `SELECT a.ECInstanceId, a.Element.Id, a.Identifier, a.Checksum, a.Version, a.JsonProperties, ec_classname(e.ECClassId, 's:c')
+       FROM BisCore.ExternalSourceAspect a JOIN bis.Element e ON e.ECInstanceId=a.Element.Id
+      WHERE a.Scope.Id=? AND a.Kind='Element' ORDER BY a.ECInstanceId`,
     [linkId],
   );
-  type AspectRow = [string, string, string, string | undefined, string | undefined, string | undefined];
-  for (const [aspectId, elementId, identifier, checksum, version, json] of rows as AspectRow[]) {
+  type AspectRow = [string, string, string, string | undefined, string | undefined, string | undefined, string];
+  for (const [aspectId, elementId, identifier, checksum, version, json, className] of rows as AspectRow[]) {
     if (existing.has(identifier)) strayElements.push({ identifier, elementId });
     else
       existing.set(identifier, {
@@ -672,6 +705,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
         checksum: checksum ?? undefined,
         version: version ?? undefined,
         checksumVersion: checksumVersionOf(json),
+        className,
       });
   }
   const elementAspect = (e: SourceElement, elementId: Id64String, version: string): ExternalSourceAspectProps => ({
@@ -683,7 +717,9 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     identifier: e.identifier,
     checksum: e.checksum,
     version,
-    jsonProperties: input.writeAsBeforeChecksumVersion2 ? undefined : checksumVersionJson(CHECKSUM_VERSION),
+    jsonProperties: input.writeAsBeforeChecksumVersion2
+      ? undefined
+      : checksumVersionJson(input.writeAsChecksumVersion2 ? 2 : CHECKSUM_VERSION),
   });
 
   // The elements to write: the first of each identifier. Identifiers the connector could not convert this time
@@ -721,7 +757,18 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   const counts: WriteCounts = { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
   const changes: ElementChanges = { inserted: [], updated: [], deleted: [] };
   const categories = new Map<string, Id64String>();
-  for (const e of toWrite) {
+  const content = new ContentTallies();
+
+  // Types and materials first (elements refer to them), in the file's definition model.
+  const definitions = await writeDefinitions(db, input, { subjectId, linkId, externalSourceId, content });
+  const definitionIds = definitions.ids;
+
+  /** Element ids by identifier: the file's elements in the iModel, and those written now. */
+  const idOf = new Map<string, Id64String>();
+  for (const [identifier, prior] of existing) idOf.set(identifier, prior.elementId);
+  let contentAdded = 0;
+  const writtenNow: SourceElement[] = [];
+  for (const e of inWriteOrder(toWrite)) {
     input.heartbeat?.();
     const prior = existing.get(e.identifier);
     const match = prior
@@ -729,12 +776,14 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       : "changed";
     if (match === "unchanged") {
       counts.unchanged++;
+      writtenNow.push(e);
       continue;
     }
     if (match === "unchanged-legacy" && prior) {
-      // written before checksum version 2: keep the element, store the current checksum for direct comparison
+      // written before checksum version 3 with nothing new to add: keep the element, store the current checksum
       rewriteAspectChecksum(db, prior, elementAspect(e, prior.elementId, prior.version ?? input.contentHash));
       counts.unchanged++;
+      writtenNow.push(e);
       continue;
     }
     const problem = elementDataProblem(e);
@@ -750,11 +799,14 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       );
       continue;
     }
+    if (match === "content-added") contentAdded++;
     const category = e.category ?? e.className;
     const categoryId = ensureCategory(db, category, categories);
     const { placement, geom } = buildGeometry(e, categoryId);
-    const props: PhysicalElementProps = {
-      classFullName: "Generic:PhysicalObject",
+    const classFullName = elementClass(e);
+    const spatial = classFullName !== "Generic:PhysicalObject";
+    const props: Record<string, unknown> = {
+      classFullName,
       model: modelId,
       category: categoryId,
       code: Code.createEmpty(),
@@ -763,21 +815,74 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
       geom,
       jsonProperties: { imodelSync: { properties: e.properties ?? {} } },
     };
-    if (prior) {
-      db.elements.updateElement<PhysicalElementProps>({ ...props, id: prior.elementId }); // userLabel undefined clears it
+    const containerId = e.container !== undefined ? idOf.get(e.container) : undefined;
+    if (spatial) {
+      const p = e.properties ?? {};
+      for (const key of ["longName", "description", "elevation"]) if (p[key] !== undefined) props[key] = p[key];
+      if (containerId) props.parent = { id: containerId, relClassName: AGGREGATES_CLASS };
+    } else if (e.type !== undefined) {
+      const typeId = definitionIds.get(e.type);
+      if (typeId) props.typeDefinition = { id: typeId, relClassName: "BisCore:PhysicalElementIsOfType" };
+    }
+    let elementId: Id64String;
+    if (prior && prior.className !== undefined && prior.className !== classFullName) {
+      // Another BIS class (e.g. an IfcBeam that became an IfcSpace): a class cannot change in place, so the element
+      // is replaced (a new element id); counted as updated. What it aggregates and contains moves to the new element
+      // (deleting it would take its children and its containment relationships with it).
+      const children = db.elements.queryChildren(prior.elementId);
+      for (const child of children)
+        db.elements.updateElement({ ...db.elements.getElementProps(child), parent: undefined });
+      const contained = (await queryRows(
+        db,
+        "SELECT TargetECInstanceId FROM ImodelSync.SpatialStructureElementContainsElements WHERE SourceECInstanceId=?",
+        [prior.elementId],
+      )) as [Id64String][];
+      db.elements.deleteElement(prior.elementId);
+      elementId = db.elements.insertElement(props as unknown as PhysicalElementProps);
+      db.elements.insertAspect(elementAspect(e, elementId, input.contentHash));
+      for (const child of children)
+        db.elements.updateElement({
+          ...db.elements.getElementProps(child),
+          parent: { id: elementId, relClassName: AGGREGATES_CLASS },
+        });
+      for (const [target] of contained) insertContainment(db, elementId, target);
+      counts.updated++;
+      changes.updated.push({ identifier: e.identifier, elementId, className: e.className, category });
+    } else if (prior) {
+      elementId = prior.elementId;
+      db.elements.updateElement<PhysicalElementProps>({ ...(props as unknown as PhysicalElementProps), id: elementId }); // userLabel undefined clears it
       db.elements.updateAspect({
-        ...elementAspect(e, prior.elementId, input.contentHash),
+        ...elementAspect(e, elementId, input.contentHash),
         id: prior.aspectId,
       } as ExternalSourceAspectProps);
+      replacePropertyValues(db, elementId, []);
+      deleteRelationships(db, CONTAINS_CLASS, "Target", elementId);
+      deleteRelationships(db, USES_MATERIAL_CLASS, "Source", elementId);
       counts.updated++;
       changes.updated.push({ identifier: e.identifier, elementId: prior.elementId, className: e.className, category });
     } else {
-      const elementId = db.elements.insertElement(props);
+      elementId = db.elements.insertElement(props as unknown as PhysicalElementProps);
       db.elements.insertAspect(elementAspect(e, elementId, input.contentHash));
       counts.inserted++;
       changes.inserted.push({ identifier: e.identifier, elementId, className: e.className, category });
     }
+    idOf.set(e.identifier, elementId);
+    insertPropertyValues(db, elementId, e.propertyValues ?? []);
+    if (containerId && !spatial) insertContainment(db, containerId, elementId);
+    insertMaterialUses(db, elementId, e.materials ?? [], definitionIds);
+    writtenNow.push(e);
   }
+  if (contentAdded > 0)
+    warnings.push({
+      code: "ContentAdded",
+      message: `${fileLabel}: ${contentAdded === 1 ? "1 element was" : `${contentAdded} elements were`} synchronized before properties, quantities, types, materials and spatial structure were; ${contentAdded === 1 ? "it is" : "they are"} counted updated this once, to add them`,
+      target: fileLabel,
+      count: contentAdded,
+    });
+  tallyElementContent(content, input.parsed.elements, toWrite, new Set(writtenNow.map((e) => e.identifier)), {
+    elements: idOf,
+    definitions: definitionIds,
+  });
 
   const toDelete = [...strayElements.map((s) => s.elementId)];
   for (const [identifier, prior] of existing) if (!seen.has(identifier)) toDelete.push(prior.elementId);
@@ -786,8 +891,13 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     for (const [identifier, prior] of existing)
       if (!seen.has(identifier)) changes.deleted.push(deletedElement(db, identifier, prior.elementId));
   }
-  if (toDelete.length > 0) db.elements.deleteElement(toDelete);
+  const deleting = new Set(toDelete);
+  // A spatial structure element's children go with it: deleting them again would throw.
+  const topOnly = toDelete.filter((id) => !hasAncestorIn(db, id, deleting));
+  if (topOnly.length > 0) db.elements.deleteElement(topOnly);
   counts.deleted = toDelete.length;
+  if (definitions.vanished.length > 0) db.elements.deleteElement(definitions.vanished);
+  content.definitions.deleted = definitions.vanished.length;
 
   if (counts.inserted + counts.updated + counts.deleted > 0) {
     // Project extents = range of all geometric elements (viewers hide what lies outside them).
@@ -796,8 +906,8 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
   }
 
   warnings.push(...tally.toWarnings());
-  const own = { notWritten: notWritten.toList(), warnings: [...warnings] };
-  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel, modelCentre(db, modelId));
+  const own = { notWritten: notWritten.toList(), warnings: [...warnings], content: contentRecord(content) };
+  const geo = applyGeoreference(db, input.parsed.georeference, fileLabel, await modelCentre(db, modelId));
   warnings.push(...geo.warnings);
 
   // Idempotency record + file label/url refresh, in the same transaction.
@@ -832,7 +942,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     warnings,
     georeference: geo.outcome,
     ...(geo.crs ? { crs: geo.crs } : {}),
-    items: itemsOf(input.parsed, counts, own.notWritten),
+    items: itemsOf(input.parsed, counts, own.notWritten, own.content),
   };
 }
 
@@ -853,23 +963,234 @@ function deletedElement(db: StandaloneDb, identifier: string, elementId: Id64Str
   };
 }
 
+/** What {@link writeDefinitions} needs of the write. */
+interface DefinitionContext {
+  subjectId: Id64String;
+  linkId: Id64String;
+  externalSourceId: Id64String;
+  content: ContentTallies;
+}
+
+/**
+ * Writes the file's definitions (types and materials, `parsed.definitions`) into its definition model, found by its
+ * "Model" aspect (identifier `${sourceFileId}#definitions`) or created: by their `Definition` aspects, new ones are
+ * inserted, changed ones (checksum) updated with their property values and material uses replaced, equal ones left
+ * untouched. Definitions that vanished are returned for deletion after the elements (which may still refer to them
+ * until they are updated).
+ * @returns ids by identifier of every definition of the file now in the iModel, and the vanished ones' ids.
+ */
+async function writeDefinitions(
+  db: StandaloneDb,
+  input: WriteInput,
+  ctx: DefinitionContext,
+): Promise<{ ids: Map<string, Id64String>; vanished: Id64String[] }> {
+  const ids = new Map<string, Id64String>();
+  const rows = (await queryRows(
+    db,
+    "SELECT ECInstanceId, Element.Id, Identifier, Checksum FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=? ORDER BY ECInstanceId",
+    [ctx.linkId, KIND_DEFINITION],
+  )) as [Id64String, Id64String, string, string | undefined][];
+  const existing = new Map<string, { aspectId: Id64String; elementId: Id64String; checksum?: string }>();
+  const vanished: Id64String[] = [];
+  for (const [aspectId, elementId, identifier, checksum] of rows) {
+    if (existing.has(identifier)) vanished.push(elementId);
+    else existing.set(identifier, { aspectId, elementId, checksum: checksum ?? undefined });
+  }
+  const parsed = input.parsed.definitions ?? [];
+  if (parsed.length === 0 && existing.size === 0) return { ids, vanished };
+
+  const modelIdentifier = `${input.sourceFileId}${DEFINITIONS_SUFFIX}`;
+  const modelRows = await queryRows(
+    db,
+    "SELECT Element.Id FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind='Model' AND Identifier=?",
+    [ctx.linkId, modelIdentifier],
+  );
+  const modelId = ensureDefinitionModel(
+    db,
+    ctx.subjectId,
+    modelRows[0]?.[0] as Id64String | undefined,
+    input.sourceFilePath,
+    {
+      classFullName: ExternalSourceAspect.classFullName,
+      scope: { id: ctx.linkId },
+      source: { id: ctx.externalSourceId },
+      kind: "Model",
+      identifier: modelIdentifier,
+      version: input.contentHash,
+    },
+  );
+  const aspectOf = (d: SourceDefinition, elementId: Id64String): ExternalSourceAspectProps => ({
+    classFullName: ExternalSourceAspect.classFullName,
+    element: { id: elementId, relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
+    scope: { id: ctx.linkId },
+    source: { id: ctx.externalSourceId },
+    kind: KIND_DEFINITION,
+    identifier: d.identifier,
+    checksum: d.checksum,
+    version: input.contentHash,
+    jsonProperties: checksumVersionJson(CHECKSUM_VERSION),
+  });
+  const { content } = ctx;
+  const seen = new Set<string>();
+  for (const d of parsed) {
+    input.heartbeat?.();
+    if (seen.has(d.identifier)) continue; // the connector gives each identifier once
+    seen.add(d.identifier);
+    const prior = existing.get(d.identifier);
+    if (prior && prior.checksum === d.checksum) {
+      ids.set(d.identifier, prior.elementId);
+      content.definitions.unchanged++;
+      continue;
+    }
+    const props = definitionProps(d, modelId);
+    let elementId: Id64String;
+    if (prior) {
+      elementId = prior.elementId;
+      db.elements.updateElement({ ...props, id: elementId });
+      db.elements.updateAspect({ ...aspectOf(d, elementId), id: prior.aspectId } as ExternalSourceAspectProps);
+      replacePropertyValues(db, elementId, d.propertyValues ?? []);
+      deleteRelationships(db, USES_MATERIAL_CLASS, "Source", elementId);
+      content.definitions.updated++;
+    } else {
+      elementId = db.elements.insertElement(props);
+      db.elements.insertAspect(aspectOf(d, elementId));
+      insertPropertyValues(db, elementId, d.propertyValues ?? []);
+      content.definitions.inserted++;
+    }
+    ids.set(d.identifier, elementId);
+    insertMaterialUses(db, elementId, d.materials ?? [], ids);
+  }
+  for (const [identifier, prior] of existing) if (!seen.has(identifier)) vanished.push(prior.elementId);
+  // Written (or unchanged) definitions: their property values and material uses are in the iModel.
+  for (const d of parsed) {
+    if (!ids.has(d.identifier)) continue;
+    content.propertiesWritten += d.propertyValues?.length ?? 0;
+    for (const u of d.materials ?? []) {
+      if (ids.has(u.material)) content.relationshipsWritten++;
+      else content.relationshipsNotWritten.add("TargetNotWritten", d.className, `${d.identifier} → ${u.material}`);
+    }
+  }
+  return { ids, vanished };
+}
+
+/**
+ * Counts the property values and relationships of the file's elements: written when the element is in the iModel
+ * after the write (written now or unchanged) and the relationship's target is there, else not written
+ * (`ElementNotWritten`: the element was not written; `TargetNotWritten`: the container, type or material is not in the
+ * iModel).
+ */
+function tallyElementContent(
+  content: ContentTallies,
+  all: readonly SourceElement[],
+  firsts: readonly SourceElement[],
+  written: ReadonlySet<string>,
+  ids: { elements: ReadonlyMap<string, Id64String>; definitions: ReadonlyMap<string, Id64String> },
+): void {
+  const firstSet = new Set(firsts);
+  for (const e of all) {
+    const values = e.propertyValues?.length ?? 0;
+    const relationships =
+      (e.container !== undefined ? 1 : 0) + (e.type !== undefined ? 1 : 0) + (e.materials?.length ?? 0);
+    if (!firstSet.has(e) || !written.has(e.identifier)) {
+      content.propertiesNotWritten.add("ElementNotWritten", e.className, e.identifier, values);
+      content.relationshipsNotWritten.add("ElementNotWritten", e.className, e.identifier, relationships);
+      continue;
+    }
+    content.propertiesWritten += values;
+    const target = (ok: boolean, what: string) => {
+      if (ok) content.relationshipsWritten++;
+      else content.relationshipsNotWritten.add("TargetNotWritten", e.className, `${e.identifier} → ${what}`);
+    };
+    if (e.container !== undefined) target(ids.elements.has(e.container), e.container);
+    if (e.type !== undefined) target(ids.definitions.has(e.type), e.type);
+    for (const u of e.materials ?? []) target(ids.definitions.has(u.material), u.material);
+  }
+}
+
+function hasAncestorIn(db: StandaloneDb, elementId: Id64String, ids: ReadonlySet<Id64String>): boolean {
+  for (let parent = db.elements.queryParent(elementId); parent !== undefined; parent = db.elements.queryParent(parent))
+    if (ids.has(parent)) return true;
+  return false;
+}
+
 /** The file's items: the connector's, with the writer's counts and its own not-written items. */
-function itemsOf(parsed: ParsedFile, counts: WriteCounts, writerNotWritten: NotWrittenItems[]): TaskItems {
+function itemsOf(
+  parsed: ParsedFile,
+  counts: WriteCounts,
+  writerNotWritten: NotWrittenItems[],
+  content?: ContentRecord,
+): TaskItems {
   const notWritten = new NotWrittenTally();
   notWritten.addAll(parsed.items.notWritten);
   notWritten.addAll(writerNotWritten);
-  return {
+  const items: TaskItems = {
     read: parsed.items.read,
     written: { inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged },
     notWritten: notWritten.toList(),
   };
+  if (!content) return items;
+  const tally = (read: ReadTally | undefined, written: number, own: NotWrittenItems[]): ContentTally => {
+    const all = new NotWrittenTally();
+    all.addAll(read?.notWritten ?? []);
+    all.addAll(own);
+    return { read: read?.read ?? written + notWrittenTotal(own), written, notWritten: all.toList() };
+  };
+  items.properties = tally(parsed.items.properties, content.properties.written, content.properties.notWritten);
+  items.relationships = tally(
+    parsed.items.relationships,
+    content.relationships.written,
+    content.relationships.notWritten,
+  );
+  const d = content.definitions;
+  items.definitions = {
+    read: parsed.definitions?.length ?? 0,
+    written: { inserted: d.inserted, updated: d.updated, unchanged: d.unchanged },
+    deleted: d.deleted,
+    notWritten: [],
+  };
+  return items;
+}
+
+/** The writer's own content tallies, kept in the last write's record so that a replay answers the same. */
+interface ContentRecord {
+  properties: { written: number; notWritten: NotWrittenItems[] };
+  relationships: { written: number; notWritten: NotWrittenItems[] };
+  definitions: { inserted: number; updated: number; unchanged: number; deleted: number };
+}
+
+function contentRecord(content: ContentTallies): ContentRecord {
+  return {
+    properties: { written: content.propertiesWritten, notWritten: content.propertiesNotWritten.toList() },
+    relationships: { written: content.relationshipsWritten, notWritten: content.relationshipsNotWritten.toList() },
+    definitions: { ...content.definitions },
+  };
 }
 
 /**
- * Centre of the extents of the file's elements (iModel coordinates, metres), where its georeference is evaluated
- * (./georef module notes: models drawn in grid coordinates); the origin when the model has no geometry.
+ * Centre of the extents of the file's elements with geometry (iModel coordinates, metres), where its georeference is
+ * evaluated (./georef module notes: models drawn in grid coordinates). Elements without geometry (spatial structure
+ * elements and products without a body: a placement and an empty box) do not count: in a model drawn in grid
+ * coordinates they sit at the engineering origin, far from the geometry. Without any geometry: the centre of the
+ * model's extents, else the origin.
  */
-function modelCentre(db: StandaloneDb, modelId: Id64String): Point3d {
+async function modelCentre(db: StandaloneDb, modelId: Id64String): Promise<Point3d> {
+  const rows = await queryRows(
+    db,
+    "SELECT Origin, Yaw, Pitch, Roll, BBoxLow, BBoxHigh FROM bis.GeometricElement3d WHERE Model.Id=? AND GeometryStream IS NOT NULL",
+    [modelId],
+  );
+  type Xyz = { X: number; Y: number; Z: number };
+  const xyz = (p: Xyz): [number, number, number] => [p.X, p.Y, p.Z];
+  const range = Range3d.createNull();
+  for (const [origin, yaw, pitch, roll, low, high] of rows as [Xyz, number, number, number, Xyz, Xyz][])
+    range.extendRange(
+      Placement3d.fromJSON({
+        origin: xyz(origin),
+        angles: { yaw, pitch, roll },
+        bbox: { low: xyz(low), high: xyz(high) },
+      }).calculateRange(),
+    );
+  if (!range.isNull) return range.center;
   try {
     const extents = db.models.getModel<GeometricModel>(modelId).queryExtents();
     if (!extents.isNull) return extents.center;

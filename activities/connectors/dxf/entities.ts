@@ -28,7 +28,7 @@ import { finite, micro } from "../shared/numbers";
 import { lowCorner } from "../shared/range";
 import { added, cross, normalize, scaled, type Vec3 } from "../shared/vector";
 import { listed, plural, WarningTally } from "../shared/warnings";
-import type { RgbaColor, SourceElement } from "../types";
+import type { PropertyValue, RgbaColor, SourceElement } from "../types";
 import { aciColor, colorHex, rgbColor, WHITE } from "./colors";
 import { bulgePoints, ccwSweep, evaluateSpline, segmentsFor, TWO_PI } from "./curves";
 import { MAPPED_TYPES, PARSER_TYPES, SILENT_IN_BLOCKS, SUB_RECORDS, XREF_FLAGS } from "./entity-types";
@@ -663,6 +663,7 @@ export class DxfReader {
       meshes: sink.meshes,
       curves: sink.curves,
       properties,
+      propertyValues: drawingProperties(e, ex, layer, colorHex(color)),
     };
     if (name !== undefined) element.name = name;
     return element;
@@ -677,4 +678,96 @@ export class DxfReader {
 export function layerCategory(layer: string): string {
   const name = layer.replace(/[<>\\/."?*|,'=&\t\r\n]/g, "_");
   return name.trim() === "" ? "0" : name;
+}
+
+/** Names of the XDATA group codes (AutoCAD's DXF reference). */
+const XDATA_NAMES: Record<number, string> = {
+  1000: "String",
+  1002: "ControlString",
+  1003: "LayerName",
+  1004: "BinaryData",
+  1005: "Handle",
+  1010: "Point",
+  1011: "WorldPosition",
+  1012: "WorldDisplacement",
+  1013: "WorldDirection",
+  1040: "Real",
+  1041: "Distance",
+  1042: "ScaleFactor",
+  1070: "Integer16",
+  1071: "Integer32",
+};
+
+/**
+ * The queryable properties of a DXF entity (`ImodelSync.PropertyValue`, docs/architecture.md "Content: properties,
+ * spatial structure, types, materials"):
+ * - set `Drawing` (kind `Drawing`): `Layer` (the exact layer name), `Color` (resolved, `#rrggbb`), `Linetype` (group 6
+ *   as written; `ByLayer` when absent), `Lineweight` (group 370: metres, from hundredths of a millimetre; `ByLayer`
+ *   (-1 or absent), `ByBlock` (-2), `Default` (-3));
+ * - set `Attributes` (kind `Attributes`): one value per ATTRIB of a block reference, named by its tag, in file order;
+ * - one set per XDATA application (kind `XData`, the set named by the application, group 1001): its values in order
+ *   (`item` 0, 1, …), named by group code (`String`, `Real`, `Integer16`, `Point` with `x,y,z` as text, …), numbers
+ *   as numbers.
+ */
+export function drawingProperties(e: IEntity, ex: Extras, layer: string, color: string): PropertyValue[] {
+  const drawing = (name: string, v: Partial<PropertyValue>): PropertyValue => ({
+    set: "Drawing",
+    setKind: "Drawing",
+    source: "Own",
+    name,
+    valueKind: v.number !== undefined ? "Number" : "Text",
+    ...v,
+  });
+  const raw = ex.raw;
+  const linetype = (raw ? firstGroup(raw, 6) : (e as { lineType?: string }).lineType) ?? "ByLayer";
+  const weight = raw ? intGroup(raw, 370) : (e as { lineweight?: number }).lineweight;
+  const special: Record<number, string> = { [-1]: "ByLayer", [-2]: "ByBlock", [-3]: "Default" };
+  const lineweight =
+    weight === undefined || special[weight] !== undefined
+      ? drawing("Lineweight", { text: special[weight ?? -1] })
+      : drawing("Lineweight", { number: weight / 1e5, text: String(weight / 1e5), unit: "m" });
+  const out: PropertyValue[] = [
+    drawing("Layer", { text: layer }),
+    drawing("Color", { text: color }),
+    drawing("Linetype", { text: decodeDxfString(linetype) }),
+    lineweight,
+  ];
+  for (const a of (raw?.children ?? []).filter((c) => c.type === "ATTRIB")) {
+    const tag = firstGroup(a, 2);
+    if (tag === undefined) continue;
+    out.push({
+      set: "Attributes",
+      setKind: "Attributes",
+      source: "Own",
+      name: decodeDxfString(tag),
+      valueKind: "Text",
+      text: plainText(firstGroup(a, 1) ?? ""),
+    });
+  }
+  let app: string | undefined;
+  let item = 0;
+  const groups = raw?.groups ?? [];
+  for (let i = 0; i < groups.length; i++) {
+    const [code, value] = groups[i];
+    if (code === 1001) {
+      app = decodeDxfString(value);
+      item = 0;
+      continue;
+    }
+    if (code < 1000 || app === undefined) continue;
+    if ((code >= 1020 && code <= 1023) || (code >= 1030 && code <= 1033)) continue; // y and z, read with the x
+    const base = { set: app, setKind: "XData", source: "Own" as const, item: item++ };
+    const name = XDATA_NAMES[code] ?? String(code);
+    if (code >= 1010 && code <= 1013) {
+      const y = groups[i + 1]?.[0] === code + 10 ? groups[i + 1][1] : "0";
+      const z = groups[i + 2]?.[0] === code + 20 ? groups[i + 2][1] : "0";
+      out.push({ ...base, name, valueKind: "Point", text: `${value},${y},${z}` });
+    } else if (code >= 1040 && code <= 1071) {
+      const n = Number(value);
+      out.push({ ...base, name, valueKind: "Number", text: value, ...(Number.isFinite(n) ? { number: n } : {}) });
+    } else {
+      out.push({ ...base, name, valueKind: "Text", text: code === 1000 ? decodeDxfString(value) : value });
+    }
+  }
+  return out;
 }

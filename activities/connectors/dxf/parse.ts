@@ -300,7 +300,12 @@ export function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
     elements,
     warnings,
     references,
-    items: { read, notWritten: notWritten.toList() },
+    items: {
+      read,
+      notWritten: notWritten.toList(),
+      properties: { read: elements.reduce((n, e) => n + (e.propertyValues?.length ?? 0), 0), notWritten: [] },
+      relationships: { read: 0, notWritten: [] },
+    },
   };
   if (georeference) result.georeference = georeference;
   return result;

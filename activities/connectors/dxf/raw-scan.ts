@@ -49,10 +49,14 @@ export interface RawScan {
 
 /**
  * Group codes kept from entity records (the rest is dxf-parser's job; keeping every group would double the memory of
- * large files): 1/2 ATTRIB value/tag, 5 handle, 30 POLYLINE elevation, 41 SPLINE weights, 62/420 colour, 67 paper
- * space, 71–74 polygon mesh sizes, 210/220/230 extrusion. GEODATA records keep all their groups.
+ * large files): 1/2 ATTRIB value/tag, 5 handle, 6 linetype, 30 POLYLINE elevation, 41 SPLINE weights, 62/420 colour,
+ * 67 paper space, 71–74 polygon mesh sizes, 210/220/230 extrusion, 370 lineweight, and the extended data (XDATA,
+ * 1000–1071). GEODATA records keep all their groups.
  */
-const KEPT_CODES = new Set([1, 2, 5, 30, 41, 62, 67, 71, 72, 73, 74, 210, 220, 230, 420]);
+const KEPT_CODES = new Set([1, 2, 5, 6, 30, 41, 62, 67, 71, 72, 73, 74, 210, 220, 230, 370, 420]);
+
+/** Extended data (XDATA) group codes: 1000–1071, all kept (application name 1001 and its values). */
+const XDATA_FIRST_CODE = 1000;
 
 /** The text is not DXF group codes; the message says why. */
 export class DxfFormatError extends Error {}
@@ -217,7 +221,8 @@ export function scanGroups(lines: string[]): RawScan {
     }
     if (target && !target.embedded) {
       if (code === 101) target.embedded = true;
-      else if (KEPT_CODES.has(code) || target.type === "GEODATA") target.groups.push([code, rawValue.trim()]);
+      else if (KEPT_CODES.has(code) || code >= XDATA_FIRST_CODE || target.type === "GEODATA")
+        target.groups.push([code, rawValue.trim()]);
     }
   }
   if (sectionCount === 0) throw new DxfFormatError("no SECTION found");
