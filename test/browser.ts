@@ -122,3 +122,110 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: !dialogOpen });
   return file;
 }
+
+/** The newest run's progress element on a connection page, as the browser tests read it. */
+export interface ProgressReading {
+  run: string | null;
+  state: string | null;
+  result: string | null;
+  done: number;
+  total: number;
+  text: string;
+}
+
+/**
+ * What the portal's browser tests do on every page: open tabs that collect console errors, sign in, find headings and
+ * dialogs, check a page (axe-core, then a screenshot) and follow a connection's newest run. One per test file.
+ * @param apiUrl the test stack's API address (the portal is served at its `/`).
+ */
+export function portalDriver(browser: () => StartedBrowser, apiUrl: () => string) {
+  /** Console errors of the pages (a refused request's "Failed to load resource" line is expected and left out). */
+  const consoleErrors: string[] = [];
+  const url = (hash = "") => `${apiUrl()}/${hash}`;
+
+  async function newPage(): Promise<Page> {
+    const p = await browser().context.newPage();
+    p.on("console", (m) => {
+      if (m.type() === "error" && !/Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
+    });
+    p.on("pageerror", (e) => consoleErrors.push(`page error: ${e.message}`));
+    return p;
+  }
+
+  /** axe-core on the page as it is, then a screenshot. */
+  async function check(p: Page, name: string): Promise<void> {
+    const violations = await seriousAxeViolations(p);
+    if (violations.length) throw new Error(`${name}: axe violations ${JSON.stringify(violations, null, 1)}`);
+    await screenshot(p, name);
+  }
+
+  async function signIn(p: Page, key: string): Promise<void> {
+    await p.getByLabel("API key").fill(key);
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.getByRole("button", { name: "Sign out" }).waitFor();
+  }
+
+  /** Opens a portal page by its address: a full reload, so the key is forgotten and the user signs in again. */
+  async function reopen(p: Page, hash: string, key: string): Promise<void> {
+    await p.goto(url(hash));
+    await p.reload();
+    await signIn(p, key);
+  }
+
+  const heading = (p: Page, name: string) => p.getByRole("heading", { level: 1, name, exact: true });
+  const dialog = (p: Page) => p.getByRole("dialog");
+
+  /** The progress element of the connection page's newest run. */
+  async function progress(p: Page): Promise<ProgressReading> {
+    return p.getByTestId("run-progress").evaluate((e) => ({
+      run: e.getAttribute("data-run"),
+      state: e.getAttribute("data-state"),
+      result: e.getAttribute("data-result"),
+      done: Number(e.getAttribute("data-done")),
+      total: Number(e.getAttribute("data-total")),
+      text: e.textContent ?? "",
+    }));
+  }
+
+  /**
+   * Watches the newest run's progress bar (no reload) until a run other than `notRun` completes; returns every
+   * distinct value seen.
+   */
+  async function watchRun(p: Page, notRun?: string | null, timeoutMs = 120_000): Promise<ProgressReading[]> {
+    const seen: ProgressReading[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await progress(p).catch(() => undefined);
+      if (v && v.run && v.run !== notRun) {
+        const last = seen[seen.length - 1];
+        if (!last || last.state !== v.state || last.done !== v.done || last.total !== v.total) seen.push(v);
+        if (v.state === "Completed") return seen;
+      }
+      if (Date.now() > deadline) throw new Error(`the run did not complete; seen ${JSON.stringify(seen)}`);
+      await p.waitForTimeout(100);
+    }
+  }
+
+  /** The newest run's id on a connection page, or null while it has none (no waiting). */
+  async function newestRunId(p: Page): Promise<string | null> {
+    return (await p.getByTestId("run-progress").count()) ? (await progress(p)).run : null;
+  }
+
+  /** The id in the page's address (`#/connections/<id>` → id; `#/imodels/<id>/team` → id). */
+  const idInUrl = (p: Page) => decodeURIComponent(new URL(p.url()).hash.split("/")[2]);
+
+  return {
+    consoleErrors,
+    url,
+    newPage,
+    check,
+    signIn,
+    reopen,
+    heading,
+    dialog,
+    progress,
+    newestRunId,
+    watchRun,
+    idInUrl,
+  };
+}

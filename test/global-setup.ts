@@ -11,6 +11,7 @@ import type { TestProject } from "vitest/node";
 import { simpleParser } from "mailparser";
 import { buildPortal, portalIsStale } from "../scripts/portal";
 import { SMTPServer } from "smtp-server";
+import { SCREENSHOT_DIR } from "./browser";
 
 export interface StackInfo {
   apiUrl: string;
@@ -82,8 +83,10 @@ declare module "vitest" {
 const root = path.resolve(__dirname, "..");
 
 export default async function setup(project: TestProject) {
-  // The API serves the built portal (web/dist); test/portal.test.ts drives it in a browser.
+  // The API serves the built portal (web/dist); test/portal*.test.ts drive it in a browser and write screenshots,
+  // those of this run only.
   if (portalIsStale()) buildPortal();
+  fs.rmSync(SCREENSHOT_DIR, { recursive: true, force: true });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-test-"));
   // TEST_PORT_OFFSET moves the whole test stack, so two suites can run on one machine.
   const base = Number(process.env.TEST_PORT_OFFSET ?? 0);

@@ -185,11 +185,16 @@ export async function ecsql(bimPath: string, query: string, params?: Record<stri
 /**
  * Restarts one process of the test stack (`worker`, `api`, `temporal`, `ferretdb`) with the project's launcher.
  * Asynchronous on purpose: the test process keeps handling socket events (closed keep-alive connections) meanwhile.
+ * @param settings launcher settings to change (e.g. `DISK_FREE_MIN_MB`); the launcher keeps them for later restarts,
+ *   so set them back afterwards.
  */
-export async function restartService(name: "worker" | "api" | "temporal" | "ferretdb"): Promise<void> {
+export async function restartService(
+  name: "worker" | "api" | "temporal" | "ferretdb",
+  settings: Record<string, string> = {},
+): Promise<void> {
   await promisify(execFile)("bash", [path.join(ROOT, "scripts/stack.sh"), "restart", name], {
     cwd: ROOT,
-    env: { ...process.env, ...stack().env },
+    env: { ...process.env, ...stack().env, ...settings },
   });
 }
 

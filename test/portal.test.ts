@@ -14,7 +14,7 @@ import * as path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ownerTokenWorkflow, ownerTokenWorkflowId } from "../workflows/owner-token";
-import { screenshot, SCREENSHOT_DIR, seriousAxeViolations, startChromium, type StartedBrowser } from "./browser";
+import { portalDriver, SCREENSHOT_DIR, startChromium, type StartedBrowser } from "./browser";
 import {
   createUser,
   eventually,
@@ -45,75 +45,13 @@ describe("portal in a browser", () => {
   let sourceName: string;
   let iModelId: string;
   const ids: Record<string, string> = {};
-  /** Console errors of the pages (a refused request's "Failed to load resource" line is expected and left out). */
-  const consoleErrors: string[] = [];
-
-  const url = (hash = "") => `${stack().apiUrl}/${hash}`;
-
-  async function newPage(): Promise<Page> {
-    const p = await chromium.context.newPage();
-    p.on("console", (m) => {
-      if (m.type() === "error" && !/Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
-    });
-    p.on("pageerror", (e) => consoleErrors.push(`page error: ${e.message}`));
-    return p;
-  }
-
-  /** axe-core on the page as it is, then a screenshot. */
-  async function check(p: Page, name: string): Promise<void> {
-    const violations = await seriousAxeViolations(p);
-    expect(violations, `${name}: ${JSON.stringify(violations, null, 1)}`).toEqual([]);
-    await screenshot(p, name);
-  }
-
-  /** Opens a portal page by its address: a full reload, so the key is forgotten and the user signs in again. */
-  async function reopen(p: Page, hash: string, key: string): Promise<void> {
-    await p.goto(url(hash));
-    await p.reload();
-    await signIn(p, key);
-  }
-
-  async function signIn(p: Page, key: string): Promise<void> {
-    await p.getByLabel("API key").fill(key);
-    await p.getByRole("button", { name: "Sign in" }).click();
-    await p.getByRole("button", { name: "Sign out" }).waitFor();
-  }
-
-  const heading = (p: Page, name: string) => p.getByRole("heading", { level: 1, name, exact: true });
-  const dialog = (p: Page) => p.getByRole("dialog");
-
-  /** The progress element of the connection page's newest run. */
-  async function progress(p: Page) {
-    const el = p.getByTestId("run-progress");
-    return el.evaluate((e) => ({
-      run: e.getAttribute("data-run"),
-      state: e.getAttribute("data-state"),
-      result: e.getAttribute("data-result"),
-      done: Number(e.getAttribute("data-done")),
-      total: Number(e.getAttribute("data-total")),
-      text: e.textContent ?? "",
-    }));
-  }
-
-  /** Watches the newest run's progress bar (no reload) until its run completes; returns every distinct value seen. */
-  async function watchRun(p: Page, notRun?: string | null, timeoutMs = 120_000) {
-    const seen: Awaited<ReturnType<typeof progress>>[] = [];
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await progress(p).catch(() => undefined);
-      if (v && v.run && v.run !== notRun) {
-        const last = seen[seen.length - 1];
-        if (!last || last.state !== v.state || last.done !== v.done || last.total !== v.total) seen.push(v);
-        if (v.state === "Completed") return seen;
-      }
-      if (Date.now() > deadline) throw new Error(`the run did not complete; seen ${JSON.stringify(seen)}`);
-      await p.waitForTimeout(100);
-    }
-  }
+  const { consoleErrors, url, newPage, check, reopen, signIn, heading, dialog, progress, watchRun } = portalDriver(
+    () => chromium,
+    () => stack().apiUrl,
+  );
 
   beforeAll(async () => {
     console.log(`portal screenshots: ${SCREENSHOT_DIR}`);
-    fs.rmSync(SCREENSHOT_DIR, { recursive: true, force: true });
     chromium = await startChromium();
     ada = await createUser("Ada Portal");
     bob = await createUser("Bob Portal");

@@ -1,18 +1,23 @@
 /**
- * The portal: sign-in, then the pages of a session (iModels, an iModel's connections, a new connection, a
- * connection) under a header with the signed-in user and the token banner.
+ * The portal: sign-in, then the pages of a session (iModels, an iModel's connections and its team, a new connection,
+ * a connection, the user's account, users for administrators) under a header with the service's health, the
+ * signed-in user and the token banner.
  */
-import { Button, Header, HeaderLogo, SkipToContentLink, Text } from "@itwin/itwinui-react";
+import { Anchor, Button, Header, HeaderLogo, SkipToContentLink } from "@itwin/itwinui-react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { signIn, type Api } from "./api";
 import { SessionContext, type Session } from "./context";
+import { HealthIndicator } from "./HealthIndicator";
 import { href, useHashRoute } from "./hooks";
+import { AccountPage } from "./pages/AccountPage";
 import { ConnectionPage } from "./pages/ConnectionPage";
 import { IModelPage } from "./pages/IModelPage";
 import { IModelsPage } from "./pages/IModelsPage";
 import { NewConnectionPage } from "./pages/NewConnectionPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { SignInPage } from "./pages/SignInPage";
+import { TeamPage } from "./pages/TeamPage";
+import { UsersPage } from "./pages/UsersPage";
 import { TokenBanner, tokenNeedsAttention } from "./TokenBanner";
 import type { PortalConfig, User } from "./types";
 
@@ -65,6 +70,10 @@ export function App() {
   else if (route[0] === "imodels" && route.length === 2) page = <IModelPage key={route[1]} iModelId={route[1]} />;
   else if (route[0] === "imodels" && route.length === 3 && route[2] === "new-connection")
     page = <NewConnectionPage key={route[1]} iModelId={route[1]} />;
+  else if (route[0] === "imodels" && route.length === 3 && route[2] === "team")
+    page = <TeamPage key={route[1]} iModelId={route[1]} />;
+  else if (route.length === 1 && route[0] === "account") page = <AccountPage />;
+  else if (route.length === 1 && route[0] === "users") page = <UsersPage />;
   else if (route[0] === "connections" && route.length === 2)
     page = <ConnectionPage key={route[1]} connectionId={route[1]} />;
   else page = <NotFoundPage />;
@@ -84,10 +93,21 @@ export function App() {
           </HeaderLogo>
         }
         actions={[
-          <Text key="user" className="portal-user" title={session.user.email}>
+          <HealthIndicator key="health" />,
+          session.user.role === "admin" ? (
+            <Anchor key="users" href={href("users")} className="portal-header-link">
+              Users
+            </Anchor>
+          ) : null,
+          <Anchor
+            key="user"
+            href={href("account")}
+            className="portal-user portal-header-link"
+            title={`${session.user.email}: your account`}
+          >
             Signed in as {session.user.name}
             {session.user.role === "admin" && !/admin/i.test(session.user.name) ? " (administrator)" : ""}
-          </Text>,
+          </Anchor>,
           <Button
             key="signout"
             styleType="borderless"

@@ -1,8 +1,10 @@
 /**
- * A connection's runs, newest first: the newest one with its progress bar (files done of total, elements written),
- * updated without reloading while it is active; each run's jobs and tasks with state, result, counts, warnings and
- * errors (code and message), reference files under their composite model; Cancel for an active sync; a link to each
- * run's workflow in the Temporal UI.
+ * A connection's runs, newest first: the newest one with its progress bar (files done of total, elements written) and
+ * the files waiting to be tried again with the reason, updated without reloading while it is active; each run's jobs
+ * and tasks with state, result, element counts, item accounting (read, written, not written by reason and class with
+ * examples), warnings (with counts and examples) and errors or reasons (code, message and what the code means),
+ * reference files under the file that names them at any depth; Cancel for an active sync; a link to each run's
+ * workflow in the Temporal UI.
  */
 import {
   Anchor,
@@ -16,10 +18,11 @@ import {
 } from "@itwin/itwinui-react";
 import { useState } from "react";
 import { seg } from "./api";
-import { ErrorAlert, ResultBadge } from "./components";
+import { notWrittenText, stateText, taskCodeText, warningText } from "./codes";
+import { ErrorAlert, Hint, ResultBadge } from "./components";
 import { useSession, workflowUrl } from "./context";
 import { describeCounts, elementsWritten, formatDateTime, plural } from "./format";
-import type { Job, Run, Task } from "./types";
+import type { ErrorInfo, Job, ReferenceFile, Run, SourceFile, Task, TaskItems } from "./types";
 
 const KIND_LABEL = { sync: "Synchronization", delete: "Delete job" } as const;
 const TRIGGER_LABEL: Record<string, string> = {
@@ -45,6 +48,7 @@ export function RunProgress({ run, onChanged }: { run: Run; onChanged: () => voi
   const [busy, setBusy] = useState(false);
   const { done, total, elements } = runProgress(run);
   const active = run.state !== "Completed";
+  const waiting = active ? run.jobs.flatMap((j) => j.tasks).filter((t) => t.state === "WaitingToRetry") : [];
   const verb = run.kind === "delete" ? "removed" : "written";
   const label = total
     ? `${done} of ${plural(total, "file")} · ${elements.toLocaleString()} elements ${verb}`
@@ -86,8 +90,13 @@ export function RunProgress({ run, onChanged }: { run: Run; onChanged: () => voi
         <Text variant="leading" as="h3" className="portal-h3">
           {active ? "Active run" : "Latest run"}: {KIND_LABEL[run.kind] ?? run.kind},{" "}
           {TRIGGER_LABEL[run.trigger] ?? run.trigger}
+          {run.confirmDeletions ? ", deletions confirmed" : ""}
         </Text>
-        {active ? <ResultBadge result="Undetermined" label={run.state} /> : <ResultBadge result={run.result} />}
+        {active ? (
+          <ResultBadge result="Undetermined" label={stateText(run.state)} />
+        ) : (
+          <ResultBadge result={run.result} />
+        )}
         {active && run.kind === "sync" ? (
           <Button size="small" onClick={() => void cancel()} disabled={busy}>
             Cancel run
@@ -106,6 +115,20 @@ export function RunProgress({ run, onChanged }: { run: Run; onChanged: () => voi
         aria-valuenow={total ? done : active ? undefined : 1}
         aria-valuetext={label}
       />
+      {waiting.map((t) => (
+        <Text as="div" key={t.sourceFileId} className="portal-waiting" data-testid="task-waiting" data-path={t.path}>
+          <strong>{t.fileName ?? t.path}</strong> is waiting to be tried again
+          {t.attempts ? ` (after attempt ${t.attempts})` : ""}
+          {t.reason ? (
+            <>
+              : <code>{t.reason.code}</code>, {t.reason.message}
+              <Hint>{taskCodeText(t.reason.code)}</Hint>
+            </>
+          ) : (
+            "."
+          )}
+        </Text>
+      ))}
       {active && run.kind === "delete" ? (
         <Text variant="small" isMuted as="p">
           A delete job is never cancelled half way: it removes one file&apos;s data at a time until all is gone.
@@ -121,7 +144,16 @@ export function RunProgress({ run, onChanged }: { run: Run; onChanged: () => voi
   );
 }
 
-export function RunList({ runs, onChanged }: { runs: Run[]; onChanged: () => void }) {
+export function RunList({
+  runs,
+  files,
+  onChanged,
+}: {
+  runs: Run[];
+  /** The connection's composite models with their reference trees, to place reference tasks under their parents. */
+  files: SourceFile[];
+  onChanged: () => void;
+}) {
   if (runs.length === 0) return <Text as="p">No run yet: press Synchronize.</Text>;
   return (
     <>
@@ -129,18 +161,18 @@ export function RunList({ runs, onChanged }: { runs: Run[]; onChanged: () => voi
       <h3 className="portal-h3">Run history (newest first)</h3>
       <div className="portal-runs">
         {runs.map((run, i) => (
-          <RunBlock key={run.id} run={run} initiallyOpen={i === 0} />
+          <RunBlock key={run.id} run={run} files={files} initiallyOpen={i === 0} />
         ))}
       </div>
     </>
   );
 }
 
-function RunBlock({ run, initiallyOpen }: { run: Run; initiallyOpen: boolean }) {
+function RunBlock({ run, files, initiallyOpen }: { run: Run; files: SourceFile[]; initiallyOpen: boolean }) {
   const [open, setOpen] = useState(initiallyOpen);
   const { done, total } = runProgress(run);
-  const title = `${KIND_LABEL[run.kind] ?? run.kind}, ${TRIGGER_LABEL[run.trigger] ?? run.trigger}, ${formatDateTime(run.queuedDateTime)}`;
-  const outcome = run.state === "Completed" ? run.result : run.state;
+  const title = `${KIND_LABEL[run.kind] ?? run.kind}, ${TRIGGER_LABEL[run.trigger] ?? run.trigger}${run.confirmDeletions ? ", deletions confirmed" : ""}, ${formatDateTime(run.queuedDateTime)}`;
+  const outcome = run.state === "Completed" ? run.result : stateText(run.state);
   return (
     <ExpandableBlock
       title={title}
@@ -161,19 +193,19 @@ function RunBlock({ run, initiallyOpen }: { run: Run; initiallyOpen: boolean }) 
       size="small"
       data-testid="run"
     >
-      {open ? <RunDetails run={run} /> : null}
+      {open ? <RunDetails run={run} files={files} /> : null}
     </ExpandableBlock>
   );
 }
 
-function RunDetails({ run }: { run: Run }) {
+function RunDetails({ run, files }: { run: Run; files: SourceFile[] }) {
   const { config } = useSession();
   const ui = workflowUrl(config, run.workflowId);
   return (
     <div className="portal-run-details">
       <dl className="portal-facts">
         <dt>State</dt>
-        <dd>{run.state}</dd>
+        <dd>{stateText(run.state)}</dd>
         <dt>Result</dt>
         <dd>
           <ResultBadge result={run.result} />
@@ -208,6 +240,12 @@ function RunDetails({ run }: { run: Run }) {
             </dd>
           </>
         ) : null}
+        {run.confirmDeletions ? (
+          <>
+            <dt>Deletions</dt>
+            <dd>confirmed: the deletion guard held none of this run&apos;s files</dd>
+          </>
+        ) : null}
         <dt>Workflow</dt>
         <dd>
           {ui ? (
@@ -221,39 +259,74 @@ function RunDetails({ run }: { run: Run }) {
         </dd>
       </dl>
       {run.jobs.map((job) => (
-        <JobTasks key={job.connectorType} job={job} />
+        <JobTasks key={job.connectorType} job={job} files={files} />
       ))}
     </div>
   );
 }
 
-/** Composite tasks, each followed by the reference-file tasks it names (shown once, under the first). */
-function orderedTasks(job: Job): { task: Task; under?: Task }[] {
+/** A task row: the task, and for a reference file the file that names it and its depth under the composite model. */
+export interface TaskRow {
+  task: Task;
+  /** The file (task) that names this reference file; absent for a composite model. */
+  under?: Task;
+  /** The composite model it comes from, when it is nested (depth 2 or more). */
+  composite?: Task;
+  /** 0 for a composite model, 1 for a reference it names, 2 for a reference of that reference, ... */
+  depth: number;
+}
+
+/**
+ * Composite tasks, each followed by the reference-file tasks under it, to any depth, in the order of the connection's
+ * reference tree (`files`, from `GET /connections/{id}`): each reference file once, under the first file that names
+ * it. Reference tasks the tree does not know (the mapping changed since) go under the first composite model that
+ * names them (`referencedBy`), or last.
+ */
+export function orderedTasks(job: Job, files: SourceFile[]): TaskRow[] {
   const composites = job.tasks.filter((t) => t.phase !== "ReferenceFile");
   const references = job.tasks.filter((t) => t.phase === "ReferenceFile");
+  const byId = new Map(references.map((t) => [t.sourceFileId, t]));
   const placed = new Set<Task>();
-  const rows: { task: Task; under?: Task }[] = [];
+  const rows: TaskRow[] = [];
+  const walk = (refs: ReferenceFile[] | undefined, parent: Task, composite: Task, depth: number) => {
+    for (const r of refs ?? []) {
+      const t = byId.get(r.id);
+      if (!t || placed.has(t)) continue;
+      placed.add(t);
+      rows.push({ task: t, under: parent, depth, ...(depth > 1 ? { composite } : {}) });
+      if (!r.circular) walk(r.references, t, composite, depth + 1);
+    }
+  };
   for (const c of composites) {
-    rows.push({ task: c });
+    rows.push({ task: c, depth: 0 });
+    walk(files.find((f) => f.id === c.sourceFileId)?.references, c, c, 1);
     for (const r of references)
       if (!placed.has(r) && r.referencedBy?.includes(c.sourceFileId)) {
-        rows.push({ task: r, under: c });
+        rows.push({ task: r, under: c, depth: 1 });
         placed.add(r);
       }
   }
-  for (const r of references) if (!placed.has(r)) rows.push({ task: r });
+  for (const r of references) if (!placed.has(r)) rows.push({ task: r, depth: 1 });
   return rows;
 }
 
-function JobTasks({ job }: { job: Job }) {
+/** Items in words: "37 read: 23 written, 14 not written". */
+export function describeItems(items: TaskItems): string {
+  const written = items.written.inserted + items.written.updated + items.written.unchanged;
+  const notWritten = items.notWritten.reduce((n, g) => n + g.count, 0);
+  return `${items.read.toLocaleString()} read: ${written.toLocaleString()} written, ${notWritten.toLocaleString()} not written`;
+}
+
+function JobTasks({ job, files }: { job: Job; files: SourceFile[] }) {
   const [warningsOf, setWarningsOf] = useState<Task>();
+  const [itemsOf, setItemsOf] = useState<Task>();
   return (
     <div className="portal-job">
       <Text variant="leading" as="h4" className="portal-h4">
         {job.connectorType} job{" "}
         <ResultBadge
           result={job.state === "Completed" ? job.result : "Undetermined"}
-          label={job.state === "Completed" ? job.result : job.state}
+          label={job.state === "Completed" ? job.result : stateText(job.state)}
         />
       </Text>
       <div className="portal-table-wrap">
@@ -264,31 +337,54 @@ function JobTasks({ job }: { job: Job }) {
               <th scope="col">State</th>
               <th scope="col">Result</th>
               <th scope="col">Elements</th>
+              <th scope="col">Items</th>
               <th scope="col">Warnings</th>
-              <th scope="col">Error</th>
+              <th scope="col">Error or reason</th>
             </tr>
           </thead>
           <tbody>
-            {orderedTasks(job).map(({ task, under }) => (
-              <tr key={task.sourceFileId} data-testid="task" data-path={task.path}>
-                <td className={under ? "portal-reference-cell" : undefined}>
+            {orderedTasks(job, files).map(({ task, under, composite, depth }) => (
+              <tr
+                key={task.sourceFileId}
+                data-testid="task"
+                data-path={task.path}
+                data-depth={depth}
+                data-state={task.state}
+              >
+                <td
+                  className={depth ? "portal-reference-cell" : undefined}
+                  style={depth ? { paddingInlineStart: `calc(${depth} * var(--iui-size-l))` } : undefined}
+                >
                   {under ? (
                     <Text variant="small" isMuted as="span" className="portal-reference-label">
                       reference file of {under.fileName ?? under.path}
+                      {composite ? `, nested under ${composite.fileName ?? composite.path}` : ""}
                     </Text>
                   ) : null}
                   <span className="portal-path">{task.path}</span>
                 </td>
-                <td>{task.state}</td>
+                <td>{stateText(task.state)}</td>
                 <td>
                   <ResultBadge result={task.result} />
-                  {task.reason ? (
-                    <Text variant="small" isMuted as="span" className="portal-reason">
-                      {` ${task.reason.code}`}
-                    </Text>
-                  ) : null}
                 </td>
                 <td>{describeCounts(task.elements)}</td>
+                <td>
+                  {task.items ? (
+                    <>
+                      <span className="portal-items-summary">{describeItems(task.items)}</span>{" "}
+                      <Button
+                        size="small"
+                        onClick={() => setItemsOf(task)}
+                        aria-label={`Items of ${task.path}`}
+                        className="portal-items-button"
+                      >
+                        Items
+                      </Button>
+                    </>
+                  ) : (
+                    ""
+                  )}
+                </td>
                 <td>
                   {task.warnings?.length ? (
                     <Button
@@ -303,13 +399,7 @@ function JobTasks({ job }: { job: Job }) {
                   )}
                 </td>
                 <td>
-                  {task.error ? (
-                    <>
-                      <code>{task.error.code}</code>: {task.error.message}
-                    </>
-                  ) : (
-                    ""
-                  )}
+                  <CodeAndMessage info={task.error ?? task.reason} />
                 </td>
               </tr>
             ))}
@@ -317,7 +407,100 @@ function JobTasks({ job }: { job: Job }) {
         </table>
       </div>
       {warningsOf ? <WarningsDialog task={warningsOf} onClose={() => setWarningsOf(undefined)} /> : null}
+      {itemsOf ? <ItemsDialog task={itemsOf} onClose={() => setItemsOf(undefined)} /> : null}
     </div>
+  );
+}
+
+/** An error or reason: its code, the API's message, and what the code means. */
+function CodeAndMessage({ info }: { info: ErrorInfo | undefined }) {
+  if (!info) return null;
+  const meaning = taskCodeText(info.code);
+  return (
+    <div className="portal-code-message">
+      <code>{info.code}</code>: {info.message}
+      {meaning ? <Hint>{meaning}</Hint> : null}
+    </div>
+  );
+}
+
+function ItemsDialog({ task, onClose }: { task: Task; onClose: () => void }) {
+  const items = task.items!;
+  const written = items.written.inserted + items.written.updated + items.written.unchanged;
+  const notWritten = items.notWritten.reduce((n, g) => n + g.count, 0);
+  const title = `Items of ${task.path}`;
+  return (
+    <Modal title={title} aria-label={title} isOpen onClose={onClose} className="portal-wide-modal">
+      <ModalContent>
+        <Text as="p" data-testid="items-summary">
+          <strong>{items.read.toLocaleString()}</strong> items read from the file:{" "}
+          <strong>{written.toLocaleString()}</strong> written ({items.written.inserted.toLocaleString()} inserted,{" "}
+          {items.written.updated.toLocaleString()} updated, {items.written.unchanged.toLocaleString()} unchanged) and{" "}
+          <strong>{notWritten.toLocaleString()}</strong> not written.
+          {written + notWritten === items.read
+            ? " Every item read is accounted for."
+            : ` ${(items.read - written - notWritten).toLocaleString()} items are not accounted for.`}
+        </Text>
+        <Hint>
+          An item is an IFC product or an entity of a type the file&apos;s schema does not define, or a DXF entity.
+          Those not written are grouped by reason and class, with a few identifiers (IFC GlobalIds, #instance numbers,
+          DXF handles).
+        </Hint>
+        {items.notWritten.length ? (
+          <div className="portal-table-wrap">
+            <table className="portal-table" aria-label={`Items of ${task.path} not written`}>
+              <thead>
+                <tr>
+                  <th scope="col">Reason</th>
+                  <th scope="col">Class or entity type</th>
+                  <th scope="col">Count</th>
+                  <th scope="col">Examples</th>
+                </tr>
+              </thead>
+              <tbody>
+                {items.notWritten.map((g) => (
+                  <tr key={`${g.code} ${g.className}`} data-testid="not-written" data-code={g.code}>
+                    <td>
+                      <code>{g.code}</code>
+                      {notWrittenText(g.code) ? <Hint>{notWrittenText(g.code)}</Hint> : null}
+                    </td>
+                    <td>{g.className}</td>
+                    <td>{g.count.toLocaleString()}</td>
+                    <td>
+                      <Examples examples={g.examples} count={g.count} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : (
+          <Text as="p">Every item read was written.</Text>
+        )}
+      </ModalContent>
+      <ModalButtonBar>
+        <Button styleType="high-visibility" onClick={onClose}>
+          Close
+        </Button>
+      </ModalButtonBar>
+    </Modal>
+  );
+}
+
+/** A few identifiers, and how many more there are. */
+function Examples({ examples, count }: { examples: string[] | undefined; count: number | undefined }) {
+  if (!examples?.length) return null;
+  const more = (count ?? examples.length) - examples.length;
+  return (
+    <span className="portal-examples">
+      {examples.map((e, i) => (
+        <span key={i}>
+          {i > 0 ? ", " : ""}
+          <code>{e}</code>
+        </span>
+      ))}
+      {more > 0 ? ` and ${more.toLocaleString()} more` : ""}
+    </span>
   );
 }
 
@@ -337,19 +520,26 @@ function WarningsDialog({ task, onClose }: { task: Task; onClose: () => void }) 
               <tr>
                 <th scope="col">Code</th>
                 <th scope="col">Message</th>
+                <th scope="col">Count</th>
                 <th scope="col">About</th>
               </tr>
             </thead>
             <tbody>
               {(task.warnings ?? []).map((w, i) => (
-                <tr key={i}>
+                <tr key={i} data-testid="warning" data-code={w.code}>
                   <td>
                     <code>{w.code}</code>
+                    {warningText(w.code) ? <Hint>{warningText(w.code)}</Hint> : null}
                   </td>
                   <td>
                     {w.message}
-                    {w.count && w.count > 1 ? ` (${w.count} times)` : ""}
+                    {w.examples?.length ? (
+                      <Hint>
+                        Examples: <Examples examples={w.examples} count={w.count} />
+                      </Hint>
+                    ) : null}
                   </td>
+                  <td>{(w.count ?? 1).toLocaleString()}</td>
                   <td>{w.target ? <code>{w.target}</code> : ""}</td>
                 </tr>
               ))}

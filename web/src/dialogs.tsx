@@ -17,7 +17,7 @@ import { ApiRequestError, seg } from "./api";
 import { ErrorAlert, fieldMessage, Hint, isFieldError } from "./components";
 import { useSession } from "./context";
 import { FolderBrowser } from "./FolderBrowser";
-import { formatDateTime, plural } from "./format";
+import { flattenReferences, formatDateTime, plural } from "./format";
 import { usePolled } from "./hooks";
 import { editableSchedule, scheduleBody, ScheduleFields } from "./ScheduleFields";
 import type { Connection, Member, Owner, ScheduleInput, SourceFile, SourceFileEntry } from "./types";
@@ -149,6 +149,25 @@ export function tokenText(owner: Owner | null): string {
     : `token valid until ${when}`;
 }
 
+/**
+ * Who may become the owner (docs/product-rules.md "Teams"): members of the iModel's team who have interacted with it
+ * since being added, other than the current owner. The owner or an administrator gives it to any of them; another
+ * member may only take it (themselves).
+ */
+export function ownerCandidates(
+  members: Member[],
+  connection: Pick<Connection, "owner">,
+  user: { id: string; role: string },
+): { offered: Member[]; notYet: Member[]; mayGive: boolean } {
+  const mayGive = user.role === "admin" || connection.owner?.id === user.id;
+  const others = members.filter((m) => m.userId !== connection.owner?.id && (mayGive || m.userId === user.id));
+  return {
+    offered: others.filter((m) => m.firstInteractionDateTime !== null),
+    notYet: others.filter((m) => m.firstInteractionDateTime === null),
+    mayGive,
+  };
+}
+
 export function OwnerDialog({ connection, onClose, onDone }: DialogProps) {
   const { api, user } = useSession();
   const members = usePolled(
@@ -157,10 +176,11 @@ export function OwnerDialog({ connection, onClose, onDone }: DialogProps) {
     () => 0,
     [api, connection.iModelId],
   );
-  const candidates = (members.data ?? []).filter((m) => m.userId !== connection.owner?.id);
+  const { offered, notYet, mayGive } = ownerCandidates(members.data ?? [], connection, user);
+  const inTeam = (members.data ?? []).some((m) => m.userId === user.id);
   const [userId, setUserId] = useState<string>();
   const [changed, setChanged] = useState<{ to: Member; connection: Connection; notice?: { status: string } }>();
-  const chosen = userId ?? candidates[0]?.userId;
+  const chosen = userId ?? offered[0]?.userId;
 
   async function runNow() {
     await api.send("POST", `/connections/${seg(connection.id)}/run`);
@@ -170,11 +190,11 @@ export function OwnerDialog({ connection, onClose, onDone }: DialogProps) {
   return (
     <FormDialog
       title="Owner"
-      submitLabel="Change owner"
+      submitLabel={mayGive ? "Change owner" : "Take ownership"}
       onClose={changed ? onDone : onClose}
-      hideSubmit={!!changed || candidates.length === 0}
+      hideSubmit={!!changed || offered.length === 0}
       onSubmit={async () => {
-        const to = candidates.find((m) => m.userId === chosen);
+        const to = offered.find((m) => m.userId === chosen);
         if (!to) return;
         const { body } = await api.send<{ connection: Connection; notice?: { status: string } }>(
           "POST",
@@ -213,25 +233,44 @@ export function OwnerDialog({ connection, onClose, onDone }: DialogProps) {
               {tokenText(connection.owner)}.
             </Text>
             <Hint>
-              Ownership goes to a team member of the iModel (someone who has used it at least once). The owner or an
-              administrator gives it; a team member may take it. It cannot change while a run of the connection is
-              queued or executing.
+              Ownership moves only between members of the iModel&apos;s team who have used the iModel since they were
+              added. The owner or an administrator gives it; another member may take it for themselves. It cannot change
+              while a run of the connection is queued or executing.
             </Hint>
             <ErrorAlert error={members.error} what="The team members could not be read" />
-            {members.data && candidates.length === 0 ? (
-              <Text as="p">No other team member has used this iModel yet.</Text>
+            {members.data && !mayGive && !inTeam ? (
+              <Text as="p">You are not in this iModel&apos;s team, so you cannot take this connection.</Text>
             ) : null}
-            {candidates.length > 0 ? (
+            {members.data && offered.length === 0 && (mayGive || inTeam) ? (
+              <Text as="p">
+                {mayGive
+                  ? "No other member of the team can own it yet."
+                  : "You cannot take it yet: you have not used this iModel since you were added."}
+              </Text>
+            ) : null}
+            {offered.length > 0 ? (
               <LabeledSelect<string>
                 label="New owner"
                 native
                 value={chosen}
-                options={candidates.map((m) => ({
+                options={offered.map((m) => ({
                   value: m.userId,
                   label: `${m.name} (${m.email})${m.userId === user.id ? ", you" : ""}`,
                 }))}
                 onChange={(v: string) => setUserId(v)}
               />
+            ) : null}
+            {notYet.length > 0 ? (
+              <div data-testid="owner-not-offered">
+                <Text as="p" variant="small">
+                  Not offered, because they have not used this iModel since they were added:{" "}
+                  {notYet.map((m) => `${m.name} (${m.email})`).join(", ")}. They can own it once they have opened the
+                  iModel or one of its connections.
+                </Text>
+              </div>
+            ) : null}
+            {mayGive ? (
+              <Hint>Someone else? A manager of the team adds them first (Team, on the iModel&apos;s page).</Hint>
             ) : null}
             <ErrorAlert error={error} what="The owner was not changed" />
           </>
@@ -329,9 +368,13 @@ export function UnmapDialog({ connection, file, onClose, onDone }: DialogProps &
   const { api } = useSession();
   const [mode, setMode] = useState<"keepData" | "deleteData">("keepData");
   const namedElsewhere = new Set(
-    connection.sourceFiles.filter((f) => f.id !== file.id).flatMap((f) => f.references.map((r) => r.path)),
+    connection.sourceFiles
+      .filter((f) => f.id !== file.id)
+      .flatMap((f) => flattenReferences(f.references).map((r) => r.path)),
   );
-  const going = file.references.filter((r) => r.resolved && !namedElsewhere.has(r.path));
+  const going = flattenReferences(file.references).filter(
+    (r) => r.resolved && !namedElsewhere.has(r.path) && r.path !== file.path,
+  );
   return (
     <FormDialog
       title={`Unmap ${file.path}`}
@@ -366,13 +409,9 @@ export function AddFilesDialog({ connection, onClose, onDone }: DialogProps) {
   const [lastError, setLastError] = useState<unknown>();
   const relative = (abs: string) => abs.slice(source.length + 1);
   const mapped = new Map<string, string>();
-  for (const f of connection.sourceFiles) {
-    mapped.set(`${source}/${f.path}`, "already a composite model of this connection");
-    for (const r of f.references) if (r.resolved) mapped.set(`${source}/${r.path}`, `reference file of ${f.path}`);
-  }
-  // A reference file of this connection may become a composite model (it keeps its id): allow it.
+  // A reference file of this connection may become a composite model (it keeps its id): only composites are taken.
   for (const f of connection.sourceFiles)
-    for (const r of f.references) if (r.resolved) mapped.delete(`${source}/${r.path}`);
+    mapped.set(`${source}/${f.path}`, "already a composite model of this connection");
   const fileErrors = new Map<string, string>();
   picked.forEach((f, i) => {
     const m = fieldMessage(lastError, `sourceFiles.${i}.path`);

@@ -1,5 +1,5 @@
 /** How the portal writes dates, states and counts. */
-import type { Schedule, Task } from "./types";
+import type { ReferenceFile, Schedule, Task } from "./types";
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
@@ -58,3 +58,25 @@ export function formatSize(bytes: number): string {
 
 /** "1 file", "2 files". */
 export const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+
+/** Reference files and their nested references, depth first, each file once (by id). */
+export function flattenReferences(
+  refs: readonly ReferenceFile[] | undefined,
+  seen = new Set<string>(),
+): ReferenceFile[] {
+  const out: ReferenceFile[] = [];
+  for (const r of refs ?? []) {
+    if (seen.has(r.id)) continue;
+    seen.add(r.id);
+    out.push(r, ...flattenReferences(r.references, seen));
+  }
+  return out;
+}
+
+const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** A UTC ISO time as a time of day with seconds in the browser's time zone ("14:05:09"). */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : timeOfDay.format(d);
+}

@@ -7,7 +7,9 @@ export interface ErrorInfo {
   code: string;
   message: string;
   target?: string;
+  /** Warnings that sum several occurrences up: how many, and a few of them. */
   count?: number;
+  examples?: string[];
 }
 
 export interface Link {
@@ -79,6 +81,10 @@ export interface ReferenceFile {
   connectorType?: string;
   role: "ReferenceFile";
   resolved: boolean;
+  /** A reference that closes a cycle (a file naming itself, or one that names it again): not followed again. */
+  circular?: boolean;
+  /** Its own attached references (nested references), to any depth. */
+  references?: ReferenceFile[];
 }
 
 export interface SourceFile {
@@ -100,10 +106,35 @@ export interface Connection {
   source: { type: string; path: string };
   sourceFiles: SourceFile[];
   definesGcs: boolean;
+  deletionGuard: DeletionGuard;
   status: ConnectionStatus;
   deletion?: { mode: string; requestedDateTime: string; runId?: string; completedDateTime?: string };
   createdDateTime: string;
   _links: { self: Link; runs: Link; lastRun?: Link };
+}
+
+/** A connection's deletion guard (README.md "Synchronization"). */
+export interface DeletionGuard {
+  enabled: boolean;
+  /** Holds a file when more than this share (0 to less than 1) of its elements would be deleted... */
+  fraction: number;
+  /** ...and at least this many. */
+  minElements: number;
+}
+
+/** Items of the file that were not written, by reason and class (README.md "Synchronization", accounting). */
+export interface NotWrittenItems {
+  code: string;
+  className: string;
+  count: number;
+  examples: string[];
+}
+
+/** What a task read and what became of each item: read = inserted + updated + unchanged + the not written. */
+export interface TaskItems {
+  read: number;
+  written: { inserted: number; updated: number; unchanged: number };
+  notWritten: NotWrittenItems[];
 }
 
 export interface Task {
@@ -121,9 +152,12 @@ export interface Task {
   warnings?: ErrorInfo[];
   /** Element counts: inserted, updated, deleted, unchanged (any further counts are shown as they come). */
   elements?: Record<string, number>;
+  /** Absent on tasks that did not read and write their file (and on records from before item accounting). */
+  items?: TaskItems;
   startDateTime?: string;
   endDateTime?: string;
   durationMs?: number;
+  attempts?: number;
 }
 
 export interface Job {
@@ -144,6 +178,8 @@ export interface Run {
   result: string;
   error?: ErrorInfo;
   reason?: ErrorInfo;
+  /** The run was asked with `{"confirmDeletions": true}`: the deletion guard held none of its files. */
+  confirmDeletions?: boolean;
   queuedDateTime: string;
   startDateTime?: string;
   endDateTime?: string;
@@ -151,11 +187,35 @@ export interface Run {
   jobs: Job[];
 }
 
+export const TEAM_ROLES = ["manager", "member"] as const;
+export type TeamRole = (typeof TEAM_ROLES)[number];
+
+/** A member of an iModel's team (`GET /imodels/{id}/members`). */
 export interface Member {
   userId: string;
   email: string;
   name: string;
-  firstVisitDateTime?: string;
+  role: TeamRole;
+  /** Who added them (a user id); null for a member carried over from before teams. */
+  addedBy: string | null;
+  addedDateTime: string;
+  /** Their first request on the iModel since being added; null until then (they cannot own connections meanwhile). */
+  firstInteractionDateTime: string | null;
+}
+
+/** A user as `GET /users` shows it (administrators only). */
+export interface UserRecord extends User {
+  createdDateTime: string;
+}
+
+/** `GET /health` (no key needed): 200 ok or degraded (low disk space), 503 unavailable. */
+export interface Health {
+  status: "ok" | "degraded" | "unavailable";
+  checks: Record<string, string>;
+  disk?: {
+    minFreeMb: number;
+    filesystems: { path: string; freeMb: number; totalMb: number; low: boolean }[];
+  };
 }
 
 export interface SourceFolderEntry {

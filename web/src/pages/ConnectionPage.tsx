@@ -1,7 +1,9 @@
 /**
- * A connection: its facts (source, owner and token, schedule and next run, GCS), its mapping (composite models with
- * their reference files), its runs (the newest with a live progress bar, then the history), and the changes its owner
- * can make: synchronize, rename, schedule, owner, add and unmap composite models, delete.
+ * A connection: its facts (source, owner and token, schedule and next run, GCS, deletion guard), its mapping
+ * (composite models with their reference files, nested to any depth, cycles marked), the files the deletion guard held
+ * in the latest run (with "Synchronize and apply deletions"), its runs (the newest with a live progress bar, then the
+ * history), and the changes its owner can make: synchronize, rename, schedule, owner, deletion guard, add and unmap
+ * composite models, delete. A connection that is not found or not shared with the user gets a page that says so.
  */
 import { Anchor, Breadcrumbs, Button, Text } from "@itwin/itwinui-react";
 import { useState } from "react";
@@ -17,12 +19,14 @@ import {
   tokenText,
   UnmapDialog,
 } from "../dialogs";
+import { DeletionGuardDialog, describeGuard, HeldFiles } from "../DeletionGuard";
 import { describeSchedule, formatDateTime } from "../format";
 import { href, usePolled } from "../hooks";
 import { RunList } from "../RunList";
-import type { Connection, IModel, Run, SourceFile } from "../types";
+import type { Connection, IModel, ReferenceFile, Run, SourceFile } from "../types";
+import { isNotFound, NotSharedPage } from "./NotFoundPage";
 
-type DialogName = "rename" | "schedule" | "owner" | "delete" | "add" | { unmap: SourceFile };
+type DialogName = "rename" | "schedule" | "owner" | "delete" | "add" | "guard" | { unmap: SourceFile };
 
 export function ConnectionPage({ connectionId }: { connectionId: string }) {
   const { api, user } = useSession();
@@ -47,6 +51,7 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
   );
 
   const data = page.data;
+  if (isNotFound(page.error)) return <NotSharedPage kind="connection" id={connectionId} />;
   if (!data)
     return (
       <>
@@ -112,8 +117,9 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
         </Text>
       ) : !mayChange ? (
         <Hint>
-          Only the owner ({c.owner?.name ?? "none"}) or an administrator may rename, schedule, change the mapping of or
-          delete this connection. Anyone may synchronize it or take it over as a team member (Owner).
+          Only the owner ({c.owner?.name ?? "none"}) or an administrator may rename, schedule, change the mapping or the
+          deletion guard of, or delete this connection. Any member of the iModel&apos;s team may synchronize it, and a
+          member who has used the iModel may take it over (Owner).
         </Hint>
       ) : null}
       <ErrorAlert error={runError} what="Synchronize" />
@@ -158,11 +164,32 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
               ? "defined by another connection"
               : "not set yet"}
         </dd>
+        <dt>Deletion guard</dt>
+        <dd data-testid="deletion-guard">
+          {describeGuard(c.deletionGuard)}
+          {active && mayChange ? (
+            <>
+              {" "}
+              <Button size="small" onClick={() => setDialog("guard")} aria-label="Change the deletion guard">
+                Change
+              </Button>
+            </>
+          ) : null}
+        </dd>
         <dt>iModel</dt>
         <dd>
           <Anchor href={href("imodels", c.iModelId)}>{iModel.name}</Anchor>
         </dd>
       </dl>
+      <HeldFiles
+        connection={c}
+        run={runs[0]}
+        onConfirmed={(notice) => {
+          setRunNotice(notice);
+          window.setTimeout(() => setRunNotice(undefined), 8_000);
+          void page.reload();
+        }}
+      />
 
       <section aria-labelledby="mapping-heading" className="portal-section">
         <div className="portal-section-head">
@@ -197,23 +224,13 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
                 </Hint>
               ) : null}
               {f.references.length ? (
-                <ul className="portal-references" aria-label={`Reference files of ${f.path}`}>
-                  {f.references.map((r) => (
-                    <li key={r.id} data-testid="reference" data-path={r.path}>
-                      <span className="portal-path">{r.resolved ? r.path : r.referencedAs}</span>{" "}
-                      <Text variant="small" isMuted as="span">
-                        reference file ({r.attachment === "Overlay" ? "overlay" : "attached"}
-                        {r.resolved ? "" : ", not found"})
-                      </Text>
-                    </li>
-                  ))}
-                  <li className="portal-reference-note">
-                    <Hint>
-                      Reference files go with their composite model: they cannot be unmapped on their own. Unmap or
-                      change {f.path} instead.
-                    </Hint>
-                  </li>
-                </ul>
+                <>
+                  <References refs={f.references} of={f.path} />
+                  <Hint>
+                    Reference files go with their composite model: they cannot be unmapped on their own. Unmap or change{" "}
+                    {f.path} instead.
+                  </Hint>
+                </>
               ) : null}
             </li>
           ))}
@@ -224,7 +241,7 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
         <h2 id="runs-heading" className="portal-h2">
           Runs
         </h2>
-        <RunList runs={runs} onChanged={() => void page.reload()} />
+        <RunList runs={runs} files={c.sourceFiles} onChanged={() => void page.reload()} />
       </section>
 
       {dialog === "rename" ? <RenameDialog connection={c} onClose={close} onDone={done} /> : null}
@@ -239,9 +256,34 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
         />
       ) : null}
       {dialog === "add" ? <AddFilesDialog connection={c} onClose={close} onDone={done} /> : null}
+      {dialog === "guard" ? <DeletionGuardDialog connection={c} onClose={close} onDone={done} /> : null}
       {typeof dialog === "object" ? (
         <UnmapDialog connection={c} file={dialog.unmap} onClose={close} onDone={done} />
       ) : null}
     </>
+  );
+}
+
+/** Reference files under the file that names them, each with its own references, to any depth. */
+function References({ refs, of }: { refs: ReferenceFile[]; of: string }) {
+  return (
+    <ul className="portal-references" aria-label={`Reference files of ${of}`}>
+      {refs.map((r) => (
+        <li key={`${r.id} ${r.referencedAs}`} data-testid="reference" data-path={r.path}>
+          <span className="portal-path">{r.resolved ? r.path : r.referencedAs}</span>{" "}
+          <Text variant="small" isMuted as="span">
+            reference file of {of} ({r.attachment === "Overlay" ? "overlay" : "attached"}
+            {r.resolved ? "" : ", not found"})
+          </Text>
+          {r.circular ? (
+            <Text variant="small" as="span" className="portal-circular" data-testid="circular">
+              {" "}
+              circular reference: {r.path} is already on the way from the composite model, so it is not followed again
+            </Text>
+          ) : null}
+          {r.references?.length ? <References refs={r.references} of={r.path} /> : null}
+        </li>
+      ))}
+    </ul>
   );
 }

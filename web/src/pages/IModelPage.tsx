@@ -1,25 +1,31 @@
 /**
  * An iModel's connections: display name, status, owner, schedule and next run, last run result and time, number of
  * files. Select several and synchronize them at once (`POST /imodels/{id}/run`; the iModel's queue runs them one after
- * the other). The list updates by itself while runs are active.
+ * the other). The list updates by itself while runs are active. Team leads to the iModel's team; an iModel that is
+ * not found or not shared with the user gets a page that says so.
  */
 import { Anchor, Breadcrumbs, Button, Checkbox, Text, ToggleSwitch } from "@itwin/itwinui-react";
 import { useState } from "react";
 import { seg } from "../api";
+import { stateText } from "../codes";
 import { ErrorAlert, Hint, PageHeading, ResultBadge, StatusBadge } from "../components";
 import { useSession } from "../context";
-import { describeSchedule, formatDateTime, plural } from "../format";
+import { describeSchedule, flattenReferences, formatDateTime, plural } from "../format";
 import { href, navigate, usePolled } from "../hooks";
 import type { Connection, IModel, Run } from "../types";
+import { isNotFound, NotSharedPage } from "./NotFoundPage";
 
 interface Row {
   connection: Connection;
   lastRun?: Run;
 }
 
-/** Composite models and the reference files found under them. */
-export const fileCount = (c: Connection) =>
-  c.sourceFiles.length + c.sourceFiles.reduce((n, f) => n + f.references.filter((r) => r.resolved).length, 0);
+/** Composite models and the reference files found under them, nested ones too (each file once). */
+export function fileCount(c: Connection): number {
+  const ids = new Set(c.sourceFiles.map((f) => f.id));
+  for (const f of c.sourceFiles) for (const r of flattenReferences(f.references)) if (r.resolved) ids.add(r.id);
+  return ids.size;
+}
 
 export function IModelPage({ iModelId }: { iModelId: string }) {
   const { api } = useSession();
@@ -92,6 +98,7 @@ export function IModelPage({ iModelId }: { iModelId: string }) {
     }
   }
 
+  if (isNotFound(iModel.error) || isNotFound(rows.error)) return <NotSharedPage kind="iModel" id={iModelId} />;
   const name = iModel.data?.name ?? "iModel";
   return (
     <>
@@ -105,6 +112,7 @@ export function IModelPage({ iModelId }: { iModelId: string }) {
             {selected.size > 0 ? `Synchronize ${plural(selected.size, "connection")}` : "Synchronize"}
           </Button>
           <Button onClick={() => navigate("imodels", iModelId, "new-connection")}>New connection</Button>
+          <Button onClick={() => navigate("imodels", iModelId, "team")}>Team</Button>
         </div>
       </PageHeading>
       <ErrorAlert error={iModel.error} />
@@ -198,7 +206,7 @@ export function IModelPage({ iModelId }: { iModelId: string }) {
                         {lastRun.state === "Completed" ? (
                           <ResultBadge result={lastRun.result} />
                         ) : (
-                          <ResultBadge result="Undetermined" label={lastRun.state} />
+                          <ResultBadge result="Undetermined" label={stateText(lastRun.state)} />
                         )}
                         <Hint>
                           {lastRun.kind === "delete" ? "delete job, " : ""}

@@ -13,6 +13,7 @@ import { plural } from "../format";
 import { href, navigate, usePolled } from "../hooks";
 import { editableSchedule, scheduleBody, ScheduleFields } from "../ScheduleFields";
 import type { Connection, IModel, SourceFileEntry } from "../types";
+import { isNotFound, NotSharedPage } from "./NotFoundPage";
 
 export function NewConnectionPage({ iModelId }: { iModelId: string }) {
   const { api } = useSession();
@@ -78,6 +79,7 @@ export function NewConnectionPage({ iModelId }: { iModelId: string }) {
     }
   }
 
+  if (isNotFound(iModel.error)) return <NotSharedPage kind="iModel" id={iModelId} />;
   const name = iModel.data?.name ?? "iModel";
   return (
     <>
