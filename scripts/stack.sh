@@ -146,11 +146,14 @@ label() {
 # Is something accepting connections on 127.0.0.1:<port>?
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/${2:-127.0.0.1}/$1" 2>/dev/null; }
 
-# port <port> <what> <setting>: fail with one clear line when the port is taken.
+# port <port> <what> <setting>: fail with one clear line when the port is taken. A process that has just ended (a
+# worker killed with SIGKILL while its threads wind down) may hold its ports a moment longer: wait up to 10 s first.
 require_free_port() {
-  if port_open "$1"; then
-    die "port $1 ($2) is already in use; set $3 or stop the other process"
-  fi
+  local waited=0
+  while port_open "$1"; do
+    [ "$waited" -ge 10 ] && die "port $1 ($2) is already in use; set $3 or stop the other process"
+    sleep 1; waited=$((waited + 1))
+  done
 }
 
 cmdline_of() {
