@@ -23,7 +23,7 @@ import type { RequestHandler, Response } from "express";
 import { ApiError } from "../domain/errors";
 import { visitMatters } from "../domain/token";
 import { hasInteracted, type UserRecord } from "../domain/users";
-import { isDuplicateKey, peopleCollections, type PeopleCollections } from "../lib/collections";
+import { findUserByApiKeyHash, isDuplicateKey, peopleCollections, type PeopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
@@ -246,7 +246,8 @@ export function authenticate({ config, store, temporal, logger }: AuthDeps): Req
       const header = req.headers.authorization ?? "";
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) throw unauthorized(res, "Authentication is required: send 'authorization: Bearer <API key>'.");
-      const user = await people.users.findOne({ apiKeyHash: hashApiKey(m[1]) });
+      // By the key record's _id, not a scan of the users (lib/collections.ts).
+      const user = await findUserByApiKeyHash(people, hashApiKey(m[1]));
       if (!user) throw unauthorized(res, "The API key is not valid.");
       req.user = user;
       req.viewer = new Viewer(user, people);

@@ -11,7 +11,7 @@ import { Router } from "express";
 import { ApiError } from "../domain/errors";
 import { pagingQuery } from "../domain/schemas";
 import { createUserBody, isAdmin, type UserRecord } from "../domain/users";
-import { isDuplicateKey, peopleCollections, userLockKey } from "../lib/collections";
+import { isDuplicateKey, peopleCollections, putApiKey, userLockKey } from "../lib/collections";
 import type { Store } from "../lib/db";
 import { withRecord } from "../lib/record-writes";
 import { currentUser, hashApiKey, newApiKey } from "./auth";
@@ -61,6 +61,7 @@ export function usersRouter({ store }: { store: Store }): Router {
       };
       try {
         await people.users.insertOne(record);
+        await putApiKey(people, record.apiKeyHash, record._id);
       } catch (err) {
         if (isDuplicateKey(err)) {
           throw new ApiError("UserAlreadyExists", `A user with email '${body.email}' already exists.`, [
@@ -102,9 +103,13 @@ export function usersRouter({ store }: { store: Store }): Router {
       const me = currentUser(req);
       const apiKey = newApiKey();
       // Under the user's lock (lib/record-writes.ts): the token mirror writing the same record never undoes the rotation.
-      await withRecord(store.db, people.users, userLockKey(me._id), me._id, (_current, write) =>
-        write({ $set: { apiKeyHash: hashApiKey(apiKey) } }),
-      );
+      const apiKeyHash = hashApiKey(apiKey);
+      let replaced: string | undefined;
+      await withRecord(store.db, people.users, userLockKey(me._id), me._id, (current, write) => {
+        replaced = current.apiKeyHash;
+        return write({ $set: { apiKeyHash } });
+      });
+      await putApiKey(people, apiKeyHash, me._id, replaced);
       req.log.info("API key replaced");
       res.status(201).json({ user: userJson(me), apiKey });
     }),

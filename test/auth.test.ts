@@ -129,6 +129,23 @@ describe("users", () => {
     expect((await httpAs(apiKey, "GET", "/users/me")).status).toBe(401);
     expect((await httpAs(rotated.body.apiKey, "GET", "/users/me")).status).toBe(200);
   });
+
+  it("are found by their key's record (_id = the key's hash); the old key's record goes with a rotation", async () => {
+    const sha = (k: string) => createHash("sha256").update(k).digest("hex");
+    const keys = mongo.db().collection<{ _id: string; userId: string }>("apiKeys");
+    const { user, apiKey } = await createUser("Kim Keyrecord");
+    expect(await keys.findOne({ _id: sha(apiKey) })).toEqual({ _id: sha(apiKey), userId: user.id });
+    const rotated = (await httpAs(apiKey, "POST", "/users/me/apiKey")).body.apiKey as string;
+    expect(await keys.findOne({ _id: sha(apiKey) })).toBeNull();
+    expect(await keys.findOne({ _id: sha(rotated) })).toEqual({ _id: sha(rotated), userId: user.id });
+    // A stale record (as a write stopped half-way would leave) authenticates nobody: the user record decides.
+    await keys.insertOne({ _id: sha(apiKey), userId: user.id });
+    expect((await httpAs(apiKey, "GET", "/users/me")).status).toBe(401);
+    // A user of an earlier release has no key record: found on the users, and its record is written then.
+    await keys.deleteOne({ _id: sha(rotated) });
+    expect((await httpAs(rotated, "GET", "/users/me")).body.user.id).toBe(user.id);
+    expect(await keys.findOne({ _id: sha(rotated) })).toEqual({ _id: sha(rotated), userId: user.id });
+  });
 });
 
 describe("every request is a visit", () => {
