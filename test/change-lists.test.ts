@@ -17,6 +17,10 @@ const DOOR = FIXTURE("dxf/dxf_r2000_ceco_door_frame_detail.dxf");
 const WALL = "1YueHYcBxEa0eY6z3s_Zyv";
 const SLAB = "3Mow9YJfDbMq6sOj$GgZe8";
 const COLUMN = "0k920sdWUpJUKcqZZBZVvI";
+/** The spatial structure containing them (README "What an iModel contains"). */
+const SITE = "3KAJXYr6$SN02GET5om766";
+const BUILDING = "2ZliDgwAdtBUPmbdeqern$";
+const STOREY = "2LaUdwdwGM9HIzcHgXhx5G";
 
 let store: Store;
 beforeAll(async () => {
@@ -73,9 +77,13 @@ describe("what a run changed", () => {
     const r = await http("GET", first._links.changes.href);
     const ids = await elementIds(bim);
     const fileId = connection.sourceFiles[0].id;
-    expect(r.body.counts).toEqual({ inserted: 3, updated: 0, deleted: 0 });
+    expect(r.body.counts).toEqual({ inserted: 6, updated: 0, deleted: 0 });
+    // In the order written: the spatial structure from the top (containers first), then the products.
     expect(r.body.changes).toEqual(
       [
+        [SITE, "IfcSite"],
+        [BUILDING, "IfcBuilding"],
+        [STOREY, "IfcBuildingStorey"],
         [WALL, "IfcWall"],
         [SLAB, "IfcSlab"],
         [COLUMN, "IfcColumn"],
@@ -92,7 +100,7 @@ describe("what a run changed", () => {
     // Space of an IFC entry (README "What a run changed" quotes it): the BSON of the chunk's columns, per entry.
     const chunk = await store.changeChunks.findOne({ _id: changeChunkId(first.id, fileId, "inserted", 0) });
     const empty = { identifiers: [], elementIds: [], classNames: [], categories: [] };
-    const perEntry = (BSON.calculateObjectSize(chunk!.entries) - BSON.calculateObjectSize(empty)) / 3;
+    const perEntry = (BSON.calculateObjectSize(chunk!.entries) - BSON.calculateObjectSize(empty)) / 6;
     console.log(`change list of an IFC file: ${perEntry.toFixed(1)} bytes of BSON per element (columns only)`);
     expect(perEntry).toBeLessThan(150);
   });
@@ -107,7 +115,8 @@ describe("what a run changed", () => {
     fs.writeFileSync(path.join(source, "model.ifc"), edited);
 
     const run = await runOnce(connection.id);
-    expect(tasksOf(run)[0].elements).toEqual({ inserted: 0, updated: 1, deleted: 1, unchanged: 1 });
+    // Unchanged: the slab, and the site, building and storey.
+    expect(tasksOf(run)[0].elements).toEqual({ inserted: 0, updated: 1, deleted: 1, unchanged: 4 });
     const changes = await allChanges(`/connections/${connection.id}/runs/${run.id}/changes`);
     expect(changes).toEqual([
       expect.objectContaining({

@@ -99,7 +99,9 @@ describe("dry runs of deletes with data", () => {
         path: "model.ifc",
         role: "CompositeModel",
         hasData: true,
-        removes: { elements: 3, models: 1, partitions: 1, aspects: 5, links: 1, externalSources: 1 },
+        // The wall, slab and column and their site, building and storey; an ExternalSourceAspect each, and those of
+        // the model and of the file.
+        removes: { elements: 6, models: 1, partitions: 1, aspects: 8, links: 1, externalSources: 1 },
       },
     ]);
     expect(p.subject).toBeUndefined();

@@ -10,6 +10,7 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createConnection, createUser, http, makeSource, ROOT, SAMPLE, stack, toolPath, waitForRun } from "./helpers";
@@ -37,7 +38,9 @@ describe("fuzzing the API (Schemathesis)", () => {
       const member = await http("POST", `/imodels/${iModelId}/members`, { userId: user.user.id });
       expect(member.status).toBe(201);
 
-      const dir = fs.mkdtempSync(path.join(stack().dataDir, "fuzz-"));
+      // Its working folder (config with the admin key, Hypothesis' example database) outside DATA_DIR, which holds only
+      // the service's own private files (test/private-data.test.ts); removed afterwards.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-fuzz-"));
       const config = path.join(dir, "schemathesis.toml");
       fs.writeFileSync(
         config,
@@ -89,6 +92,7 @@ describe("fuzzing the API (Schemathesis)", () => {
       fs.mkdirSync(out, { recursive: true });
       fs.writeFileSync(path.join(out, "schemathesis.log"), result.output);
       // The whole report on failure: each failing check with the request that reproduces it.
+      fs.rmSync(dir, { recursive: true, force: true });
       expect(result.code, result.output.slice(-20_000)).toBe(0);
       expect(result.output).toMatch(/Tested: \d+/);
       const tested = Number(/Tested: (\d+)/.exec(result.output)![1]);

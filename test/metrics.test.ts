@@ -84,7 +84,7 @@ describe("metrics", () => {
     expect(delta("imodel_sync_runs_started_total", { trigger: "manual", kind: "sync" })).toBe(2);
     expect(delta("imodel_sync_runs_completed_total", completed)).toBe(2);
     expect(delta("imodel_sync_task_duration_seconds_count", { ...ifc, result: "Success" })).toBe(1);
-    expect(delta("imodel_sync_elements_written_total", { ...ifc, change: "inserted" })).toBe(6);
+    expect(delta("imodel_sync_elements_written_total", { ...ifc, change: "inserted" })).toBe(7);
     expect(delta("imodel_sync_files_skipped_total", { reason: "FileUnchanged" })).toBe(1);
     // Read from the records when scraped; the SDK's own runtime metrics follow the worker's.
     expect(worker1).toMatch(/^# HELP imodel_sync_imodel_queue_length /m);
@@ -122,9 +122,9 @@ describe("what an operator sees in the Temporal UI", () => {
           path: p,
           phase: "MasterFile",
           result: "Success",
-          elements: { inserted: 6, updated: 0, deleted: 0, unchanged: 0 },
+          elements: { inserted: 7, updated: 0, deleted: 0, unchanged: 0 },
         })),
-        elements: { inserted: 12, updated: 0, deleted: 0, unchanged: 0 },
+        elements: { inserted: 14, updated: 0, deleted: 0, unchanged: 0 },
       },
     });
     // Each file activity's summary is the file's path (its user metadata in the history).

@@ -87,9 +87,10 @@ describe("retrying the failed files of a run", () => {
     const { run } = await waitForRun(r.location!);
     expect(run.result).toBe("Success");
     expect(run._links.retryOf).toEqual({ href: `/connections/${connection.id}/runs/${first.run.id}` });
-    // Only that file: no task (not even a Skipped one) for the three good files.
+    // Only that file: no task (not even a Skipped one) for the three good files. Its 6 elements: the wall, slab and
+    // column, and the site, building and storey that contain them (README "What an iModel contains").
     expect(tasksOf(run).map((t: any) => [t.path, t.result, t.elements.inserted])).toEqual([
-      ["corrupt.ifc", "Success", 3],
+      ["corrupt.ifc", "Success", 6],
     ]);
     expect(run.requestedBy).toBe("admin");
 
@@ -173,8 +174,9 @@ describe("a run limited to chosen composite models, a forced run, and the dry ru
     const { run, byPath } = await runOnce(connection.id, { force: true, sourceFileIds: [fileId("a.ifc")] });
     expect(run.force).toBe(true);
     expect(byPath("a.ifc").result).toBe("Success");
-    expect(byPath("a.ifc").elements).toEqual({ inserted: 0, updated: 0, deleted: 0, unchanged: 3 });
-    expect(byPath("a.ifc").items.written).toEqual({ inserted: 0, updated: 0, unchanged: 3 });
+    // 3 products and the site, building and storey containing them.
+    expect(byPath("a.ifc").elements).toEqual({ inserted: 0, updated: 0, deleted: 0, unchanged: 6 });
+    expect(byPath("a.ifc").items.written).toEqual({ inserted: 0, updated: 0, unchanged: 6 });
     expect(await lastMods(bim)).toEqual(before); // every element keeps its LastMod
     const changes = await http("GET", `/connections/${connection.id}/runs/${run.id}/changes`);
     expect(changes.body).toEqual({ changes: [], counts: { inserted: 0, updated: 0, deleted: 0 }, _links: {} });

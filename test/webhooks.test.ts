@@ -126,8 +126,8 @@ describe("webhooks", () => {
       [HVAC, "Success"],
       ["b.ifc", "Success"],
     ]);
-    for (const f of files) expect(f.elements).toEqual({ inserted: 6, updated: 0, deleted: 0, unchanged: 0 });
-    expect(got.payload.data.run.elements).toEqual({ inserted: 12, updated: 0, deleted: 0, unchanged: 0 });
+    for (const f of files) expect(f.elements).toEqual({ inserted: 7, updated: 0, deleted: 0, unchanged: 0 });
+    expect(got.payload.data.run.elements).toEqual({ inserted: 14, updated: 0, deleted: 0, unchanged: 0 });
     // A Success is no failure.
     expect(receiver.ofType("run.failed").filter((x) => x.payload.data.run.id === run.id)).toEqual([]);
 
