@@ -2,8 +2,9 @@
  * A connection: its facts (source, owner and token, schedule and next run, GCS, deletion guard), its mapping
  * (composite models with their reference files, nested to any depth, cycles marked), the files the deletion guard held
  * in the latest run (with "Synchronize and apply deletions"), its runs (the newest with a live progress bar, then the
- * history), and the changes its owner can make: synchronize, rename, schedule, owner, deletion guard, add and unmap
- * composite models, delete. A connection that is not found or not shared with the user gets a page that says so.
+ * history, with Retry failed files and the elements each run changed), its timeline (changes and runs, newest first),
+ * and the changes its owner can make: synchronize, rename, schedule, owner, deletion guard, add and unmap composite
+ * models, delete. A connection that is not found or not shared with the user gets a page that says so.
  */
 import { Anchor, Breadcrumbs, Button, Text } from "@itwin/itwinui-react";
 import { useState } from "react";
@@ -23,6 +24,7 @@ import { DeletionGuardDialog, describeGuard, HeldFiles } from "../DeletionGuard"
 import { describeSchedule, formatDateTime } from "../format";
 import { href, usePolled } from "../hooks";
 import { RunList } from "../RunList";
+import { Timeline } from "../Timeline";
 import type { Connection, IModel, ReferenceFile, Run, SourceFile } from "../types";
 import { isNotFound, NotSharedPage } from "./NotFoundPage";
 
@@ -241,8 +243,10 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
         <h2 id="runs-heading" className="portal-h2">
           Runs
         </h2>
-        <RunList runs={runs} files={c.sourceFiles} onChanged={() => void page.reload()} />
+        <RunList runs={runs} files={c.sourceFiles} active={active} onChanged={() => void page.reload()} />
       </section>
+
+      <Timeline connectionId={c.id} />
 
       {dialog === "rename" ? <RenameDialog connection={c} onClose={close} onDone={done} /> : null}
       {dialog === "schedule" ? <ScheduleDialog connection={c} onClose={close} onDone={done} /> : null}
