@@ -289,7 +289,13 @@ function RunDetails({ run, context }: { run: Run; context: RunContext }) {
     <div className="portal-run-details">
       {run._links?.retry && context.active ? (
         <div className="portal-retry" data-testid="retry">
-          <Button styleType="high-visibility" size="small" onClick={() => void retry()} disabled={retrying}>
+          <Button
+            styleType="high-visibility"
+            size="small"
+            onClick={() => void retry()}
+            disabled={retrying}
+            aria-label={`Retry failed files of the run of ${formatDateTime(run.queuedDateTime)}`}
+          >
             Retry failed files
           </Button>
           <Hint>
@@ -380,7 +386,11 @@ function RunDetails({ run, context }: { run: Run; context: RunContext }) {
             <dt>Changed elements</dt>
             <dd data-testid="changes">
               {run._links?.changes ? (
-                <Button size="small" onClick={() => setChangesOpen(true)}>
+                <Button
+                  size="small"
+                  onClick={() => setChangesOpen(true)}
+                  aria-label={`Changes made by the run of ${formatDateTime(run.queuedDateTime)}`}
+                >
                   Changes
                 </Button>
               ) : (
