@@ -4,7 +4,8 @@
  * and tasks with state, result, element counts, item accounting (read, written, not written by reason and class with
  * examples), warnings (with counts and examples) and errors or reasons (code, message and what the code means),
  * reference files under the file that names them at any depth; Cancel for an active sync; a link to each run's
- * workflow in the Temporal UI.
+ * workflow in the Temporal UI; "Retry failed files" on a completed run with failed files, and on a retry the run it
+ * retried; the elements a run changed (README.md "Run control").
  */
 import {
   Anchor,
@@ -16,21 +17,28 @@ import {
   ProgressLinear,
   Text,
 } from "@itwin/itwinui-react";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { seg } from "./api";
+import { ChangesDialog, changeListText } from "./ChangesDialog";
 import { notWrittenText, stateText, taskCodeText, warningText } from "./codes";
 import { ErrorAlert, Hint, ResultBadge } from "./components";
 import { useSession, workflowUrl } from "./context";
 import { describeCounts, elementsWritten, formatDateTime, plural } from "./format";
 import type { ErrorInfo, Job, ReferenceFile, Run, SourceFile, Task, TaskItems } from "./types";
 
-const KIND_LABEL = { sync: "Synchronization", delete: "Delete job" } as const;
-const TRIGGER_LABEL: Record<string, string> = {
+export const KIND_LABEL = { sync: "Synchronization", delete: "Delete job" } as const;
+export const TRIGGER_LABEL: Record<string, string> = {
   manual: "manual",
   schedule: "scheduled",
   "mapping-change": "mapping change",
   delete: "connection deleted",
+  retry: "retry of failed files",
 };
+
+/** What a run was asked with, beyond its trigger: ", chosen files, forced, deletions confirmed" (or ""). */
+export function runOptionsText(run: Pick<Run, "sourceFileIds" | "force" | "confirmDeletions" | "trigger">): string {
+  return `${run.sourceFileIds && run.trigger !== "retry" ? `, ${plural(run.sourceFileIds.length, "chosen file")}` : ""}${run.force ? ", forced" : ""}${run.confirmDeletions ? ", deletions confirmed" : ""}`;
+}
 
 /** Files done of total and elements written (or removed, for a delete job) of a run. */
 export function runProgress(run: Run): { done: number; total: number; elements: number } {
@@ -90,7 +98,7 @@ export function RunProgress({ run, onChanged }: { run: Run; onChanged: () => voi
         <Text variant="leading" as="h3" className="portal-h3">
           {active ? "Active run" : "Latest run"}: {KIND_LABEL[run.kind] ?? run.kind},{" "}
           {TRIGGER_LABEL[run.trigger] ?? run.trigger}
-          {run.confirmDeletions ? ", deletions confirmed" : ""}
+          {runOptionsText(run)}
         </Text>
         {active ? (
           <ResultBadge result="Undetermined" label={stateText(run.state)} />
@@ -148,61 +156,160 @@ export function RunList({
   runs,
   files,
   onChanged,
+  active = true,
 }: {
   runs: Run[];
   /** The connection's composite models with their reference trees, to place reference tasks under their parents. */
   files: SourceFile[];
   onChanged: () => void;
+  /** The connection is Active (a deleted connection's runs cannot be retried). */
+  active?: boolean;
 }) {
+  // The run a "Retry of" link asked to show, and how many times (the same run may be asked for again).
+  const [shown, setShown] = useState<{ id: string; n: number }>();
   if (runs.length === 0) return <Text as="p">No run yet: press Synchronize.</Text>;
+  const context: RunContext = {
+    files,
+    active,
+    onChanged,
+    runs,
+    show: (id) => setShown((s) => ({ id, n: (s?.n ?? 0) + 1 })),
+  };
   return (
     <>
       <RunProgress run={runs[0]} onChanged={onChanged} />
       <h3 className="portal-h3">Run history (newest first)</h3>
       <div className="portal-runs">
         {runs.map((run, i) => (
-          <RunBlock key={run.id} run={run} files={files} initiallyOpen={i === 0} />
+          <RunBlock
+            key={run.id}
+            run={run}
+            context={context}
+            initiallyOpen={i === 0}
+            shown={shown?.id === run.id ? shown.n : 0}
+          />
         ))}
       </div>
     </>
   );
 }
 
-function RunBlock({ run, files, initiallyOpen }: { run: Run; files: SourceFile[]; initiallyOpen: boolean }) {
+/** What every run block of a list shares. */
+interface RunContext {
+  files: SourceFile[];
+  active: boolean;
+  onChanged: () => void;
+  /** The runs of the list (a retry's parent is shown when it is among them). */
+  runs: Run[];
+  /** Opens a run's block and scrolls to it. */
+  show: (runId: string) => void;
+}
+
+function RunBlock({
+  run,
+  context,
+  initiallyOpen,
+  shown,
+}: {
+  run: Run;
+  context: RunContext;
+  initiallyOpen: boolean;
+  /** Becomes non-zero (and grows) each time a link asks to show this run. */
+  shown: number;
+}) {
   const [open, setOpen] = useState(initiallyOpen);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!shown) return;
+    setOpen(true);
+    ref.current?.scrollIntoView({ block: "start" });
+    ref.current?.querySelector<HTMLElement>("[aria-expanded]")?.focus({ preventScroll: true });
+  }, [shown]);
   const { done, total } = runProgress(run);
-  const title = `${KIND_LABEL[run.kind] ?? run.kind}, ${TRIGGER_LABEL[run.trigger] ?? run.trigger}${run.confirmDeletions ? ", deletions confirmed" : ""}, ${formatDateTime(run.queuedDateTime)}`;
+  const title = `${KIND_LABEL[run.kind] ?? run.kind}, ${TRIGGER_LABEL[run.trigger] ?? run.trigger}${runOptionsText(run)}, ${formatDateTime(run.queuedDateTime)}`;
   const outcome = run.state === "Completed" ? run.result : stateText(run.state);
   return (
-    <ExpandableBlock
-      title={title}
-      caption={`${outcome} · ${done} of ${plural(total, "file")}`}
-      isExpanded={open}
-      onToggle={setOpen}
-      status={
-        run.state !== "Completed"
-          ? "informational"
-          : run.result === "Success"
-            ? "positive"
-            : run.result === "Error"
-              ? "negative"
-              : run.result === "PartialSuccess"
-                ? "warning"
-                : undefined
-      }
-      size="small"
-      data-testid="run"
-    >
-      {open ? <RunDetails run={run} files={files} /> : null}
-    </ExpandableBlock>
+    <div ref={ref} data-run-block={run.id}>
+      <ExpandableBlock
+        title={title}
+        caption={`${outcome} · ${done} of ${plural(total, "file")}`}
+        isExpanded={open}
+        onToggle={setOpen}
+        status={
+          run.state !== "Completed"
+            ? "informational"
+            : run.result === "Success"
+              ? "positive"
+              : run.result === "Error"
+                ? "negative"
+                : run.result === "PartialSuccess"
+                  ? "warning"
+                  : undefined
+        }
+        size="small"
+        data-testid="run"
+      >
+        {open ? <RunDetails run={run} context={context} /> : null}
+      </ExpandableBlock>
+    </div>
   );
 }
 
-function RunDetails({ run, files }: { run: Run; files: SourceFile[] }) {
-  const { config } = useSession();
+function RunDetails({ run, context }: { run: Run; context: RunContext }) {
+  const { api, config } = useSession();
   const ui = workflowUrl(config, run.workflowId);
+  const [changesOpen, setChangesOpen] = useState(false);
+  const [retrying, setRetrying] = useState(false);
+  const [retryError, setRetryError] = useState<unknown>();
+  const [retryNotice, setRetryNotice] = useState<string>();
+  const failed = run.jobs.flatMap((j) => j.tasks).filter((t) => t.result === "Error");
+  const parent = run.retryOf ? context.runs.find((r) => r.id === run.retryOf) : undefined;
+  const notKept = changeListText(run);
+
+  async function retry() {
+    setRetrying(true);
+    setRetryError(undefined);
+    setRetryNotice(undefined);
+    try {
+      const { status } = await api.send("POST", `/connections/${seg(run.connectionId)}/runs/${seg(run.id)}/retry`);
+      setRetryNotice(
+        status === 202
+          ? "Retry queued: the new run is shown at the top."
+          : "This connection already had an active run: it is shown at the top. Retry again once it has ended.",
+      );
+      context.onChanged();
+    } catch (err) {
+      setRetryError(err);
+    } finally {
+      setRetrying(false);
+    }
+  }
+
   return (
     <div className="portal-run-details">
+      {run._links?.retry && context.active ? (
+        <div className="portal-retry" data-testid="retry">
+          <Button
+            styleType="high-visibility"
+            size="small"
+            onClick={() => void retry()}
+            disabled={retrying}
+            aria-label={`Retry failed files of the run of ${formatDateTime(run.queuedDateTime)}`}
+          >
+            Retry failed files
+          </Button>
+          <Hint>
+            Synchronizes again only the {plural(failed.length, "file")} that failed in this run (
+            {failed.map((t) => t.fileName ?? t.path).join(", ")}), with their reference files; nothing else.
+          </Hint>
+        </div>
+      ) : null}
+      <ErrorAlert error={retryError} what="No retry was started" />
+      {retryNotice ? (
+        <Text as="p" role="status" className="portal-notice">
+          {retryNotice}
+        </Text>
+      ) : null}
       <dl className="portal-facts">
         <dt>State</dt>
         <dd>{stateText(run.state)}</dd>
@@ -240,6 +347,58 @@ function RunDetails({ run, files }: { run: Run; files: SourceFile[] }) {
             </dd>
           </>
         ) : null}
+        {run.retryOf ? (
+          <>
+            <dt>Retry of</dt>
+            <dd data-testid="retry-of">
+              {parent ? (
+                <Anchor
+                  href={`#run-${run.retryOf}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    context.show(parent.id);
+                  }}
+                >
+                  the run of {formatDateTime(parent.queuedDateTime)} ({parent.result})
+                </Anchor>
+              ) : (
+                <>
+                  the run <code>{run.retryOf}</code> (no longer in this list)
+                </>
+              )}
+            </dd>
+          </>
+        ) : null}
+        {run.sourceFileIds && run.trigger !== "retry" ? (
+          <>
+            <dt>Chosen files</dt>
+            <dd>{run.sourceFileIds.map((id) => context.files.find((f) => f.id === id)?.path ?? id).join(", ")}</dd>
+          </>
+        ) : null}
+        {run.force ? (
+          <>
+            <dt>Forced</dt>
+            <dd>files were read even when their content had not changed</dd>
+          </>
+        ) : null}
+        {run.kind !== "delete" || notKept ? (
+          <>
+            <dt>Changed elements</dt>
+            <dd data-testid="changes">
+              {run._links?.changes ? (
+                <Button
+                  size="small"
+                  onClick={() => setChangesOpen(true)}
+                  aria-label={`Changes made by the run of ${formatDateTime(run.queuedDateTime)}`}
+                >
+                  Changes
+                </Button>
+              ) : (
+                (notKept ?? (run.state === "Completed" ? "" : "listed once the run has written its files"))
+              )}
+            </dd>
+          </>
+        ) : null}
         {run.confirmDeletions ? (
           <>
             <dt>Deletions</dt>
@@ -259,8 +418,9 @@ function RunDetails({ run, files }: { run: Run; files: SourceFile[] }) {
         </dd>
       </dl>
       {run.jobs.map((job) => (
-        <JobTasks key={job.connectorType} job={job} files={files} />
+        <JobTasks key={job.connectorType} job={job} files={context.files} />
       ))}
+      {changesOpen ? <ChangesDialog run={run} onClose={() => setChangesOpen(false)} /> : null}
     </div>
   );
 }

@@ -1,6 +1,6 @@
 /**
  * The dialogs of a connection's page: rename, schedule, owner, delete (two modes), unmap a composite model (two
- * modes), add composite models. Each sends one request and shows a refusal as the API words it.
+ * modes; with its data, what would be removed is shown before the user confirms), add composite models. Each sends one request and shows a refusal as the API words it.
  */
 import {
   Button,
@@ -19,6 +19,7 @@ import { useSession } from "./context";
 import { FolderBrowser } from "./FolderBrowser";
 import { flattenReferences, formatDateTime, plural } from "./format";
 import { usePolled } from "./hooks";
+import { RemovalPreviewView } from "./RemovalPreview";
 import { editableSchedule, scheduleBody, ScheduleFields } from "./ScheduleFields";
 import type { Connection, Member, Owner, ScheduleInput, SourceFile, SourceFileEntry } from "./types";
 
@@ -335,6 +336,7 @@ export function DeleteDialog({
       title={`Delete ${connection.displayName}`}
       submitLabel="Delete connection"
       danger
+      wide
       onClose={onClose}
       onSubmit={async () => {
         await api.send("DELETE", `/connections/${seg(connection.id)}?mode=${mode}`);
@@ -349,6 +351,7 @@ export function DeleteDialog({
             keepText={`${MODE_TEXT.keepData} The schedule is removed and an active run is cancelled; the files may then be mapped by another connection. This is final: the data can no longer be removed through this connection.`}
             deleteText={`${MODE_TEXT.deleteData} It removes every element, model and provenance record this connection's files brought in; the connection shows "Deleting" until the job ends.`}
           />
+          {mode === "deleteData" ? <RemovalPreviewView path={`/connections/${seg(connection.id)}`} /> : null}
           {connection.definesGcs ? (
             <Text as="p" className="portal-warning-text" data-testid="gcs-note">
               This connection defines the iModel&apos;s geographic coordinate system (GCS): the location of every other
@@ -380,6 +383,7 @@ export function UnmapDialog({ connection, file, onClose, onDone }: DialogProps &
       title={`Unmap ${file.path}`}
       submitLabel="Unmap"
       danger
+      wide
       onClose={onClose}
       onSubmit={async () => {
         await api.send("DELETE", `/connections/${seg(connection.id)}/sourceFiles/${seg(file.id)}?mode=${mode}`);
@@ -394,6 +398,9 @@ export function UnmapDialog({ connection, file, onClose, onDone }: DialogProps &
               : "The composite model is unmapped alone (it names no reference file of its own)."}
           </Text>
           <ModeChoice mode={mode} onChange={setMode} keepText={MODE_TEXT.keepData} deleteText={MODE_TEXT.deleteData} />
+          {mode === "deleteData" ? (
+            <RemovalPreviewView path={`/connections/${seg(connection.id)}/sourceFiles/${seg(file.id)}`} />
+          ) : null}
           <ErrorAlert error={error} what="The file was not unmapped" />
         </>
       )}

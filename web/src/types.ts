@@ -180,11 +180,90 @@ export interface Run {
   reason?: ErrorInfo;
   /** The run was asked with `{"confirmDeletions": true}`: the deletion guard held none of its files. */
   confirmDeletions?: boolean;
+  /** A retry: the run whose failed files it synchronizes again (README.md "Run control"). */
+  retryOf?: string;
+  /** The composite models the run was limited to. */
+  sourceFileIds?: string[];
+  /** Asked with `{"force": true}`: files rewritten even when their content hash is unchanged. */
+  force?: boolean;
+  /** Whether the list of the elements it changed is kept ("pruned": removed, as for older runs). */
+  changeList?: "kept" | "pruned" | "none";
   queuedDateTime: string;
   startDateTime?: string;
   endDateTime?: string;
   workflowId: string;
   jobs: Job[];
+  /** `retry` is there while the run is completed with failed files; `changes` while its change list is kept. */
+  _links?: { retry?: Link; changes?: Link; retryOf?: Link };
+}
+
+export const CHANGE_OPERATIONS = ["inserted", "updated", "deleted"] as const;
+export type ChangeOperation = (typeof CHANGE_OPERATIONS)[number];
+
+/** One element a run inserted, updated or deleted (`GET .../runs/{runId}/changes`). */
+export interface Change {
+  operation: ChangeOperation;
+  /** IFC GlobalId or DXF handle. */
+  identifier: string;
+  elementId: string;
+  /** The source class (IFC class, DXF entity type); null for a deleted DXF element. */
+  className: string | null;
+  category?: string | null;
+  sourceFileId: string;
+  path: string;
+}
+
+export interface ChangePage {
+  changes: Change[];
+  /** The run's totals by operation. */
+  counts: Record<ChangeOperation, number>;
+  _links: { next?: Link };
+}
+
+/** One entry of a connection's timeline (`GET /connections/{id}/events`): a change to it, or one of its runs. */
+export interface TimelineEvent {
+  id: string;
+  kind: "change" | "run";
+  /** `Run` for a run; else ConnectionCreated, ConnectionRenamed, ScheduleSet, OwnerChanged, ... */
+  type: string;
+  dateTime: string;
+  by: { id: string; email: string; name: string } | null;
+  details: Record<string, unknown>;
+}
+
+/** What a delete or an unmap with its data would remove (`DELETE ...?mode=deleteData&dryRun=true`). */
+export interface RemovalCounts {
+  elements: number;
+  models: number;
+  partitions: number;
+  aspects: number;
+  links: number;
+  externalSources: number;
+}
+
+export interface RemovalPreview {
+  scope: "connection" | "sourceFile";
+  files: { sourceFileId: string; path: string; role: string; hasData: boolean | null; removes: RemovalCounts }[];
+  subject?: { exists: boolean; elements: number; models: number; aspects: number };
+  totals: RemovalCounts;
+  clearsGeoreference: boolean;
+}
+
+/** What a run would do (`POST /connections/{id}/run {"dryRun": true}`). */
+export interface RunPreview {
+  force: boolean;
+  files: {
+    sourceFileId: string;
+    path: string;
+    role: string;
+    changed: boolean;
+    synchronize: boolean;
+    reason?: ErrorInfo;
+    problem?: ErrorInfo;
+    size?: number;
+  }[];
+  counts: { files: number; changed: number; unchanged: number; toSynchronize: number; unreadable: number };
+  estimate: { durationMs: number } | null;
 }
 
 export const TEAM_ROLES = ["manager", "member"] as const;

@@ -2,8 +2,9 @@
  * A connection: its facts (source, owner and token, schedule and next run, GCS, deletion guard), its mapping
  * (composite models with their reference files, nested to any depth, cycles marked), the files the deletion guard held
  * in the latest run (with "Synchronize and apply deletions"), its runs (the newest with a live progress bar, then the
- * history), and the changes its owner can make: synchronize, rename, schedule, owner, deletion guard, add and unmap
- * composite models, delete. A connection that is not found or not shared with the user gets a page that says so.
+ * history, with Retry failed files and the elements each run changed), its timeline (changes and runs, newest first),
+ * and the changes its owner can make: synchronize (all files, or chosen files, forced, with a dry run first), rename,
+ * schedule, owner, deletion guard, add and unmap composite models, delete. A connection that is not found or not shared with the user gets a page that says so.
  */
 import { Anchor, Breadcrumbs, Button, Text } from "@itwin/itwinui-react";
 import { useState } from "react";
@@ -23,10 +24,12 @@ import { DeletionGuardDialog, describeGuard, HeldFiles } from "../DeletionGuard"
 import { describeSchedule, formatDateTime } from "../format";
 import { href, usePolled } from "../hooks";
 import { RunList } from "../RunList";
+import { SyncDialog } from "../SyncDialog";
+import { Timeline } from "../Timeline";
 import type { Connection, IModel, ReferenceFile, Run, SourceFile } from "../types";
 import { isNotFound, NotSharedPage } from "./NotFoundPage";
 
-type DialogName = "rename" | "schedule" | "owner" | "delete" | "add" | "guard" | { unmap: SourceFile };
+type DialogName = "sync" | "rename" | "schedule" | "owner" | "delete" | "add" | "guard" | { unmap: SourceFile };
 
 export function ConnectionPage({ connectionId }: { connectionId: string }) {
   const { api, user } = useSession();
@@ -95,6 +98,9 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
       <div className="portal-actions" role="group" aria-label="Connection actions">
         <Button styleType="high-visibility" disabled={!active} onClick={() => void synchronize()}>
           Synchronize
+        </Button>
+        <Button disabled={!active} onClick={() => setDialog("sync")}>
+          Synchronize chosen files
         </Button>
         <Button disabled={!active} onClick={() => setDialog("rename")}>
           Rename
@@ -241,9 +247,22 @@ export function ConnectionPage({ connectionId }: { connectionId: string }) {
         <h2 id="runs-heading" className="portal-h2">
           Runs
         </h2>
-        <RunList runs={runs} files={c.sourceFiles} onChanged={() => void page.reload()} />
+        <RunList runs={runs} files={c.sourceFiles} active={active} onChanged={() => void page.reload()} />
       </section>
 
+      <Timeline connectionId={c.id} />
+
+      {dialog === "sync" ? (
+        <SyncDialog
+          connection={c}
+          onClose={close}
+          onStarted={(created) => {
+            done();
+            setRunNotice(created ? "Run queued." : "This connection already had an active run: it is shown below.");
+            window.setTimeout(() => setRunNotice(undefined), 6_000);
+          }}
+        />
+      ) : null}
       {dialog === "rename" ? <RenameDialog connection={c} onClose={close} onDone={done} /> : null}
       {dialog === "schedule" ? <ScheduleDialog connection={c} onClose={close} onDone={done} /> : null}
       {dialog === "owner" ? <OwnerDialog connection={c} onClose={close} onDone={done} /> : null}
