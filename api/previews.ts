@@ -52,12 +52,13 @@ export async function runPreview(
   }
 }
 
-const ZERO: RemovalCounts = { elements: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
+const ZERO: RemovalCounts = { elements: 0, definitions: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
 
 /** Sums removal counts. */
 function add(a: RemovalCounts, b: Partial<RemovalCounts>): RemovalCounts {
   return {
     elements: a.elements + (b.elements ?? 0),
+    definitions: a.definitions + (b.definitions ?? 0),
     models: a.models + (b.models ?? 0),
     partitions: a.partitions + (b.partitions ?? 0),
     aspects: a.aspects + (b.aspects ?? 0),
@@ -89,14 +90,14 @@ export function removalPreviewJson(
     .map((f) => ({ sourceFileId: f.sourceFileId, path: f.path ?? f.sourceFileId, role: "ReferenceFile" as const }));
   const rows = [...files, ...extra].map((f) => {
     const c = counted.get(f.sourceFileId);
-    const { elements, models, partitions, aspects, links, externalSources } = c ?? ZERO;
+    const { elements, definitions, models, partitions, aspects, links, externalSources } = c ?? ZERO;
     return {
       sourceFileId: f.sourceFileId,
       path: c?.path ?? f.path,
       role: f.role,
       // Whether the iModel holds data of the file: known only when counted (deleteData); null with keepData.
       hasData: removal ? (c?.found ?? false) : null,
-      removes: { elements, models, partitions, aspects, links, externalSources },
+      removes: { elements, definitions, models, partitions, aspects, links, externalSources },
     };
   });
   let totals = rows.reduce((t, r) => add(t, r.removes), ZERO);

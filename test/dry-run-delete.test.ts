@@ -17,7 +17,8 @@ async function counts(bim: string) {
   const one = async (q: string) => Number((await ecsql(bim, q))[0].n);
   return {
     elements: await one("SELECT count(*) n FROM bis.Element"),
-    physical: await one("SELECT count(*) n FROM Generic.PhysicalObject"),
+    // The files' elements: physical objects and the spatial structure containing them.
+    geometric: await one("SELECT count(*) n FROM bis.GeometricElement3d"),
     models: await one("SELECT count(*) n FROM bis.Model"),
     aspects:
       (await one("SELECT count(*) n FROM bis.ElementMultiAspect")) +
@@ -32,8 +33,8 @@ const minus = (a: Counts, b: Counts) =>
 
 /** What the preview says the iModel loses, in the shape of {@link counts}. */
 const expectedLoss = (p: any): Counts => ({
-  elements: p.totals.elements + p.totals.partitions + p.totals.links + p.totals.externalSources,
-  physical: p.files.reduce((n: number, f: any) => n + f.removes.elements, 0),
+  elements: p.totals.elements + p.totals.definitions + p.totals.partitions + p.totals.links + p.totals.externalSources,
+  geometric: p.files.reduce((n: number, f: any) => n + f.removes.elements, 0),
   models: p.totals.models,
   aspects: p.totals.aspects,
   links: p.totals.links,
@@ -101,7 +102,7 @@ describe("dry runs of deletes with data", () => {
         hasData: true,
         // The wall, slab and column and their site, building and storey; an ExternalSourceAspect each, and those of
         // the model and of the file.
-        removes: { elements: 6, models: 1, partitions: 1, aspects: 8, links: 1, externalSources: 1 },
+        removes: { elements: 6, definitions: 0, models: 1, partitions: 1, aspects: 8, links: 1, externalSources: 1 },
       },
     ]);
     expect(p.subject).toBeUndefined();
@@ -143,6 +144,7 @@ describe("dry runs of deletes with data", () => {
     expect(dry.body.preview).toMatchObject({ mode: "keepData", removesData: false, clearsGeoreference: false });
     expect(dry.body.preview.totals).toEqual({
       elements: 0,
+      definitions: 0,
       models: 0,
       partitions: 0,
       aspects: 0,
@@ -180,6 +182,6 @@ describe("dry runs of deletes with data", () => {
     const dry = await http("DELETE", `/connections/${geo.id}?mode=deleteData&dryRun=true`);
     expect(dry.status, JSON.stringify(dry.body)).toBe(200);
     expect(dry.body.preview.clearsGeoreference).toBe(true);
-    expect(dry.body.preview.files[0].removes.elements).toBe(116);
+    expect(dry.body.preview.files[0].removes.elements).toBe(120);
   });
 });

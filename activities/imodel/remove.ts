@@ -551,7 +551,10 @@ function clearGeoreference(db: StandaloneDb): boolean {
  * elements + partitions + links + externalSources.
  */
 export interface RemovalCounts {
+  /** The file's elements (the delete task's `elements.deleted`). */
   elements: number;
+  /** Its types and materials (its definition model's elements). */
+  definitions: number;
   models: number;
   partitions: number;
   aspects: number;
@@ -572,7 +575,7 @@ export interface RemovalPreview {
   subject?: { found: boolean; elements: number; models: number; aspects: number };
 }
 
-const ZERO_REMOVAL: RemovalCounts = { elements: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
+const ZERO_REMOVAL: RemovalCounts = { elements: 0, definitions: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
 
 /** Aspects (multi and unique) per element id, for the whole iModel. */
 async function aspectsPerElement(db: StandaloneDb): Promise<Map<Id64String, number>> {
@@ -645,6 +648,7 @@ export async function previewRemoval(input: {
           path: plan.filePath,
           found: true,
           elements: plan.elementsDeleted,
+          definitions: plan.definitionsDeleted,
           models: plan.models.length,
           partitions: plan.partitions.size,
           aspects: aspectsOf(removed),

@@ -11,8 +11,12 @@ import { plural } from "./format";
 import { usePolled } from "./hooks";
 import type { RemovalCounts, RemovalPreview } from "./types";
 
-/** Rows removed from the iModel's elements table for these counts: elements, partitions, links, external sources. */
-export const elementRows = (c: RemovalCounts) => c.elements + c.partitions + c.links + c.externalSources;
+/**
+ * Rows removed from the iModel's elements table for these counts: elements, types and materials, partitions, links,
+ * external sources.
+ */
+export const elementRows = (c: RemovalCounts) =>
+  c.elements + c.definitions + c.partitions + c.links + c.externalSources;
 
 /**
  * The dry run of a removal with its data, read once when shown.
@@ -79,7 +83,7 @@ export function RemovalPreviewView({ path }: { path: string }) {
             {p.subject?.exists ? (
               <tr data-testid="removal-subject">
                 <td>The connection&apos;s subject and what is left under it</td>
-                <Counts c={{ ...p.subject, partitions: 0, links: 0, externalSources: 0 }} />
+                <Counts c={{ ...p.subject, definitions: 0, partitions: 0, links: 0, externalSources: 0 }} />
               </tr>
             ) : null}
           </tbody>

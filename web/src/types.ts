@@ -234,6 +234,8 @@ export interface TimelineEvent {
 /** What a delete or an unmap with its data would remove (`DELETE ...?mode=deleteData&dryRun=true`). */
 export interface RemovalCounts {
   elements: number;
+  /** Types and materials. */
+  definitions: number;
   models: number;
   partitions: number;
   aspects: number;
