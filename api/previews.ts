@@ -52,7 +52,15 @@ export async function runPreview(
   }
 }
 
-const ZERO: RemovalCounts = { elements: 0, definitions: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
+const ZERO: RemovalCounts = {
+  elements: 0,
+  definitions: 0,
+  models: 0,
+  partitions: 0,
+  aspects: 0,
+  links: 0,
+  externalSources: 0,
+};
 
 /** Sums removal counts. */
 function add(a: RemovalCounts, b: Partial<RemovalCounts>): RemovalCounts {

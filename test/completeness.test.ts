@@ -298,7 +298,8 @@ describe("item accounting of the connectors", () => {
     expect(p.items).toMatchObject({ read: 12 });
     expect(notWrittenTotal(p)).toBe(6);
     expect(p.items.notWritten.some((g) => g.code === "SpatialStructureElement")).toBe(false);
-    expect(p.keep).toEqual(["2ZFmvMjBD0mfsA3DWu3$hM"]); // its element in the iModel is left as it is
+    // Kept as they were in the iModel: the proxy whose body cannot be meshed and the one without placement or shape.
+    expect(p.keep).toEqual(["1hBbwkyAj7ehDPvrsvJR_S", "2ZFmvMjBD0mfsA3DWu3$hM"]);
     expect(p.warnings.map((w) => w.code)).toEqual(
       expect.arrayContaining([
         "UnsupportedEntityType",

@@ -94,6 +94,57 @@ function proxiesIfc(n: number, padding = ""): string {
   return `${head}${lines.join("\n")}\n${padding}ENDSEC;\nEND-ISO-10303-21;\n`;
 }
 
+describe("damaged data never reads as elements removed", () => {
+  it("a syntax error in an entity fails the task; a product that lost its placement or its shape keeps its element", async () => {
+    const source = makeSource("damaged", { "model.ifc": I("model_rev1.ifc") });
+    const file = path.join(source, "model.ifc");
+    const rev1 = fs.readFileSync(file, "latin1");
+    const iModel = await newIModel("damaged");
+    const connection = await connect(iModel.id, source, ["model.ifc"], "damaged");
+    expect((await run(connection.id)).run.result).toBe("Success");
+    const before = await elementsOf(iModel.bim);
+    expect(Object.keys(before).sort()).toEqual(
+      ["0k920sdWUpJUKcqZZBZVvI", "1YueHYcBxEa0eY6z3s_Zyv", "3Mow9YJfDbMq6sOj$GgZe8"].sort(),
+    );
+
+    // 1. Text that is no STEP syntax inside the column's entity: the file fails, nothing is deleted.
+    fs.writeFileSync(file, rev1.replace(/^#120=IFCCOLUMN\(.*$/m, "#120=IFCCOLUMN(@@@ garbage ###);"), "latin1");
+    const garbled = await run(connection.id);
+    expect(garbled.tasks[0].result).toBe("Error");
+    expect(garbled.tasks[0].error.code).toBe("InvalidFileFormat");
+    expect(garbled.tasks[0].error.message).toContain("entity #120");
+    expect(garbled.tasks[0].elements.deleted).toBe(0);
+    expect(await elementsOf(iModel.bim)).toEqual(before);
+
+    // 2. The column's placement names an instance the file lacks, and its shape is gone: kept as it was.
+    fs.writeFileSync(file, rev1.replace("#121,#125,$,$);", "#99999,$,$,$);"), "latin1");
+    const unplaced = await run(connection.id);
+    expect(unplaced.run.result).toBe("Success");
+    expect(unplaced.tasks[0].elements).toMatchObject({ deleted: 0, inserted: 0 });
+    expect(unplaced.tasks[0].items.notWritten).toEqual([
+      expect.objectContaining({ code: "PlacementNotResolved", className: "IfcColumn", count: 1 }),
+    ]);
+    expectAccounted(unplaced.tasks[0]);
+    expect((await elementsOf(iModel.bim))["0k920sdWUpJUKcqZZBZVvI"]).toEqual(before["0k920sdWUpJUKcqZZBZVvI"]);
+
+    // 3. Neither placement nor shape: kept as it was too.
+    fs.writeFileSync(file, rev1.replace("#121,#125,$,$);", "$,$,$,$);"), "latin1");
+    const bare = await run(connection.id);
+    expect(bare.run.result).toBe("Success");
+    expect(bare.tasks[0].elements).toMatchObject({ deleted: 0, inserted: 0 });
+    expect(bare.tasks[0].items.notWritten).toEqual([
+      expect.objectContaining({ code: "NoGeometryOrPlacement", className: "IfcColumn", count: 1 }),
+    ]);
+    expect(await elementsOf(iModel.bim)).toEqual(before);
+
+    // The whole file again: the column is as it was, unchanged.
+    fs.writeFileSync(file, rev1, "latin1");
+    const whole = await run(connection.id);
+    expect(whole.tasks[0].elements).toMatchObject({ deleted: 0, inserted: 0, updated: 0 });
+    expect(await elementsOf(iModel.bim)).toEqual(before);
+  });
+});
+
 describe("an incomplete file never deletes data", () => {
   it("a half-written IFC fails FileIncomplete with nothing deleted; the next complete version synchronizes normally", async () => {
     const source = makeSource("half-written", { "model.ifc": I("model_rev1.ifc") });

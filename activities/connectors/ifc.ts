@@ -163,8 +163,10 @@ function worldPlacement(
   if (cached) return cached;
   if (depth > 64) throw new Error(`placement chain too deep at #${id}`);
   const line = api.GetLine(modelId, id);
+  // A placement the file does not define (web-ifc answers an empty line, and an identity matrix for it).
+  if (!line || line.type === undefined || line.type === 0) throw new Error(`#${id} is not in the file`);
   let result: Affine;
-  if (line?.type === WebIFC.IFCLOCALPLACEMENT) {
+  if (line.type === WebIFC.IFCLOCALPLACEMENT) {
     const relTo = ref(line.PlacementRelTo);
     const parent = relTo !== undefined ? worldPlacement(api, modelId, relTo, cache, depth + 1) : IDENTITY;
     const relId = ref(line.RelativePlacement);
@@ -685,14 +687,28 @@ function parseOpenModel(
       if (placementId === undefined && spatial.has(p.expressId)) {
         origin = [0, 0, 0]; // a spatial structure element is written for its place in the structure
       } else if (placementId === undefined) {
-        // neither geometry nor placement: nothing to place in the iModel
+        // Neither geometry nor placement: nothing to place in the iModel. Its element already there, if any, is kept
+        // as it was: a product that lost both is damaged data, not a removal.
         notWritten.add("NoGeometryOrPlacement", className, globalId);
+        keep.push(globalId);
         continue;
       } else {
         try {
           const w = worldPlacement(api, modelId, placementId, placementCache);
           origin = [micro(w[3] * scale), micro(w[7] * scale), micro(w[11] * scale)];
         } catch (e) {
+          if (!spatial.has(p.expressId)) {
+            // A placement that does not resolve (it names instances the file lacks): not written at a made-up
+            // origin; its element already in the iModel, if any, is kept as it was.
+            notWritten.add("PlacementNotResolved", className, globalId);
+            keep.push(globalId);
+            warnings.push({
+              code: "PlacementProblem",
+              message: `${className} ${globalId}: placement not resolved (${errorText(e)}); not written, its element already in the iModel, if any, kept as it was`,
+              target: globalId,
+            });
+            continue;
+          }
           warnings.push({
             code: "PlacementProblem",
             message: `${className} ${globalId}: placement not resolved (${errorText(e)}); origin set to 0,0,0`,

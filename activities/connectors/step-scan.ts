@@ -64,7 +64,25 @@ function isSpace(c: number): boolean {
 }
 
 /** How a parameter list ended, see {@link Scanner.skipParameters}. */
-type ListEnd = "closed" | "end" | "semicolon" | "equals" | "string" | "comment";
+type ListEnd = "closed" | "end" | "semicolon" | "equals" | "string" | "comment" | "badToken";
+
+/**
+ * Bytes a parameter list may hold outside strings, binaries and comments (ISO 10303-21 clause 6-7): letters, digits,
+ * `_ . , + - $ * ! & ( ) #`, white space; anything else (`@`, `{`, a stray `'`...) is no STEP syntax.
+ */
+function isParameterByte(c: number): boolean {
+  return (
+    isWordByte(c) ||
+    isSpace(c) ||
+    c === 46 /* . */ ||
+    c === 44 /* , */ ||
+    c === 43 /* + */ ||
+    c === 36 /* $ */ ||
+    c === STAR ||
+    c === 33 /* ! */ ||
+    c === 38 /* & */
+  );
+}
 
 /** Raised inside the scanner; turned into the verdict by {@link scanStep}. */
 class StepProblem extends Error {
@@ -175,7 +193,7 @@ class Scanner {
    * outside strings (`semicolon`, `equals`): they cannot stand inside a parameter list, so the list was never closed.
    * @param strings receives the text of each string parameter when given (header records).
    */
-  skipParameters(strings?: string[]): ListEnd {
+  skipParameters(strings?: string[], entity = false): ListEnd {
     const b = this.b;
     const n = this.n;
     let i = this.i;
@@ -242,6 +260,21 @@ class Scanner {
           i++;
         }
         i += 2;
+      } else if (entity) {
+        // An entity's parameters: a reference is `#` and digits; any other byte must be STEP syntax.
+        if (c === HASH) {
+          let j = i + 1;
+          while (j < n && b[j] >= 48 && b[j] <= 57) j++;
+          if (j === i + 1) {
+            this.i = i;
+            return "badToken";
+          }
+          i = j;
+        } else if (isParameterByte(c)) i++;
+        else {
+          this.i = i;
+          return "badToken";
+        }
       } else {
         i++;
       }
@@ -435,7 +468,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
           if (!s.skipSpace() || s.atEnd()) throw cutOff(id, line);
           if (s.peek() !== OPEN) throw notStep(`line ${s.line}: ${part} in entity #${id} has no parameter list`);
           s.i++;
-          const end = s.skipParameters();
+          const end = s.skipParameters(undefined, true);
           if (end !== "closed") throw listProblem(end, `entity #${id} (line ${line})`, sectionOpen());
           parts.push(part);
         }
@@ -446,7 +479,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
         if (!s.skipSpace() || s.atEnd()) throw cutOff(id, line);
         if (s.peek() !== OPEN) throw notStep(`line ${line}: ${typeKey} of #${id} has no parameter list`);
         s.i++;
-        const end = s.skipParameters();
+        const end = s.skipParameters(undefined, true);
         if (end !== "closed") throw listProblem(end, `entity #${id} (line ${line})`, sectionOpen());
       }
       if (!s.skipSpace() || s.atEnd())
@@ -467,6 +500,8 @@ function scanOrThrow(b: Uint8Array): StepContent {
   /** The problem of a parameter list that did not close. */
   function listProblem(end: ListEnd, what: string, open: string[]): StepProblem {
     switch (end) {
+      case "badToken":
+        return notStep(`line ${s.line}: ${what} holds ${excerpt(b, s.i)}, which is no STEP parameter syntax`);
       case "string":
         return incomplete(
           `${what} is cut off inside a string or binary opened at line ${s.openedAt}`,

@@ -575,7 +575,15 @@ export interface RemovalPreview {
   subject?: { found: boolean; elements: number; models: number; aspects: number };
 }
 
-const ZERO_REMOVAL: RemovalCounts = { elements: 0, definitions: 0, models: 0, partitions: 0, aspects: 0, links: 0, externalSources: 0 };
+const ZERO_REMOVAL: RemovalCounts = {
+  elements: 0,
+  definitions: 0,
+  models: 0,
+  partitions: 0,
+  aspects: 0,
+  links: 0,
+  externalSources: 0,
+};
 
 /** Aspects (multi and unique) per element id, for the whole iModel. */
 async function aspectsPerElement(db: StandaloneDb): Promise<Map<Id64String, number>> {
