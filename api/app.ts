@@ -186,7 +186,8 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
     "/health",
     route(async (_req, res) => {
       const checks: Record<string, string> = {};
-      await store.db.command({ ping: 1 }).then(
+      // 3 s for each dependency, as for Temporal below: a database that hangs makes /health answer, not hang.
+      await store.db.command({ ping: 1 }, { timeoutMS: 3000 }).then(
         () => (checks.mongodb = "ok"),
         (e: Error) => (checks.mongodb = e.message),
       );
