@@ -137,6 +137,14 @@ describe("damaged data never reads as elements removed", () => {
     ]);
     expect(await elementsOf(iModel.bim)).toEqual(before);
 
+    // 4. A DATA section emptied (no IfcProject, no products): no IFC model, not a removal of everything.
+    fs.writeFileSync(file, rev1.replace(/DATA;[\s\S]*ENDSEC;/, "DATA;\nENDSEC;"), "latin1");
+    const emptied = await run(connection.id);
+    expect(emptied.tasks[0].result).toBe("Error");
+    expect(emptied.tasks[0].error).toMatchObject({ code: "InvalidFileFormat" });
+    expect(emptied.tasks[0].error.message).toContain("no IfcProject");
+    expect(await elementsOf(iModel.bim)).toEqual(before);
+
     // The whole file again: the column is as it was, unchanged.
     fs.writeFileSync(file, rev1, "latin1");
     const whole = await run(connection.id);

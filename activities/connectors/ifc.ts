@@ -867,7 +867,8 @@ function webIfcMessageGroup(message: string): { group: string; text: string } {
  * Parses the bytes of an IFC file into connector elements; see {@link parseIfc} for what is read. The bytes are
  * checked for completeness first (a STEP scan, `step-scan.ts`); web-ifc opens the same bytes.
  * @param fileName the file's name, for messages.
- * @throws SourceFileError `InvalidFileFormat` when the bytes are not a STEP file or web-ifc cannot open or read them;
+ * @throws SourceFileError `InvalidFileFormat` when the bytes are not a STEP file, hold no IfcProject, or web-ifc cannot
+ *   open or read them;
  *   `FileIncomplete` ("<file name>: the file is incomplete (<what is missing, where>); ...") when the STEP scan finds
  *   the header, a DATA section, an `ENDSEC;`, an entity's closing `);` or `END-ISO-10303-21;` missing.
  */
@@ -880,6 +881,13 @@ export async function parseIfcBytes(bytes: Uint8Array, fileName: string): Promis
     throw new SourceFileError(
       "FileIncomplete",
       `${fileName}: the file is incomplete (${scan.problem}); it may still be being written. Nothing was written; its data in the iModel is kept`,
+    );
+  // Every IFC file holds exactly one IfcProject (the root of its data): one without is no model, and reading it as
+  // one would take every element of the file as removed.
+  if (!scan.content.types.has("IFCPROJECT"))
+    throw new SourceFileError(
+      "InvalidFileFormat",
+      `${fileName}: not a readable IFC file (it has no IfcProject, which every IFC file holds). Nothing was written; its data in the iModel is kept`,
     );
   const api = await getApi();
   const messages = new CapturedMessages(MAX_DISTINCT_MESSAGES);
