@@ -133,6 +133,9 @@ describe("portal in a browser: iModel teams and the service's health", () => {
     await heading(page, "Team HVAC").waitFor();
     await page.getByRole("button", { name: "Owner", exact: true }).click();
     const owner = dialog(page);
+    // The dialog reads the team first: wait for the choice (reading it at once sees no options on a busy machine).
+    await owner.getByLabel("New owner").waitFor();
+    await owner.getByTestId("owner-not-offered").waitFor();
     const options = await owner.getByLabel("New owner").locator("option").allTextContents();
     expect(options).toEqual([expect.stringMatching(/^Nik Member \(/)]);
     const notOffered = owner.getByTestId("owner-not-offered");
