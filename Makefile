@@ -78,8 +78,8 @@ test: deps tools compose-tool test-server chromium fuzzer lint ## lint, then run
 	@node_modules/.bin/vitest run
 
 lint: deps ## ESLint (determinism rules for workflows/), Prettier check, import cycles, type check
-	@node_modules/.bin/eslint --max-warnings 0 .
-	@node_modules/.bin/prettier --check --log-level warn .
+	@node_modules/.bin/eslint --cache --cache-location node_modules/.cache/eslint/ --max-warnings 0 .
+	@node_modules/.bin/prettier --cache --check --log-level warn .
 	@node_modules/.bin/dpdm --no-warning --no-tree --exit-code circular:1 $(LINT_SOURCES) >/dev/null 2>&1 || \
 	  { node_modules/.bin/dpdm --no-warning --no-tree $(LINT_SOURCES); exit 1; }
 	@node_modules/.bin/tsc -p tsconfig.json --noEmit

@@ -24,7 +24,7 @@ import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import type { WorkerMetrics } from "../lib/metrics";
 import { parseInThread } from "./connectors/parse-in-thread";
-import { notWrittenTotal } from "./connectors/shared/items";
+import { notWrittenTotal } from "./connectors/common/items";
 import { SourceFileError } from "./connectors/types";
 import { writeOrWaitForSpace } from "./disk-full";
 import { loopHeartbeat, whileBeating } from "./heartbeats";

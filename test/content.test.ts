@@ -16,7 +16,7 @@ import { OpenMode } from "@itwin/core-bentley";
 import { QueryBinder, QueryRowFormat } from "@itwin/core-common";
 import { parseDxf } from "../activities/connectors/dxf";
 import { parseIfc } from "../activities/connectors/ifc";
-import { notWrittenTotal } from "../activities/connectors/shared/items";
+import { notWrittenTotal } from "../activities/connectors/common/items";
 import type { ParsedFile } from "../activities/connectors/types";
 import { startIModelHost, type WriteInput, writeSourceFile } from "../activities/imodel/writer";
 

@@ -7,8 +7,8 @@
 import { createHash, type Hash } from "node:crypto";
 import type { ConnectorType } from "../../domain/model";
 import { checksumV2, legacyChecksum } from "./legacy-checksums";
-import { canonicalJson, updateLittleEndian } from "./shared/hash-input";
-import { micro } from "./shared/numbers";
+import { canonicalJson, updateLittleEndian } from "./common/hash-input";
+import { micro } from "./common/numbers";
 import type { RgbaColor, SourceDefinition, SourceElement } from "./types";
 
 /**

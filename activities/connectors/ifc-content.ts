@@ -5,7 +5,7 @@
  * synchronously (see `ifc.ts`).
  */
 import * as WebIFC from "web-ifc";
-import { NotWrittenTally } from "./shared/items";
+import { NotWrittenTally } from "./common/items";
 import { enumValue, ifcClassName, num, ref, SI_PREFIX, str } from "./ifc-lines";
 import type { ElementKind, MaterialUse, PropertyValue, SourceDefinition } from "./types";
 

@@ -9,8 +9,8 @@
  */
 import { createHash } from "node:crypto";
 import type { ConnectorType } from "../../domain/model";
-import { canonicalJson, updateLittleEndian } from "./shared/hash-input";
-import { micro } from "./shared/numbers";
+import { canonicalJson, updateLittleEndian } from "./common/hash-input";
+import { micro } from "./common/numbers";
 import type { RgbaColor, SourceElement } from "./types";
 
 /** What a legacy checksum reads of an element: the element without its identifier and checksum. */

@@ -13,7 +13,7 @@ import {
 import type { Id64String } from "@itwin/core-bentley";
 import { Code, type ElementAspectProps, type ElementProps, type ExternalSourceAspectProps } from "@itwin/core-common";
 import type { MaterialUse, PropertyValue, SourceDefinition, SourceElement } from "../connectors/types";
-import { NotWrittenTally } from "../connectors/shared/items";
+import { NotWrittenTally } from "../connectors/common/items";
 
 /** ExternalSourceAspect Kind of types and materials (elements have Kind "Element"). */
 export const KIND_DEFINITION = "Definition";

@@ -73,8 +73,8 @@ import { deletionHeld, describeDeletionGuard, formatPercent, type DeletionGuard 
 import type { ElementChange, ElementChanges } from "../../domain/change-lists";
 import type { ContentTally, NotWrittenItems, TaskItems } from "../../domain/model";
 import { CHECKSUM_VERSION, compareChecksum } from "../connectors/checksum";
-import { NotWrittenTally, notWrittenTotal } from "../connectors/shared/items";
-import { listed, WarningTally } from "../connectors/shared/warnings";
+import { NotWrittenTally, notWrittenTotal } from "../connectors/common/items";
+import { listed, WarningTally } from "../connectors/common/warnings";
 import { ensureContentSchema } from "./content-schema";
 import {
   AGGREGATES_CLASS,

@@ -2,7 +2,7 @@
  * DXF colours: the AutoCAD Color Index palette, true colours (group 420), and the `#rrggbb` form kept in element
  * properties.
  */
-import { micro } from "../shared/numbers";
+import { micro } from "../common/numbers";
 import type { RgbaColor } from "../types";
 
 /**

@@ -2,7 +2,7 @@
  * DXF curves and splines in 2D/3D point lists: arc sweeps, the tessellation step, polyline bulges and (rational)
  * B-spline evaluation.
  */
-import type { Vec3 } from "../shared/vector";
+import type { Vec3 } from "../common/vector";
 
 /** Largest angle (radians) one segment of a tessellated bulge, ellipse or non-circular arc spans: 5 degrees. */
 const MAX_SEGMENT_ANGLE = Math.PI / 36;

@@ -23,11 +23,11 @@ import type {
   ISplineEntity,
   ITextEntity,
 } from "dxf-parser";
-import { type Affine, multiply, rotationZ, scaling, transformPoint, translation } from "../shared/affine";
-import { finite, micro } from "../shared/numbers";
-import { lowCorner } from "../shared/range";
-import { added, cross, normalize, scaled, type Vec3 } from "../shared/vector";
-import { listed, plural, WarningTally } from "../shared/warnings";
+import { type Affine, multiply, rotationZ, scaling, transformPoint, translation } from "../common/affine";
+import { finite, micro } from "../common/numbers";
+import { lowCorner } from "../common/range";
+import { added, cross, normalize, scaled, type Vec3 } from "../common/vector";
+import { listed, plural, WarningTally } from "../common/warnings";
 import type { PropertyValue, RgbaColor, SourceElement } from "../types";
 import { aciColor, colorHex, rgbColor, WHITE } from "./colors";
 import { bulgePoints, ccwSweep, evaluateSpline, segmentsFor, TWO_PI } from "./curves";

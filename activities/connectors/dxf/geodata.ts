@@ -2,10 +2,10 @@
  * The georeference of a DXF file: its GEODATA object (OBJECTS section, AutoCAD geographic location) read from the raw
  * groups, with the EPSG code of its coordinate-system XML.
  */
-import { errorText } from "../shared/source-file";
-import { finite } from "../shared/numbers";
-import { normalize, type Vec3 } from "../shared/vector";
-import type { WarningTally } from "../shared/warnings";
+import { errorText } from "../common/source-file";
+import { finite } from "../common/numbers";
+import { normalize, type Vec3 } from "../common/vector";
+import type { WarningTally } from "../common/warnings";
 import type { Georeference } from "../types";
 import type { RawRecord } from "./raw-scan";
 import { decodeDxfString } from "./text";

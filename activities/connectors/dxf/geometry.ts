@@ -3,9 +3,9 @@
  * the sink that turns local geometry into the world curves and meshes (metres) of one element.
  */
 import type { IPoint } from "dxf-parser";
-import { type Affine, IDENTITY, transformPoint, transformVector } from "../shared/affine";
-import { finite, micro, nano } from "../shared/numbers";
-import { added, arbitraryAxes, cross, dot, length, normalize, scaled, type Vec3 } from "../shared/vector";
+import { type Affine, IDENTITY, transformPoint, transformVector } from "../common/affine";
+import { finite, micro, nano } from "../common/numbers";
+import { added, arbitraryAxes, cross, dot, length, normalize, scaled, type Vec3 } from "../common/vector";
 import type { RgbaColor, SourceCurve, SourceMesh } from "../types";
 import { segmentsFor, TWO_PI } from "./curves";
 

@@ -12,10 +12,10 @@ import DxfParser from "dxf-parser";
 import type { IDxf, IInsertEntity } from "dxf-parser";
 import { elementChecksum } from "../checksum";
 import { legacyDxfChecksum } from "../legacy-checksums";
-import { captureOutput, CapturedMessages } from "../shared/console-capture";
-import { errorText, readSourceFile } from "../shared/source-file";
-import { NotWrittenTally } from "../shared/items";
-import { listed, plural } from "../shared/warnings";
+import { captureOutput, CapturedMessages } from "../common/console-capture";
+import { errorText, readSourceFile } from "../common/source-file";
+import { NotWrittenTally } from "../common/items";
+import { listed, plural } from "../common/warnings";
 import {
   type DiscoveredReference,
   type ParsedFile,
