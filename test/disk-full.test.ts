@@ -10,11 +10,11 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, ROOT, stack } from "./helpers";
+import { freePort } from "./ports";
 
 const STACK = path.join(ROOT, "scripts", "stack.sh");
 const STRUCTURAL = "ifc2x3_structural_revit_example_rev1.ifc";
@@ -38,17 +38,6 @@ function mountProblem(): string | undefined {
 const problem = mountProblem();
 if (problem)
   console.warn(`test/disk-full.test.ts skipped: it mounts small tmpfs filesystems and needs root on Linux: ${problem}`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function launcher(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const base = { ...process.env };
@@ -119,7 +108,7 @@ describe.skipIf(problem !== undefined)("a full disk", () => {
     fs.mkdirSync(imodelsDir);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=12m,mode=0700", "tmpfs", imodelsDir]);
     mounted.unshift(imodelsDir);
-    const apiPort = await freePort();
+    const apiPort = await freePort(3);
     key = `isk_disk_${randomBytes(24).toString("base64url")}`;
     env = {
       DATA_DIR: dataDir,

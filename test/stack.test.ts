@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./ports";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = path.join(ROOT, "scripts", "stack.sh");
@@ -51,17 +52,6 @@ function stack(args: string[], env: Record<string, string>): Promise<Result> {
     child.stderr.on("data", (d) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 
