@@ -14,7 +14,7 @@ import { createRunRecordActivities } from "../activities/run-records";
 import { createRunEvents } from "../activities/run-events";
 import { createScheduleActivities } from "../activities/schedules";
 import { createWebhookActivities } from "../activities/webhooks";
-import { startIModelHost } from "../activities/imodel/writer";
+import { closeKeptIModels, keepIModelsOpen, startIModelHost } from "../activities/imodel/writer";
 import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
@@ -22,6 +22,12 @@ import { createLogger } from "../lib/logger";
 import { createWorkerMetrics, fetchSdkMetrics, serveMetrics } from "../lib/metrics";
 import { createWebhookEmitter, ensureWebhookIndexes, webhookCollections } from "../lib/webhooks";
 import { usePrivateFileModes } from "../lib/storage";
+
+/**
+ * How long (ms) an iModel stays open after a write when no other write comes: long enough to bridge the gap between a
+ * run's files, short, because no other process can open it read-write meanwhile.
+ */
+const KEEP_IMODELS_OPEN_MS = 2_000;
 
 async function main(): Promise<void> {
   usePrivateFileModes();
@@ -88,6 +94,9 @@ async function main(): Promise<void> {
 
   // One host profile per process (a profile is locked by its process).
   await startIModelHost(path.join(config.dataDir, "cache"), { profileName: `worker-${process.pid}` });
+  // A run writes its files one after another: each iModel stays open between them (docs/architecture.md "Open iModels
+  // between writes").
+  keepIModelsOpen(KEEP_IMODELS_OPEN_MS);
 
   const worker = await Worker.create({
     connection,
@@ -117,6 +126,7 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
+    await closeKeptIModels();
     metricsServer.close();
     await connection.close();
     await clientConnection.close();

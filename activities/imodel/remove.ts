@@ -37,8 +37,8 @@
  * deletes `DgnGCS` with the public file-property API (as iTwin.js' own editor backend does for the GCS), in the same
  * transaction as the rest, after any project-extents update (which would write the old location back).
  *
- * Every function runs under the writer's per-path lock (never overlaps a write to the same .bim in the process), opens
- * the .bim with `StandaloneDb.openFile(bimPath, OpenMode.ReadWrite)` and closes it before returning. A change is one
+ * Every function runs under the writer's per-path lock (never overlaps a write to the same .bim in the process) and
+ * writes through the writer's `writableInLock` (the .bim opened read-write, or kept open from the last write). A change is one
  * transaction: one `saveChanges` at the end; on any error `abandonChanges()` and the error is rethrown, so the iModel
  * never holds half a removal.
  */
@@ -54,7 +54,7 @@ import {
 } from "@itwin/core-backend";
 import { type Id64String, OpenMode } from "@itwin/core-bentley";
 import { type FilePropertyProps, IModel, type RepositoryLinkProps } from "@itwin/core-common";
-import { queryRows, requireHost, withPathLock } from "./writer";
+import { queryRows, requireHost, withPathLock, writableInLock } from "./writer";
 
 /** One source file of a connection with data in the iModel. */
 export interface SourceFileInIModel {
@@ -153,25 +153,13 @@ const GCS_PROPERTY: FilePropertyProps = { namespace: "dgn_Db", name: "DgnGCS" };
 /**
  * Runs `work` on the .bim opened read-write, under the writer's per-path lock; `missing` is returned (and nothing is
  * created) when the file does not exist. On error the open transaction is abandoned and the error rethrown; the db is
- * always closed.
+ * closed, or kept open for the next write (writer.ts `keepIModelsOpen`).
  */
 async function withOpenDb<T>(bimPath: string, missing: T, work: (db: StandaloneDb) => Promise<T>): Promise<T> {
   requireHost();
   return withPathLock(bimPath, async () => {
     if (!fs.existsSync(bimPath)) return missing;
-    const db = StandaloneDb.openFile(bimPath, OpenMode.ReadWrite);
-    try {
-      return await work(db);
-    } catch (e) {
-      try {
-        db.abandonChanges(); // must come before close(): IModelDb.close() saves pending changes of a read-write db
-      } catch {
-        // keep the original error
-      }
-      throw e;
-    } finally {
-      db.close();
-    }
+    return writableInLock(bimPath, work);
   });
 }
 

@@ -307,6 +307,143 @@ export async function withPathLock<T>(bimPath: string, work: () => Promise<T>): 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Open iModels kept between writes (docs/architecture.md "Open iModels between writes")
+// ---------------------------------------------------------------------------------------------------------
+
+interface KeptIModel {
+  db: StandaloneDb;
+  /** Inode of the file when it was kept: another file at the path (replaced or re-created) is opened afresh. */
+  ino: number;
+  /** SQLite's `PRAGMA data_version` when it was kept: it changes when another connection commits to the file. */
+  dataVersion: number;
+  timer: NodeJS.Timeout;
+}
+
+const keptIModels = new Map<string, KeptIModel>();
+let keepOpenMs = 0;
+
+/**
+ * Keeps an iModel open read-write for `ms` after each write through {@link withWritableIModel} (0, the default: close
+ * it after each write). Opening a .bim costs tens of ms (schemas, caches); a run writes its files one after another.
+ * A kept iModel is reused only when nothing else changed the file meanwhile (same inode, same SQLite data_version:
+ * no commit by another connection or process), otherwise it is closed and opened afresh. Every write still commits
+ * its own transaction, so what is kept open holds no pending change.
+ * @param ms idle time in ms after which a kept iModel is closed.
+ */
+export function keepIModelsOpen(ms: number): void {
+  keepOpenMs = Math.max(0, ms);
+}
+
+/** Closes every kept iModel (each under its path lock); for a process that stops. */
+export async function closeKeptIModels(): Promise<void> {
+  await Promise.all(
+    [...keptIModels.keys()].map((key) =>
+      withPathLock(key, async () => {
+        const kept = keptIModels.get(key);
+        if (!kept) return;
+        keptIModels.delete(key);
+        clearTimeout(kept.timer);
+        discard(kept.db);
+      }),
+    ),
+  );
+}
+
+function dataVersionOf(db: StandaloneDb): number {
+  return db.withSqliteStatement("PRAGMA data_version", (stmt) => {
+    stmt.step();
+    return stmt.getValueInteger(0);
+  });
+}
+
+/** The kept iModel of `key` when it is still the file at that path unchanged by others; else undefined (closed). */
+function takeKept(key: string): StandaloneDb | undefined {
+  const kept = keptIModels.get(key);
+  if (!kept) return undefined;
+  keptIModels.delete(key);
+  clearTimeout(kept.timer);
+  let same = false;
+  try {
+    same = fs.statSync(key).ino === kept.ino && dataVersionOf(kept.db) === kept.dataVersion;
+  } catch {
+    // the file is gone or unreadable: open afresh (which reports why)
+  }
+  if (same) return kept.db;
+  discard(kept.db);
+  return undefined;
+}
+
+/**
+ * Abandons what `db` has not saved and closes it without saving; never throws (the caller's own error is the one that
+ * matters). `IModelDb.close()` commits before it closes a read-write iModel (core-backend 5.7), and after a commit that
+ * failed (e.g. `BE_SQLITE_FULL` on a full disk) every later commit on that connection fails too: close() would throw
+ * half-way and leave the file open and locked for good. Here nothing is ever left to commit (every write saves what it
+ * wrote before its iModel is kept or closed), so this instance's close() runs with its commit step skipped: SQLite then
+ * rolls back whatever the connection still holds.
+ */
+function discard(db: StandaloneDb): void {
+  try {
+    db.abandonChanges();
+  } catch {
+    // the close below rolls back what is left
+  }
+  try {
+    (db as { saveChanges: StandaloneDb["saveChanges"] }).saveChanges = () => undefined;
+    db.close();
+  } catch {
+    // nothing more can be done with this connection
+  }
+}
+
+/**
+ * Runs `work` on the iModel at `bimPath` opened read-write, under the per-path lock: the one kept open by the last
+ * write when it is still valid, else opened now. After `work`: unsaved changes are saved (as `IModelDb.close()` would),
+ * and the iModel is kept open (see {@link keepIModelsOpen}) or closed. When `work` throws, its changes are abandoned
+ * and the iModel closed. The file must exist.
+ * @throws whatever opening the file (IModelError) or `work` throws.
+ */
+export async function withWritableIModel<T>(bimPath: string, work: (db: StandaloneDb) => Promise<T>): Promise<T> {
+  requireHost();
+  return withPathLock(bimPath, () => writableInLock(bimPath, work));
+}
+
+/** {@link withWritableIModel} for a caller that holds the path lock ({@link withPathLock}) already. */
+export async function writableInLock<T>(bimPath: string, work: (db: StandaloneDb) => Promise<T>): Promise<T> {
+  const key = path.resolve(bimPath);
+  const db = takeKept(key) ?? StandaloneDb.openFile(key, OpenMode.ReadWrite);
+  let result: T;
+  try {
+    result = await work(db);
+    db.saveChanges(); // what `work` left unsaved, as IModelDb.close() would; nothing when it saved (the writer does)
+  } catch (e) {
+    discard(db);
+    throw e;
+  }
+  if (keepOpenMs <= 0) {
+    discard(db);
+    return result;
+  }
+  try {
+    const kept: KeptIModel = {
+      db,
+      ino: fs.statSync(key).ino,
+      dataVersion: dataVersionOf(db),
+      timer: setTimeout(() => {
+        void withPathLock(key, async () => {
+          if (keptIModels.get(key) !== kept) return;
+          keptIModels.delete(key);
+          discard(db);
+        });
+      }, keepOpenMs).unref(),
+    };
+    keptIModels.set(key, kept);
+  } catch {
+    discard(db);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Writing
 // ---------------------------------------------------------------------------------------------------------
 
@@ -561,7 +698,8 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
  * `warnings` holds the writer's own warnings only (e.g. `DuplicateIdentifier`, `InvalidElementData`, `GeoreferenceConflict`); the
  * connector's warnings are in `input.parsed.warnings`.
  *
- * Calls for the same `bimPath` are serialised within the process; the db is always closed on return.
+ * Calls for the same `bimPath` are serialised within the process; the iModel is closed on return, or kept open
+ * between writes when {@link keepIModelsOpen} says so (its transaction always committed or abandoned).
  * @throws Error when the host is not started; `DeletionGuardError` when the deletion guard holds the file;
  *   IModelError from core-backend (e.g. the file is locked by another process).
  */
@@ -569,21 +707,11 @@ export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
   requireHost();
   return withPathLock(input.bimPath, async () => {
     if (!fs.existsSync(input.bimPath)) ensureIModel(input.bimPath, path.basename(input.bimPath).replace(/\.bim$/i, ""));
-    const db = StandaloneDb.openFile(input.bimPath, OpenMode.ReadWrite);
-    try {
+    return writableInLock(input.bimPath, async (db) => {
       await ensureGenericSchema(db);
       await ensureContentSchema(db);
-      return await writeInOpenDb(db, input);
-    } catch (e) {
-      try {
-        db.abandonChanges();
-      } catch {
-        // keep the original error. NB: close() saves pending changes (core-backend 5.7), so this must run first
-      }
-      throw e;
-    } finally {
-      db.close();
-    }
+      return writeInOpenDb(db, input);
+    });
   });
 }
 
