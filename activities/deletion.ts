@@ -147,18 +147,12 @@ export function createDeletionActivities({ store, logger, emitter, metrics }: De
     }): Promise<void> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
-      await ensureTask(runId, input.connectionId, task);
-      const existing = await store.tasks.findOne({ _id: taskId(runId, task.sourceFileId) });
-      if (existing?.state === "Completed") return;
+      const existing = await ensureTask(runId, input.connectionId, task);
+      if (existing.state === "Completed") return;
+      const startDateTime = existing.startDateTime ?? now();
       await store.tasks.updateOne(
         { _id: taskId(runId, task.sourceFileId) },
-        {
-          $set: {
-            state: "Executing",
-            attempts: Context.current().info.attempt,
-            startDateTime: existing?.startDateTime ?? now(),
-          },
-        },
+        { $set: { state: "Executing", attempts: Context.current().info.attempt, startDateTime } },
       );
       const [run, iModel] = await Promise.all([
         store.runs.findOne({ _id: runId }),
@@ -173,7 +167,7 @@ export function createDeletionActivities({ store, logger, emitter, metrics }: De
         : undefined;
       if (error) {
         l.warn({ error }, "delete task refused");
-        await finishTask(runId, task.sourceFileId, { result: "Error", error });
+        await finishTask(runId, task.sourceFileId, { result: "Error", error }, startDateTime);
         return;
       }
       Context.current().heartbeat("removing");
@@ -187,14 +181,19 @@ export function createDeletionActivities({ store, logger, emitter, metrics }: De
       crashPointForTests("delete:after-removal-commit");
       await store.fileStates.deleteOne({ _id: fileStateId(input.connectionId, task.sourceFileId) });
       const elements = { ...ZERO_COUNTS, deleted: removed.elementsDeleted };
-      await finishTask(runId, task.sourceFileId, {
-        result: "Success",
-        elements,
-        ...(removed.found
-          ? {}
-          : { reason: { code: "NoDataInIModel", message: `${task.path} had no data in the iModel` } }),
-        ...(removed.path && removed.path !== task.path ? { path: removed.path } : {}),
-      });
+      await finishTask(
+        runId,
+        task.sourceFileId,
+        {
+          result: "Success",
+          elements,
+          ...(removed.found
+            ? {}
+            : { reason: { code: "NoDataInIModel", message: `${task.path} had no data in the iModel` } }),
+          ...(removed.path && removed.path !== task.path ? { path: removed.path } : {}),
+        },
+        startDateTime,
+      );
       if (elements.deleted > 0)
         metrics?.elementsWritten.inc({ connector_type: task.connectorType, change: "deleted" }, elements.deleted);
       l.info({ elements, found: removed.found, replayed: removed.replayed ?? false }, "file data removed");

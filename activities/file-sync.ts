@@ -24,6 +24,7 @@ import { bulkWriteInChunks, type Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
 import type { WorkerMetrics } from "../lib/metrics";
 import { parseInThread } from "./connectors/parse-in-thread";
+import { PARSE_AHEAD_MAX_BYTES, ParseAhead } from "./parse-ahead";
 import { notWrittenTotal } from "./connectors/common/items";
 import { SourceFileError } from "./connectors/types";
 import { writeOrWaitForSpace } from "./disk-full";
@@ -227,6 +228,21 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   const { finishTask, newTask, ensureTask } = taskRecords(store);
+  // The run's next file, read and parsed while this one is written (docs/architecture.md "Parse ahead").
+  const parseAhead = new ParseAhead();
+  const startParseAhead = (next: PlannedTask | undefined, sourcePath: string) => {
+    if (!next) return;
+    const absolutePath = sourceFileAbsolutePath(sourcePath, next.path);
+    parseAhead.start(absolutePath, async () => {
+      // the same checks as the task's own read: never read outside the source roots
+      if (await checkSourceFile(absolutePath, sourceRoots, next.path)) return undefined;
+      if ((await fs.stat(absolutePath)).size > PARSE_AHEAD_MAX_BYTES) return undefined;
+      const fileName = path.basename(next.path);
+      const bytes = await readSourceFileOnce(absolutePath, fileName);
+      const contentHash = contentHashOf(bytes);
+      return { contentHash, parsed: parseInThread(next.connectorType, bytes, fileName) };
+    });
+  };
 
   return {
     /**
@@ -335,15 +351,18 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       task: PlannedTask;
       /** The run was asked with `{"confirmDeletions": true}`: the deletion guard holds nothing. */
       confirmDeletions?: boolean;
+      /** The run's next task as planned now, parsed ahead while this file is written (absent: none, or older runs). */
+      next?: PlannedTask;
     }): Promise<TaskOutcome> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
       const attempt = Context.current().info.attempt;
       const id = taskId(runId, task.sourceFileId);
-      await ensureTask(runId, input.connectionId, task);
-      const existing = await store.tasks.findOne({ _id: id });
       const stateId = fileStateId(input.connectionId, task.sourceFileId);
-      const fileState = await store.fileStates.findOne({ _id: stateId });
+      const [existing, fileState] = await Promise.all([
+        ensureTask(runId, input.connectionId, task),
+        store.fileStates.findOne({ _id: stateId }),
+      ]);
       const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
         toFollow(records).map((r) => referenceTask(r, rootsOf(task)));
       if (existing?.state === "Completed") {
@@ -353,10 +372,11 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
           references: existing.result === "Error" ? [] : plannedReferences(fileState?.references),
         };
       }
+      const startDateTime = existing.startDateTime ?? now();
       await store.tasks.updateOne(
         { _id: id },
         {
-          $set: { state: "Executing", attempts: attempt, startDateTime: existing?.startDateTime ?? now() },
+          $set: { state: "Executing", attempts: attempt, startDateTime },
           ...(existing?.reason ? { $unset: { reason: "" as const } } : {}), // FileChangedDuringRead of the last attempt
         },
       );
@@ -398,7 +418,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       };
       const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
         l.info({ reason: why.reason }, "task not written");
-        await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason });
+        await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason }, startDateTime);
         if (why.result === "Skipped") metrics?.filesSkipped.inc({ reason: why.reason.code });
         return { result: why.result, references: [] };
       };
@@ -408,7 +428,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       const started = Date.now();
       const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
         l.warn({ error }, "task failed");
-        await finishTask(runId, task.sourceFileId, { result: "Error", error });
+        await finishTask(runId, task.sourceFileId, { result: "Error", error }, startDateTime);
         metrics?.taskDuration.observe(
           { connector_type: task.connectorType, result: "Error" },
           (Date.now() - started) / 1000,
@@ -453,19 +473,30 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
           ? unchangedFile
           : undefined;
       if (skip) {
-        await finishTask(runId, task.sourceFileId, { result: "Skipped", contentHash, reason: skip.reason });
+        await finishTask(
+          runId,
+          task.sourceFileId,
+          { result: "Skipped", contentHash, reason: skip.reason },
+          startDateTime,
+        );
         metrics?.filesSkipped.inc({ reason: skip.reason.code });
         l.info("task skipped: file unchanged");
         return { result: "Skipped", references: plannedReferences(fileState?.references) };
       }
 
       let parsed;
+      let parsedAhead = false;
       try {
         // In a parser thread, while this thread keeps beating (docs/architecture.md "Heartbeats"): the thread parses
-        // the bytes just hashed (moved to it, not read again), completeness checks first.
+        // the bytes just hashed (moved to it, not read again), completeness checks first; or the parse of the same
+        // bytes started while the previous file was written (docs/architecture.md "Parse ahead").
         parsed = await whileBeating(
           () => "parsing",
-          () => parseInThread(task.connectorType, bytes, fileName),
+          async () => {
+            const ahead = await parseAhead.take(absolutePath, contentHash);
+            parsedAhead = ahead !== undefined;
+            return ahead ?? parseInThread(task.connectorType, bytes, fileName);
+          },
         );
       } catch (err) {
         if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
@@ -475,6 +506,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
           target: task.path,
         });
       }
+      startParseAhead(input.next, connection.source.path);
       const refs = await resolveReferences(store, connection, task, parsed.references ?? []);
 
       Context.current().heartbeat("writing");
@@ -567,13 +599,12 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
         unchanged: written.unchanged,
       };
       const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
-      await finishTask(runId, task.sourceFileId, {
-        result: "Success",
-        contentHash,
-        elements,
-        items: written.items,
-        warnings,
-      });
+      await finishTask(
+        runId,
+        task.sourceFileId,
+        { result: "Success", contentHash, elements, items: written.items, warnings },
+        startDateTime,
+      );
       if (metrics) {
         metrics.taskDuration.observe(
           { connector_type: task.connectorType, result: "Success" },
@@ -590,6 +621,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
           warnings: warnings.length,
           replayed: written.replayed,
           georeference: written.georeference,
+          parsedAhead,
         },
         "task completed",
       );

@@ -76,11 +76,22 @@ export function runSummary(tasks: TaskRecord[]): RunSummary {
 
 /** Writing task records: shared by the sync and the delete activities. */
 export function taskRecords(store: Store) {
-  /** Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...). */
-  async function finishTask(runId: string, sourceFileId: string, fields: Partial<TaskRecord>): Promise<void> {
-    const record = await store.tasks.findOne({ _id: taskId(runId, sourceFileId) });
+  /**
+   * Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...).
+   * @param startDateTime the task's start (ISO 8601, UTC) when the caller knows it; else it is read from the record.
+   */
+  async function finishTask(
+    runId: string,
+    sourceFileId: string,
+    fields: Partial<TaskRecord>,
+    startDateTime?: string,
+  ): Promise<void> {
+    const started =
+      startDateTime ??
+      (await store.tasks.findOne({ _id: taskId(runId, sourceFileId) }, { projection: { startDateTime: 1 } }))
+        ?.startDateTime;
     const end = new Date();
-    const start = record?.startDateTime ? Date.parse(record.startDateTime) : end.getTime();
+    const start = started ? Date.parse(started) : end.getTime();
     await store.tasks.updateOne(
       { _id: taskId(runId, sourceFileId) },
       { $set: { state: "Completed", endDateTime: end.toISOString(), durationMs: end.getTime() - start, ...fields } },
@@ -106,13 +117,18 @@ export function taskRecords(store: Store) {
     };
   }
 
-  /** Creates the task record if missing (idempotent). */
-  async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<void> {
-    await store.tasks.updateOne(
+  /**
+   * Creates the task record if missing (idempotent).
+   * @returns the record as it is now (one round trip).
+   */
+  async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<TaskRecord> {
+    const record = await store.tasks.findOneAndUpdate(
       { _id: taskId(runId, t.sourceFileId) },
       { $setOnInsert: newTask(runId, connectionId, t) },
-      { upsert: true },
+      { upsert: true, returnDocument: "after" },
     );
+    if (!record) throw new Error(`task ${taskId(runId, t.sourceFileId)}: no record after its upsert`);
+    return record;
   }
 
   return { finishTask, newTask, ensureTask };

@@ -14,14 +14,7 @@ import {
   type ElementChange,
   type ElementChanges,
 } from "../domain/change-lists";
-import {
-  CHANGE_OPERATIONS,
-  taskId,
-  type ChangeCounts,
-  type ChangeOperation,
-  type RunRecord,
-  type TaskRecord,
-} from "../domain/model";
+import { CHANGE_OPERATIONS, taskId, type ChangeOperation, type RunRecord, type TaskRecord } from "../domain/model";
 import { bulkWriteInChunks, type Store } from "./db";
 
 /** One entry of a change list page as the API shows it. */
@@ -64,12 +57,11 @@ export async function writeTaskChanges(
       };
     }),
   );
-  const id = taskId(task.runId, task.sourceFileId);
-  const before = (await store.tasks.findOne({ _id: id }, { projection: { changeChunks: 1 } }))?.changeChunks;
+  // `$max` keeps the largest of the attempts in one round trip.
   const written = Object.fromEntries(
-    CHANGE_OPERATIONS.map((op) => [op, Math.max(before?.[op] ?? 0, chunksFor(changes[op].length))]),
-  ) as ChangeCounts;
-  await store.tasks.updateOne({ _id: id }, { $set: { changeChunks: written } });
+    CHANGE_OPERATIONS.map((op) => [`changeChunks.${op}`, chunksFor(changes[op].length)]),
+  );
+  await store.tasks.updateOne({ _id: taskId(task.runId, task.sourceFileId) }, { $max: written });
 }
 
 /**

@@ -90,7 +90,7 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
     setCurrentDetails(
       `Synchronizing ${task.path} (${task.phase}), file ${++done} of ${done + queue.length} to synchronize; ${plan.skipped.length} unchanged`,
     );
-    const outcome = await CancellationScope.nonCancellable(() => runTask(input, task));
+    const outcome = await CancellationScope.nonCancellable(() => runTask(input, task, queue[0]));
     // The worker found the connection deleted (its cancellation request may not have arrived, e.g. Temporal was down).
     if (outcome.result === "Cancelled")
       return { cancelled: { code: "ConnectionDeleted", message: "the connection was deleted during the run" } };
@@ -113,8 +113,11 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
   return summary ? { summary } : {};
 }
 
-/** Synchronizes one file; a file activity whose retries ran out completes its task as Error here. */
-async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome> {
+/**
+ * Synchronizes one file; a file activity whose retries ran out completes its task as Error here. `next` (the task after
+ * it as planned now) only lets the worker parse that file ahead; it changes no command.
+ */
+async function runTask(input: SyncInput, task: PlannedTask, next: PlannedTask | undefined): Promise<TaskOutcome> {
   try {
     // The activity's summary in the Temporal UI is the file's path (user metadata, not part of the commands).
     return await files.syncSourceFile.executeWithOptions({ summary: `${task.phase}: ${task.path}` }, [
@@ -124,6 +127,7 @@ async function runTask(input: SyncInput, task: PlannedTask): Promise<TaskOutcome
         iModelId: input.iModelId,
         task,
         ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
+        ...(next ? { next } : {}),
       },
     ]);
   } catch (err) {
