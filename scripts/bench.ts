@@ -13,13 +13,18 @@
  * 8. Deletes the connection with its data (a delete job, one transaction per file) and times it.
  * 7. Prints the table. Exit code 0 even when a target is missed (it is a measurement); 1 when a run or a step fails.
  *
- * Env: BENCH_COPIES (50), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
+ * 9. The API under load: BENCH_LOAD_CONNECTIONS (10,000) connections and BENCH_LOAD_RUNS (100,000) runs seeded
+ *    straight into FerretDB (clones of the bench's own records), the connections list at 100 and at all of them, and a
+ *    burst of 200 concurrent GETs as the bench user (scripts/bench-api-load.ts). BENCH_LOAD_CONNECTIONS=0 skips it.
+ *
+ * Env: BENCH_COPIES (50), BENCH_CPU_PROFILE=<dir> (CPU profiles of the worker and of the bare loop, for Chrome DevTools), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
  * BENCH_LOG_LEVEL (LOG_LEVEL of the stack, default info), BENCH_TEMPORAL_PORT / BENCH_TEMPORAL_UI_PORT /
  * BENCH_FERRETDB_PORT / BENCH_API_PORT (other ports, when the dedicated ones are taken).
  */
 import { spawn, spawnSync, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as inspector from "node:inspector";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -27,7 +32,14 @@ import { IModelHost } from "@itwin/core-backend";
 import { contentHashOf, readSourceFileOnce } from "../activities/source-files";
 import { CONNECTORS } from "../activities/connectors";
 import type { ParsedFile } from "../activities/connectors/types";
-import { ensureIModel, startIModelHost, writeSourceFile } from "../activities/imodel/writer";
+import { burst, burstPaths, medianGet, seed, type BurstMeasure, type SeedCounts } from "./bench-api-load";
+import {
+  closeKeptIModels,
+  ensureIModel,
+  keepIModelsOpen,
+  startIModelHost,
+  writeSourceFile,
+} from "../activities/imodel/writer";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = path.join(ROOT, "scripts", "stack.sh");
@@ -43,9 +55,29 @@ const API = `http://127.0.0.1:${PORTS.api}`;
 const COPIES = positiveInt(process.env.BENCH_COPIES, 50);
 const RUN_TIMEOUT_MS = positiveInt(process.env.BENCH_RUN_TIMEOUT, 3600) * 1000;
 const POLL_MS = 500;
+/** BENCH_CPU_PROFILE=<dir>: CPU profiles of the worker (worker.cpuprofile) and of the bare loop (bare-loop.cpuprofile). */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ? path.resolve(process.env.BENCH_CPU_PROFILE) : undefined;
 const MAX_COMPOSITE_MODELS = 250;
-const TARGET_RESYNC_RATIO = 0.05;
-const TARGET_SERVICE_VS_BARE = 0.8;
+const TARGET_RESYNC_RATIO = 0.03;
+const TARGET_SERVICE_VS_BARE = 0.85;
+/** The writer's fixed cost: mean write time (ms) per file of the smallest sample in the bare loop. */
+const TARGET_SMALL_FILE_WRITE_MS = 15;
+/** CPU seconds of FerretDB and of the Temporal server during the full sync of 200 files (scaled by the corpus size). */
+const TARGET_SERVER_CPU_S_PER_200_FILES = 3;
+const TARGET_WORKER_PEAK_MIB = 400;
+/** The API load phase: BENCH_LOAD_CONNECTIONS (10,000; 0 skips the phase) and BENCH_LOAD_RUNS (100,000) records. */
+const LOAD_CONNECTIONS = nonNegativeInt(process.env.BENCH_LOAD_CONNECTIONS, 10_000);
+const LOAD_RUNS = nonNegativeInt(process.env.BENCH_LOAD_RUNS, 100_000);
+const TARGET_BURST_RPS = 400;
+const TARGET_BURST_P99_MS = 600;
+const TARGET_LIST_GROWTH = 1.2;
+
+function nonNegativeInt(v: string | undefined, dflt: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number >= 0, got "${v}"`);
+  return n;
+}
 
 function positiveInt(v: string | undefined, dflt: number): number {
   const n = v === undefined || v === "" ? dflt : Number(v);
@@ -100,6 +132,9 @@ const stackEnv: NodeJS.ProcessEnv = (() => {
     API_PORT: String(PORTS.api),
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL || "info",
     ADMIN_API_KEY: adminApiKey,
+    ...(CPU_PROFILE_DIR
+      ? { WORKER_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${CPU_PROFILE_DIR} --cpu-prof-name=worker.cpuprofile` }
+      : {}),
   };
 })();
 // The launcher's own output goes to stderr, so that stdout holds the results only.
@@ -426,6 +461,17 @@ function exeOf(pid: number): string {
  * and runs the script in a child node process).
  */
 function appProcess(name: string, marker: string): { pid: number; cmd: string } | undefined {
+  return deepestProcess(name, (pid, cmd) => cmd.includes(marker) && exeOf(pid).startsWith("node"));
+}
+
+/**
+ * The deepest process matching `matches` among the process behind `$DATA_DIR/run/<name>.pid` and its descendants
+ * (the pid file names scripts/supervise.sh, which runs the server as its child).
+ */
+function deepestProcess(
+  name: string,
+  matches: (pid: number, cmd: string) => boolean,
+): { pid: number; cmd: string } | undefined {
   let root: number;
   try {
     root = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
@@ -435,8 +481,7 @@ function appProcess(name: string, marker: string): { pid: number; cmd: string } 
   let best: { pid: number; cmd: string; depth: number } | undefined;
   const walk = (pid: number, depth: number) => {
     const cmd = cmdlineOf(pid);
-    if (cmd.includes(marker) && exeOf(pid).startsWith("node") && (!best || depth > best.depth))
-      best = { pid, cmd, depth };
+    if (matches(pid, cmd) && (!best || depth > best.depth)) best = { pid, cmd, depth };
     if (depth < 8) for (const c of childrenOf(pid)) walk(c, depth + 1);
   };
   walk(root, 0);
@@ -481,12 +526,9 @@ function stackProcesses(): { name: string; pid: number }[] {
     if (p) out.push({ name, pid: p.pid });
   }
   for (const name of ["temporal", "ferretdb"]) {
-    try {
-      const pid = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
-      if (pid) out.push({ name, pid });
-    } catch {
-      // not running
-    }
+    // the server binary itself (the executables are named after the server), not its supervisor
+    const p = deepestProcess(name, (pid) => exeOf(pid) === name);
+    if (p) out.push({ name, pid: p.pid });
   }
   return out;
 }
@@ -521,8 +563,30 @@ interface BareMeasure {
   perFile: { file: string; elements: number; hashMs: number; parseMs: number; writeMs: number }[];
 }
 
+/** Runs `work` under the V8 profiler when BENCH_CPU_PROFILE is set; writes `<dir>/<name>.cpuprofile`. */
+async function withCpuProfile<T>(name: string, work: () => Promise<T>): Promise<T> {
+  if (!CPU_PROFILE_DIR) return work();
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) =>
+      session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  try {
+    return await work();
+  } finally {
+    const { profile } = await post("Profiler.stop");
+    fs.mkdirSync(CPU_PROFILE_DIR, { recursive: true });
+    fs.writeFileSync(path.join(CPU_PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 async function bareLoop(corpus: Corpus): Promise<BareMeasure> {
   await startIModelHost(path.join(dataDir, "bench-cache"), { profileName: "bench-" + process.pid });
+  keepIModelsOpen(2_000); // as the worker does
   const bimPath = path.join(dataDir, "bare", "bench-bare.bim");
   const runId = `bare-${process.pid}`;
   const peakReset = resetPeakRss();
@@ -565,6 +629,7 @@ async function bareLoop(corpus: Corpus): Promise<BareMeasure> {
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
   const peakMiB = memoryOf("self")?.hwmMiB ?? process.resourceUsage().maxRSS / 1024;
+  await closeKeptIModels();
   await IModelHost.shutdown();
   return { ms, inserted, hashMs, parseMs, writeMs, peakMiB, baselineMiB, peakReset, cpuS, perFile };
 }
@@ -664,9 +729,10 @@ async function main(): Promise<number> {
     ["temporal", "server start-dev"],
     ["ferretdb", "ferretdb"],
   ] as const) {
-    let pid: number | undefined;
-    if (name === "api") pid = appProcess(name, marker)?.pid;
-    else pid = Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim()) || undefined;
+    const pid =
+      name === "api"
+        ? appProcess(name, marker)?.pid
+        : deepestProcess(name, (p, cmd) => exeOf(p) === name || cmd.includes(marker))?.pid;
     const mem = pid ? memoryOf(pid) : undefined;
     if (mem) others.push(`${name} ${fmt(mem.hwmMiB, 0)}`);
   }
@@ -683,7 +749,7 @@ async function main(): Promise<number> {
 
   // 5. Bare loop (the stack is idle meanwhile).
   log(`bare loop: ${corpus.files.length} files, hash + parse + writeSourceFile, no Temporal`);
-  const bare = await bareLoop(corpus);
+  const bare = await withCpuProfile("bare-loop", () => bareLoop(corpus));
   log(`bare loop: ${fmt(bare.ms / 1000, 2)} s, inserted ${bare.inserted}`);
 
   // 8. Delete the connection with its data (a delete job: one transaction per file).
@@ -694,6 +760,39 @@ async function main(): Promise<number> {
   if (removal.totals.deleted !== full.totals.inserted)
     failures.push(`delete job removed ${removal.totals.deleted} elements of ${full.totals.inserted}`);
 
+  // 9. The API under load: records seeded straight into the database, then list costs and a burst of GETs.
+  let apiLoad:
+    | {
+        seedS: number;
+        counts: SeedCounts;
+        listSmallMs: number;
+        listLargeMs: number;
+        small: SeedCounts;
+        b: BurstMeasure;
+      }
+    | undefined;
+  if (LOAD_CONNECTIONS > 0) {
+    const me = await call("GET", "/users/me");
+    expectStatus(me, 200, "read the bench user");
+    const template = { iModelId: iModel.id, connectionId: connection.id, runId: full.run.id, userId: me.body.user.id };
+    const mongoUri = `mongodb://127.0.0.1:${PORTS.ferret}/imodelsync`;
+    const small: SeedCounts = { iModels: 10, connections: 100, runs: 1_000 };
+    const counts: SeedCounts = {
+      iModels: 100,
+      connections: Math.max(LOAD_CONNECTIONS, small.connections),
+      runs: Math.max(LOAD_RUNS, small.runs),
+    };
+    log(`API load: seeding ${small.connections} connections, ${small.runs} runs`);
+    const first = await seed(mongoUri, template, small, { iModels: 0, connections: 0, runs: 0 });
+    const listSmallMs = await medianGet(API, apiKey, "/connections?$top=5");
+    log(`API load: seeding up to ${counts.connections} connections, ${counts.runs} runs`);
+    const second = await seed(mongoUri, template, counts, small);
+    const listLargeMs = await medianGet(API, apiKey, "/connections?$top=5");
+    log("API load: a burst of 200 concurrent GETs");
+    const b = await burst(API, apiKey, burstPaths(counts));
+    apiLoad = { seedS: first.seconds + second.seconds, counts, listSmallMs, listLargeMs, small, b };
+  }
+
   // 7. Table.
   const fullS = full.serverMs / 1000;
   const resyncS = resync.serverMs / 1000;
@@ -703,6 +802,18 @@ async function main(): Promise<number> {
   const resyncClientRatio = resync.clientMs / full.clientMs;
   const serviceVsBare = serviceEps / bareEps;
   const passFail = (ok: boolean) => (ok ? "PASS" : "FAIL");
+  // The writer's fixed cost per file: the sample with the fewest elements, mean over its copies.
+  const smallest = (() => {
+    const bySample = new Map<string, { elements: number; writeMs: number[] }>();
+    for (const f of bare.perFile) {
+      const sample = corpus.sampleOf.get(f.file) ?? f.file;
+      const entry = bySample.get(sample) ?? { elements: f.elements, writeMs: [] };
+      entry.writeMs.push(f.writeMs);
+      bySample.set(sample, entry);
+    }
+    const [first] = [...bySample.values()].sort((a, b) => a.elements - b.elements);
+    return { elements: first?.elements ?? 0, writeMs: first ? sum(first.writeMs) / first.writeMs.length : NaN };
+  })();
   const rows: [string, string, string, string][] = [
     ["corpus", `${corpus.files.length} files, ${fmt(corpusMB, 2)} MB`, "", ""],
     [
@@ -757,7 +868,58 @@ async function main(): Promise<number> {
       `>= ${pct(TARGET_SERVICE_VS_BARE)}`,
       passFail(serviceVsBare >= TARGET_SERVICE_VS_BARE),
     ],
-    ["worker peak RSS (VmHWM)", workerMem ? `${fmt(workerMem.hwmMiB, 0)} MiB` : "n/a", "", ""],
+    [
+      "worker peak RSS (VmHWM)",
+      workerMem ? `${fmt(workerMem.hwmMiB, 0)} MiB` : "n/a",
+      `<= ${TARGET_WORKER_PEAK_MIB} MiB`,
+      passFail(workerMem !== undefined && workerMem.hwmMiB <= TARGET_WORKER_PEAK_MIB),
+    ],
+    [
+      `bare loop write per file of the smallest sample (${smallest.elements} elements)`,
+      `${fmt(smallest.writeMs, 1)} ms`,
+      `<= ${TARGET_SMALL_FILE_WRITE_MS} ms`,
+      passFail(smallest.writeMs <= TARGET_SMALL_FILE_WRITE_MS),
+    ],
+    ...(["ferretdb", "temporal"] as const).map((name): [string, string, string, string] => {
+      const seconds = fullCpu.find((c) => c.name === name)?.seconds;
+      const target = (TARGET_SERVER_CPU_S_PER_200_FILES * corpus.files.length) / 200;
+      return [
+        `${name} CPU during the full sync`,
+        seconds === undefined
+          ? "n/a"
+          : `${fmt(seconds, 1)} s (${fmt((seconds * 1000) / corpus.files.length, 1)} ms per file)`,
+        `<= ${fmt(target, 1)} s`,
+        passFail(seconds !== undefined && seconds <= target),
+      ];
+    }),
+    ...(apiLoad
+      ? ([
+          [
+            `API: ${apiLoad.b.requests} concurrent GETs, requests/s`,
+            `${fmt((apiLoad.b.requests / apiLoad.b.wallMs) * 1000)} (${apiLoad.b.errors} not 200)`,
+            `>= ${TARGET_BURST_RPS}`,
+            passFail((apiLoad.b.requests / apiLoad.b.wallMs) * 1000 >= TARGET_BURST_RPS && apiLoad.b.errors === 0),
+          ],
+          [
+            "API: that burst, p50 / p99",
+            `${fmt(apiLoad.b.p50Ms, 0)} ms / ${fmt(apiLoad.b.p99Ms, 0)} ms`,
+            `p99 <= ${TARGET_BURST_P99_MS} ms`,
+            passFail(apiLoad.b.p99Ms <= TARGET_BURST_P99_MS),
+          ],
+          [
+            `API: connections list $top=5 at ${fmtInt(apiLoad.small.connections)} / ${fmtInt(apiLoad.counts.connections)} connections`,
+            `${fmt(apiLoad.listSmallMs, 1)} ms / ${fmt(apiLoad.listLargeMs, 1)} ms (x${fmt(apiLoad.listLargeMs / apiLoad.listSmallMs, 2)})`,
+            `x <= ${TARGET_LIST_GROWTH}`,
+            passFail(apiLoad.listLargeMs / apiLoad.listSmallMs <= TARGET_LIST_GROWTH),
+          ],
+          [
+            "API: records seeded for it",
+            `${fmtInt(apiLoad.counts.iModels)} iModels, ${fmtInt(apiLoad.counts.connections)} connections, ${fmtInt(apiLoad.counts.runs)} runs in ${fmt(apiLoad.seedS, 1)} s`,
+            "",
+            "",
+          ],
+        ] as [string, string, string, string][])
+      : []),
     [
       "bare loop peak RSS (VmHWM)",
       `${fmt(bare.peakMiB, 0)} MiB${bare.peakReset ? ` (from ${fmt(bare.baselineMiB, 0)} MiB at start)` : " (process lifetime)"}`,

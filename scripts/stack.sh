@@ -26,6 +26,8 @@
 #   Metrics and webhooks: WORKER_METRICS_HOST (127.0.0.1) and WORKER_METRICS_PORT (API_PORT+1): the worker's GET
 #   /metrics; TEMPORAL_SDK_METRICS_PORT (WORKER_METRICS_PORT+1): the Temporal SDK's own listener, appended to the worker's
 #   /metrics; WEBHOOK_ALLOWED_HOSTS (empty: no webhooks): the hosts webhook URLs may name (README.md "Webhooks").
+#   WORKER_NODE_ARGS (empty): more arguments for the worker's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (the
+#   profile is written when the worker stops; `make bench` sets it with BENCH_CPU_PROFILE).
 #   Supervision (scripts/supervise.sh runs each process and restarts it when it dies): RESTART_LIMIT (5) restarts
 #   within RESTART_WINDOW (600) s, then it gives up (shown by `status`); backoff 1 s doubling up to
 #   RESTART_BACKOFF_MAX (30) s. `down` and `restart` stop the supervisor first, so nothing respawns during a stop.
@@ -89,6 +91,7 @@ WORKER_METRICS_HOST="${WORKER_METRICS_HOST:-127.0.0.1}"
 WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-$((API_PORT + 1))}"
 TEMPORAL_SDK_METRICS_PORT="${TEMPORAL_SDK_METRICS_PORT:-$((WORKER_METRICS_PORT + 1))}"
 WEBHOOK_ALLOWED_HOSTS="${WEBHOOK_ALLOWED_HOSTS:-}"
+WORKER_NODE_ARGS="${WORKER_NODE_ARGS:-}"
 
 # The admin's API key (api/auth.ts bootstraps the admin user with it): from the environment, else generated once
 # into $DATA_DIR/admin-api-key (readable by its owner only) and reused by every later start on that DATA_DIR.
@@ -380,13 +383,15 @@ ferretdb_cmd() {
 
 app_cmd() { # worker|api
   local script; [ "$1" = worker ] && script=worker/main.ts || script=api/server.ts
+  local node_args=()
+  [ "$1" = worker ] && [ -n "$WORKER_NODE_ARGS" ] && read -r -a node_args <<<"$WORKER_NODE_ARGS"
   CMD=(env TEMPORAL_ADDRESS="$TEMPORAL_ADDRESS" TEMPORAL_NAMESPACE="$TEMPORAL_NAMESPACE"
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
     API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
     ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
     DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" CHANGE_LISTS_KEPT="$CHANGE_LISTS_KEPT" WORKER_METRICS_HOST="$WORKER_METRICS_HOST"
     WORKER_METRICS_PORT="$WORKER_METRICS_PORT" TEMPORAL_SDK_METRICS_PORT="$TEMPORAL_SDK_METRICS_PORT"
-    WEBHOOK_ALLOWED_HOSTS="$WEBHOOK_ALLOWED_HOSTS" node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
+    WEBHOOK_ALLOWED_HOSTS="$WEBHOOK_ALLOWED_HOSTS" node "${node_args[@]}" --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
   # One node process per app (no tsx wrapper process): its pid is the one in the pidfile.
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
@@ -397,7 +402,7 @@ spec_of() {
   case "$1" in
     temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
     ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
-    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT metrics=$WORKER_METRICS_HOST:$WORKER_METRICS_PORT,$TEMPORAL_SDK_METRICS_PORT webhooks=$WEBHOOK_ALLOWED_HOSTS" ;;
+    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT metrics=$WORKER_METRICS_HOST:$WORKER_METRICS_PORT,$TEMPORAL_SDK_METRICS_PORT webhooks=$WEBHOOK_ALLOWED_HOSTS node=$WORKER_NODE_ARGS" ;;
   esac
 }
 
