@@ -49,6 +49,22 @@ export default tseslint.config(
     },
   },
   {
+    // FerretDB on SQLite serves a filter without scanning the collection only when it is exactly {_id: value}
+    // (docs/architecture.md "Queries FerretDB serves by _id"): read by `_id` alone and check the rest in code.
+    files: ["api/**/*.ts", "lib/**/*.ts", "activities/**/*.ts", "worker/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector:
+            "CallExpression[callee.property.name=/^(findOne|find)$/] > ObjectExpression.arguments[properties.length>1]:has(> Property[key.name='_id'])",
+          message:
+            "A read by _id plus other fields scans the whole collection on FerretDB/SQLite: use findById (lib/db.ts) and check the rest in code.",
+        },
+      ],
+    },
+  },
+  {
     // Workflow code is deterministic (docs/architecture.md "Determinism"): no Node built-ins, no I/O packages, and
     // only type imports from the parts that do I/O (lib/, activities/, api/, worker/).
     files: ["workflows/**/*.ts"],

@@ -70,6 +70,7 @@ import { sourcesRouter } from "./sources";
 import { checkNewSourceFiles } from "./source-files";
 import { usersRouter } from "./users";
 import { webhooksRouter } from "./webhooks";
+import { findById } from "../lib/db";
 
 export interface ApiDeps {
   config: Config;
@@ -508,7 +509,7 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
     "/connections/:id/runs/:runId",
     route(async (req: Request, res) => {
       const connection = await getConnection(req, req.params.id);
-      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: connection._id });
+      const run = await findById(store.runs, req.params.runId, (r) => r.connectionId === connection._id);
       if (!run)
         throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${req.params.id}' does not exist.`);
       res.json({ run: runJson(run, await store.tasks.find({ runId: run._id }).toArray()) });

@@ -60,6 +60,7 @@ import { loadConnection, loadIModel, realSourceRoots, recordedRun } from "./look
 import { connectionFiles, removalPreviewJson, runPreview } from "./previews";
 import { connectionJson } from "./representations";
 import { checkNewSourceFiles } from "./source-files";
+import { findById } from "../lib/db";
 
 export interface LifecycleDeps {
   config: Config;
@@ -468,7 +469,7 @@ export function lifecycleRouter({ config, store, temporal, emitter }: LifecycleD
     "/connections/:id/runs/:runId/cancel",
     route(async (req, res) => {
       const c = await loadConnection(store, req.params.id, viewerOf(req));
-      const run = await store.runs.findOne({ _id: req.params.runId, connectionId: c._id });
+      const run = await findById(store.runs, req.params.runId, (r) => r.connectionId === c._id);
       if (!run) throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${c._id}' does not exist.`);
       assertRunCancellable(run);
       const me = currentUser(req);

@@ -40,6 +40,7 @@ import { currentUser, viewerOf } from "./auth";
 import { nextLink, parse, route } from "./http";
 import { loadConnection, recordedRun } from "./lookups";
 import { connectionEventJson, runEventJson, sourceFileJson } from "./representations";
+import { findById } from "../lib/db";
 
 export interface RunControlDeps {
   config: Config;
@@ -55,7 +56,7 @@ export function runControlRouter({ config, store, temporal }: RunControlDeps): R
   const users = peopleCollections(store).users;
 
   const runOf = async (c: ConnectionRecord, runId: string): Promise<RunRecord> => {
-    const run = await store.runs.findOne({ _id: runId, connectionId: c._id });
+    const run = await findById(store.runs, runId, (r) => r.connectionId === c._id);
     if (!run) throw new ApiError("RunNotFound", `Run '${runId}' of connection '${c._id}' does not exist.`);
     return run;
   };

@@ -27,6 +27,7 @@ import { currentUser, viewerOf } from "./auth";
 import { listPage, parse, route } from "./http";
 import { loadIModel } from "./lookups";
 import { pagingQuery } from "../domain/schemas";
+import { findById } from "../lib/db";
 
 export interface WebhookDeps {
   config: Config;
@@ -181,7 +182,7 @@ export function webhooksRouter({ config, store, emitter }: WebhookDeps): Router 
       const w = await loadWebhook(req, req.params.id);
       const notFound = () =>
         new ApiError("DeliveryNotFound", `Delivery '${req.params.deliveryId}' of webhook '${w._id}' does not exist.`);
-      const found = await c.deliveries.findOne({ _id: req.params.deliveryId, webhookId: w._id });
+      const found = await findById(c.deliveries, req.params.deliveryId, (d) => d.webhookId === w._id);
       if (!found) throw notFound();
       // Under the delivery's lock: two requests at once make one redelivery.
       const { delivery, redelivery } = await withRecord(

@@ -1,4 +1,12 @@
-import { type AnyBulkWriteOperation, type Collection, type Db, type Document, MongoClient } from "mongodb";
+import {
+  type AnyBulkWriteOperation,
+  type Collection,
+  type Db,
+  type Document,
+  type Filter,
+  MongoClient,
+  type WithId,
+} from "mongodb";
 import type { StoredChanges } from "../domain/change-lists";
 import type {
   ChangeOperation,
@@ -73,6 +81,21 @@ export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): P
 
 /** Largest bulk write sent in one command (see {@link bulkWriteInChunks}). */
 export const BULK_CHUNK = 25;
+
+/**
+ * The document with `_id` = `id` when `belongs(document)` holds, else null. Read by `_id` alone: FerretDB 1.24 on SQLite
+ * serves a filter without scanning the whole collection only when it is exactly `{_id: value}` (its SQLite backend
+ * pushes nothing else down), so "this run of that connection" is read by the run's `_id` and checked here
+ * (docs/architecture.md "Queries FerretDB serves by _id").
+ */
+export async function findById<T extends Document & { _id: string }>(
+  collection: Collection<T>,
+  id: string,
+  belongs: (document: WithId<T>) => boolean = () => true,
+): Promise<WithId<T> | null> {
+  const found = await collection.findOne({ _id: id } as Filter<T>);
+  return found && belongs(found) ? found : null;
+}
 
 /**
  * `bulkWrite` in commands of at most {@link BULK_CHUNK} operations, unordered within a chunk.

@@ -19,7 +19,7 @@
  *
  * Env: BENCH_COPIES (50), BENCH_CPU_PROFILE=<dir> (CPU profiles of the worker and of the bare loop, for Chrome DevTools), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
  * BENCH_LOG_LEVEL (LOG_LEVEL of the stack, default info), BENCH_TEMPORAL_PORT / BENCH_TEMPORAL_UI_PORT /
- * BENCH_FERRETDB_PORT / BENCH_API_PORT (other ports, when the dedicated ones are taken).
+ * BENCH_FERRETDB_PORT / BENCH_FERRETDB_DEBUG_PORT (19018) / BENCH_API_PORT (other ports, when the dedicated ones are taken).
  */
 import { spawn, spawnSync, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -49,6 +49,8 @@ const PORTS = {
   temporal: positiveInt(process.env.BENCH_TEMPORAL_PORT, 19233),
   ui: positiveInt(process.env.BENCH_TEMPORAL_UI_PORT, 20233),
   ferret: positiveInt(process.env.BENCH_FERRETDB_PORT, 19017),
+  /** FerretDB's debug listener (/debug/metrics: requests per command). */
+  ferretDebug: positiveInt(process.env.BENCH_FERRETDB_DEBUG_PORT, 19018),
   api: positiveInt(process.env.BENCH_API_PORT, 19000),
 };
 const API = `http://127.0.0.1:${PORTS.api}`;
@@ -129,6 +131,7 @@ const stackEnv: NodeJS.ProcessEnv = (() => {
     TEMPORAL_PORT: String(PORTS.temporal),
     TEMPORAL_UI_PORT: String(PORTS.ui),
     FERRETDB_PORT: String(PORTS.ferret),
+    FERRETDB_DEBUG_ADDR: `127.0.0.1:${PORTS.ferretDebug}`,
     API_PORT: String(PORTS.api),
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL || "info",
     ADMIN_API_KEY: adminApiKey,
@@ -533,6 +536,22 @@ function stackProcesses(): { name: string; pid: number }[] {
   return out;
 }
 
+/** FerretDB's request counters by command (its /debug/metrics); empty when they cannot be read. */
+async function ferretCommands(): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const res = await fetch(`http://127.0.0.1:${PORTS.ferretDebug}/debug/metrics`);
+    for (const line of (await res.text()).split("\n")) {
+      const m = /^ferretdb_client_requests_total\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+      const command = m && /command="([^"]*)"/.exec(m[1])?.[1];
+      if (m && command) out.set(command, (out.get(command) ?? 0) + Number(m[2]));
+    }
+  } catch {
+    // no debug listener: the line is left out
+  }
+  return out;
+}
+
 /** CPU seconds per stack process spent while `work` ran. */
 async function withCpu<T>(work: () => Promise<T>): Promise<{ value: T; cpu: { name: string; seconds: number }[] }> {
   const procs = stackProcesses();
@@ -675,7 +694,13 @@ async function main(): Promise<number> {
   const connection = c.body.connection;
   const fileIdOf = new Map<string, string>(connection.sourceFiles.map((f: any) => [f.path, f.id]));
 
+  const commandsBefore = await ferretCommands();
   const { value: full, cpu: fullCpu } = await withCpu(() => runSync(connection.id, "full sync"));
+  const commandsAfter = await ferretCommands();
+  const fullCommands = [...commandsAfter]
+    .map(([command, n]) => [command, n - (commandsBefore.get(command) ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
   const failures: string[] = [];
   if (full.run.result !== "Success") {
     const bad = full.tasks.filter((t) => t.result !== "Success").slice(0, 5);
@@ -972,6 +997,15 @@ async function main(): Promise<number> {
       `${fmt(resync.polls * pollCpuS)} for the ${resync.polls} of the re-sync`,
   );
   console.log(`  CPU seconds during the full sync (${fmt(full.clientMs / 1000)} s wall): ${cpuText(fullCpu)}`);
+  if (fullCommands.length > 0) {
+    const total = sum(fullCommands.map(([, n]) => n));
+    const perFile = (n: number) => fmt(n / corpus.files.length, 1);
+    console.log(
+      `  FerretDB commands during the full sync: ${fmtInt(total)}, ${perFile(total)} per file, including the API's ${full.polls} polls (` +
+        fullCommands.map(([command, n]) => `${command} ${perFile(n)}`).join(", ") +
+        " per file)",
+    );
+  }
   console.log(`  CPU seconds during the re-sync (${fmt(resync.clientMs / 1000)} s wall): ${cpuText(resyncCpu)}`);
   console.log(
     `  bare loop: read + hash ${fmt(bare.hashMs / 1000, 2)} s, parse ${fmt(bare.parseMs / 1000, 2)} s, ` +

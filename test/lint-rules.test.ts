@@ -83,3 +83,23 @@ describe("make lint: determinism of workflows/ and purity of domain/", { timeout
     ).toEqual([]);
   });
 });
+
+describe("make lint: reads FerretDB serves by _id", { timeout: 60_000 }, () => {
+  const restrictedSyntax = async (file: string, code: string) => {
+    const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
+    return result.messages.filter((m) => m.ruleId === "no-restricted-syntax").map((m) => m.message);
+  };
+
+  it("refuses a find or findOne on _id plus another field, and allows _id alone, with options, or no _id", async () => {
+    const probe = (filter: string, options = "") =>
+      `declare const c: { findOne(f: object, o?: object): void; find(f: object): void };\nc.findOne(${filter}${options});\n`;
+    expect(await restrictedSyntax("api/probe.ts", probe("{ _id: 'r', connectionId: 'c' }"))).toEqual([
+      expect.stringContaining("findById"),
+    ]);
+    expect(await restrictedSyntax("lib/probe.ts", probe("{ connectionId: 'c', _id: 'r' }"))).toHaveLength(1);
+    expect(await restrictedSyntax("api/probe.ts", probe("{ _id: 'r' }", ", { projection: { _id: 1, a: 1 } }"))).toEqual(
+      [],
+    );
+    expect(await restrictedSyntax("api/probe.ts", probe("{ connectionId: 'c', state: 'Completed' }"))).toEqual([]);
+  });
+});
