@@ -365,7 +365,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       ]);
       const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
         toFollow(records).map((r) => referenceTask(r, rootsOf(task)));
-      if (existing?.state === "Completed") {
+      if (existing.state === "Completed") {
         // Retried after it was recorded.
         return {
           result: existing.result,
@@ -377,7 +377,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
         { _id: id },
         {
           $set: { state: "Executing", attempts: attempt, startDateTime },
-          ...(existing?.reason ? { $unset: { reason: "" as const } } : {}), // FileChangedDuringRead of the last attempt
+          ...(existing.reason ? { $unset: { reason: "" as const } } : {}), // FileChangedDuringRead of the last attempt
         },
       );
       const [connection, iModel] = await Promise.all([

@@ -323,7 +323,7 @@ const keptIModels = new Map<string, KeptIModel>();
 let keepOpenMs = 0;
 
 /**
- * Keeps an iModel open read-write for `ms` after each write through {@link withWritableIModel} (0, the default: close
+ * Keeps an iModel open read-write for `ms` after each write through {@link writableInLock} (0, the default: close
  * it after each write). Opening a .bim costs tens of ms (schemas, caches); a run writes its files one after another.
  * A kept iModel is reused only when nothing else changed the file meanwhile (same inode, same SQLite data_version:
  * no commit by another connection or process), otherwise it is closed and opened afresh. Every write still commits
@@ -336,17 +336,16 @@ export function keepIModelsOpen(ms: number): void {
 
 /** Closes every kept iModel (each under its path lock); for a process that stops. */
 export async function closeKeptIModels(): Promise<void> {
-  await Promise.all(
-    [...keptIModels.keys()].map((key) =>
-      withPathLock(key, async () => {
-        const kept = keptIModels.get(key);
-        if (!kept) return;
-        keptIModels.delete(key);
-        clearTimeout(kept.timer);
-        discard(kept.db);
-      }),
-    ),
-  );
+  await Promise.all([...keptIModels.keys()].map((key) => withPathLock(key, async () => closeKept(key))));
+}
+
+/** Closes the iModel kept at `key` (when `only` is given: only if that is still the one kept). Under the path lock. */
+function closeKept(key: string, only?: KeptIModel): void {
+  const kept = keptIModels.get(key);
+  if (!kept || (only && kept !== only)) return;
+  keptIModels.delete(key);
+  clearTimeout(kept.timer);
+  discard(kept.db);
 }
 
 function dataVersionOf(db: StandaloneDb): number {
@@ -396,18 +395,12 @@ function discard(db: StandaloneDb): void {
 }
 
 /**
- * Runs `work` on the iModel at `bimPath` opened read-write, under the per-path lock: the one kept open by the last
- * write when it is still valid, else opened now. After `work`: unsaved changes are saved (as `IModelDb.close()` would),
- * and the iModel is kept open (see {@link keepIModelsOpen}) or closed. When `work` throws, its changes are abandoned
- * and the iModel closed. The file must exist.
+ * Runs `work` on the iModel at `bimPath` opened read-write, for a caller that holds the path lock
+ * ({@link withPathLock}): the one kept open by the last write when it is still valid, else opened now. After `work`:
+ * unsaved changes are saved (as `IModelDb.close()` would), and the iModel is kept open (see {@link keepIModelsOpen}) or
+ * closed. When `work` throws, its changes are abandoned and the iModel closed. The file must exist.
  * @throws whatever opening the file (IModelError) or `work` throws.
  */
-export async function withWritableIModel<T>(bimPath: string, work: (db: StandaloneDb) => Promise<T>): Promise<T> {
-  requireHost();
-  return withPathLock(bimPath, () => writableInLock(bimPath, work));
-}
-
-/** {@link withWritableIModel} for a caller that holds the path lock ({@link withPathLock}) already. */
 export async function writableInLock<T>(bimPath: string, work: (db: StandaloneDb) => Promise<T>): Promise<T> {
   const key = path.resolve(bimPath);
   const db = takeKept(key) ?? StandaloneDb.openFile(key, OpenMode.ReadWrite);
@@ -428,13 +421,7 @@ export async function writableInLock<T>(bimPath: string, work: (db: StandaloneDb
       db,
       ino: fs.statSync(key).ino,
       dataVersion: dataVersionOf(db),
-      timer: setTimeout(() => {
-        void withPathLock(key, async () => {
-          if (keptIModels.get(key) !== kept) return;
-          keptIModels.delete(key);
-          discard(db);
-        });
-      }, keepOpenMs).unref(),
+      timer: setTimeout(() => void withPathLock(key, async () => closeKept(key, kept)), keepOpenMs).unref(),
     };
     keptIModels.set(key, kept);
   } catch {
