@@ -49,6 +49,29 @@ export interface Store {
 }
 
 /**
+ * Every collection the service uses (lib/db.ts, lib/collections.ts, lib/webhooks.ts, lib/locks.ts); a test keeps this
+ * list complete. scripts/ferretdb-indexes.ts creates them all before it indexes their `_id` lookups on the embedded
+ * FerretDB (docs/architecture.md "Queries FerretDB serves by _id").
+ */
+export const COLLECTION_NAMES = [
+  "imodels",
+  "connections",
+  "runs",
+  "tasks",
+  "fileStates",
+  "connectionEvents",
+  "changeChunks",
+  "users",
+  "apiKeys",
+  "teamMembers",
+  "scheduleClaims",
+  "notices",
+  "webhooks",
+  "webhookDeliveries",
+  "locks",
+] as const;
+
+/**
  * Connects and ensures indexes. Uses no transactions or change streams (FerretDB 1.x has neither).
  * @param uri a `mongodb://` URI; its path names the database (default `imodelsync`).
  * @throws MongoServerSelectionError when the server cannot be reached within `serverSelectionTimeoutMS` (ms).

@@ -475,10 +475,25 @@ wait_servers() {
   fi
   if ! is_external ferretdb; then
     wait_for ferretdb "$FERRETDB_START_TIMEOUT" mongo_ping || { tail_log ferretdb; stop_many ferretdb; ok=0; }
+    [ "$ok" = 1 ] && { index_ferretdb || ok=0; }
   else
     wait_for ferretdb "$FERRETDB_START_TIMEOUT" mongo_ping || { echo "error: MongoDB at $MONGODB_URI is not reachable" >&2; ok=0; }
   fi
   [ "$ok" = 1 ] || exit 1
+}
+
+# The embedded FerretDB answers a lookup by _id with a scan of the whole collection unless its SQLite table has an
+# index on the expression the lookup uses: scripts/ferretdb-indexes.ts adds it (docs/architecture.md "Queries
+# FerretDB serves by _id"). Idempotent; about 2 s.
+index_ferretdb() {
+  [ -x "$PROJECT/node_modules/.bin/tsx" ] || { info "node_modules is missing: FerretDB's _id lookups not indexed"; return 0; }
+  local out
+  if ! out="$(node --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/scripts/ferretdb-indexes.ts" \
+    "$MONGODB_URI" "$DATA_DIR/ferretdb/sqlite" 2>&1)"; then
+    echo "error: $out" >&2
+    return 1
+  fi
+  info "$out"
 }
 
 start_apps() { # names (subset of worker api)
