@@ -20,9 +20,10 @@ import { updateConnection } from "../lib/connection-writes";
 import { bulkWriteInChunks, type Store } from "../lib/db";
 import { crashPointForTests } from "../lib/crash-points";
 import { activityLogger, type Logger } from "../lib/logger";
+import { readRunTasks } from "../lib/run-tasks";
 import type { WorkerMetrics } from "../lib/metrics";
 import { connectionDeletedEvent, type WebhookEmitter } from "../lib/webhooks";
-import { fileStateId, taskId, taskRecords, type PlannedTask } from "./run-records";
+import { fileStateId, listRunTasks, taskId, taskRecords, type PlannedTask } from "./run-records";
 import { listSourceFilesInIModel, removeConnectionSubject, removeSourceFileData } from "./imodel/remove";
 
 export interface DeletionDeps {
@@ -117,6 +118,12 @@ export function createDeletionActivities({ store, logger, emitter, metrics }: De
           index,
         };
       });
+      // The run lists its tasks before their records exist (lib/run-tasks.ts reads them by these ids).
+      await listRunTasks(
+        store,
+        run._id,
+        tasks.map((t) => t.sourceFileId),
+      );
       await bulkWriteInChunks(
         store.tasks,
         tasks.map((t) => ({
@@ -209,8 +216,7 @@ export function createDeletionActivities({ store, logger, emitter, metrics }: De
     async finishDeleteJob(input: { runId: string }): Promise<boolean> {
       const { run, connection, iModel } = await load(input.runId);
       if (run.sourceFileIds || !connection || !iModel) return false;
-      const failed = await store.tasks.countDocuments({ runId: run._id, result: "Error" });
-      if (failed > 0) return false;
+      if ((await readRunTasks(store, run)).some((t) => t.result === "Error")) return false;
       const definedGcs = iModel.gcs?.connectionId === connection._id;
       await removeConnectionSubject({
         bimPath: iModel.location.path,

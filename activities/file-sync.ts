@@ -30,7 +30,7 @@ import { SourceFileError } from "./connectors/types";
 import { writeOrWaitForSpace } from "./disk-full";
 import { loopHeartbeat, whileBeating } from "./heartbeats";
 import { DeletionGuardError, ensureIModel, writeSourceFile } from "./imodel/writer";
-import { taskRecords, type PlannedTask } from "./run-records";
+import { listRunTasks, taskRecords, type PlannedTask } from "./run-records";
 import {
   checkSourceFile,
   contentHashOf,
@@ -289,6 +289,12 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       });
 
       const at = now();
+      // The run lists its tasks before their records exist (lib/run-tasks.ts reads them by these ids).
+      await listRunTasks(
+        store,
+        input.runId,
+        all.map((t) => t.sourceFileId),
+      );
       // One upsert per task, in chunks; unchanged files are written Completed/Skipped at once (no second write).
       await bulkWriteInChunks(
         store.tasks,

@@ -9,6 +9,7 @@ import type { OwnerTokenMirror } from "../domain/token";
 import type { UserRecord } from "../domain/users";
 import { isDuplicateKey, peopleCollections, userLockKey, type NoticeRecord } from "../lib/collections";
 import { withRecord } from "../lib/record-writes";
+import { readRunTasks } from "../lib/run-tasks";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
@@ -249,7 +250,7 @@ export function createOwnerActivities({ store, logger, mailer, publicApiUrl, emi
       const owner = await userOf(connection.ownerId);
       const [iModel, tasks] = await Promise.all([
         store.imodels.findOne({ _id: connection.iModelId }),
-        store.tasks.find({ runId: run._id, result: "Error" }).sort({ index: 1 }).toArray(),
+        readRunTasks(store, run).then((ts) => ts.filter((t) => t.result === "Error")),
       ]);
       const fileLines = tasks.length
         ? tasks.map((t) => {

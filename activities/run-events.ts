@@ -19,6 +19,7 @@ import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import type { Logger } from "../lib/logger";
 import type { WorkerMetrics } from "../lib/metrics";
+import { readRunTasks } from "../lib/run-tasks";
 import { pauseSchedule } from "../lib/schedules";
 import type { WebhookEmitter } from "../lib/webhooks";
 
@@ -123,7 +124,7 @@ export function createRunEvents({ store, logger, temporal, taskQueue, metrics, e
       if (firstTime) metrics?.runsCompleted.inc({ trigger: run.trigger, kind: run.kind ?? "sync", result: run.result });
       if (emitter) {
         const [tasks, connection, iModel] = await Promise.all([
-          store.tasks.find({ runId }).toArray(),
+          readRunTasks(store, run),
           store.connections.findOne({ _id: run.connectionId }),
           store.imodels.findOne({ _id: run.iModelId }),
         ]);

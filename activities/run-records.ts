@@ -15,6 +15,7 @@ import {
 } from "../domain/model";
 import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
 import { pruneChangeLists } from "../lib/change-lists";
+import { readRunTasks } from "../lib/run-tasks";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
@@ -74,6 +75,15 @@ export function runSummary(tasks: TaskRecord[]): RunSummary {
   };
 }
 
+/**
+ * Adds source file ids to a run's list of tasks (`RunRecord.taskFileIds`, read by lib/run-tasks.ts), after their task
+ * records exist. Idempotent (`$addToSet`).
+ */
+export async function listRunTasks(store: Store, runId: string, sourceFileIds: string[]): Promise<void> {
+  if (sourceFileIds.length === 0) return;
+  await store.runs.updateOne({ _id: runId }, { $addToSet: { taskFileIds: { $each: sourceFileIds } } });
+}
+
 /** Writing task records: shared by the sync and the delete activities. */
 export function taskRecords(store: Store) {
   /**
@@ -122,6 +132,10 @@ export function taskRecords(store: Store) {
    * @returns the record as it is now (one round trip).
    */
   async function ensureTask(runId: string, connectionId: string, t: PlannedTask): Promise<TaskRecord> {
+    // Every composite model of a run is listed when the run is planned (beginRun, startDeleteJob); a reference file can
+    // be found during the run, so it is listed here, before its record exists (a crash in between leaves a listed id
+    // without a record, which readers skip, never a record nobody reads).
+    if (t.role !== "CompositeModel") await listRunTasks(store, runId, [t.sourceFileId]);
     const record = await store.tasks.findOneAndUpdate(
       { _id: taskId(runId, t.sourceFileId) },
       { $setOnInsert: newTask(runId, connectionId, t) },
@@ -196,13 +210,18 @@ export function createRunRecordActivities({
      * @returns the run's summary (its workflow's result; releases before it returned nothing).
      */
     async finalizeRun(input: { runId: string }): Promise<RunSummary> {
-      await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Finalizing" } });
-      return runSummary(await store.tasks.find({ runId: input.runId }).toArray());
+      const run = await store.runs.findOneAndUpdate(
+        { _id: input.runId },
+        { $set: { state: "Finalizing" } },
+        { returnDocument: "after" }, // FerretDB 1.x refuses a projection in findAndModify
+      );
+      return runSummary(await readRunTasks(store, { _id: input.runId, taskFileIds: run?.taskFileIds }));
     },
 
     /** Completes a task with result Error after its activity gave up (retries exhausted). */
     async failTask(input: { runId: string; connectionId: string; task: PlannedTask; error: ErrorInfo }): Promise<void> {
-      await ensureTask(input.runId, input.connectionId, input.task);
+      // A task already Completed keeps the result it recorded (a Completed task is never written again: lib/run-tasks.ts).
+      if ((await ensureTask(input.runId, input.connectionId, input.task)).state === "Completed") return;
       await finishTask(input.runId, input.task.sourceFileId, { result: "Error", error: input.error });
     },
 
@@ -214,20 +233,20 @@ export function createRunRecordActivities({
      * run's end happens (activities/run-events.ts: metrics, webhook events, failure notices). Idempotent.
      */
     async completeRun(input: { runId: string; error?: ErrorInfo; cancelled?: ErrorInfo }): Promise<RunResult> {
-      const before = await store.runs.findOne({ _id: input.runId }, { projection: { state: 1 } });
+      const before = await store.runs.findOne({ _id: input.runId }, { projection: { state: 1, taskFileIds: 1 } });
       const leftOver: RunResult = input.cancelled ? "Cancelled" : "Skipped";
-      await store.tasks.updateMany(
-        { runId: input.runId, state: { $ne: "Completed" } },
-        {
-          $set: {
-            state: "Completed",
-            result: leftOver,
-            endDateTime: now(),
-            ...(input.cancelled ? { reason: input.cancelled } : {}),
-          },
-        },
-      );
-      const tasks = await store.tasks.find({ runId: input.runId }).toArray();
+      const left: Partial<TaskRecord> = {
+        state: "Completed",
+        result: leftOver,
+        endDateTime: now(),
+        ...(input.cancelled ? { reason: input.cancelled } : {}),
+      };
+      // Tasks read by _id (lib/run-tasks.ts); those not Completed are completed one by one, by _id.
+      const tasks = await readRunTasks(store, { _id: input.runId, taskFileIds: before?.taskFileIds });
+      for (const t of tasks.filter((x) => x.state !== "Completed")) {
+        await store.tasks.updateOne({ _id: t._id }, { $set: left });
+        Object.assign(t, left);
+      }
       const result: RunResult = input.error
         ? "Error"
         : input.cancelled

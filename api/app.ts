@@ -43,6 +43,7 @@ import { createApiMetrics, type ApiMetrics } from "../lib/metrics";
 import { createWebhookEmitter } from "../lib/webhooks";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
+import { completedTaskCache, readRunTasks, readTasksOfRuns } from "../lib/run-tasks";
 import { peopleCollections } from "../lib/collections";
 import { diskSpace } from "../lib/storage";
 import { putTeamMember } from "../lib/teams";
@@ -84,6 +85,8 @@ export interface ApiDeps {
 export function createApp({ config, store, temporal, logger, metrics = createApiMetrics() }: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  // Completed task records, which are never written again, for the reads of runs (lib/run-tasks.ts).
+  const completedTasks = completedTaskCache();
   // Every answer is counted by route pattern and status (README.md "Metrics").
   app.use(requestMetrics(metrics, (p) => p === "/" || p === "/index.html" || p.startsWith("/assets/")));
   app.use(pinoHttp({ logger, autoLogging: { ignore: (req) => req.url === "/health" } }));
@@ -492,16 +495,8 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
         from: q.from,
         to: q.to,
       });
-      const tasks = runs.length ? await store.tasks.find({ runId: { $in: runs.map((r) => r._id) } }).toArray() : [];
-      res.json({
-        runs: runs.map((r) =>
-          runJson(
-            r,
-            tasks.filter((t) => t.runId === r._id),
-          ),
-        ),
-        _links,
-      });
+      const tasks = await readTasksOfRuns(store, runs, completedTasks);
+      res.json({ runs: runs.map((r) => runJson(r, tasks.get(r._id) ?? [])), _links });
     }),
   );
 
@@ -512,7 +507,7 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
       const run = await findById(store.runs, req.params.runId, (r) => r.connectionId === connection._id);
       if (!run)
         throw new ApiError("RunNotFound", `Run '${req.params.runId}' of connection '${req.params.id}' does not exist.`);
-      res.json({ run: runJson(run, await store.tasks.find({ runId: run._id }).toArray()) });
+      res.json({ run: runJson(run, await readRunTasks(store, run, completedTasks)) });
     }),
   );
 

@@ -10,6 +10,7 @@ import type { ConnectionRecord, IModelRecord } from "../domain/model";
 import { isAdmin, teamMemberId, type TeamMemberRecord, type UserRecord } from "../domain/users";
 import type { PeopleCollections } from "../lib/collections";
 import type { Store } from "../lib/db";
+import { readRunTasks, type CompletedTasks } from "../lib/run-tasks";
 import { memberIModelIds } from "../lib/teams";
 import { runJson } from "./representations";
 
@@ -88,9 +89,13 @@ export async function loadConnection(store: Store, id: string, viewer: Viewer): 
 }
 
 /** A run with its tasks as the API shows it (see `runJson`), or undefined when there is no such run record yet. */
-export async function runWithTasks(store: Store, runId: string): Promise<ReturnType<typeof runJson> | undefined> {
+export async function runWithTasks(
+  store: Store,
+  runId: string,
+  cache?: CompletedTasks,
+): Promise<ReturnType<typeof runJson> | undefined> {
   const run = await store.runs.findOne({ _id: runId });
-  return run ? runJson(run, await store.tasks.find({ runId }).toArray()) : undefined;
+  return run ? runJson(run, await readRunTasks(store, run, cache)) : undefined;
 }
 
 /** How long (ms) an answer waits for the record of a run the iModel's run queue has accepted. */

@@ -36,6 +36,7 @@ import { peopleCollections } from "../lib/collections";
 import type { Config } from "../lib/config";
 import type { Store } from "../lib/db";
 import { requestRun } from "../lib/runs";
+import { readRunTasks } from "../lib/run-tasks";
 import { currentUser, viewerOf } from "./auth";
 import { nextLink, parse, route } from "./http";
 import { loadConnection, recordedRun } from "./lookups";
@@ -69,7 +70,7 @@ export function runControlRouter({ config, store, temporal }: RunControlDeps): R
       const c = await loadConnection(store, req.params.id, viewerOf(req));
       const run = await runOf(c, req.params.runId);
       assertConnectionActive(c);
-      const failed = assertRunRetryable(run, await store.tasks.find({ runId: run._id }).toArray());
+      const failed = assertRunRetryable(run, await readRunTasks(store, run));
       const sourceFileIds = filesToRetry(c, failed, await store.fileStates.find({ connectionId: c._id }).toArray());
       // A connection with an active run gets that run (303), as for any run request.
       const { runId, created } = await requestRun(temporal, config.taskQueue, c, "retry", randomUUID(), undefined, {
@@ -105,12 +106,7 @@ export function runControlRouter({ config, store, temporal }: RunControlDeps): R
               ? `Run '${run._id}' is a delete job; its tasks give the counts of what it removed.`
               : `Run '${run._id}' has no change list (it has not started, or it ran before change lists were recorded).`,
         );
-      const tasks = await store.tasks
-        .find(
-          { runId: run._id },
-          { projection: { sourceFileId: 1, path: 1, index: 1, result: 1, state: 1, elements: 1 } },
-        )
-        .toArray();
+      const tasks = await readRunTasks(store, run);
       const operations = q.operation ? [q.operation as (typeof CHANGE_OPERATIONS)[number]] : CHANGE_OPERATIONS;
       const { total, changes } = await readChangePage(store, run._id, tasks, operations, q.$skip, q.$top);
       const written = tasks.filter((t) => t.state === "Completed" && t.result === "Success");

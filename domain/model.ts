@@ -331,6 +331,11 @@ export interface RunRecord {
    * reference files they name (absent: every mapped composite model).
    */
   sourceFileIds?: string[];
+  /**
+   * The source file ids of the run's task records (`_id` = `taskId(runId, id)`), in the order they were planned; reads
+   * of a run's tasks go by these `_id`s (lib/run-tasks.ts). Absent: a run recorded before this field, read by `runId`.
+   */
+  taskFileIds?: string[];
   state: RunState;
   result: RunResult;
   error?: ErrorInfo;

@@ -103,6 +103,7 @@ export async function seed(
         queuedDateTime: iso(i),
         startDateTime: iso(i),
         endDateTime: iso(i + 1),
+        taskFileIds: [], // the clones have no task records of their own
       });
       if (runs.length === 10_000) await insert("runs", runs.splice(0));
     }
