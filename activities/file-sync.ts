@@ -29,7 +29,7 @@ import { notWrittenTotal } from "./connectors/common/items";
 import { SourceFileError } from "./connectors/types";
 import { writeOrWaitForSpace } from "./disk-full";
 import { loopHeartbeat, whileBeating } from "./heartbeats";
-import { DeletionGuardError, ensureIModel, writeSourceFile } from "./imodel/writer";
+import { DeletionGuardError, writeSourceFile } from "./imodel/writer";
 import { taskRecords, type PlannedTask } from "./run-records";
 import {
   checkSourceFile,
@@ -518,32 +518,33 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       const bimFolder = path.dirname(iModel.location.path);
       let written;
       try {
-        written = await writeOrWaitForSpace(
-          store,
-          l,
-          { id, path: task.path, record: existing, bimFolder },
-          async () => {
-            ensureIModel(iModel.location.path, iModel.name);
-            return writeSourceFile({
-              bimPath: iModel.location.path,
-              connectionId: connection._id,
-              connectionName: connection.displayName,
-              sourceFileId: task.sourceFileId,
-              sourceFilePath: task.path,
-              contentHash,
-              runId,
-              parsed,
-              ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
-              heartbeat: loopHeartbeat("writing"),
-              // The change list, stored before the write commits (README "What a run changed").
-              recordChanges: (changes) =>
-                writeTaskChanges(
-                  store,
-                  { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
-                  changes,
-                ),
-            });
-          },
+        written = await writeOrWaitForSpace(store, l, { id, path: task.path, record: existing, bimFolder }, async () =>
+          writeSourceFile({
+            bimPath: iModel.location.path,
+            iModelName: iModel.name,
+            onCreated: ({ stale }) => {
+              const bimPath = iModel.location.path;
+              if (stale.length === 0) l.info({ bimPath }, "iModel created");
+              // left by an earlier database at the path (see ensureIModel): a -wal/-journal with content moved aside
+              else l.warn({ bimPath, stale }, "iModel created; files of an earlier database at its path taken away");
+            },
+            connectionId: connection._id,
+            connectionName: connection.displayName,
+            sourceFileId: task.sourceFileId,
+            sourceFilePath: task.path,
+            contentHash,
+            runId,
+            parsed,
+            ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
+            heartbeat: loopHeartbeat("writing"),
+            // The change list, stored before the write commits (README "What a run changed").
+            recordChanges: (changes) =>
+              writeTaskChanges(
+                store,
+                { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
+                changes,
+              ),
+          }),
         );
       } catch (err) {
         if (err instanceof DeletionGuardError)
