@@ -19,6 +19,7 @@ import {
   keepIModelsOpen,
   startIModelHost,
   writeSourceFile,
+  writtenContentHashes,
 } from "../activities/imodel/writer";
 
 const SAMPLES = path.resolve(__dirname, "../samples/ifc");
@@ -154,5 +155,34 @@ describe("a .bim created where an earlier one was", () => {
       /stale-dir\.bim-wal.*cannot be taken away.*not a regular file/,
     );
     expect(fs.existsSync(other)).toBe(false);
+  });
+});
+
+describe("the iModel a file was written into", () => {
+  it("answers the content hash of each file's last write, and nothing once the .bim is another", async () => {
+    const bim = path.join(tmp, "held.bim");
+    expect(await writtenContentHashes(bim, "conn")).toBeUndefined(); // no .bim
+    await write(bim, "hvac", hvac, "r1");
+    await write(bim, "georef", georef, "r1");
+    expect(await writtenContentHashes(bim, "conn")).toEqual(
+      new Map([
+        ["hvac", "hvac-r1"],
+        ["georef", "georef-r1"],
+      ]),
+    );
+    await write(bim, "hvac", hvac, "r2");
+    expect(await writtenContentHashes(bim, "conn", { sourceFileId: "hvac" })).toEqual(new Map([["hvac", "hvac-r2"]]));
+    expect(await writtenContentHashes(bim, "conn", { readOnly: true })).toEqual(
+      new Map([
+        ["hvac", "hvac-r2"],
+        ["georef", "georef-r1"],
+      ]),
+    );
+    expect(await writtenContentHashes(bim, "another connection")).toEqual(new Map());
+
+    // deleted and created again: it holds nothing of the files (the kept iModel of the deleted file is not used)
+    fs.rmSync(bim);
+    expect(ensureIModel(bim, "held again")).toEqual({ created: true, stale: [] });
+    expect(await writtenContentHashes(bim, "conn")).toEqual(new Map());
   });
 });

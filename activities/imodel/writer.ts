@@ -8,7 +8,9 @@
  *     `ExternalSourceAspect` Kind "Model"
  * - `RepositoryLink` per source file in the repository model (code value `${connectionId}/${sourceFileId}`,
  *   Url = source file path, UserLabel = file name, `jsonProperties.imodelSync.lastWrite`), with an
- *   `ExternalSourceAspect` Kind "DocumentWithBeGuid", and an `ExternalSource` whose Repository is the link
+ *   `ExternalSourceAspect` Kind "DocumentWithBeGuid" (Scope = the connection's Subject, Identifier = source file id,
+ *   Version and Checksum = the content hash of the file's last write: what the iModel holds of the file, see
+ *   `writtenContentHashes`), and an `ExternalSource` whose Repository is the link
  *   (BIS requires `ExternalSourceAspect.Source` to point at an `ExternalSource`)
  * - `SpatialCategory` per source class name in the dictionary model (shared by every file and connection)
  * - one `Generic:PhysicalObject` per source element, each with one `ExternalSourceAspect` Kind "Element"
@@ -822,6 +824,65 @@ export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
   });
 }
 
+/** The Kind of the provenance aspect on a source file's RepositoryLink (BIS: a document identified by a BeGuid). */
+const KIND_DOCUMENT = "DocumentWithBeGuid";
+
+/**
+ * What the iModel at `bimPath` holds of the source files of a connection: for each file whose data it holds, the
+ * content hash of the bytes that data was last written from. That is the Version of the file's provenance on its
+ * RepositoryLink (ExternalSourceAspect Kind "DocumentWithBeGuid", Scope = the connection's Subject, Identifier = the
+ * source file id), which every write of the file sets in the transaction that writes its elements (see
+ * {@link writeSourceFile}) and which a removal of the file's data removes with them (`./remove.ts`). So a `.bim` created
+ * afresh, replaced by an older copy or by another iModel, or from which the file's data was removed, answers another
+ * hash for the file, or none. The file task and run planning ask it before they skip a file as unchanged
+ * (`activities/file-sync.ts` `fileUnchanged`). Read under the per-path lock: never half a write of this process.
+ * @param options.sourceFileId only this file (a file task); absent: every file of the connection (run planning).
+ * @param options.readOnly open the `.bim` read-only (a dry run, which writes nothing); otherwise through
+ *   {@link writableInLock}: the iModel the last write kept open is reused, and this one is kept for the run's writes.
+ * @returns content hashes by source file id (empty when the connection has no data there); undefined when the `.bim`
+ *   does not exist.
+ * @throws Error when the host is not started; core-backend errors from opening (not an iModel, locked by another
+ *   process) or querying.
+ */
+export async function writtenContentHashes(
+  bimPath: string,
+  connectionId: string,
+  options: { sourceFileId?: string; readOnly?: boolean } = {},
+): Promise<Map<string, string> | undefined> {
+  requireHost();
+  return withPathLock(bimPath, async () => {
+    if (!fs.existsSync(bimPath)) return undefined;
+    const read = (db: StandaloneDb) => contentHashesIn(db, connectionId, options.sourceFileId);
+    if (!options.readOnly) return writableInLock(bimPath, read);
+    const db = StandaloneDb.openFile(bimPath, OpenMode.Readonly);
+    try {
+      return await read(db);
+    } finally {
+      db.close();
+    }
+  });
+}
+
+/** See {@link writtenContentHashes}: the query, on an open iModel. */
+async function contentHashesIn(
+  db: StandaloneDb,
+  connectionId: string,
+  sourceFileId: string | undefined,
+): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  const subjectId = db.elements.queryElementIdByCode(Subject.createCode(db, IModel.rootSubjectId, connectionId));
+  if (!subjectId) return hashes;
+  const one = sourceFileId !== undefined;
+  const rows = await queryRows(
+    db,
+    `SELECT Identifier, Version FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?${one ? " AND Identifier=?" : ""}`,
+    [subjectId, KIND_DOCUMENT, ...(one ? [sourceFileId] : [])],
+  );
+  for (const [identifier, version] of rows as [string, string | null | undefined][])
+    if (version) hashes.set(identifier, version);
+  return hashes;
+}
+
 async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<WriteResult> {
   const warnings: TaskWarning[] = [];
   const linkCode = LinkElement.createCode(db, IModel.repositoryModelId, `${input.connectionId}/${input.sourceFileId}`);
@@ -882,7 +943,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     element: { id: linkId, relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
     scope: { id: subjectId },
     source: { id: externalSourceId },
-    kind: "DocumentWithBeGuid",
+    kind: KIND_DOCUMENT,
     identifier: input.sourceFileId,
     version: input.contentHash,
     checksum: input.contentHash,
