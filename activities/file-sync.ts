@@ -29,7 +29,7 @@ import { notWrittenTotal } from "./connectors/common/items";
 import { SourceFileError } from "./connectors/types";
 import { writeOrWaitForSpace } from "./disk-full";
 import { loopHeartbeat, whileBeating } from "./heartbeats";
-import { DeletionGuardError, ensureIModel, writeSourceFile } from "./imodel/writer";
+import { DeletionGuardError, writeSourceFile, writtenContentHashes } from "./imodel/writer";
 import { listRunTasks, taskRecords, type PlannedTask } from "./run-records";
 import {
   checkSourceFile,
@@ -64,32 +64,82 @@ export type RunPlan =
 
 const now = () => new Date().toISOString();
 
+/** Whether a path exists (the iModel's `.bim`). */
+const exists = (p: string) =>
+  fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * The content hash the iModel records for a source file's data (see `writtenContentHashes` in
+ * activities/imodel/writer.ts: the Version of the file's RepositoryLink provenance), or undefined when the iModel holds
+ * no data of the file (or there is no `.bim`).
+ */
+export type HeldContentHash = (sourceFileId: string) => Promise<string | undefined>;
+
 /**
  * File-level incremental sync (README "Synchronization"): a file is unchanged, so its task is Skipped and it is not
- * parsed again, when the iModel's `.bim` exists and the file's content hash (SHA-256, see `hashFile`) equals the hash
- * of its last successful synchronization. Content decides, not dates or headers. Used by run planning (`beginRun`)
- * and by the file task (`syncSourceFile`).
- * @param file the file's path relative to the source (named in the reason).
+ * parsed again, when its content hash (SHA-256, see `hashFile`) equals the hash of its last successful synchronization
+ * (its file record) and the iModel holds the data of exactly that synchronization: the file's RepositoryLink in the
+ * iModel records the same content hash (`held`). Content decides, not dates or headers; and the `.bim` itself, not
+ * its existence: one deleted and created again (by this run's first file, or by another connection's run), replaced by
+ * an older copy or by another iModel, or from which the file's data was removed, does not hold the file, so the file is
+ * written again. Used by run planning (`beginRun`, through {@link planFiles}) and by the file task
+ * (`syncSourceFile`), each asking the iModel its own way (docs/architecture.md "Does the iModel hold the file?").
+ * @param file the file's path relative to the source (named in the reason) and its source file id.
  * @param synced the file's record (its last successful synchronization), if any.
  * @param contentHash the file's content hash now, or undefined when it cannot be read; asked for only when the file
- *   can be unchanged (it was synchronized before and the `.bim` exists).
+ *   was synchronized before and there is a `.bim`.
+ * @param held what the iModel holds (see {@link HeldContentHash}), asked last and only when the content hash equals
+ *   the recorded one (it may open the iModel); undefined when there is no `.bim` (nothing is hashed then).
  * @returns the hash and the task's Skipped reason (`FileUnchanged`) when the file is unchanged, else undefined.
+ * @throws what `held` throws (a file task: the iModel cannot be opened or read, which its write would meet too).
  */
 export async function fileUnchanged(
-  file: { path: string },
+  file: { path: string; sourceFileId: string },
   synced: Pick<FileStateRecord, "syncedContentHash" | "syncedRunId"> | null | undefined,
-  bimExists: boolean,
   contentHash: () => Promise<string | undefined>,
+  held: HeldContentHash | undefined,
 ): Promise<{ contentHash: string; reason: ErrorInfo } | undefined> {
-  if (!bimExists || !synced?.syncedContentHash) return undefined;
+  if (!held || !synced?.syncedContentHash) return undefined;
   const hash = await contentHash();
   if (hash === undefined || hash !== synced.syncedContentHash) return undefined;
+  if ((await held(file.sourceFileId)) !== hash) return undefined;
   return {
     contentHash: hash,
     reason: {
       code: "FileUnchanged",
-      message: `${path.basename(file.path)} is unchanged since run ${synced.syncedRunId} (same content hash); not parsed again`,
+      message: `${path.basename(file.path)} is unchanged since run ${synced.syncedRunId} (same content hash, and the iModel holds that synchronization); not parsed again`,
     },
+  };
+}
+
+/**
+ * What the iModel at `bimPath` holds of the connection's files, for planning a run (see {@link fileUnchanged}): read
+ * once, at the first file that may be unchanged (one query for all the files), then answered from memory. Undefined
+ * when there is no `.bim`. When the iModel cannot be read (not an iModel, locked), it holds nothing as far as planning
+ * goes: every file is planned, and the file tasks meet the error when they write (planning itself is retried without
+ * end, so it must not fail on it); a warning is logged.
+ * @param readOnly a dry run: the `.bim` opened read-only (see `writtenContentHashes`).
+ */
+export async function heldByIModel(
+  bimPath: string | undefined,
+  connectionId: string,
+  logger: Logger,
+  readOnly = false,
+): Promise<HeldContentHash | undefined> {
+  if (!bimPath || !(await exists(bimPath))) return undefined;
+  let hashes: Promise<Map<string, string>> | undefined;
+  return async (sourceFileId) => {
+    hashes ??= writtenContentHashes(bimPath, connectionId, { readOnly }).then(
+      (m) => m ?? new Map<string, string>(),
+      (err: unknown) => {
+        logger.warn({ err, bimPath }, "cannot read the iModel: no file is taken as unchanged");
+        return new Map<string, string>();
+      },
+    );
+    return (await hashes).get(sourceFileId);
   };
 }
 
@@ -116,13 +166,6 @@ const toFollow = (refs: ReferenceRecord[] | undefined): ReferenceRecord[] =>
 /** The composite models a task's references come from: the composite itself, or the reference's own composites. */
 const rootsOf = (t: PlannedTask): string[] => (t.role === "CompositeModel" ? [t.sourceFileId] : (t.referencedBy ?? []));
 
-/** Whether a path exists (the iModel's `.bim`). */
-const exists = (p: string) =>
-  fs.stat(p).then(
-    () => true,
-    () => false,
-  );
-
 /** What {@link planFiles} plans. */
 export interface FilePlan {
   /** Every file of the run, in order: the composite models, then the reference files (breadth first). */
@@ -143,6 +186,7 @@ export interface FilePlan {
  * once (see fileUnchanged): unchanged files cost no task of their own, and their references are those recorded at
  * their last parse; changed files give theirs with their task's outcome.
  * @param states the connection's file records.
+ * @param held what the iModel holds of the connection's files ({@link heldByIModel}); undefined: there is no `.bim`.
  * @param options.force plan unchanged files as tasks too, without hashing them (a forced run).
  * @param options.preview hash every file that can be unchanged even when forced, and follow the recorded references of
  *   changed files too (a dry run, which parses nothing).
@@ -151,7 +195,7 @@ export async function planFiles(
   sourceRoots: string[],
   connection: ConnectionRecord,
   states: FileStateRecord[],
-  bimExists: boolean,
+  held: HeldContentHash | undefined,
   options: { sourceFileIds?: string[]; force?: boolean; preview?: boolean } = {},
 ): Promise<FilePlan> {
   const byId = new Map(states.map((f) => [f.sourceFileId, f]));
@@ -181,10 +225,15 @@ export async function planFiles(
     let problem = options.preview ? await checkSourceFile(abs, sourceRoots, t.path) : undefined;
     if (problem) problems.set(t.sourceFileId, problem);
     const skip = detect
-      ? await fileUnchanged(t, byId.get(t.sourceFileId), bimExists, async () => {
-          if (!options.preview) problem = await checkSourceFile(abs, sourceRoots, t.path);
-          return problem ? undefined : hashFile(abs).catch(() => undefined);
-        })
+      ? await fileUnchanged(
+          t,
+          byId.get(t.sourceFileId),
+          async () => {
+            if (!options.preview) problem = await checkSourceFile(abs, sourceRoots, t.path);
+            return problem ? undefined : hashFile(abs).catch(() => undefined);
+          },
+          held,
+        )
       : undefined;
     if (skip) unchanged.set(t.sourceFileId, skip);
     if (!skip || options.force) tasks.push(t);
@@ -248,7 +297,9 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
     /**
      * Marks the run Executing and creates one NotStarted task per file to synchronize (idempotent): every mapped
      * composite model with its references, or the files the run was asked for (`sourceFileIds`), see
-     * {@link planFiles}. Unchanged files are completed as Skipped at once, unless the run was asked with `force`.
+     * {@link planFiles}. Unchanged files (see fileUnchanged: same content hash, and the iModel holds that
+     * synchronization, read once for the run by {@link heldByIModel}) are completed as Skipped at once, unless the run
+     * was asked with `force`.
      */
     async beginRun(input: { runId: string }): Promise<RunPlan> {
       const run = await store.runs.findOne({ _id: input.runId });
@@ -280,10 +331,10 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       } else if (run.state !== "Executing" || run.changeList === undefined)
         await store.runs.updateOne({ _id: input.runId }, { $set: { state: "Executing", changeList: "kept" } });
       const iModel = await store.imodels.findOne({ _id: run.iModelId });
-      const bimExists = iModel ? await exists(iModel.location.path) : false;
+      const held = await heldByIModel(iModel?.location.path, connection._id, log({ runId: input.runId }));
       const states = await store.fileStates.find({ connectionId: connection._id }).toArray();
       // A run asked for chosen files (or a retry) plans those; a forced run skips no unchanged file.
-      const { all, tasks, unchanged } = await planFiles(sourceRoots, connection, states, bimExists, {
+      const { all, tasks, unchanged } = await planFiles(sourceRoots, connection, states, held, {
         ...(run.sourceFileIds ? { sourceFileIds: run.sourceFileIds } : {}),
         force: run.force === true,
       });
@@ -337,7 +388,8 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
 
     /**
      * Synchronizes one file: reads its bytes once (see `readSourceFileOnce`) and hashes them; when it is unchanged
-     * (see fileUnchanged) the task is Skipped; otherwise its connector checks the same bytes for completeness and
+     * (see fileUnchanged; the iModel is asked only when the hash is the recorded one, since an earlier task of the run
+     * may have created the `.bim` afresh) the task is Skipped; otherwise its connector checks the same bytes for completeness and
      * parses them in a parser thread (`parseInThread`), and the writer puts them into the iModel in one transaction
      * (element-level incremental sync by provenance), unless the connection's deletion guard holds the file (`domain/deletion-guard.ts`; not when the
      * run was asked with `confirmDeletions`). A problem of the file itself (missing, unreadable, incomplete, not
@@ -467,11 +519,14 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
         });
       }
       const contentHash = contentHashOf(bytes);
+      // The iModel is asked only when the hash is the recorded one: whether the .bim there now holds that
+      // synchronization (an earlier file of this run may have created it afresh), see fileUnchanged.
       const unchangedFile = await fileUnchanged(
         task,
         fileState,
-        await exists(iModel.location.path),
         async () => contentHash,
+        async (sourceFileId) =>
+          (await writtenContentHashes(iModel.location.path, connection._id, { sourceFileId }))?.get(sourceFileId),
       );
       // A forced run parses and compares it all the same (README "Run control"); the run is read only then.
       const skip =
@@ -524,32 +579,33 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
       const bimFolder = path.dirname(iModel.location.path);
       let written;
       try {
-        written = await writeOrWaitForSpace(
-          store,
-          l,
-          { id, path: task.path, record: existing, bimFolder },
-          async () => {
-            ensureIModel(iModel.location.path, iModel.name);
-            return writeSourceFile({
-              bimPath: iModel.location.path,
-              connectionId: connection._id,
-              connectionName: connection.displayName,
-              sourceFileId: task.sourceFileId,
-              sourceFilePath: task.path,
-              contentHash,
-              runId,
-              parsed,
-              ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
-              heartbeat: loopHeartbeat("writing"),
-              // The change list, stored before the write commits (README "What a run changed").
-              recordChanges: (changes) =>
-                writeTaskChanges(
-                  store,
-                  { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
-                  changes,
-                ),
-            });
-          },
+        written = await writeOrWaitForSpace(store, l, { id, path: task.path, record: existing, bimFolder }, async () =>
+          writeSourceFile({
+            bimPath: iModel.location.path,
+            iModelName: iModel.name,
+            onCreated: ({ stale }) => {
+              const bimPath = iModel.location.path;
+              if (stale.length === 0) l.info({ bimPath }, "iModel created");
+              // left by an earlier database at the path (see ensureIModel): a -wal/-journal with content moved aside
+              else l.warn({ bimPath, stale }, "iModel created; files of an earlier database at its path taken away");
+            },
+            connectionId: connection._id,
+            connectionName: connection.displayName,
+            sourceFileId: task.sourceFileId,
+            sourceFilePath: task.path,
+            contentHash,
+            runId,
+            parsed,
+            ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
+            heartbeat: loopHeartbeat("writing"),
+            // The change list, stored before the write commits (README "What a run changed").
+            recordChanges: (changes) =>
+              writeTaskChanges(
+                store,
+                { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
+                changes,
+              ),
+          }),
         );
       } catch (err) {
         if (err instanceof DeletionGuardError)

@@ -9,7 +9,7 @@ import type { ConnectorType, ErrorInfo, SourceFileRole, TaskPhase } from "../dom
 import { sourceFileAbsolutePath } from "../domain/paths";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
-import { planFiles } from "./file-sync";
+import { heldByIModel, planFiles } from "./file-sync";
 import { previewRemoval, type RemovalPreview } from "./imodel/remove";
 
 export interface PreviewDeps {
@@ -28,7 +28,10 @@ export interface RunPreviewFile {
   connectorType: ConnectorType;
   /** Reference files: the composite models they come from. */
   referencedBy?: string[];
-  /** False when its content hash equals the hash of its last successful synchronization (and the iModel exists). */
+  /**
+   * False when its content hash equals the hash of its last successful synchronization and the iModel holds that
+   * synchronization (see `fileUnchanged`).
+   */
   changed: boolean;
   /** Whether the run would parse and write it: changed, or the run is forced. */
   synchronize: boolean;
@@ -58,14 +61,15 @@ export function createPreviewActivities({ store, logger, sourceRoots }: PreviewD
       const connection = await store.connections.findOne({ _id: input.connectionId });
       if (!connection) throw new Error(`connection ${input.connectionId} has no record`);
       const iModel = await store.imodels.findOne({ _id: connection.iModelId });
-      const bimExists = iModel
-        ? await fs.stat(iModel.location.path).then(
-            () => true,
-            () => false,
-          )
-        : false;
+      // What the iModel holds of the files, read with the .bim opened read-only (the same rule as a run's planning).
+      const held = await heldByIModel(
+        iModel?.location.path,
+        connection._id,
+        log({ connectionId: connection._id }),
+        true,
+      );
       const states = await store.fileStates.find({ connectionId: connection._id }).toArray();
-      const plan = await planFiles(sourceRoots, connection, states, bimExists, {
+      const plan = await planFiles(sourceRoots, connection, states, held, {
         ...(input.sourceFileIds ? { sourceFileIds: input.sourceFileIds } : {}),
         force: input.force === true,
         preview: true,

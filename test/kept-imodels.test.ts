@@ -19,6 +19,7 @@ import {
   keepIModelsOpen,
   startIModelHost,
   writeSourceFile,
+  writtenContentHashes,
 } from "../activities/imodel/writer";
 
 const SAMPLES = path.resolve(__dirname, "../samples/ifc");
@@ -114,4 +115,74 @@ describe("an iModel kept open between writes", () => {
     expect((await contents(bim)).elements).toBe(hvac.elements.length + georef.elements.length);
     opens.mockRestore();
   }, 120_000);
+});
+
+describe("a .bim created where an earlier one was", () => {
+  it("a .bim moved while kept open: the new one is created clean, the moved one keeps every commit", async () => {
+    const bim = path.join(tmp, "moved-while-kept.bim");
+    const moved = path.join(tmp, "moved-while-kept-before.bim");
+    await write(bim, "hvac", hvac, "r1");
+    expect(fs.existsSync(`${bim}-wal`)).toBe(true); // kept open: its WAL lies beside it
+    fs.renameSync(bim, moved); // without its -wal and -shm
+    // the kept iModel is checkpointed into the moved file and closed first, its -wal and -shm removed: nothing is left
+    // to take away
+    expect(ensureIModel(bim, "new")).toEqual({ created: true, stale: [] });
+    expect((await contents(bim)).elements).toBe(0);
+    expect((await contents(moved)).elements).toBe(hvac.elements.length);
+    expect((await write(bim, "georef", georef, "r2")).inserted).toBe(georef.elements.length);
+    expect((await contents(bim)).elements).toBe(georef.elements.length);
+  });
+
+  it("stale -wal, -shm and -journal of a .bim that is gone are taken away before a new one is created", async () => {
+    const bim = path.join(tmp, "stale.bim");
+    fs.writeFileSync(`${bim}-wal`, Buffer.alloc(4096, 1));
+    fs.writeFileSync(`${bim}-shm`, Buffer.alloc(32768, 2));
+    fs.writeFileSync(`${bim}-journal`, "");
+    const { created, stale } = ensureIModel(bim, "stale");
+    expect(created).toBe(true);
+    expect(stale).toEqual([
+      { path: `${bim}-wal`, size: 4096, movedTo: expect.stringMatching(/stale\.bim-wal\.orphaned-.+Z$/) },
+      { path: `${bim}-shm`, size: 32768 },
+      { path: `${bim}-journal`, size: 0 },
+    ]);
+    expect(fs.readFileSync(stale[0].movedTo!)).toEqual(Buffer.alloc(4096, 1));
+    expect((await contents(bim)).elements).toBe(0);
+
+    // one that cannot be taken away: refused, nothing created
+    const other = path.join(tmp, "stale-dir.bim");
+    fs.mkdirSync(`${other}-wal`);
+    expect(() => ensureIModel(other, "refused")).toThrow(
+      /stale-dir\.bim-wal.*cannot be taken away.*not a regular file/,
+    );
+    expect(fs.existsSync(other)).toBe(false);
+  });
+});
+
+describe("the iModel a file was written into", () => {
+  it("answers the content hash of each file's last write, and nothing once the .bim is another", async () => {
+    const bim = path.join(tmp, "held.bim");
+    expect(await writtenContentHashes(bim, "conn")).toBeUndefined(); // no .bim
+    await write(bim, "hvac", hvac, "r1");
+    await write(bim, "georef", georef, "r1");
+    expect(await writtenContentHashes(bim, "conn")).toEqual(
+      new Map([
+        ["hvac", "hvac-r1"],
+        ["georef", "georef-r1"],
+      ]),
+    );
+    await write(bim, "hvac", hvac, "r2");
+    expect(await writtenContentHashes(bim, "conn", { sourceFileId: "hvac" })).toEqual(new Map([["hvac", "hvac-r2"]]));
+    expect(await writtenContentHashes(bim, "conn", { readOnly: true })).toEqual(
+      new Map([
+        ["hvac", "hvac-r2"],
+        ["georef", "georef-r1"],
+      ]),
+    );
+    expect(await writtenContentHashes(bim, "another connection")).toEqual(new Map());
+
+    // deleted and created again: it holds nothing of the files (the kept iModel of the deleted file is not used)
+    fs.rmSync(bim);
+    expect(ensureIModel(bim, "held again")).toEqual({ created: true, stale: [] });
+    expect(await writtenContentHashes(bim, "conn")).toEqual(new Map());
+  });
 });

@@ -8,7 +8,9 @@
  *     `ExternalSourceAspect` Kind "Model"
  * - `RepositoryLink` per source file in the repository model (code value `${connectionId}/${sourceFileId}`,
  *   Url = source file path, UserLabel = file name, `jsonProperties.imodelSync.lastWrite`), with an
- *   `ExternalSourceAspect` Kind "DocumentWithBeGuid", and an `ExternalSource` whose Repository is the link
+ *   `ExternalSourceAspect` Kind "DocumentWithBeGuid" (Scope = the connection's Subject, Identifier = source file id,
+ *   Version and Checksum = the content hash of the file's last write: what the iModel holds of the file, see
+ *   `writtenContentHashes`), and an `ExternalSource` whose Repository is the link
  *   (BIS requires `ExternalSourceAspect.Source` to point at an `ExternalSource`)
  * - `SpatialCategory` per source class name in the dictionary model (shared by every file and connection)
  * - one `Generic:PhysicalObject` per source element, each with one `ExternalSourceAspect` Kind "Element"
@@ -103,8 +105,15 @@ const CONNECTOR_VERSION = "0.1.0";
 
 /** What {@link writeSourceFile} needs to write one source file of one connection. */
 export interface WriteInput {
-  /** Absolute path of the iModel (.bim, StandaloneDb). Created when missing. */
+  /** Absolute path of the iModel (.bim, StandaloneDb). Created when missing (see {@link ensureIModel}). */
   bimPath: string;
+  /** Name of the root Subject when the write creates the `.bim`; default: the file's name without `.bim`. */
+  iModelName?: string;
+  /**
+   * Called when the write created the `.bim`, with what {@link ensureIModel} did (the companion files of an earlier
+   * database it took away), before anything is written into it: the file task logs it.
+   */
+  onCreated?: (created: EnsuredIModel) => void;
   connectionId: string;
   /** Display name of the connection (UserLabel of its Subject; renames are applied). */
   connectionName: string;
@@ -253,16 +262,96 @@ export function requireHost(): void {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
+ * The files SQLite keeps beside a database at `<db><suffix>`: the write-ahead log (a `.bim` is in WAL mode), its index,
+ * and a rollback journal (used before the file is switched to WAL). SQLite finds them by name only. A `-wal` left at
+ * the path of a `.bim` that was moved or deleted without it holds that database's commits not yet checkpointed; when
+ * SQLite creates a new database there, it deletes a `-wal` or `-journal` it finds (an empty database has no log:
+ * pager.c `pagerOpenWalIfPresent`, `hasHotJournal`), so those commits would be lost without a word; and a non-empty
+ * database put at the path later (a `.bim` moved back, a copy) would have that `-wal` applied to it.
+ */
+const SQLITE_COMPANIONS = ["-wal", "-shm", "-journal"] as const;
+
+/** A companion file (see `SQLITE_COMPANIONS`) of an absent `.bim` that {@link ensureIModel} took away. */
+export interface StaleCompanion {
+  /** Where it lay: `<bim>-wal`, `<bim>-shm` or `<bim>-journal`. */
+  path: string;
+  /** Its size in bytes. */
+  size: number;
+  /**
+   * Where it was moved: `<path>.orphaned-<UTC time>`, beside it. Absent when it was removed: an `-shm` (an index SQLite
+   * rebuilds, never data) or an empty file.
+   */
+  movedTo?: string;
+}
+
+/** What {@link ensureIModel} did. */
+export interface EnsuredIModel {
+  /** True when the `.bim` was missing and has been created. */
+  created: boolean;
+  /** Companion files of an earlier database at the path, taken away before the `.bim` was created. */
+  stale: StaleCompanion[];
+}
+
+/**
+ * Takes away the companion files (`-wal`, `-shm`, `-journal`) lying at the path of a `.bim` that does not exist, before
+ * a new iModel is created there: they belong to a database that was at this path (moved or deleted without them), see
+ * `SQLITE_COMPANIONS`. A non-empty `-wal` or `-journal` may hold that database's last commits, so it is moved aside,
+ * never deleted (renamed `<name>.orphaned-<UTC time>`, in the same folder: put back beside the moved `.bim` under its
+ * own name, `<moved>.bim-wal`, its commits are read with it); an `-shm` (an index SQLite rebuilds) or an empty file
+ * holds nothing and is removed.
+ * @throws Error naming the file when one is not a regular file or cannot be moved or removed (nothing is created then).
+ */
+function setAsideStaleCompanions(bimPath: string): StaleCompanion[] {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const stale: StaleCompanion[] = [];
+  for (const suffix of SQLITE_COMPANIONS) {
+    const file = bimPath + suffix;
+    let size: number;
+    try {
+      const st = fs.lstatSync(file);
+      if (!st.isFile()) throw new Error("it is not a regular file");
+      size = st.size;
+      if (suffix === "-shm" || size === 0) {
+        fs.rmSync(file);
+        stale.push({ path: file, size });
+      } else {
+        const movedTo = `${file}.orphaned-${stamp}`;
+        fs.renameSync(file, movedTo);
+        stale.push({ path: file, size, movedTo });
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw new Error(
+        `the iModel ${bimPath} does not exist but ${file}, left by an earlier database at that path, cannot be taken ` +
+          `away (${(e as Error).message}); it may hold commits of that database. Move or delete it`,
+        { cause: e },
+      );
+    }
+  }
+  return stale;
+}
+
+/**
  * Creates an empty, editable StandaloneDb (transactions enabled) at `bimPath`, parent folders included, with
  * a root Subject named `name`, unless the file already exists (then nothing happens).
+ * Before creating it, what an earlier database left at that path is dealt with, since SQLite would take it as the new
+ * file's own: an iModel this process kept open from it (see {@link keepIModelsOpen}; the file was moved or deleted
+ * since) is checkpointed into that file and closed, and its companion files removed (see `closeKeptDb`); companion
+ * files still lying there (`-wal`, `-shm`, `-journal`: the file was moved or deleted without them, or by a process that
+ * had not closed it) are taken away, a `-wal` or `-journal` with content moved aside, not deleted (see
+ * `setAsideStaleCompanions`), and reported in `stale` for the caller to log.
  * New iModels from core-backend 5.7 already contain the Generic schema (1.0.5) needed for
  * `Generic:PhysicalObject`; for older files without it, {@link writeSourceFile} imports it before writing
  * (schema import is asynchronous in core-backend 5, so it cannot happen in this synchronous function).
- * @throws when the host is not started or the file cannot be created.
+ * Callers that may run beside a write of the same path hold its lock ({@link withPathLock}), as
+ * {@link writeSourceFile} does.
+ * @throws when the host is not started, a stale companion file cannot be taken away, or the file cannot be created.
  */
-export function ensureIModel(bimPath: string, name: string): void {
+export function ensureIModel(bimPath: string, name: string): EnsuredIModel {
   requireHost();
-  if (fs.existsSync(bimPath)) return;
+  if (fs.existsSync(bimPath)) return { created: false, stale: [] };
+  closeKept(path.resolve(bimPath)); // the iModel kept from the file that was here, which it completes
+  const stale = setAsideStaleCompanions(bimPath);
   fs.mkdirSync(path.dirname(bimPath), { recursive: true });
   const db = StandaloneDb.createEmpty(bimPath, { rootSubject: { name }, enableTransactions: true });
   try {
@@ -270,6 +359,7 @@ export function ensureIModel(bimPath: string, name: string): void {
   } finally {
     db.close();
   }
+  return { created: true, stale };
 }
 
 /** Imports Generic (own commit, before the write transaction) when the iModel lacks it. */
@@ -345,7 +435,35 @@ function closeKept(key: string, only?: KeptIModel): void {
   if (!kept || (only && kept !== only)) return;
   keptIModels.delete(key);
   clearTimeout(kept.timer);
-  discard(kept.db);
+  closeKeptDb(key, kept.db);
+}
+
+/**
+ * Closes a kept iModel without saving (see {@link discard}). When its file is no longer at its path (moved or deleted
+ * while it was kept), its WAL is first checkpointed into that file through the open descriptors (`performCheckpoint`,
+ * best effort), and the `-wal` (then empty) and `-shm` it leaves at the path are removed: SQLite does not checkpoint a
+ * database that was moved when it closes it, and leaves both at the old path, the moved file's last commits in that
+ * `-wal` (a new iModel created there would then read them, see {@link ensureIModel}). A file replaced by another at the
+ * path is closed as it is.
+ */
+function closeKeptDb(key: string, db: StandaloneDb): void {
+  let checkpointed = false;
+  if (!fs.existsSync(key)) {
+    try {
+      db.performCheckpoint();
+      checkpointed = true;
+    } catch {
+      // not checkpointed: what is left at the path stays for ensureIModel to move aside
+    }
+  }
+  discard(db);
+  if (!checkpointed || fs.existsSync(key)) return;
+  try {
+    if (fs.statSync(`${key}-wal`).size === 0) fs.rmSync(`${key}-wal`);
+    fs.rmSync(`${key}-shm`, { force: true });
+  } catch {
+    // nothing there, or it cannot be removed: ensureIModel deals with it
+  }
 }
 
 function dataVersionOf(db: StandaloneDb): number {
@@ -368,7 +486,7 @@ function takeKept(key: string): StandaloneDb | undefined {
     // the file is gone or unreadable: open afresh (which reports why)
   }
   if (same) return kept.db;
-  discard(kept.db);
+  closeKeptDb(key, kept.db);
   return undefined;
 }
 
@@ -693,13 +811,76 @@ function readLastWrite(props: { jsonProperties?: { [key: string]: unknown } }): 
 export async function writeSourceFile(input: WriteInput): Promise<WriteResult> {
   requireHost();
   return withPathLock(input.bimPath, async () => {
-    if (!fs.existsSync(input.bimPath)) ensureIModel(input.bimPath, path.basename(input.bimPath).replace(/\.bim$/i, ""));
+    const created = ensureIModel(
+      input.bimPath,
+      input.iModelName ?? path.basename(input.bimPath).replace(/\.bim$/i, ""),
+    );
+    if (created.created) input.onCreated?.(created);
     return writableInLock(input.bimPath, async (db) => {
       await ensureGenericSchema(db);
       await ensureContentSchema(db);
       return writeInOpenDb(db, input);
     });
   });
+}
+
+/** The Kind of the provenance aspect on a source file's RepositoryLink (BIS: a document identified by a BeGuid). */
+const KIND_DOCUMENT = "DocumentWithBeGuid";
+
+/**
+ * What the iModel at `bimPath` holds of the source files of a connection: for each file whose data it holds, the
+ * content hash of the bytes that data was last written from. That is the Version of the file's provenance on its
+ * RepositoryLink (ExternalSourceAspect Kind "DocumentWithBeGuid", Scope = the connection's Subject, Identifier = the
+ * source file id), which every write of the file sets in the transaction that writes its elements (see
+ * {@link writeSourceFile}) and which a removal of the file's data removes with them (`./remove.ts`). So a `.bim` created
+ * afresh, replaced by an older copy or by another iModel, or from which the file's data was removed, answers another
+ * hash for the file, or none. The file task and run planning ask it before they skip a file as unchanged
+ * (`activities/file-sync.ts` `fileUnchanged`). Read under the per-path lock: never half a write of this process.
+ * @param options.sourceFileId only this file (a file task); absent: every file of the connection (run planning).
+ * @param options.readOnly open the `.bim` read-only (a dry run, which writes nothing); otherwise through
+ *   {@link writableInLock}: the iModel the last write kept open is reused, and this one is kept for the run's writes.
+ * @returns content hashes by source file id (empty when the connection has no data there); undefined when the `.bim`
+ *   does not exist.
+ * @throws Error when the host is not started; core-backend errors from opening (not an iModel, locked by another
+ *   process) or querying.
+ */
+export async function writtenContentHashes(
+  bimPath: string,
+  connectionId: string,
+  options: { sourceFileId?: string; readOnly?: boolean } = {},
+): Promise<Map<string, string> | undefined> {
+  requireHost();
+  return withPathLock(bimPath, async () => {
+    if (!fs.existsSync(bimPath)) return undefined;
+    const read = (db: StandaloneDb) => contentHashesIn(db, connectionId, options.sourceFileId);
+    if (!options.readOnly) return writableInLock(bimPath, read);
+    const db = StandaloneDb.openFile(bimPath, OpenMode.Readonly);
+    try {
+      return await read(db);
+    } finally {
+      db.close();
+    }
+  });
+}
+
+/** See {@link writtenContentHashes}: the query, on an open iModel. */
+async function contentHashesIn(
+  db: StandaloneDb,
+  connectionId: string,
+  sourceFileId: string | undefined,
+): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  const subjectId = db.elements.queryElementIdByCode(Subject.createCode(db, IModel.rootSubjectId, connectionId));
+  if (!subjectId) return hashes;
+  const one = sourceFileId !== undefined;
+  const rows = await queryRows(
+    db,
+    `SELECT Identifier, Version FROM BisCore.ExternalSourceAspect WHERE Scope.Id=? AND Kind=?${one ? " AND Identifier=?" : ""}`,
+    [subjectId, KIND_DOCUMENT, ...(one ? [sourceFileId] : [])],
+  );
+  for (const [identifier, version] of rows as [string, string | null | undefined][])
+    if (version) hashes.set(identifier, version);
+  return hashes;
 }
 
 async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<WriteResult> {
@@ -762,7 +943,7 @@ async function writeInOpenDb(db: StandaloneDb, input: WriteInput): Promise<Write
     element: { id: linkId, relClassName: "BisCore:ElementOwnsExternalSourceAspects" },
     scope: { id: subjectId },
     source: { id: externalSourceId },
-    kind: "DocumentWithBeGuid",
+    kind: KIND_DOCUMENT,
     identifier: input.sourceFileId,
     version: input.contentHash,
     checksum: input.contentHash,

@@ -21,7 +21,8 @@ const TASK_CODES: Record<string, string> = {
   ConnectorFailed: "The connector failed on this file. Its data already in the iModel is kept.",
   TaskFailed: "The file's retries ran out (for example, a service was unavailable for minutes). Run again later.",
   InvalidElementData: "An element could not be stored (from an earlier release; now a not-written reason).",
-  FileUnchanged: "The file has not changed since its last synchronization: it was not read again.",
+  FileUnchanged:
+    "The file has not changed since its last synchronization, which the iModel holds: it was not read again.",
   SourceFileUnmapped: "The file was unmapped during the run, so the run did not write it.",
   ConnectionDeleted: "The connection was deleted during the run.",
 };
