@@ -49,7 +49,7 @@ import { diskSpace } from "../lib/storage";
 import { putTeamMember } from "../lib/teams";
 import type { RunRequest, RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser, viewerOf } from "./auth";
-import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, route } from "./http";
+import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, requireObjectBody, route } from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { lifecycleRouter } from "./lifecycle";
 import {
@@ -94,9 +94,11 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
   app.use(portalFiles());
   // The OpenAPI document and the API reference page need no key either (api/openapi.ts).
   app.use(openApiRouter());
-  // A POST/PUT/PATCH body must be JSON (415 otherwise), at most 1 MB (413).
+  // A POST/PUT/PATCH body must be JSON (415 otherwise), at most 1 MB (413), and a JSON object (400 otherwise: any JSON
+  // value is parsed, so that `null` or `"x"` is told apart from text that is no JSON).
   app.use(requireJsonBody());
-  app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES }));
+  app.use(express.json({ limit: "1mb", type: JSON_MEDIA_TYPES, strict: false }));
+  app.use(requireObjectBody());
   // Bearer API keys; each request is also an owner-token visit and, for a team member, an interaction (api/auth.ts).
   app.use(authenticate({ config, store, temporal, logger }));
   // Webhook events the API itself emits (a connection deleted keeping its data) go out like the worker's.

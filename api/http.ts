@@ -88,6 +88,28 @@ export function requireJsonBody(): RequestHandler {
   };
 }
 
+/** What a parsed JSON value is, in words: `null`, `a string`, `an array`, … */
+function jsonKind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/**
+ * Refuses a request body that is valid JSON but no JSON object (`null`, `"x"`, `3`, `true`, `[...]`) with 400
+ * `InvalidRequest` ("The request body must be a JSON object ({...}), not null."): every body the API reads is an
+ * object (README "API"). Runs after `express.json({strict: false})`, which parses any JSON value into `req.body` and
+ * leaves `{}` there when the request has no JSON body, so requests without a body pass. Any method: a DELETE's body
+ * is parsed too, and the authentication middleware reads `req.body`.
+ */
+export function requireObjectBody(): RequestHandler {
+  return (req, _res, next) => {
+    const body: unknown = req.body;
+    if (typeof body === "object" && body !== null && !Array.isArray(body)) return next();
+    next(new ApiError("InvalidRequest", `The request body must be a JSON object ({...}), not ${jsonKind(body)}.`));
+  };
+}
+
 /**
  * Maps an error of Express itself or of its body parser (an http-errors object with a 4xx `status` and, for the
  * parser, a `type`) to an ApiError; undefined for any other error.

@@ -8,7 +8,8 @@
 # Usage: scripts/stack.sh <command>
 #   up [servers]                 start everything (or only temporal + ferretdb); idempotent
 #   down                         stop everything started from $DATA_DIR/run (TERM, then KILL)
-#   status                       state and health of each process (exit 0 = all up, 3 = none, 1 = partly)
+#   status                       state and health of each process, its own pid and its supervisor's
+#                                (exit 0 = all up, 3 = none, 1 = partly)
 #   restart <worker|api|temporal|ferretdb>
 #   logs [name] [-f]             last $LOG_LINES (100) lines of $DATA_DIR/logs/<name>.log, or follow
 #   env                          the export lines the apps use (eval "$(scripts/stack.sh env)")
@@ -182,19 +183,81 @@ marker_of() {
 
 # running <name>: our process (group) from the pidfile is alive. Prints the pid.
 running() {
-  local pid; pid="$(pid_of "$1")" || return 1
-  if kill -0 "$pid" 2>/dev/null; then
-    # guard against a recycled pid: the leader must still be our command
-    case "$(cmdline_of "$pid")" in *"$(marker_of "$1")"*) echo "$pid"; return 0 ;; esac
-    return 1
-  fi
-  # leader gone, but members of its process group may linger (e.g. tsx's child)
-  if kill -0 -- "-$pid" 2>/dev/null; then echo "$pid"; return 0; fi
+  local pid marker; pid="$(pid_of "$1")" || return 1
+  marker="$(marker_of "$1")"
+  # the leader (the supervisor, or the process an earlier release started without one) runs our command: not a
+  # recycled pid
+  if alive_as "$pid" "$marker"; then echo "$pid"; return 0; fi
+  # leader gone (e.g. a supervisor killed on its own, maybe left a zombie), but our process may still run in its group
+  if group_runs "$pid" "$marker"; then echo "$pid"; return 0; fi
   return 1
+}
+
+# alive_as <pid> <text>: the process exists and its command line holds <text> (not a recycled pid, nor a zombie:
+# a zombie's command line is empty).
+alive_as() {
+  kill -0 "$1" 2>/dev/null || return 1
+  case "$(cmdline_of "$1")" in *"$2"*) return 0 ;; esac
+  return 1
+}
+
+# service_pids <name>: who is who of a service started from $RUN_DIR. Its pidfile holds the pid of its supervisor
+# (scripts/supervise.sh, the leader of the process group); the process itself is the supervisor's child, whose pid
+# the supervisor writes into its state file. Sets
+#   SVC_PID        the process's own pid while it runs (a process an earlier release started without a supervisor:
+#                  the pidfile's pid), else empty;
+#   SVC_LAST       the process's last known pid (the state file's child, or the pidfile's pid), empty when unknown;
+#   SVC_SUP        the supervisor's pid, empty for a process started without one;
+#   SVC_SUP_ALIVE  1 while that supervisor runs, else empty (killed, or exited after giving up).
+# A supervisor killed with SIGKILL leaves its process running in the same process group, unsupervised; the state
+# file then still names that process. Returns 1 when there is no pidfile (never started, or stopped by `down`).
+service_pids() {
+  local name="$1" leader marker child
+  SVC_PID="" SVC_LAST="" SVC_SUP="" SVC_SUP_ALIVE=""
+  leader="$(pid_of "$name")" || return 1
+  marker="$(marker_of "$name")"
+  if [ -f "$RUN_DIR/$name.supervisor" ] || alive_as "$leader" supervise.sh; then
+    SVC_SUP="$leader"
+    if alive_as "$leader" "supervise.sh $name "; then SVC_SUP_ALIVE=1; fi
+    child="$(supervisor_field "$name" child)"
+    if [[ "$child" =~ ^[0-9]+$ ]]; then
+      SVC_LAST="$child"
+      # our process: its command, in the supervisor's process group (a recycled pid is in another one)
+      if alive_as "$child" "$marker" && [ "$(pgid_of "$child")" = "$leader" ]; then SVC_PID="$child"; fi
+    fi
+  else
+    SVC_LAST="$leader"
+    if alive_as "$leader" "$marker"; then SVC_PID="$leader"; fi
+  fi
+  return 0
+}
+
+# pids_text <name>: "pid <process>, supervisor pid <supervisor>" for messages, as far as service_pids knows them.
+pids_text() {
+  service_pids "$1" || { echo "no pidfile"; return 0; }
+  local t="${SVC_PID:+pid $SVC_PID}"
+  if [ -n "$SVC_SUP" ]; then
+    t="${t:+$t, }supervisor pid $SVC_SUP"
+    [ -n "$SVC_SUP_ALIVE" ] || t="$t (dead)"
+  fi
+  echo "${t:-not running}"
 }
 
 STARTED=() # processes this invocation started
 
+# group_runs <pgid> <text>: a process of that process group runs (no zombie) with <text> in its command line.
+group_runs() {
+  local table
+  table="$(ps -A -o pgid= -o stat= -o args= 2>/dev/null || true)"
+  if [ -n "$table" ]; then
+    printf '%s\n' "$table" | awk -v g="$1" -v t="$2" '$1 == g && $2 !~ /^Z/ && index($0, t) { found = 1 } END { exit !found }'
+    return
+  fi
+  kill -0 -- "-$1" 2>/dev/null # no ps: any member counts
+}
+
+# group_alive <pid>: the process or a member of its process group exists, zombies included (`down` waits until
+# they are collected).
 group_alive() { kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
 
 # spawn <name> <command...>: start in a new session (survives the launching shell; `down` kills the group), under
@@ -226,10 +289,10 @@ stop_many() {
   local name pid pids=() names=()
   for name in "$@"; do
     if pid="$(running "$name")"; then
-      info "stopping $name (pid $pid)"
+      info "stopping $name ($(pids_text "$name"))"
       # The supervisor passes TERM on to its process and exits without a restart; a process started without one
-      # (by an earlier release) gets it directly, with its group.
-      if [ -f "$RUN_DIR/$name.supervisor" ] && kill -0 "$pid" 2>/dev/null; then
+      # (by an earlier release), or whose supervisor was killed (maybe a zombie now), gets it directly, with its group.
+      if [ -f "$RUN_DIR/$name.supervisor" ] && alive_as "$pid" "supervise.sh $name "; then
         kill -TERM "$pid" 2>/dev/null || true
       else
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -392,7 +455,7 @@ app_cmd() { # worker|api
     DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" CHANGE_LISTS_KEPT="$CHANGE_LISTS_KEPT" WORKER_METRICS_HOST="$WORKER_METRICS_HOST"
     WORKER_METRICS_PORT="$WORKER_METRICS_PORT" TEMPORAL_SDK_METRICS_PORT="$TEMPORAL_SDK_METRICS_PORT"
     WEBHOOK_ALLOWED_HOSTS="$WEBHOOK_ALLOWED_HOSTS" node "${node_args[@]}" --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
-  # One node process per app (no tsx wrapper process): its pid is the one in the pidfile.
+  # One node process per app (no tsx wrapper process): the supervisor's child (`status` shows its pid).
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
 }
@@ -438,12 +501,12 @@ plan() {
     if pid="$(running "$name")"; then
       local want have; want="$(spec_of "$name")"; have="$(cat "$RUN_DIR/$name.spec" 2>/dev/null || true)"
       if [ "$want" = "$have" ]; then
-        info "$name is already running (pid $pid)"
+        info "$name is already running ($(pids_text "$name"))"
         continue
       fi
       case "$name" in
         worker | api) info "$name is running with other settings; restarting it"; stop_many "$name" ;;
-        *) die "$name is already running (pid $pid) with other settings ($have); run 'scripts/stack.sh down' first or 'scripts/stack.sh restart $name'" ;;
+        *) die "$name is already running ($(pids_text "$name")) with other settings ($have); run 'scripts/stack.sh down' first or 'scripts/stack.sh restart $name'" ;;
       esac
     else
       rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.spec" # stale
@@ -462,7 +525,7 @@ start_servers() { # names (subset of temporal ferretdb) that must be started
     case "$name" in temporal) temporal_cmd ;; ferretdb) ferretdb_cmd ;; esac
     SPEC="$(spec_of "$name")"
     spawn "$name" "${CMD[@]}"
-    info "started $name (pid $(pid_of "$name")), log $LOG_DIR/$name.log"
+    info "started $name under its supervisor (pid $(pid_of "$name")), log $LOG_DIR/$name.log"
   done
 }
 
@@ -503,7 +566,7 @@ start_apps() { # names (subset of worker api)
     app_cmd "$name"
     SPEC="$(spec_of "$name")"
     spawn "$name" "${CMD[@]}"
-    info "started $name (pid $(pid_of "$name")), log $LOG_DIR/$name.log"
+    info "started $name under its supervisor (pid $(pid_of "$name")), log $LOG_DIR/$name.log"
   done
 }
 
@@ -626,9 +689,11 @@ cmd_down() {
   rm -f "$SAVED_ENV"
 }
 
+status_row() { printf '%-9s %-22s %-18s %-28s %s\n' "$@"; } # service state supervisor address health
+
 cmd_status() {
-  local n pid up=0 total=0 health
-  printf '%-9s %-22s %-28s %s\n' SERVICE STATE ADDRESS HEALTH
+  local n up=0 total=0 health sup sstate restarts
+  status_row SERVICE STATE SUPERVISOR ADDRESS HEALTH
   for n in "${SERVICES[@]}"; do
     local addr
     case "$n" in
@@ -638,11 +703,21 @@ cmd_status() {
     if is_external "$n"; then
       health=down
       case "$n" in temporal) temporal_healthy && health=ok ;; ferretdb) mongo_ping && health=ok ;; esac
-      printf '%-9s %-22s %-28s %s\n' "$n" external "$addr" "$health"
+      status_row "$n" external - "$addr" "$health"
       continue
     fi
     total=$((total + 1))
-    if pid="$(running "$n")"; then
+    if ! service_pids "$n"; then
+      status_row "$n" stopped - "$addr" -
+      continue
+    fi
+    sstate="$(supervisor_field "$n" state)"; restarts="$(supervisor_field "$n" restarts)"
+    if [ -z "$SVC_SUP" ]; then sup=none
+    elif [ -n "$SVC_SUP_ALIVE" ]; then sup="pid $SVC_SUP"
+    elif [ "$sstate" = gave-up ]; then sup="exited (gave up)"
+    else sup="dead (pid $SVC_SUP)"
+    fi
+    if [ -n "$SVC_PID" ]; then
       up=$((up + 1)); health=-
       case "$n" in
         temporal) temporal_healthy && health=ok || health=down ;;
@@ -652,15 +727,26 @@ cmd_status() {
       esac
       [ "$health" = "not polling" ] && up=$((up - 1))
       [ "$health" = down ] && up=$((up - 1))
-      local restarts sstate; restarts="$(supervisor_field "$n" restarts)"; sstate="$(supervisor_field "$n" state)"
       [ -n "$restarts" ] && [ "$restarts" != 0 ] && health="$health; $restarts restart(s), last: $(supervisor_field "$n" last_exit)"
-      [ "$sstate" = backoff ] && health="restarting; $health"
-      printf '%-9s %-22s %-28s %s\n' "$n" "running (pid $pid)" "$addr" "$health"
-    elif [ "$(supervisor_field "$n" state)" = gave-up ]; then
-      printf '%-9s %-22s %-28s %s\n' "$n" "gave up" "$addr" \
-        "$(supervisor_field "$n" restarts) restart(s), the last $(supervisor_field "$n" recent) within ${RESTART_WINDOW} s; last: $(supervisor_field "$n" last_exit) (see scripts/stack.sh logs $n)"
+      # A supervisor killed on its own (SIGKILL) leaves its process running: nothing restarts it if it dies.
+      [ -n "$SVC_SUP" ] && [ -z "$SVC_SUP_ALIVE" ] &&
+        health="$health; no supervisor: not restarted if it dies ('scripts/stack.sh restart $n' supervises it again)"
+      status_row "$n" "running (pid $SVC_PID)" "$sup" "$addr" "$health"
+    elif [ "$sstate" = gave-up ]; then
+      status_row "$n" "gave up" "$sup" "$addr" \
+        "$restarts restart(s), the last $(supervisor_field "$n" recent) within ${RESTART_WINDOW} s; last: $(supervisor_field "$n" last_exit) (see scripts/stack.sh logs $n)"
+    elif [ -n "$SVC_SUP_ALIVE" ]; then
+      # Between two starts (backoff), or just started: the supervisor starts the process (again).
+      if [ -z "$sstate" ]; then health="starting"
+      else health="not running${SVC_LAST:+ (pid $SVC_LAST ended)}; its supervisor starts it again"
+      fi
+      [ -n "$restarts" ] && [ "$restarts" != 0 ] && health="$health; $restarts restart(s), last: $(supervisor_field "$n" last_exit)"
+      status_row "$n" "$([ -z "$sstate" ] && echo starting || echo restarting)" "$sup" "$addr" "$health"
     else
-      printf '%-9s %-22s %-28s %s\n' "$n" stopped "$addr" -
+      # A pidfile, but neither the process nor its supervisor runs: they died without `down`.
+      health="the process${SVC_LAST:+ (pid $SVC_LAST)} is gone"
+      [ -n "$SVC_SUP" ] && health="$health, and so is its supervisor"
+      status_row "$n" dead "$sup" "$addr" "$health; 'scripts/stack.sh up' starts it again (see scripts/stack.sh logs $n)"
     fi
   done
   if [ "$up" = "$total" ]; then return 0; elif [ "$up" = 0 ]; then return 3; else return 1; fi

@@ -56,6 +56,31 @@ describe("API validation", () => {
     expectError(await http("POST", "/imodels", undefined, "{not json"), 400, "InvalidRequest");
   });
 
+  it("refuses a JSON body that is not an object, saying it must be one, and creates nothing", async () => {
+    const count = async () => (await http("GET", "/imodels?$top=1000")).body.iModels.length;
+    const before = await count();
+    for (const [text, kind] of [
+      ["null", "null"],
+      ['"x"', "a string"],
+      [" 3 ", "a number"],
+      ["true", "a boolean"],
+      ['[{"name": "x"}]', "an array"],
+    ]) {
+      const res = await http("POST", "/imodels", undefined, text);
+      expectError(res, 400, "InvalidRequest");
+      expect(res.body.error.message, text).toBe(`The request body must be a JSON object ({...}), not ${kind}.`);
+    }
+    // any route and method that reads a body, and a DELETE with one (never a 500)
+    expectError(await http("POST", "/connections", null), 400, "InvalidRequest");
+    expectError(await http("PATCH", "/connections/nope", "x"), 400, "InvalidRequest");
+    expectError(await http("DELETE", "/connections/nope", null), 400, "InvalidRequest");
+    // text that is no JSON keeps its own answer; an object body is read as before
+    expect((await http("POST", "/imodels", undefined, "nul")).body.error.message).toBe(
+      "The request body is not valid JSON.",
+    );
+    expect(await count()).toBe(before);
+  });
+
   it("answers 404 for unknown ids", async () => {
     expectError(await http("GET", "/imodels/nope"), 404, "IModelNotFound");
     expectError(await http("GET", "/connections/nope"), 404, "ConnectionNotFound");

@@ -8,8 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as WebIFC from "web-ifc";
-import { parseDxf } from "../activities/connectors/dxf";
-import { parseIfc } from "../activities/connectors/ifc";
+import { parseDxf, parseDxfBytes } from "../activities/connectors/dxf";
+import { parseIfc, parseIfcBytes } from "../activities/connectors/ifc";
 import { scanStep } from "../activities/connectors/step-scan";
 import { type ParsedFile, SourceFileError } from "../activities/connectors/types";
 
@@ -155,16 +155,14 @@ describe("STEP completeness scan", () => {
     expect(missingHeader.kind).toBe("notStep");
   });
 
-  it("no cut of a complete file is complete (every byte position of model_rev1.ifc)", () => {
+  it("every cut of a complete file is incomplete (every byte position of model_rev1.ifc)", () => {
     const bytes = fs.readFileSync(I("model_rev1.ifc"));
     const end = bytes.indexOf("END-ISO-10303-21;") + "END-ISO-10303-21;".length;
-    const kinds = new Set<string>();
-    for (let k = 0; k < end; k++) {
+    expect(scanStep(bytes.subarray(0, 0))).toEqual({ kind: "notStep", problem: "the file is empty" });
+    for (let k = 1; k < end; k++) {
       const scan = scanStep(bytes.subarray(0, k));
-      kinds.add(scan.kind);
-      if (scan.kind === "complete") throw new Error(`a cut at byte ${k} was found complete`);
+      if (scan.kind !== "incomplete") throw new Error(`a cut at byte ${k} was found ${scan.kind}`);
     }
-    expect(kinds).toEqual(new Set(["incomplete", "notStep"])); // notStep only before "ISO-10303-21" is whole
     expect(scanStep(bytes.subarray(0, end)).kind).toBe("complete");
   });
 
@@ -235,6 +233,130 @@ describe("incomplete files fail their parse with FileIncomplete", () => {
     const err = await failure(parseDxf(tempFile("no-endsec.dxf", noEndsec)));
     expect(err.code).toBe("FileIncomplete");
     expect(err.message).toMatch(/the ENTITIES section \(line \d+\) has no 0\/ENDSEC before the EOF marker/);
+  });
+});
+
+describe("a file cut at any byte is FileIncomplete, never InvalidFileFormat", () => {
+  /** The task error code and message the connector gives for `bytes`, or "parsed" when it gives none. */
+  async function outcome(bytes: Buffer, fileName: string): Promise<{ code: string; message: string }> {
+    try {
+      if (fileName.endsWith(".dxf")) parseDxfBytes(bytes, fileName);
+      else await parseIfcBytes(bytes, fileName);
+    } catch (e) {
+      if (e instanceof SourceFileError) return { code: e.code, message: e.message };
+      throw e;
+    }
+    return { code: "parsed", message: "" };
+  }
+
+  /** Byte offsets: from `before` bytes before the line that holds `at` to `after` bytes after it. */
+  function aroundLine(bytes: Buffer, at: number, before = 4, after = 4): number[] {
+    const start = bytes.lastIndexOf(10, at) + 1;
+    const end = bytes.indexOf(10, at);
+    const out: number[] = [];
+    for (let k = start - before; k <= end + after; k++) out.push(k);
+    return out;
+  }
+
+  /** `count` offsets spread evenly over 1 … `end` - 1. */
+  function spread(end: number, count: number): number[] {
+    return Array.from({ length: count }, (_, j) => 1 + Math.floor((j * (end - 2)) / (count - 1)));
+  }
+
+  /** Cuts `bytes` at each offset and expects FileIncomplete naming the missing terminator; returns the count. */
+  async function expectIncompleteCuts(bytes: Buffer, fileName: string, offsets: number[], missing: RegExp) {
+    const seen = new Set<number>();
+    for (const k of offsets) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const got = await outcome(bytes.subarray(0, k), fileName);
+      if (got.code !== "FileIncomplete" || !missing.test(got.message))
+        throw new Error(`${fileName} cut at byte ${k}: ${got.code} ${got.message}`);
+    }
+    return seen.size;
+  }
+
+  it("IFC: the structural sample cut at every byte of several entity lines, and at 200 offsets over the file", async () => {
+    const file = "ifc2x3_structural_revit_example_rev1.ifc";
+    const bytes = fs.readFileSync(path.join(ROOT, "samples/ifc", file));
+    const terminator = bytes.lastIndexOf("END-ISO-10303-21;");
+    const end = terminator + "END-ISO-10303-21;".length; // cuts before `end` lack the final ';' at least
+    const text = bytes.toString("latin1");
+    // The first entity, a list of references, strings with punctuation, the entity around byte 150,000 (a cut right
+    // after a '#' was once "no STEP parameter syntax"), the end of the last entity and the terminators. Each cut is
+    // scanned whole, so the windows are where the file is short.
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => from + j);
+    const offsets = [
+      ...aroundLine(bytes, text.indexOf("\n#", text.indexOf("DATA;")) + 1),
+      ...aroundLine(bytes, text.indexOf("IFCUNITASSIGNMENT(")),
+      ...aroundLine(bytes, text.indexOf("IFCCOLUMN(")),
+      ...aroundLine(bytes, 150_000),
+      ...range(terminator - 30, end),
+      ...spread(end, 200),
+    ].filter((k) => k > 0 && k < end);
+    const hash = text.indexOf(",#41,", 150_000) + 2; // in entity #4316, right after the '#' of its second parameter
+    expect(text.slice(text.lastIndexOf("\n", hash) + 1, hash)).toBe("#4316= IFCPROPERTYSET('2n1RA0kdH5LOyWY7qMOWze',#");
+    expect(await outcome(bytes.subarray(0, hash), file)).toEqual({
+      code: "FileIncomplete",
+      message: expect.stringContaining(
+        "the file is incomplete (entity #4316 (line 2229) is cut off by the end of the file; the DATA section (line 27) has no ENDSEC; no END-ISO-10303-21)",
+      ),
+    });
+    const cuts = await expectIncompleteCuts(bytes, file, offsets, /the file is incomplete \(.*END-ISO-10303-21/);
+    expect(cuts).toBeGreaterThan(700);
+    expect(scanStep(bytes.subarray(0, end)).kind).toBe("complete");
+  });
+
+  it("DXF: the R2018 sample cut at every byte of its entity, a GEODATA record and the end, and at 200 offsets", async () => {
+    const file = "dxf_r2018_houses_of_parliament_geodata.dxf";
+    const bytes = fs.readFileSync(path.join(__dirname, "fixtures/dxf", file));
+    const eof = bytes.lastIndexOf("\nEOF") + 1;
+    const end = eof + "EOF".length; // cuts before `end` lack the marker
+    const text = bytes.toString("latin1");
+    const entity = text.indexOf("\nLWPOLYLINE") + 1;
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => from + j);
+    const offsets = [
+      ...range(entity - 8, entity + 120), // the record's start: type, handle, subclass markers
+      ...range(text.indexOf("\nENDSEC", entity) - 60, text.indexOf("\nENDSEC", entity) + 30), // its last vertices
+      ...range(text.lastIndexOf("\nGEODATA") - 6, text.lastIndexOf("\nGEODATA") + 80),
+      ...range(eof - 30, end),
+      ...spread(end, 200),
+    ].filter((k) => k > 0 && k < end);
+    const cuts = await expectIncompleteCuts(bytes, file, offsets, /the file is incomplete \(.*no 0\/EOF marker/);
+    expect(cuts).toBeGreaterThan(450);
+    expect((await outcome(bytes.subarray(0, end), file)).code).toBe("parsed");
+  });
+
+  it("a file that ends with its terminators and holds a syntax error stays InvalidFileFormat; cut, it is incomplete", async () => {
+    const ifc = fs.readFileSync(path.join(ROOT, "samples/ifc/ifc2x3_structural_revit_example_rev1.ifc"), "latin1");
+    const badIfc = Buffer.from(ifc.replace(/^(#4316= ?[A-Z0-9]+\()/m, "$1@"), "latin1");
+    expect(await outcome(badIfc, "bad.ifc")).toEqual({
+      code: "InvalidFileFormat",
+      message: expect.stringMatching(
+        /^bad\.ifc: not a readable IFC file \(line 2229: entity #4316 .* no STEP parameter/,
+      ),
+    });
+    expect(await outcome(badIfc.subarray(0, 300_000), "bad.ifc")).toEqual({
+      code: "FileIncomplete",
+      message: expect.stringMatching(
+        /the file is incomplete \(the last section has no ENDSEC; no END-ISO-10303-21; the file ends at line \d+; before that, at line 2229: entity #4316/,
+      ),
+    });
+    const dxf = fs.readFileSync(I("xref-nested/c.dxf"), "latin1");
+    const badDxf = Buffer.from(dxf.replace(/\n 10\n/, "\nxx\n"), "latin1");
+    expect(await outcome(badDxf, "bad.dxf")).toEqual({
+      code: "InvalidFileFormat",
+      message: expect.stringMatching(/^bad\.dxf: not a readable DXF file \(line \d+: "xx" is not a DXF group code\)/),
+    });
+    expect(await outcome(badDxf.subarray(0, badDxf.indexOf("\nEOF")), "bad.dxf")).toEqual({
+      code: "FileIncomplete",
+      message: expect.stringMatching(
+        /\(no 0\/EOF marker \(the file ends at line \d+\); before that, at line \d+: "xx"/,
+      ),
+    });
+    // not the beginning of either format: InvalidFileFormat, with or without terminators
+    expect((await outcome(Buffer.from("hello\nworld\n"), "notes.dxf")).code).toBe("InvalidFileFormat");
+    expect((await outcome(Buffer.from("hello world"), "notes.ifc")).code).toBe("InvalidFileFormat");
   });
 });
 

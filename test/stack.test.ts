@@ -1,7 +1,8 @@
 /**
  * scripts/stack.sh, servers only: starts Temporal (dev server) and FerretDB on free ports with a temporary DATA_DIR,
  * checks that they answer, that `up` is idempotent, that a taken port gives one clear line and exit 1, that search
- * attributes survive a Temporal restart on the same database file, and that `down` leaves no process behind.
+ * attributes survive a Temporal restart on the same database file, that `status` shows each process's own pid and its
+ * supervisor's and tells a killed supervisor or a dead process, and that `down` leaves no process behind.
  * Independent of the stack test/global-setup.ts starts (other ports, other DATA_DIR).
  */
 import { spawn } from "node:child_process";
@@ -70,6 +71,39 @@ function alive(pid: number): boolean {
 
 const readPid = (dataDir: string, name: string) =>
   Number(fs.readFileSync(path.join(dataDir, "run", `${name}.pid`), "utf8").trim());
+
+/** The supervisor's state file of a process (scripts/supervise.sh): state, child, restarts, … */
+const supervisorState = (dataDir: string, name: string): Record<string, string> =>
+  Object.fromEntries(
+    fs
+      .readFileSync(path.join(dataDir, "run", `${name}.supervisor`), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+
+/** The process itself runs: it exists and is no zombie (a process whose parent was killed may stay one). */
+function runs(pid: number): boolean {
+  try {
+    return !/^Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "latin1").replace(/^.*\) /s, ""));
+  } catch {
+    if (fs.existsSync("/proc/self/stat")) return false;
+    try {
+      process.kill(pid, 0); // no /proc: a zombie counts
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 async function listSearchAttributes(address: string): Promise<Record<string, unknown>> {
   const connection = await Connection.connect({ address, connectTimeout: 5000 });
@@ -200,7 +234,12 @@ describe("scripts/stack.sh (servers only)", () => {
     );
     expect(log).toMatch(/restart 2 \(2 of at most 2 within 600 s\) in 2 s/);
     const running = await stack(["status"], env);
-    expect(running.stdout).toMatch(/ferretdb\s+running \(pid \d+\)\s+\S+\s+ok; 2 restart\(s\), last: signal KILL/);
+    // the process's own pid, and its supervisor's (the pidfile's) in its own column
+    expect(running.stdout).toMatch(
+      new RegExp(
+        `ferretdb\\s+running \\(pid ${supervisor().child}\\)\\s+pid ${leader}\\s+\\S+\\s+ok; 2 restart\\(s\\), last: signal KILL`,
+      ),
+    );
 
     // A third death within the window: the supervisor gives up and says so.
     process.kill(Number(supervisor().child), "SIGKILL");
@@ -217,6 +256,54 @@ describe("scripts/stack.sh (servers only)", () => {
     const up = await stack(["up", "servers"], env);
     expect(up.code, up.stderr).toBe(0);
     await mongoPing(mongoUri);
+  }, 120_000);
+
+  it("status tells a killed supervisor and then a dead process; restart and up supervise the process again", async () => {
+    const leader = readPid(dataDir, "ferretdb");
+    const child = Number(supervisorState(dataDir, "ferretdb").child);
+    expect((await stack(["status"], env)).stdout).toMatch(
+      new RegExp(`ferretdb\\s+running \\(pid ${child}\\)\\s+pid ${leader}\\s+\\S+\\s+ok\n`),
+    );
+
+    // The supervisor killed on its own: its process runs on in the process group, with nothing to restart it.
+    process.kill(leader, "SIGKILL");
+    await until("the supervisor to die", () => !runs(leader));
+    const orphaned = await stack(["status"], env);
+    expect(orphaned.code).toBe(1); // worker and api are not started here
+    expect(orphaned.stdout).toMatch(
+      new RegExp(
+        `ferretdb\\s+running \\(pid ${child}\\)\\s+dead \\(pid ${leader}\\)\\s+\\S+\\s+ok; no supervisor: not restarted if it dies \\('scripts/stack.sh restart ferretdb'`,
+      ),
+    );
+    // `restart` stops that process at once (TERM to the group: no supervisor passes it on) and supervises a new one.
+    const started = Date.now();
+    const restart = await stack(["restart", "ferretdb"], { ...env, STOP_TIMEOUT: "10" });
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(runs(child)).toBe(false);
+    await mongoPing(mongoUri);
+    const leader2 = readPid(dataDir, "ferretdb");
+    const child2 = Number(supervisorState(dataDir, "ferretdb").child);
+    expect((await stack(["status"], env)).stdout).toMatch(
+      new RegExp(`ferretdb\\s+running \\(pid ${child2}\\)\\s+pid ${leader2}\\s`),
+    );
+
+    // Supervisor and process both killed: `dead`, not `running` with a pid that is gone.
+    process.kill(leader2, "SIGKILL");
+    await until("the supervisor to die", () => !runs(leader2));
+    process.kill(child2, "SIGKILL");
+    await until("the process to die", () => !runs(child2));
+    const dead = await stack(["status"], env);
+    expect(dead.stdout).toMatch(
+      new RegExp(
+        `ferretdb\\s+dead\\s+dead \\(pid ${leader2}\\)\\s+\\S+\\s+the process \\(pid ${child2}\\) is gone, and so is its supervisor; 'scripts/stack.sh up' starts it again`,
+      ),
+    );
+    expect(dead.stdout).not.toMatch(/ferretdb\s+running/);
+    const up = await stack(["up", "servers"], env);
+    expect(up.code, up.stderr).toBe(0);
+    await mongoPing(mongoUri);
+    expect(readPid(dataDir, "ferretdb")).not.toBe(leader2);
   }, 120_000);
 
   it("refuses a taken port with one clear line and exit 1", async () => {

@@ -867,10 +867,12 @@ function webIfcMessageGroup(message: string): { group: string; text: string } {
  * Parses the bytes of an IFC file into connector elements; see {@link parseIfc} for what is read. The bytes are
  * checked for completeness first (a STEP scan, `step-scan.ts`); web-ifc opens the same bytes.
  * @param fileName the file's name, for messages.
- * @throws SourceFileError `InvalidFileFormat` when the bytes are not a STEP file, hold no IfcProject, or web-ifc cannot
- *   open or read them;
+ * @throws SourceFileError `InvalidFileFormat` when the bytes are not a STEP file (they do not start with
+ *   `ISO-10303-21;`, or a file ending with `END-ISO-10303-21;` holds text that is no STEP syntax), hold no IfcProject,
+ *   or web-ifc cannot open or read them;
  *   `FileIncomplete` ("<file name>: the file is incomplete (<what is missing, where>); ...") when the STEP scan finds
- *   the header, a DATA section, an `ENDSEC;`, an entity's closing `);` or `END-ISO-10303-21;` missing.
+ *   the header, a DATA section, an `ENDSEC;`, an entity's closing `);` or `END-ISO-10303-21;` missing; a file without
+ *   its final `END-ISO-10303-21;` is incomplete wherever it was cut (`scanStep`).
  */
 export async function parseIfcBytes(bytes: Uint8Array, fileName: string): Promise<ParsedFile> {
   const data = bytes instanceof Buffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;

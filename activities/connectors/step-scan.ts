@@ -295,10 +295,16 @@ function excerpt(b: Uint8Array, at: number): string {
 /**
  * Checks a STEP physical file for completeness and counts its entity instances per type (see the module comment).
  * Linear in the file size; reads the bytes once.
- * @returns `notStep` when the bytes do not start with `ISO-10303-21;` (after white space and comments) or hold text
- *   no STEP file can contain (e.g. stray text between instances); `incomplete` when the HEADER section, a DATA section,
- *   an `ENDSEC;`, an entity instance's closing `);` or the final `END-ISO-10303-21;` is missing, naming each missing
- *   part and its line; else `complete` with the content.
+ * @returns `notStep` when the bytes do not start with `ISO-10303-21;` (after white space and comments), or when a file
+ *   that ends with its terminator `END-ISO-10303-21;` holds text no STEP file can contain (e.g. stray text between
+ *   instances, `@` in a parameter list); `incomplete` when the HEADER section, a DATA section, an `ENDSEC;`, an entity
+ *   instance's closing `);` or the final `END-ISO-10303-21;` is missing, naming each missing part and its line. A file
+ *   that starts as STEP but does not end with `END-ISO-10303-21;` is cut off (being written, or copied in part), so
+ *   text that is no STEP syntax in it is `incomplete` too, wherever the cut fell (e.g. right after the `#` of a
+ *   reference, or inside `ISO-10303-21`): the message names the entity the end of the file cuts off, or, when the
+ *   syntax error lies before the last instance, what is missing at the end and that error (README "Synchronization":
+ *   completeness check); so is a file of white space only (white space may begin a file). An empty file is `notStep`.
+ *   Else `complete` with the content.
  */
 export function scanStep(bytes: Uint8Array): StepScan {
   try {
@@ -312,7 +318,28 @@ export function scanStep(bytes: Uint8Array): StepScan {
 function scanOrThrow(b: Uint8Array): StepContent {
   const s = new Scanner(b);
   const incomplete = (...parts: string[]) => new StepProblem("incomplete", parts.join("; "));
-  const notStep = (message: string) => new StepProblem("notStep", message);
+  /** `ISO-10303-21` was read: the bytes are a STEP file, whole or not. */
+  let started = false;
+  /** What the file lacks if it ends where the scan is (the parts of an `incomplete` message). */
+  let missing: () => string[] = () => [];
+  /** The entity instance being read, its number and line (-1 between instances; numbers only in the hot loop). */
+  let entityId = -1;
+  let entityLine = 0;
+  const notStep = (message: string) => {
+    // A file without its final END-ISO-10303-21; was cut off: what is no STEP syntax in it is incomplete, not invalid.
+    if (!started || endsWithTerminator(b)) return new StepProblem("notStep", message);
+    if (b.indexOf(SEMICOLON, s.i) < 0)
+      // nothing ends after this point: the syntax error is the cut itself, in the last instance (or keyword)
+      return incomplete(
+        `${entityId >= 0 ? `entity #${entityId} (line ${entityLine})` : `line ${s.line}`} is cut off by the end of the file`,
+        ...missing(),
+      );
+    return incomplete(
+      ...missingAtEnd(b),
+      `the file ends at line ${lineCount(b)}`,
+      `before that, ${message.replace(/^line/, "at line")}`,
+    );
+  };
   const endNote = () => `the file ends at line ${s.line}`;
   /** Skips space; at the end of the file inside a comment: the comment is not closed. */
   const space = (within: () => string[]) => {
@@ -323,7 +350,23 @@ function scanOrThrow(b: Uint8Array): StepContent {
   if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) s.i = 3; // a UTF-8 byte order mark some exporters write
   space(() => []);
   const first = s.word();
-  if (first.toUpperCase() !== "ISO-10303-21")
+  const magic = first.toUpperCase();
+  if (magic === "" && s.atEnd())
+    throw incomplete(
+      "the file holds only white space so far",
+      "no ISO-10303-21",
+      "no HEADER section",
+      "no DATA section",
+      "no END-ISO-10303-21",
+    );
+  if (magic !== "" && magic !== "ISO-10303-21" && s.atEnd() && "ISO-10303-21".startsWith(magic))
+    throw incomplete(
+      `the file ends inside ISO-10303-21 (${JSON.stringify(first)})`,
+      "no HEADER section",
+      "no DATA section",
+      "no END-ISO-10303-21",
+    );
+  if (magic !== "ISO-10303-21")
     throw notStep(
       `it does not start with ISO-10303-21; (line ${s.line} starts with ${excerpt(b, s.i - first.length)})`,
     );
@@ -331,6 +374,8 @@ function scanOrThrow(b: Uint8Array): StepContent {
   if (s.atEnd() || s.peek() !== SEMICOLON)
     throw incomplete(`the first line has no ';' after ISO-10303-21`, "no HEADER section", endNote());
   s.i++;
+  started = true;
+  missing = () => ["no HEADER section", "no DATA section", "no END-ISO-10303-21"];
 
   // HEADER
   space(() => ["no HEADER section"]);
@@ -352,6 +397,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
     "no DATA section",
     "no END-ISO-10303-21",
   ];
+  missing = headerOpen;
   for (;;) {
     space(headerOpen);
     if (s.atEnd()) throw incomplete(...headerOpen(), endNote());
@@ -392,6 +438,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
   let lastLine = 0;
   const after = () => (lastId >= 0 ? `the file ends after entity #${lastId} (line ${lastLine})` : endNote());
   for (;;) {
+    missing = () => [...(dataSections === 0 ? ["no DATA section"] : []), "no END-ISO-10303-21"];
     space(() => ["no END-ISO-10303-21"]);
     if (s.atEnd()) throw incomplete(...(dataSections === 0 ? ["no DATA section"] : []), "no END-ISO-10303-21", after());
     const at = s.line;
@@ -406,6 +453,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
     }
     if (word === "") throw notStep(`line ${at}: expected DATA; or END-ISO-10303-21;, found ${excerpt(b, s.i)}`);
     const sectionOpen = () => [`the ${word} section (line ${at}) has no ENDSEC`, "no END-ISO-10303-21"];
+    missing = sectionOpen;
     space(sectionOpen);
     if (!s.atEnd() && s.peek() === OPEN) {
       // DATA('name', ('schema')); of files with several DATA sections
@@ -448,6 +496,8 @@ function scanOrThrow(b: Uint8Array): StepContent {
       s.i++;
       const id = s.digits();
       if (Number.isNaN(id)) throw notStep(`line ${line}: '#' is not followed by an instance number`);
+      entityId = id;
+      entityLine = line;
       if (!s.skipSpace() || s.atEnd()) throw cutOff(id, line);
       if (s.peek() !== EQUALS) throw notStep(`line ${line}: #${id} is not followed by '='`);
       s.i++;
@@ -486,6 +536,7 @@ function scanOrThrow(b: Uint8Array): StepContent {
         throw incomplete(`entity #${id} (line ${line}) has no ';' at its end`, ...sectionOpen());
       if (s.peek() !== SEMICOLON) throw notClosed(s, `entity #${id} (line ${line})`, sectionOpen);
       s.i++;
+      entityId = -1;
       instances++;
       lastId = id;
       lastLine = line;
@@ -518,6 +569,61 @@ function scanOrThrow(b: Uint8Array): StepContent {
         );
     }
   }
+}
+
+/**
+ * Whether the bytes end with the terminator `END-ISO-10303-21;` (any case, white space before the `;` and after it):
+ * only a writer that finished writes it, so a file without it is cut off.
+ */
+function endsWithTerminator(b: Uint8Array): boolean {
+  let i = b.length - 1;
+  while (i >= 0 && isSpace(b[i])) i--;
+  if (i < 0 || b[i] !== SEMICOLON) return false;
+  i--;
+  while (i >= 0 && isSpace(b[i])) i--;
+  const word = "END-ISO-10303-21";
+  const start = i - word.length + 1;
+  if (start < 0 || (start > 0 && isWordByte(b[start - 1]))) return false;
+  return (
+    Buffer.from(b.buffer, b.byteOffset + start, word.length)
+      .toString("latin1")
+      .toUpperCase() === word
+  );
+}
+
+/**
+ * What a file without its terminator lacks at its end: `END-ISO-10303-21;` alone after an `ENDSEC;` (the end of the
+ * file may cut `END-ISO-10303-21` itself), else the last section's `ENDSEC;` as well.
+ */
+function missingAtEnd(b: Uint8Array): string[] {
+  let i = b.length - 1;
+  while (i >= 0 && isSpace(b[i])) i--;
+  let j = i;
+  while (j >= 0 && isWordByte(b[j])) j--;
+  const tail = Buffer.from(b.buffer, b.byteOffset + j + 1, i - j)
+    .toString("latin1")
+    .toUpperCase();
+  if (tail !== "" && "END-ISO-10303-21".startsWith(tail)) i = j;
+  while (i >= 0 && isSpace(b[i])) i--;
+  if (i >= 0 && b[i] === SEMICOLON) {
+    i--;
+    while (i >= 0 && isSpace(b[i])) i--;
+    if (
+      i >= 5 &&
+      Buffer.from(b.buffer, b.byteOffset + i - 5, 6)
+        .toString("latin1")
+        .toUpperCase() === "ENDSEC"
+    )
+      return ["no END-ISO-10303-21"];
+  }
+  return ["the last section has no ENDSEC", "no END-ISO-10303-21"];
+}
+
+/** 1-based number of the file's last line. */
+function lineCount(b: Uint8Array): number {
+  let n = 1;
+  for (let i = b.indexOf(NEWLINE); i >= 0; i = b.indexOf(NEWLINE, i + 1)) n++;
+  return n;
 }
 
 /** An instance whose parameter list closed but that has no `;` where it should end (the next instance follows). */

@@ -87,7 +87,6 @@ function precheck(buf: Buffer): string | undefined {
   }
   const head = buf.subarray(0, Math.min(buf.length, 4096));
   if (head.includes(0)) return "the file is binary (it contains NUL bytes)";
-  if (buf.toString("latin1", 0, Math.min(buf.length, 4096)).trim() === "") return "the file contains only white space";
   return undefined;
 }
 
@@ -96,9 +95,11 @@ function precheck(buf: Buffer): string | undefined {
  * The bytes are decoded once; the completeness check, the raw scan and dxf-parser read that text.
  * @param fileName the file's name, for messages.
  * @throws SourceFileError `InvalidFileFormat` ("<file name>: not a readable DXF file (<reason>)") when it is empty,
- *   binary DXF, not DXF group codes, or dxf-parser throws on it; `FileIncomplete` ("<file name>: the file is
- *   incomplete (<what is missing, where>); ...") when a section has no `0 ENDSEC`, the `0 EOF` marker is missing or the
- *   file ends inside a group.
+ *   binary DXF, not DXF group codes (its first line, or any line of a file that ends with its
+ *   `0 EOF` marker), or dxf-parser throws on it; `FileIncomplete` ("<file name>: the file is incomplete (<what is
+ *   missing, where>); ...") when a section has no `0 ENDSEC`, the `0 EOF` marker is missing or the file ends inside
+ *   a group: a file without its EOF marker is cut off, whatever its last line holds, white space only included (see
+ *   `scanGroups`).
  */
 export function parseDxfBytes(buf: Buffer, fileName: string): ParsedFile {
   const invalid = (reason: string) =>

@@ -41,8 +41,9 @@ export interface RawScan {
   sawEof: boolean;
   /**
    * What makes the file incomplete, each naming what is missing and where (1-based lines): a section without its
-   * `0 ENDSEC`, an `0 ENDSEC` without a section, no `0 EOF` marker, a group code without its value at the end. Empty
-   * for a complete file.
+   * `0 ENDSEC`, an `0 ENDSEC` without a section, no `0 EOF` marker, a group code without its value at the end, a last
+   * line cut inside its group code, no `0 SECTION` yet, or (in a file without its EOF marker) a line that is no group
+   * code. Empty for a complete file.
    */
   incomplete: string[];
 }
@@ -105,11 +106,32 @@ function groupCode(s: string): number {
   return negative ? -v : v;
 }
 
+/** Whether the last lines that are not blank are the group `0` / `EOF`: only a writer that finished writes them. */
+function endsWithEof(lines: string[]): boolean {
+  const last = lastNonBlankLine(lines);
+  return last >= 2 && lines[last - 1].trim() === "EOF" && groupCode(lines[last - 2]) === 0;
+}
+
+/** 1-based number of the last line that is not blank; 0 when there is none. */
+function lastNonBlankLine(lines: string[]): number {
+  let k = lines.length;
+  while (k > 0 && lines[k - 1].trim() === "") k--;
+  return k;
+}
+
 /**
  * Reads the group-code structure of the whole file: validates that it is a sequence of (integer code, value) line
  * pairs with sections, and keeps the records of ENTITIES and BLOCKS (in file order, the order dxf-parser also
  * follows) and the GEODATA objects.
- * @throws DxfFormatError with the reason when the text is not DXF.
+ *
+ * A file without the `0` / `EOF` marker at its end was cut off (README "Synchronization": completeness check): what it
+ * lacks goes to `incomplete`, and so does a line that is no group code in it, wherever the cut fell (the end of the
+ * file may cut a group code, the blanks before the first `0`, or the first `0` / `SECTION`); only a file that ends
+ * with its EOF marker, or whose first line is no group code, is not DXF for such a line.
+ * @returns the scan; `incomplete` names what is missing and where (1-based lines), empty for a complete file.
+ * @throws DxfFormatError with the reason when the text is not DXF: its first line is neither a group code nor blank,
+ *   it has no `0` / `SECTION` although it ends with its EOF marker, or it ends with its EOF marker and holds a line
+ *   that is no group code.
  */
 export function scanGroups(lines: string[]): RawScan {
   const scan: RawScan = { entities: [], blocks: new Map(), geodata: [], sawEof: false, incomplete: [] };
@@ -125,17 +147,35 @@ export function scanGroups(lines: string[]): RawScan {
   let target: RawRecord | undefined;
   let i = 0;
   const n = lines.length;
-  /** 1-based line of the last value read. */
+  /** 1-based line of the last value read (of the last line read, when the file ends inside a group). */
   let lastValueLine = 0;
+  /** A group code was read: the text began as DXF. */
+  let started = false;
+  /** A line that is no group code, before the last line of a file without its EOF marker. */
+  let syntaxError: string | undefined;
   while (i < n) {
     const codeLine = lines[i];
     const code = groupCode(codeLine);
-    if (Number.isNaN(code)) {
+    if (!Number.isNaN(code)) started = true;
+    else {
       if (codeLine.trim() === "" && lines.slice(i).every((l) => l.trim() === "")) break; // trailing blank lines
-      throw new DxfFormatError(`line ${i + 1}: ${truncateForMessage(codeLine)} is not a DXF group code`);
+      const problem = `line ${i + 1}: ${truncateForMessage(codeLine)} is not a DXF group code`;
+      // A file that began as group codes but has no EOF marker at its end was cut off: incomplete, not invalid.
+      if (!started || endsWithEof(lines)) throw new DxfFormatError(problem);
+      if (lines.slice(i + 1).every((l) => l.trim() === "")) {
+        // the last line: the end of the file cut the group code itself
+        scan.incomplete.push(`line ${i + 1} is cut off by the end of the file (${truncateForMessage(codeLine)})`);
+        lastValueLine = i + 1;
+      } else {
+        // before the last line: told after what is missing at the end (the sections open there are not known)
+        syntaxError = problem;
+        lastValueLine = lastNonBlankLine(lines);
+      }
+      break;
     }
     if (i + 1 >= n) {
       scan.incomplete.push(`line ${i + 1}: the group code ${code} has no value (the file ends inside a group)`);
+      lastValueLine = i + 1;
       break;
     }
     const rawValue = lines[i + 1];
@@ -225,11 +265,14 @@ export function scanGroups(lines: string[]): RawScan {
         target.groups.push([code, rawValue.trim()]);
     }
   }
-  if (sectionCount === 0) throw new DxfFormatError("no SECTION found");
+  if (sectionCount === 0 && scan.sawEof) throw new DxfFormatError("no SECTION found");
   if (!scan.sawEof) {
     const last = `the file ends at line ${lastValueLine}`;
-    if (open) scan.incomplete.push(`${sectionName(open)} (line ${open.line}) has no 0/ENDSEC`);
+    if (!started) scan.incomplete.push("the file holds only white space so far");
+    if (sectionCount === 0) scan.incomplete.push("no 0/SECTION before the end of the file");
+    if (open && !syntaxError) scan.incomplete.push(`${sectionName(open)} (line ${open.line}) has no 0/ENDSEC`);
     scan.incomplete.push(`no 0/EOF marker (${last})`);
+    if (syntaxError) scan.incomplete.push(`before that, ${syntaxError.replace(/^line/, "at line")}`);
   }
   return scan;
 }
