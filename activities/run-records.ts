@@ -15,6 +15,7 @@ import {
 } from "../domain/model";
 import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
 import { pruneChangeLists } from "../lib/change-lists";
+import { listNewRun } from "../lib/id-lists";
 import { readRunTasks } from "../lib/run-tasks";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
@@ -178,6 +179,7 @@ export function createRunRecordActivities({
       retryOf?: string;
       requestedBy?: string;
     }): Promise<void> {
+      await listNewRun(store.db, store.runs, input.connectionId, input.runId);
       await store.runs.updateOne(
         { _id: input.runId },
         {

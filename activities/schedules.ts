@@ -17,6 +17,7 @@ import { tokenIsValid } from "../domain/token";
 import { isDuplicateKey, peopleCollections } from "../lib/collections";
 import { updateConnection, withConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
+import { listNewRun } from "../lib/id-lists";
 import { activityLogger, type Logger } from "../lib/logger";
 import { requestRun } from "../lib/runs";
 import type { WorkerMetrics } from "../lib/metrics";
@@ -78,6 +79,7 @@ export function createScheduleActivities({
       scheduledFor,
       ...fields,
     };
+    await listNewRun(store.db, store.runs, connection._id, runId);
     const written = await store.runs.updateOne({ _id: runId }, { $setOnInsert: record }, { upsert: true });
     await events?.runEnded(runId, written.upsertedCount > 0);
   }

@@ -44,12 +44,29 @@ import { createWebhookEmitter } from "../lib/webhooks";
 import { activeMappingOf, mappedFiles } from "../lib/mapping";
 import { requestRun as requestRunOfQueue } from "../lib/runs";
 import { completedTaskCache, readRunTasks, readTasksOfRuns } from "../lib/run-tasks";
+import {
+  appendId,
+  connectionRunsList,
+  createIdList,
+  iModelConnectionsList,
+  listIds,
+  pageOfList,
+} from "../lib/id-lists";
 import { peopleCollections } from "../lib/collections";
 import { diskSpace } from "../lib/storage";
 import { putTeamMember } from "../lib/teams";
 import type { RunRequest, RunRequestResult } from "../workflows/definitions";
 import { authenticate, currentUser, viewerOf } from "./auth";
-import { errorHandler, JSON_MEDIA_TYPES, listPage, parse, requireJsonBody, requireObjectBody, route } from "./http";
+import {
+  errorHandler,
+  JSON_MEDIA_TYPES,
+  listPage,
+  pageOf,
+  parse,
+  requireJsonBody,
+  requireObjectBody,
+  route,
+} from "./http";
 import { copyOwnerToken, ownershipRouter } from "./ownership";
 import { lifecycleRouter } from "./lifecycle";
 import {
@@ -58,6 +75,7 @@ import {
   loadIModel,
   realSourceRoots as realSourceRootsOf,
   recordedRun,
+  fileStatesOf,
 } from "./lookups";
 import { connectionJson, iModelJson, runJson } from "./representations";
 import { metricsRouter, requestMetrics } from "./metrics";
@@ -271,6 +289,8 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
         addedBy: me._id,
         interactedAt: record.createdDateTime,
       });
+      // The iModel's list of connections, before the iModel (lib/id-lists.ts).
+      await createIdList(store.db, iModelConnectionsList(id));
       await store.imodels.insertOne(record);
       res
         .status(201)
@@ -370,6 +390,9 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
               },
             ]).$set,
           };
+          // Its list of runs, and its place in the iModel's list of connections, before the record (lib/id-lists.ts).
+          await createIdList(store.db, connectionRunsList(connectionId));
+          await appendId(store.db, iModelConnectionsList(iModel._id), connectionId);
           lease.assertHeld();
           await store.connections.insertOne(created);
           await publishEvents(store, created);
@@ -399,22 +422,27 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
         status,
         ...(q.iModelId ? { iModelId: q.iModelId } : visible ? { iModelId: visible } : {}),
       };
-      const { items, _links } = await listPage(req, store.connections, filter, { createdDateTime: 1, _id: 1 }, q, {
-        iModelId: q.iModelId,
-        status: q.status,
-      });
-      const states = items.length
-        ? await store.fileStates.find({ connectionId: { $in: items.map((c) => c._id) } }).toArray()
-        : [];
-      res.json({
-        connections: items.map((c) =>
-          connectionJson(
-            c,
-            states.filter((s) => s.connectionId === c._id),
-          ),
-        ),
-        _links,
-      });
+      const params = { iModelId: q.iModelId, status: q.status };
+      // The iModel's list of connections, oldest first, read by _id (lib/id-lists.ts); an iModel older than the list,
+      // or no iModel named: the query.
+      const ids = q.iModelId ? await listIds(store.db, iModelConnectionsList(q.iModelId), "oldest") : undefined;
+      const statuses: ConnectionStatus[] = q.status ? [q.status as ConnectionStatus] : ["Active", "Deleting"];
+      const { items, _links } = ids
+        ? pageOf(
+            req,
+            await pageOfList(
+              ids,
+              (_id) => store.connections.findOne({ _id }),
+              (c) => c.iModelId === q.iModelId && statuses.includes(c.status),
+              q.$skip,
+              q.$top,
+            ),
+            q,
+            params,
+          )
+        : await listPage(req, store.connections, filter, { createdDateTime: 1, _id: 1 }, q, params);
+      const states = await Promise.all(items.map((c) => fileStatesOf(store, c)));
+      res.json({ connections: items.map((c, i) => connectionJson(c, states[i])), _links });
     }),
   );
 
@@ -423,7 +451,7 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
     route(async (req, res) => {
       const connection = await getConnection(req, req.params.id);
       res.json({
-        connection: connectionJson(connection, await store.fileStates.find({ connectionId: connection._id }).toArray()),
+        connection: connectionJson(connection, await fileStatesOf(store, connection)),
       });
     }),
   );
@@ -491,12 +519,29 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
           ? { queuedDateTime: { ...(q.from ? { $gte: q.from } : {}), ...(q.to ? { $lt: q.to } : {}) } }
           : {}),
       };
-      const { items: runs, _links } = await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q, {
-        result: q.result,
-        trigger: q.trigger,
-        from: q.from,
-        to: q.to,
-      });
+      const params = { result: q.result, trigger: q.trigger, from: q.from, to: q.to };
+      // The connection's list of runs, newest first, read by _id (lib/id-lists.ts); a connection older than the list:
+      // the query.
+      const ids = await listIds(store.db, connectionRunsList(connection._id), "newest");
+      const { items: runs, _links } = ids
+        ? pageOf(
+            req,
+            await pageOfList(
+              ids,
+              (_id) => store.runs.findOne({ _id }),
+              (r) =>
+                r.connectionId === connection._id &&
+                (!q.result || r.result === q.result) &&
+                (!q.trigger || r.trigger === q.trigger) &&
+                (!q.to || r.queuedDateTime < q.to),
+              q.$skip,
+              q.$top,
+              (r) => q.from !== undefined && r.queuedDateTime < q.from,
+            ),
+            q,
+            params,
+          )
+        : await listPage(req, store.runs, filter, { queuedDateTime: -1, _id: 1 }, q, params);
       const tasks = await readTasksOfRuns(store, runs, completedTasks);
       res.json({ runs: runs.map((r) => runJson(r, tasks.get(r._id) ?? [])), _links });
     }),

@@ -242,6 +242,19 @@ export async function listPage<T extends Document>(
     .skip(q.$skip)
     .limit(q.$top + 1)
     .toArray();
+  return pageOf(req, found, q, params);
+}
+
+/**
+ * A page from up to `$top + 1` items found from `$skip` on (e.g. by `pageOfList`, lib/id-lists.ts): the first `$top`,
+ * and `_links.next` when the extra one was found.
+ */
+export function pageOf<T>(
+  req: Request,
+  found: T[],
+  q: { $top: number; $skip: number },
+  params: Record<string, string | undefined> = {},
+): { items: T[]; _links: { next?: { href: string } } } {
   const more = found.length > q.$top;
   const items = more ? found.slice(0, q.$top) : found;
   // A total that says only "more follow" or "none follow", which is all nextLink needs.

@@ -6,7 +6,7 @@
 import * as fs from "node:fs/promises";
 import { assertIModelVisible, iModelVisible } from "../domain/connection-rules";
 import { ApiError } from "../domain/errors";
-import type { ConnectionRecord, IModelRecord } from "../domain/model";
+import { fileStateId, type ConnectionRecord, type FileStateRecord, type IModelRecord } from "../domain/model";
 import { isAdmin, teamMemberId, type TeamMemberRecord, type UserRecord } from "../domain/users";
 import type { PeopleCollections } from "../lib/collections";
 import type { Store } from "../lib/db";
@@ -129,4 +129,28 @@ export async function recordedRun(
 /** `realpath` of each SOURCE_ROOT; a root that does not exist keeps its path (nothing lies under it anyway). */
 export async function realSourceRoots(sourceRoots: string[]): Promise<string[]> {
   return Promise.all(sourceRoots.map((root) => fs.realpath(root).catch(() => root)));
+}
+
+/**
+ * The file records a connection's representation needs (`connectionJson`): those of its composite models and, level by
+ * level, of the reference files they name (nested references), each read by `_id` (FerretDB serves only those from an
+ * index: docs/architecture.md "Queries FerretDB serves by _id").
+ */
+export async function fileStatesOf(
+  store: Pick<Store, "fileStates">,
+  c: Pick<ConnectionRecord, "_id" | "sourceFiles">,
+): Promise<FileStateRecord[]> {
+  const found = new Map<string, FileStateRecord>();
+  let ids = [...new Set(c.sourceFiles.map((f) => f.id))];
+  while (ids.length > 0) {
+    const records = await Promise.all(ids.map((id) => store.fileStates.findOne({ _id: fileStateId(c._id, id) })));
+    const next = new Set<string>();
+    for (const r of records) {
+      if (!r || found.has(r.sourceFileId)) continue;
+      found.set(r.sourceFileId, r);
+      for (const ref of r.references ?? []) if (ref.resolved && !ref.circular) next.add(ref.id);
+    }
+    ids = [...next].filter((id) => !found.has(id));
+  }
+  return [...found.values()];
 }

@@ -69,6 +69,7 @@ export const COLLECTION_NAMES = [
   "webhooks",
   "webhookDeliveries",
   "locks",
+  "idLists",
 ] as const;
 
 /**

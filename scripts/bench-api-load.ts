@@ -9,6 +9,7 @@
 import { performance } from "node:perf_hooks";
 import { MongoClient, type Document } from "mongodb";
 import { teamMemberId } from "../domain/users";
+import { connectionRunsList, iModelConnectionsList, ID_LISTS_COLLECTION, idListDocuments } from "../lib/id-lists";
 
 export interface LoadTemplate {
   /** The bench's iModel, connection and one run, as they are in the database. */
@@ -108,6 +109,34 @@ export async function seed(
       if (runs.length === 10_000) await insert("runs", runs.splice(0));
     }
     await insert("runs", runs);
+
+    // The id lists the service keeps for records it creates (lib/id-lists.ts): each iModel's connections and each
+    // connection's runs, written whole (a second seeding rewrites them). The first seeding spread its records over its
+    // own counts, the second over the target's.
+    const iModelOf = (c: number) => (c < done.connections ? c % done.iModels : c % target.iModels);
+    const connectionOf = (r: number) => (r < done.runs ? r % done.connections : r % target.connections);
+    const connectionsOf = new Map<number, string[]>();
+    for (let c = 0; c < target.connections; c++)
+      connectionsOf.set(iModelOf(c), [...(connectionsOf.get(iModelOf(c)) ?? []), connectionId(c)]);
+    const runsOf = new Map<number, string[]>();
+    for (let r = 0; r < target.runs; r++) {
+      const list = runsOf.get(connectionOf(r)) ?? [];
+      list.push(`${PREFIX}-run-${r}`);
+      runsOf.set(connectionOf(r), list);
+    }
+    const lists = [
+      ...[...Array(target.iModels).keys()].flatMap((m) =>
+        idListDocuments(iModelConnectionsList(iModelId(m)), connectionsOf.get(m) ?? []),
+      ),
+      ...[...Array(target.connections).keys()].flatMap((c) =>
+        idListDocuments(connectionRunsList(connectionId(c)), runsOf.get(c) ?? []),
+      ),
+    ];
+    for (let i = 0; i < lists.length; i += 1000)
+      await db.collection<Document & { _id: string }>(ID_LISTS_COLLECTION).bulkWrite(
+        lists.slice(i, i + 1000).map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })),
+        { ordered: false },
+      );
     return { seeded: { ...target }, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await client.close();

@@ -792,6 +792,9 @@ async function main(): Promise<number> {
         counts: SeedCounts;
         listSmallMs: number;
         listLargeMs: number;
+        /** The same list of one iModel's connections (`iModelId=`), at both sizes. */
+        iModelListSmallMs: number;
+        iModelListLargeMs: number;
         small: SeedCounts;
         b: BurstMeasure;
       }
@@ -810,12 +813,24 @@ async function main(): Promise<number> {
     log(`API load: seeding ${small.connections} connections, ${small.runs} runs`);
     const first = await seed(mongoUri, template, small, { iModels: 0, connections: 0, runs: 0 });
     const listSmallMs = await medianGet(API, apiKey, "/connections?$top=5");
+    const iModelList = "/connections?iModelId=bench-load-imodel-0&$top=5";
+    const iModelListSmallMs = await medianGet(API, apiKey, iModelList);
     log(`API load: seeding up to ${counts.connections} connections, ${counts.runs} runs`);
     const second = await seed(mongoUri, template, counts, small);
     const listLargeMs = await medianGet(API, apiKey, "/connections?$top=5");
+    const iModelListLargeMs = await medianGet(API, apiKey, iModelList);
     log("API load: a burst of 200 concurrent GETs");
     const b = await burst(API, apiKey, burstPaths(counts));
-    apiLoad = { seedS: first.seconds + second.seconds, counts, listSmallMs, listLargeMs, small, b };
+    apiLoad = {
+      seedS: first.seconds + second.seconds,
+      counts,
+      listSmallMs,
+      listLargeMs,
+      iModelListSmallMs,
+      iModelListLargeMs,
+      small,
+      b,
+    };
   }
 
   // 7. Table.
@@ -936,6 +951,12 @@ async function main(): Promise<number> {
             `${fmt(apiLoad.listSmallMs, 1)} ms / ${fmt(apiLoad.listLargeMs, 1)} ms (x${fmt(apiLoad.listLargeMs / apiLoad.listSmallMs, 2)})`,
             `x <= ${TARGET_LIST_GROWTH}`,
             passFail(apiLoad.listLargeMs / apiLoad.listSmallMs <= TARGET_LIST_GROWTH),
+          ],
+          [
+            `API: one iModel's connections $top=5 at ${fmtInt(apiLoad.small.connections)} / ${fmtInt(apiLoad.counts.connections)} connections`,
+            `${fmt(apiLoad.iModelListSmallMs, 1)} ms / ${fmt(apiLoad.iModelListLargeMs, 1)} ms (x${fmt(apiLoad.iModelListLargeMs / apiLoad.iModelListSmallMs, 2)})`,
+            `x <= ${TARGET_LIST_GROWTH}`,
+            passFail(apiLoad.iModelListLargeMs / apiLoad.iModelListSmallMs <= TARGET_LIST_GROWTH),
           ],
           [
             "API: records seeded for it",

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COLLECTION_NAMES } from "../lib/db";
+import { ID_LISTS_COLLECTION } from "../lib/id-lists";
 import { LOCKS_COLLECTION } from "../lib/locks";
 import { ROOT, stack } from "./helpers";
 
@@ -24,6 +25,7 @@ function collectionsInSource(): Set<string> {
   };
   for (const dir of ["api", "lib", "activities", "worker"]) walk(path.join(ROOT, dir));
   names.add(LOCKS_COLLECTION);
+  names.add(ID_LISTS_COLLECTION);
   return names;
 }
 
