@@ -189,6 +189,8 @@ describe("a new .bim is never created over what an earlier database left at its 
     expect(aside).toHaveLength(1);
     const orphaned = aside[0];
     expect(orphaned).toMatch(/\.bim-wal\.orphaned-\d{4}-\d\d-\d\dT[\d-]+Z$/);
+    // private like every file of DATA_DIR, although the test wrote the -wal with its own mode
+    expect(fs.statSync(path.join(path.dirname(bim), orphaned)).mode & 0o777).toBe(0o600);
     const logged = fs
       .readFileSync(path.join(stack().dataDir, "logs", "worker.log"), "utf8")
       .split("\n")

@@ -317,6 +317,8 @@ function setAsideStaleCompanions(bimPath: string): StaleCompanion[] {
       } else {
         const movedTo = `${file}.orphaned-${stamp}`;
         fs.renameSync(file, movedTo);
+        // Private like every file of DATA_DIR (docs/architecture.md "Private data"), whoever wrote it.
+        fs.chmodSync(movedTo, 0o600);
         stale.push({ path: file, size, movedTo });
       }
     } catch (e) {
