@@ -9,6 +9,7 @@
 import { performance } from "node:perf_hooks";
 import { MongoClient, type Document } from "mongodb";
 import { teamMemberId } from "../domain/users";
+import { bulkWriteInChunks } from "../lib/db";
 import { connectionRunsList, iModelConnectionsList, ID_LISTS_COLLECTION, idListDocuments } from "../lib/id-lists";
 
 export interface LoadTemplate {
@@ -132,11 +133,11 @@ export async function seed(
         idListDocuments(connectionRunsList(connectionId(c)), runsOf.get(c) ?? []),
       ),
     ];
-    for (let i = 0; i < lists.length; i += 1000)
-      await db.collection<Document & { _id: string }>(ID_LISTS_COLLECTION).bulkWrite(
-        lists.slice(i, i + 1000).map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })),
-        { ordered: false },
-      );
+    // In chunks (bulkWriteInChunks, lib/db.ts): FerretDB hangs on one update command of about 100 statements or more.
+    await bulkWriteInChunks(
+      db.collection<Document & { _id: string }>(ID_LISTS_COLLECTION),
+      lists.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })),
+    );
     return { seeded: { ...target }, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await client.close();
