@@ -117,6 +117,32 @@ describe("an iModel kept open between writes", () => {
   }, 120_000);
 });
 
+describe("a .bim replaced by a copy while it is kept open", () => {
+  it("a copy taken meanwhile misses nothing; a copy put in its place, as a new file or over it, is written afresh", async () => {
+    const bim = path.join(tmp, "replaced-while-kept.bim");
+    const copy = path.join(tmp, "replaced-while-kept-copy.bim");
+    expect((await write(bim, "hvac", hvac, "r1")).inserted).toBe(hvac.elements.length);
+    // kept open: the .bim itself holds the write (the WAL was checkpointed into it), so a plain copy is whole
+    fs.copyFileSync(bim, copy);
+    expect((await contents(copy)).elements).toBe(hvac.elements.length);
+    expect((await write(bim, "georef", georef, "r2")).inserted).toBe(georef.elements.length);
+
+    // the copy put in its place as a new file: the next write goes into the copy, which lacks georef
+    const incoming = path.join(tmp, "incoming.bim");
+    fs.copyFileSync(copy, incoming);
+    fs.renameSync(incoming, bim);
+    expect((await write(bim, "georef", georef, "r3")).inserted).toBe(georef.elements.length);
+    expect((await contents(bim)).elements).toBe(hvac.elements.length + georef.elements.length);
+
+    // the copy written over the file in place (same inode): opened afresh too, not written through the old connection
+    fs.copyFileSync(copy, bim);
+    expect((await write(bim, "georef", georef, "r4")).inserted).toBe(georef.elements.length);
+    expect((await contents(bim)).elements).toBe(hvac.elements.length + georef.elements.length);
+    await closeKeptIModels();
+    expect((await contents(bim)).elements).toBe(hvac.elements.length + georef.elements.length);
+  }, 120_000);
+});
+
 describe("a .bim created where an earlier one was", () => {
   it("a .bim moved while kept open: the new one is created clean, the moved one keeps every commit", async () => {
     const bim = path.join(tmp, "moved-while-kept.bim");

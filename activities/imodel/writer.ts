@@ -404,8 +404,13 @@ export async function withPathLock<T>(bimPath: string, work: () => Promise<T>): 
 
 interface KeptIModel {
   db: StandaloneDb;
-  /** Inode of the file when it was kept: another file at the path (replaced or re-created) is opened afresh. */
+  /**
+   * Inode, size and modification time (ms) of the file when it was kept, its WAL checkpointed into it: another file at
+   * the path (replaced, re-created, or overwritten in place by a copy) is opened afresh.
+   */
   ino: number;
+  size: number;
+  mtimeMs: number;
   /** SQLite's `PRAGMA data_version` when it was kept: it changes when another connection commits to the file. */
   dataVersion: number;
   timer: NodeJS.Timeout;
@@ -483,7 +488,12 @@ function takeKept(key: string): StandaloneDb | undefined {
   clearTimeout(kept.timer);
   let same = false;
   try {
-    same = fs.statSync(key).ino === kept.ino && dataVersionOf(kept.db) === kept.dataVersion;
+    const st = fs.statSync(key);
+    same =
+      st.ino === kept.ino &&
+      st.size === kept.size &&
+      st.mtimeMs === kept.mtimeMs &&
+      dataVersionOf(kept.db) === kept.dataVersion;
   } catch {
     // the file is gone or unreadable: open afresh (which reports why)
   }
@@ -537,9 +547,16 @@ export async function writableInLock<T>(bimPath: string, work: (db: StandaloneDb
     return result;
   }
   try {
+    // The WAL is checkpointed into the .bim before the iModel is kept: while the worker holds it, the file on disk is
+    // whole and its -wal empty, so a copy of the .bim taken meanwhile misses nothing, and a file put in its place (a
+    // restored copy) finds no commits of this one to read (docs/architecture.md "Open iModels between writes").
+    db.performCheckpoint();
+    const st = fs.statSync(key);
     const kept: KeptIModel = {
       db,
-      ino: fs.statSync(key).ino,
+      ino: st.ino,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
       dataVersion: dataVersionOf(db),
       timer: setTimeout(() => void withPathLock(key, async () => closeKept(key, kept)), keepOpenMs).unref(),
     };
