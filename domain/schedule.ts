@@ -440,10 +440,14 @@ export type FireClass =
  * A fire of a wall-clock schedule belongs to local date D when its scheduled time is the instant D's occurrence runs
  * on a gap day (the catcher), or one of the instants whose wall clock is D at T or at T+1h (the daily catcher of
  * specs written by earlier releases), read with any offset the zone has around D (so that whatever a server does with
- * a non-existent or repeated wall time, its fire is recognised). Anything else was started by hand (`trigger`).
+ * a non-existent or repeated wall time, its fire is recognised). A fire of an every-4-hours schedule belongs to its slot
+ * when it is at the slot's start (within 1 s). Anything else was started by hand (`trigger`).
  */
 export function classifyFire(s: ScheduleInput, scheduledAt: Date): FireClass {
-  if (s.type === "every4Hours") return { kind: "interval" };
+  // Every 4 hours: the interval spec fires at the starts of the 4-hour slots (see `nextRunAfter`); a fire at any other
+  // time was started by hand.
+  if (s.type === "every4Hours")
+    return scheduledAt.getTime() % EVERY_4_HOURS_MS < 1000 ? { kind: "interval" } : { kind: "trigger" };
   if (s.type === "manual") return { kind: "trigger" };
   const zone = zoneOf(s);
   const at = scheduledAt.getTime();

@@ -289,6 +289,10 @@ describe("DST: exactly one scheduled run per local day", () => {
     const s = daily("02:30", "Europe/Berlin");
     expect(classifyFire(s, new Date("2025-06-10T11:12:13.456Z"))).toEqual({ kind: "trigger" });
     expect(classifyFire({ type: "every4Hours" }, new Date("2025-06-10T08:00:00Z"))).toEqual({ kind: "interval" });
+    expect(classifyFire({ type: "every4Hours" }, new Date("2025-06-10T08:00:00.400Z"))).toEqual({ kind: "interval" });
+    // every 4 hours, started by hand inside a slot: a trigger, which always runs (it claims no slot)
+    for (const at of ["2025-06-10T08:00:01Z", "2025-06-10T09:30:00Z", "2025-06-10T11:59:59.999Z"])
+      expect(classifyFire({ type: "every4Hours" }, new Date(at))).toEqual({ kind: "trigger" });
   });
 });
 
