@@ -179,7 +179,7 @@ export function createRunRecordActivities({
       retryOf?: string;
       requestedBy?: string;
     }): Promise<void> {
-      await listNewRun(store.db, store.runs, input.connectionId, input.runId);
+      await listNewRun(store, input.connectionId, input.runId);
       await store.runs.updateOne(
         { _id: input.runId },
         {

@@ -79,7 +79,7 @@ export function createScheduleActivities({
       scheduledFor,
       ...fields,
     };
-    await listNewRun(store.db, store.runs, connection._id, runId);
+    await listNewRun(store, connection._id, runId);
     const written = await store.runs.updateOne({ _id: runId }, { $setOnInsert: record }, { upsert: true });
     await events?.runEnded(runId, written.upsertedCount > 0);
   }

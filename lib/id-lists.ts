@@ -14,6 +14,7 @@
  * once.
  */
 import type { Db } from "mongodb";
+import type { Store } from "./db";
 
 /** Entries per page document. */
 export const PAGE_SIZE = 200;
@@ -151,11 +152,10 @@ export async function pageOfList<T extends { _id: string }>(
  * exists already (a retried activity): one read, then the list's two commands.
  */
 export async function listNewRun(
-  db: Db,
-  runs: { findOne(filter: { _id: string }, options: { projection: { _id: 1 } }): Promise<unknown> },
+  store: Pick<Store, "db" | "runs">,
   connectionId: string,
   runId: string,
 ): Promise<void> {
-  if (await runs.findOne({ _id: runId }, { projection: { _id: 1 } })) return;
-  await appendId(db, connectionRunsList(connectionId), runId);
+  if (await store.runs.findOne({ _id: runId }, { projection: { _id: 1 } })) return;
+  await appendId(store.db, connectionRunsList(connectionId), runId);
 }

@@ -16,7 +16,7 @@ import {
   PAGE_SIZE,
   pageOfList,
 } from "../lib/id-lists";
-import { http, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
+import { createConnection, http, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
 
 let store: Store;
 beforeAll(async () => {
@@ -74,18 +74,10 @@ describe("lists of the API read from id lists", () => {
   beforeAll(async () => {
     const duct = SAMPLE("ifc4_hvac_air_terminal_duct.ifc");
     const source = makeSource("id-lists", { "a.ifc": duct, "b.ifc": duct, "c.ifc": duct });
-    const m = await http("POST", "/imodels", { name: "id-lists" });
-    expect(m.status).toBe(201);
-    iModelId = m.body.iModel.id;
     for (const f of ["a.ifc", "b.ifc", "c.ifc"]) {
-      const c = await http("POST", "/connections", {
-        iModelId,
-        displayName: f,
-        source: { type: "local", path: source },
-        sourceFiles: [{ path: f, connectorType: "IFC" }],
-      });
-      expect(c.status, JSON.stringify(c.body)).toBe(201);
-      connectionIds.push(c.body.connection.id);
+      const created = await createConnection(source, [f], f, iModelId);
+      iModelId = created.iModelId;
+      connectionIds.push(created.connection.id);
     }
     const deleted = await http("DELETE", `/connections/${connectionIds[1]}?mode=keepData`);
     expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
