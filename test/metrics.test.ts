@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Connection } from "@temporalio/client";
+import { RECORD_GAUGE_CACHE_MS } from "../lib/metrics";
 import { createConnection, createUser, http, httpAs, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
 
 const HVAC = "ifc4_hvac_air_terminal_duct.ifc";
@@ -63,7 +64,19 @@ describe("metrics", () => {
     const again = await http("POST", `/connections/${connection.id}/run`);
     await waitForRun(again.location!);
 
-    const [api1, worker1] = [await scrapeApi(), await scrapeWorker()];
+    // The run record turns Completed before the same activity counts the run (activities/run-records.ts, then
+    // run-events.ts), and gauges read from the records are cached for RECORD_GAUGE_CACHE_MS (lib/metrics.ts): scrape
+    // until both have caught up, then check exact values.
+    const api1 = await scrapeApi();
+    const caughtUp = (text: string) =>
+      sample(text, "imodel_sync_runs_completed_total", completed) -
+        sample(worker0, "imodel_sync_runs_completed_total", completed) >=
+        2 && sample(text, "imodel_sync_owner_tokens", { state: "Valid" }) > 0;
+    let worker1 = await scrapeWorker();
+    for (const until = Date.now() + RECORD_GAUGE_CACHE_MS + 5_000; !caughtUp(worker1) && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      worker1 = await scrapeWorker();
+    }
     expect(
       sample(api1, "imodel_sync_http_requests_total", runRoute) -
         sample(api0, "imodel_sync_http_requests_total", runRoute),
