@@ -33,14 +33,24 @@ export interface DeletionDeps {
   emitter?: WebhookEmitter;
   /** Runs started, elements deleted (README.md "Metrics"). */
   metrics?: WorkerMetrics;
+  /** This worker's own task queue (activities/worker-queue.ts), returned with a delete job's plan. */
+  workerTaskQueue?: string;
 }
 
 /** The files a delete job removes, in order (composite models first), or why it cannot run. */
-export type DeletePlan = { ok: true; tasks: PlannedTask[]; wholeConnection: boolean } | { ok: false; error: ErrorInfo };
+export type DeletePlan =
+  | {
+      ok: true;
+      tasks: PlannedTask[];
+      wholeConnection: boolean;
+      /** The own task queue of the worker that planned the job (activities/worker-queue.ts); absent: the shared one. */
+      workerTaskQueue?: string;
+    }
+  | { ok: false; error: ErrorInfo };
 
 const now = () => new Date().toISOString();
 
-export function createDeletionActivities({ store, logger, emitter, metrics }: DeletionDeps) {
+export function createDeletionActivities({ store, logger, emitter, metrics, workerTaskQueue }: DeletionDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
   const { finishTask, newTask, ensureTask } = taskRecords(store);
 
@@ -138,7 +148,7 @@ export function createDeletionActivities({ store, logger, emitter, metrics }: De
         { files: tasks.length, wholeConnection },
         "delete job started",
       );
-      return { ok: true, tasks, wholeConnection };
+      return { ok: true, tasks, wholeConnection, ...(workerTaskQueue ? { workerTaskQueue } : {}) };
     },
 
     /**

@@ -47,6 +47,11 @@ export interface FileSyncDeps {
   metrics?: WorkerMetrics;
   /** SOURCE_ROOTS (absolute): a source file whose real path (symlinks resolved) lies outside them is refused. */
   sourceRoots: string[];
+  /**
+   * This worker's own task queue (activities/worker-queue.ts), returned with a run's plan so that the run's file
+   * activities go to this worker; absent: they stay on the shared queue.
+   */
+  workerTaskQueue?: string;
 }
 
 /** What one file task produced: its result and the resolved reference files to synchronize after it. */
@@ -60,7 +65,14 @@ export interface TaskOutcome {
  * cannot run: `error` (the run's result becomes Error) or `cancelled` (Cancelled: the connection was deleted meanwhile).
  */
 export type RunPlan =
-  { ok: true; tasks: PlannedTask[]; skipped: string[] } | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
+  | {
+      ok: true;
+      tasks: PlannedTask[];
+      skipped: string[];
+      /** The own task queue of the worker that planned the run (activities/worker-queue.ts); absent: the shared one. */
+      workerTaskQueue?: string;
+    }
+  | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
 
 const now = () => new Date().toISOString();
 
@@ -273,7 +285,7 @@ export async function planFiles(
  * The sync run activities (activity type names `beginRun` and `syncSourceFile`, as in the recorded workflow
  * histories), created with their dependencies so the worker and tests can wire them.
  */
-export function createFileSyncActivities({ store, logger, sourceRoots, metrics }: FileSyncDeps) {
+export function createFileSyncActivities({ store, logger, sourceRoots, metrics, workerTaskQueue }: FileSyncDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   const { finishTask, newTask, ensureTask } = taskRecords(store);
@@ -383,7 +395,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics }
         },
         "run started",
       );
-      return { ok: true, tasks, skipped: [...unchanged.keys()] };
+      return { ok: true, tasks, skipped: [...unchanged.keys()], ...(workerTaskQueue ? { workerTaskQueue } : {}) };
     },
 
     /**

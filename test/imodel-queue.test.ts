@@ -7,6 +7,7 @@
  */
 import * as path from "node:path";
 import type { Client } from "@temporalio/client";
+import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
 import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { DefaultLogger, Runtime, Worker } from "@temporalio/worker";
@@ -17,10 +18,11 @@ import { activeRunOf, cancelRuns, requestRun } from "../lib/runs";
 import { queueStateQuery, type IModelQueueInput, type RunRequest } from "../workflows/definitions";
 import { eventually, ROOT, toolPath } from "./helpers";
 
-/** One call of a stub activity. */
+/** One call of a stub activity, with the task queue it was sent to. */
 interface Call {
   name: string;
   input: any;
+  taskQueue: string;
 }
 
 const TASKS = [
@@ -29,6 +31,10 @@ const TASKS = [
 ];
 
 const calls: Call[] = [];
+/** Runs (by runId) whose plan names a worker's own task queue (workflows/worker-pin.ts), and that queue. */
+const pinnedRuns = new Map<string, string>();
+/** The own task queue of this test's second worker (activities only), which `workerTaskQueue` answers. */
+const OWN_QUEUE = `imodel-queue-test-own-${process.pid}`;
 /** `<runId>:<sourceFileId>` of files whose stub file activity fails as a file that kept changing while read. */
 const changingFiles = new Set<string>();
 /** Activities held open, by key (`beginRun:<runId>`, `file:<runId>:<sourceFileId>`). */
@@ -54,19 +60,20 @@ async function pass(key: string): Promise<void> {
 /** The activities the workflows call, as stubs (same activity type names as the worker's). */
 const stubActivities = {
   async recordRunQueued(input: any) {
-    calls.push({ name: "recordRunQueued", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "recordRunQueued", input });
   },
   async completeRun(input: any) {
-    calls.push({ name: "completeRun", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "completeRun", input });
     return input.error ? "Error" : input.cancelled ? "Cancelled" : "Success";
   },
   async beginRun(input: any) {
-    calls.push({ name: "beginRun", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "beginRun", input });
     await pass(`beginRun:${input.runId}`);
-    return { ok: true, tasks: TASKS, skipped: [] };
+    const workerTaskQueue = pinnedRuns.get(input.runId);
+    return { ok: true, tasks: TASKS, skipped: [], ...(workerTaskQueue ? { workerTaskQueue } : {}) };
   },
   async syncSourceFile(input: any) {
-    calls.push({ name: "syncSourceFile", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "syncSourceFile", input });
     await pass(`file:${input.runId}:${input.task.sourceFileId}`);
     if (changingFiles.has(`${input.runId}:${input.task.sourceFileId}`)) {
       // as the file task ends when the file changed during its read on the last attempt
@@ -79,20 +86,25 @@ const stubActivities = {
     return { result: "Success", references: [] };
   },
   async failTask(input: any) {
-    calls.push({ name: "failTask", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "failTask", input });
   },
   async finalizeRun(input: any) {
-    calls.push({ name: "finalizeRun", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "finalizeRun", input });
   },
   async beginDeleteJob(input: any) {
-    calls.push({ name: "beginDeleteJob", input });
-    return { ok: true, tasks: [TASKS[0]], wholeConnection: false };
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "beginDeleteJob", input });
+    const workerTaskQueue = pinnedRuns.get(input.runId);
+    return { ok: true, tasks: [TASKS[0]], wholeConnection: false, ...(workerTaskQueue ? { workerTaskQueue } : {}) };
   },
   async removeFileData(input: any) {
-    calls.push({ name: "removeFileData", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "removeFileData", input });
+  },
+  async workerTaskQueue() {
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "workerTaskQueue", input: {} });
+    return OWN_QUEUE;
   },
   async finishDeleteJob(input: any) {
-    calls.push({ name: "finishDeleteJob", input });
+    calls.push({ taskQueue: Context.current().info.taskQueue, name: "finishDeleteJob", input });
     return false;
   },
 };
@@ -117,6 +129,7 @@ const reason = { code: "RunCancelledByUser", message: "cancelled by the test" };
 describe("iModel run queue (imodelWorkflow with stub activities on a Temporal dev server of its own)", () => {
   let env: TestWorkflowEnvironment;
   let worker: Worker;
+  let ownWorker: Worker;
   let running: Promise<void>;
   let client: Client;
   const taskQueue = `imodel-queue-test-${process.pid}`;
@@ -150,11 +163,18 @@ describe("iModel run queue (imodelWorkflow with stub activities on a Temporal de
       workflowsPath: path.join(ROOT, "workflows", "index.ts"),
       activities: stubActivities,
     });
-    running = worker.run();
+    // A second worker polling only its own queue, as every worker process does (activities/worker-queue.ts).
+    ownWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: OWN_QUEUE,
+      activities: stubActivities,
+    });
+    running = Promise.all([worker.run(), ownWorker.run()]).then(() => undefined);
   }, 180_000);
 
   afterAll(async () => {
     worker?.shutdown();
+    ownWorker?.shutdown();
     await running?.catch(() => undefined);
     await env?.teardown();
   }, 60_000);
@@ -323,6 +343,51 @@ describe("iModel run queue (imodelWorkflow with stub activities on a Temporal de
       calls.filter((c) => c.name === "syncSourceFile" && c.input.runId === "ND").map((c) => c.input.confirmDeletions),
     ).toEqual([undefined, undefined]);
   });
+
+  it("sends a run's file activities to the worker that planned it; a delete job's removals too; unpinned runs stay on the shared queue", async () => {
+    const m = newIModel();
+    pinnedRuns.set("P1", OWN_QUEUE);
+    pinnedRuns.set("PD", OWN_QUEUE);
+    expect(await ask(m, "c1", "P1")).toEqual({ runId: "P1", created: true });
+    await completed("P1");
+    expect(calls.filter((c) => c.input.runId === "P1").map((c) => `${c.name} ${c.taskQueue}`)).toEqual([
+      `recordRunQueued ${taskQueue}`,
+      `beginRun ${taskQueue}`,
+      `syncSourceFile ${OWN_QUEUE}`,
+      `syncSourceFile ${OWN_QUEUE}`,
+      `finalizeRun ${taskQueue}`,
+      `completeRun ${taskQueue}`,
+    ]);
+    expect(await ask(m, "c1", "PD", { kind: "delete" })).toEqual({ runId: "PD", created: true });
+    await completed("PD");
+    expect(calls.filter((c) => c.name === "removeFileData" && c.input.runId === "PD").map((c) => c.taskQueue)).toEqual([
+      OWN_QUEUE,
+    ]);
+    expect(await ask(m, "c1", "U1")).toEqual({ runId: "U1", created: true });
+    await completed("U1");
+    expect(calls.filter((c) => c.name === "syncSourceFile" && c.input.runId === "U1").map((c) => c.taskQueue)).toEqual([
+      taskQueue,
+      taskQueue,
+    ]);
+  });
+
+  it("hands a run over to a live worker when its worker does not start the file activity in time (dead worker)", async () => {
+    const m = newIModel();
+    // planned by a worker that is gone: nobody polls its queue
+    pinnedRuns.set("H1", `${OWN_QUEUE}-gone`);
+    const before = calls.filter((c) => c.name === "workerTaskQueue").length;
+    expect(await ask(m, "c1", "H1")).toEqual({ runId: "H1", created: true });
+    const done = await completed("H1");
+    expect(done.error).toBeUndefined();
+    expect(done.cancelled).toBeUndefined();
+    // the first file waited out the schedule-to-start timeout, then both went to the live worker; nothing failed
+    expect(calls.filter((c) => c.name === "syncSourceFile" && c.input.runId === "H1").map((c) => c.taskQueue)).toEqual([
+      OWN_QUEUE,
+      OWN_QUEUE,
+    ]);
+    expect(calls.filter((c) => c.name === "workerTaskQueue").length - before).toBe(1);
+    expect(calls.filter((c) => c.name === "failTask" && c.input.runId === "H1")).toEqual([]);
+  }, 120_000);
 
   it("continues as new when idle with a long history, carrying its queue and threshold", async () => {
     const m = newIModel();

@@ -15,6 +15,7 @@ import { createRunEvents } from "../activities/run-events";
 import { createScheduleActivities } from "../activities/schedules";
 import { createWebhookActivities } from "../activities/webhooks";
 import { closeKeptIModels, keepIModelsOpen, startIModelHost } from "../activities/imodel/writer";
+import { createWorkerQueueActivities, newWorkerTaskQueue } from "../activities/worker-queue";
 import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
@@ -98,33 +99,50 @@ async function main(): Promise<void> {
   // between writes").
   keepIModelsOpen(KEEP_IMODELS_OPEN_MS);
 
-  const worker = await Worker.create({
-    connection,
-    namespace: config.temporalNamespace,
-    taskQueue: config.taskQueue,
-    workflowsPath: require.resolve("../workflows"),
-    activities: {
-      ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept, events }),
-      ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),
-      ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots, metrics }),
-      ...createDeletionActivities({ store, logger, emitter, metrics }),
-      ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl, emitter, metrics }),
-      ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue, events, metrics }),
-      ...createWebhookActivities({ store, logger, allowedHosts: config.webhookAllowedHosts, metrics }),
-    },
-    // The connectors and the writer are CPU-bound and one .bim has one writer: a few at a time is plenty.
-    maxConcurrentActivityTaskExecutions: 2,
-  });
+  // Worker affinity (docs/architecture.md "Several workers"): the shared queue runs the workflows and any activity; this
+  // process's own queue runs the file activities of the runs it planned (one Worker each, the same activity
+  // instances, so a file parsed ahead for the next task is found by it).
+  const workerTaskQueue = newWorkerTaskQueue(config.taskQueue);
+  const activities = {
+    ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept, events }),
+    ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),
+    ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots, metrics, workerTaskQueue }),
+    ...createDeletionActivities({ store, logger, emitter, metrics, workerTaskQueue }),
+    ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl, emitter, metrics }),
+    ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue, events, metrics }),
+    ...createWebhookActivities({ store, logger, allowedHosts: config.webhookAllowedHosts, metrics }),
+    ...createWorkerQueueActivities(workerTaskQueue),
+  };
+  const workers = await Promise.all([
+    Worker.create({
+      connection,
+      namespace: config.temporalNamespace,
+      taskQueue: config.taskQueue,
+      workflowsPath: require.resolve("../workflows"),
+      activities,
+      // The connectors and the writer are CPU-bound and one .bim has one writer: a few at a time is plenty.
+      maxConcurrentActivityTaskExecutions: 2,
+    }),
+    Worker.create({
+      connection,
+      namespace: config.temporalNamespace,
+      taskQueue: workerTaskQueue,
+      activities,
+      maxConcurrentActivityTaskExecutions: 2,
+    }),
+  ]);
   logger.info(
     {
       taskQueue: config.taskQueue,
+      workerTaskQueue,
       temporal: config.temporalAddress,
       metrics: `http://${config.workerMetricsHost}:${config.workerMetricsPort}/metrics`,
     },
     "worker started",
   );
   try {
-    await worker.run();
+    // SIGINT/SIGTERM shut both down (the SDK's Runtime); in-flight activities finish first.
+    await Promise.all(workers.map((w) => w.run()));
   } finally {
     await closeKeptIModels();
     metricsServer.close();

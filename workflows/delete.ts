@@ -3,11 +3,12 @@
  * (`workflows/imodel-queue.ts`). It removes files' data (a connection deleted with `deleteData`, or composite models
  * unmapped with `deleteData`), one file per transaction. Deterministic code only.
  */
-import { proxyActivities } from "@temporalio/workflow";
+import { proxyActivities, type ActivityOptions } from "@temporalio/workflow";
 import type * as deletion from "../activities/deletion";
 import type { RunRecordActivities } from "../activities/run-records";
 import type { ErrorInfo } from "../domain/model";
 import { activityError } from "./activity-errors";
+import { WorkerPin } from "./worker-pin";
 import type { SyncInput, SyncOutcome } from "./sync";
 
 type DeleteActivities = ReturnType<typeof deletion.createDeletionActivities>;
@@ -19,12 +20,15 @@ const deletePlanning = proxyActivities<Pick<DeleteActivities, "beginDeleteJob" |
 });
 
 /** Delete jobs: removing one file's data is one short transaction; a dead worker is noticed within 30 s. */
-const removals = proxyActivities<Pick<DeleteActivities, "removeFileData">>({
+const removalOptions: ActivityOptions = {
   startToCloseTimeout: "10 minutes",
   heartbeatTimeout: "30 seconds",
   // Retried for about ten minutes (MongoDB or the iModel unavailable); each attempt is idempotent.
   retry: { initialInterval: "2 seconds", backoffCoefficient: 2, maximumInterval: "30 seconds", maximumAttempts: 25 },
-});
+};
+/** Removing a file's data on the job's worker (workflows/worker-pin.ts), or on the shared queue. */
+const removalsOn = (options: ActivityOptions) =>
+  proxyActivities<Pick<DeleteActivities, "removeFileData">>({ ...removalOptions, ...options });
 
 /** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
 const records = proxyActivities<Pick<RunRecordActivities, "failTask" | "finalizeRun">>({
@@ -55,17 +59,21 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
     return failed("planning the delete job", err);
   }
   if (!plan.ok) return { error: plan.error };
+  // Each file's removal goes to the worker that planned the job, handed over when it goes away.
+  const pin = WorkerPin.afterPlan(plan.workerTaskQueue);
   for (const task of plan.tasks) {
     try {
       // The activity's summary in the Temporal UI is the file's path (user metadata, not part of the commands).
-      await removals.removeFileData.executeWithOptions({ summary: `remove ${task.path}` }, [
-        {
-          runId: input.runId,
-          connectionId: input.connectionId,
-          iModelId: input.iModelId,
-          task,
-        },
-      ]);
+      await pin.run((options) =>
+        removalsOn(options).removeFileData.executeWithOptions({ summary: `remove ${task.path}` }, [
+          {
+            runId: input.runId,
+            connectionId: input.connectionId,
+            iModelId: input.iModelId,
+            task,
+          },
+        ]),
+      );
     } catch (err) {
       const error: ErrorInfo = { code: "TaskFailed", message: activityError(err).message, target: task.path };
       await records.failTask({ runId: input.runId, connectionId: input.connectionId, task, error });

@@ -3,11 +3,12 @@
  * (`workflows/imodel-queue.ts`). It plans the run's tasks, then synchronizes each mapped file in an activity that
  * commits that file's changes on its own. Cancellable between files. Deterministic code only.
  */
-import { CancellationScope, proxyActivities, setCurrentDetails } from "@temporalio/workflow";
+import { CancellationScope, proxyActivities, setCurrentDetails, type ActivityOptions } from "@temporalio/workflow";
 import type { FileSyncActivities, TaskOutcome } from "../activities/file-sync";
 import type { PlannedTask, RunRecordActivities, RunSummary } from "../activities/run-records";
 import type { ErrorInfo, RunTrigger } from "../domain/model";
 import { activityError } from "./activity-errors";
+import { WorkerPin } from "./worker-pin";
 
 /** Planning: hashes every mapped file to decide what changed, so it may take a while on large sources. */
 const planning = proxyActivities<Pick<FileSyncActivities, "beginRun">>({
@@ -16,7 +17,7 @@ const planning = proxyActivities<Pick<FileSyncActivities, "beginRun">>({
 });
 
 /** The file activity: parse + write one file. Retried a few times for transient faults (a file's own faults are task results, not retries). */
-const files = proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({
+const fileOptions: ActivityOptions = {
   startToCloseTimeout: "30 minutes",
   // A worker that dies mid-file is noticed within this time and the file is retried on another attempt (the writer
   // commits per file, so a retry never duplicates). The activity beats every 5 s throughout: the parse runs in a
@@ -31,7 +32,10 @@ const files = proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({
     maximumAttempts: 25,
     nonRetryableErrorTypes: ["WriterDataError"],
   },
-});
+};
+/** The file activity on the run's worker (workflows/worker-pin.ts), or on the shared queue. */
+const filesOn = (options: ActivityOptions) =>
+  proxyActivities<Pick<FileSyncActivities, "syncSourceFile">>({ ...fileOptions, ...options });
 
 /** Bookkeeping activities: short, retried with backoff while MongoDB is unreachable. */
 const records = proxyActivities<Pick<RunRecordActivities, "failTask" | "finalizeRun">>({
@@ -78,6 +82,8 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
   const cancelled: ErrorInfo = { code: "RunCancelled", message: "the run was cancelled" };
   const plan = await CancellationScope.nonCancellable(() => planning.beginRun({ runId: input.runId }));
   if (!plan.ok) return plan.cancelled ? { cancelled: plan.cancelled } : { error: plan.error };
+  // The files go to the worker that planned the run (it holds the iModel open), handed over when it goes away.
+  const pin = WorkerPin.afterPlan(plan.workerTaskQueue);
   const queue: PlannedTask[] = [...plan.tasks];
   const planned = new Map<string, PlannedTask | undefined>(queue.map((t) => [t.sourceFileId, t]));
   for (const id of plan.skipped) planned.set(id, undefined); // unchanged: done, never run again in this run
@@ -90,7 +96,7 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
     setCurrentDetails(
       `Synchronizing ${task.path} (${task.phase}), file ${++done} of ${done + queue.length} to synchronize; ${plan.skipped.length} unchanged`,
     );
-    const outcome = await CancellationScope.nonCancellable(() => runTask(input, task, queue[0]));
+    const outcome = await CancellationScope.nonCancellable(() => runTask(input, pin, task, queue[0]));
     // The worker found the connection deleted (its cancellation request may not have arrived, e.g. Temporal was down).
     if (outcome.result === "Cancelled")
       return { cancelled: { code: "ConnectionDeleted", message: "the connection was deleted during the run" } };
@@ -117,19 +123,26 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
  * Synchronizes one file; a file activity whose retries ran out completes its task as Error here. `next` (the task after
  * it as planned now) only lets the worker parse that file ahead; it changes no command.
  */
-async function runTask(input: SyncInput, task: PlannedTask, next: PlannedTask | undefined): Promise<TaskOutcome> {
+async function runTask(
+  input: SyncInput,
+  pin: WorkerPin,
+  task: PlannedTask,
+  next: PlannedTask | undefined,
+): Promise<TaskOutcome> {
   try {
     // The activity's summary in the Temporal UI is the file's path (user metadata, not part of the commands).
-    return await files.syncSourceFile.executeWithOptions({ summary: `${task.phase}: ${task.path}` }, [
-      {
-        runId: input.runId,
-        connectionId: input.connectionId,
-        iModelId: input.iModelId,
-        task,
-        ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
-        ...(next ? { next } : {}),
-      },
-    ]);
+    return await pin.run((options) =>
+      filesOn(options).syncSourceFile.executeWithOptions({ summary: `${task.phase}: ${task.path}` }, [
+        {
+          runId: input.runId,
+          connectionId: input.connectionId,
+          iModelId: input.iModelId,
+          task,
+          ...(input.confirmDeletions ? { confirmDeletions: true } : {}),
+          ...(next ? { next } : {}),
+        },
+      ]),
+    );
   } catch (err) {
     const { type, message } = activityError(err);
     const error: ErrorInfo = {
