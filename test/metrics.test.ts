@@ -73,7 +73,7 @@ describe("metrics", () => {
         sample(worker0, "imodel_sync_runs_completed_total", completed) >=
         2 && sample(text, "imodel_sync_owner_tokens", { state: "Valid" }) > 0;
     let worker1 = await scrapeWorker();
-    for (const until = Date.now() + RECORD_GAUGE_CACHE_MS + 5_000; !caughtUp(worker1) && Date.now() < until; ) {
+    for (const until = Date.now() + RECORD_GAUGE_CACHE_MS + 5_000; !caughtUp(worker1) && Date.now() < until;) {
       await new Promise((r) => setTimeout(r, 200));
       worker1 = await scrapeWorker();
     }
