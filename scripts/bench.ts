@@ -32,6 +32,7 @@ import { IModelHost } from "@itwin/core-backend";
 import { contentHashOf, readSourceFileOnce } from "../activities/source-files";
 import { CONNECTORS } from "../activities/connectors";
 import type { ParsedFile } from "../activities/connectors/types";
+import { ifcSamples, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
 import { burst, burstPaths, medianGet, seed, type BurstMeasure, type SeedCounts } from "./bench-api-load";
 import {
   closeKeptIModels,
@@ -43,7 +44,6 @@ import {
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = path.join(ROOT, "scripts", "stack.sh");
-const SAMPLES = path.join(ROOT, "samples", "ifc");
 /** Dedicated ports; BENCH_TEMPORAL_PORT, BENCH_TEMPORAL_UI_PORT, BENCH_FERRETDB_PORT, BENCH_API_PORT override them. */
 const PORTS = {
   temporal: positiveInt(process.env.BENCH_TEMPORAL_PORT, 19233),
@@ -103,28 +103,7 @@ const adminApiKey = `isk_bench_${randomBytes(24).toString("base64url")}`;
 const stackEnv: NodeJS.ProcessEnv = (() => {
   const env = { ...process.env };
   // The user's own stack settings must not leak into the bench stack.
-  for (const k of [
-    "TEMPORAL_ADDRESS",
-    "MONGODB_URI",
-    "SOURCE_ROOTS",
-    "DATA_DIR",
-    "API_PORT",
-    "API_URL",
-    "TEMPORAL_UI_URL",
-    "TEMPORAL_PORT",
-    "TEMPORAL_UI_PORT",
-    "FERRETDB_PORT",
-    "FERRETDB_DEBUG_ADDR",
-    "TEMPORAL_NAMESPACE",
-    "TEMPORAL_TASK_QUEUE",
-    "ADMIN_API_KEY",
-    "ADMIN_EMAIL",
-    "SMTP_URL",
-    "MAIL_FROM",
-    "MAIL_OUTBOX_DIR",
-    "PUBLIC_API_URL",
-  ])
-    delete env[k];
+  for (const k of USER_STACK_SETTINGS) delete env[k];
   return {
     ...env,
     DATA_DIR: dataDir,
@@ -327,15 +306,6 @@ async function runSync(
 // Corpus
 // ---------------------------------------------------------------------------------------------------------
 
-/** Matches the Name (3rd attribute) of the IfcProject instance: prefix = everything before it. */
-const PROJECT_NAME = /(=\s*IFCPROJECT\s*\(\s*'[^']*'\s*,\s*(?:#\d+|\$)\s*,\s*)('(?:[^']|'')*'|\$)/gi;
-
-function withProjectName(text: string, name: string, file: string): string {
-  const matches = [...text.matchAll(PROJECT_NAME)];
-  if (matches.length !== 1) throw new Error(`${file}: expected one IFCPROJECT with a Name, found ${matches.length}`);
-  return text.replace(PROJECT_NAME, (_m, prefix: string) => `${prefix}'${name}'`);
-}
-
 interface Corpus {
   dir: string;
   /** Paths relative to `dir`, in mapping order. */
@@ -346,11 +316,7 @@ interface Corpus {
 }
 
 function makeCorpus(dir: string): Corpus {
-  const samples = fs
-    .readdirSync(SAMPLES)
-    .filter((f) => f.toLowerCase().endsWith(".ifc"))
-    .sort();
-  if (samples.length === 0) throw new Error(`no IFC samples in ${SAMPLES}`);
+  const samples = ifcSamples();
   if (samples.length * COPIES > MAX_COMPOSITE_MODELS) {
     throw new Error(
       `${samples.length} samples x ${COPIES} copies exceeds ${MAX_COMPOSITE_MODELS} composite models per iModel; lower BENCH_COPIES`,
