@@ -169,7 +169,8 @@ export function createDeletionActivities({ store, logger, emitter, metrics, work
       const startDateTime = existing.startDateTime ?? now();
       await store.tasks.updateOne(
         { _id: taskId(runId, task.sourceFileId) },
-        { $set: { state: "Executing", attempts: Context.current().info.attempt, startDateTime } },
+        // every attempt counts, also across a hand-over to another worker (workflows/worker-pin.ts)
+        { $set: { state: "Executing", attempts: (existing.attempts ?? 0) + 1, startDateTime } },
       );
       const [run, iModel] = await Promise.all([
         store.runs.findOne({ _id: runId }),

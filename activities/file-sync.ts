@@ -27,7 +27,7 @@ import { parseInThread } from "./connectors/parse-in-thread";
 import { PARSE_AHEAD_MAX_BYTES, ParseAhead } from "./parse-ahead";
 import { notWrittenTotal } from "./connectors/common/items";
 import { SourceFileError } from "./connectors/types";
-import { writeOrWaitForSpace } from "./disk-full";
+import { INSUFFICIENT_STORAGE, writeOrWaitForSpace } from "./disk-full";
 import { loopHeartbeat, whileBeating } from "./heartbeats";
 import { DeletionGuardError, writeSourceFile, writtenContentHashes } from "./imodel/writer";
 import { listRunTasks, taskRecords, type PlannedTask } from "./run-records";
@@ -75,6 +75,9 @@ export type RunPlan =
   | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
 
 const now = () => new Date().toISOString();
+
+/** Retryable failures whose task already records its own reason (activities/disk-full.ts, FileChangedDuringRead). */
+const RECORDS_OWN_REASON = new Set(["FileChangedDuringRead", INSUFFICIENT_STORAGE]);
 
 /** Whether a path exists (the iModel's `.bim`). */
 const exists = (p: string) =>
@@ -305,6 +308,32 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics, 
     });
   };
 
+  /**
+   * An attempt of a file task failed with a fault of the service (the database, the iModel, a worker fault) and Temporal
+   * retries it after its backoff: the task shows `WaitingToRetry` with reason `AttemptFailed` (the attempt and its error)
+   * meanwhile, never `Executing` without a word. Faults that record their own reason (`FileChangedDuringRead`,
+   * `InsufficientStorage`) and failures Temporal does not retry (`WriterDataError`: the workflow completes the task as
+   * Error) are left alone; a Completed task is never touched. Best effort: the database may be the fault.
+   */
+  const recordAttemptFailed = async (runId: string, task: PlannedTask, err: unknown): Promise<void> => {
+    if (err instanceof ApplicationFailure && (err.nonRetryable || RECORDS_OWN_REASON.has(err.type ?? ""))) return;
+    const attempt = Context.current().info.attempt;
+    const message = err instanceof Error ? err.message : String(err);
+    const reason: ErrorInfo = {
+      code: "AttemptFailed",
+      message: `attempt ${attempt} failed (${message}); retried after a backoff`,
+      target: task.path,
+    };
+    const l = log({ runId, file: task.path });
+    l.warn({ reason, attempt }, "file task attempt failed; Temporal retries it");
+    await store.tasks
+      .updateOne(
+        { _id: taskId(runId, task.sourceFileId), state: { $ne: "Completed" } },
+        { $set: { state: "WaitingToRetry", reason } },
+      )
+      .catch((e: Error) => l.warn({ err: e.message }, "could not record the failed attempt on the task"));
+  };
+
   return {
     /**
      * Marks the run Executing and creates one NotStarted task per file to synchronize (idempotent): every mapped
@@ -424,282 +453,293 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics, 
       /** The run's next task as planned now, parsed ahead while this file is written (absent: none, or older runs). */
       next?: PlannedTask;
     }): Promise<TaskOutcome> {
-      const { runId, task } = input;
-      const l = log({ runId, connectionId: input.connectionId, file: task.path });
-      const attempt = Context.current().info.attempt;
-      const id = taskId(runId, task.sourceFileId);
-      const stateId = fileStateId(input.connectionId, task.sourceFileId);
-      const [existing, fileState] = await Promise.all([
-        ensureTask(runId, input.connectionId, task),
-        store.fileStates.findOne({ _id: stateId }),
-      ]);
-      const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
-        toFollow(records).map((r) => referenceTask(r, rootsOf(task)));
-      if (existing.state === "Completed") {
-        // Retried after it was recorded.
-        return {
-          result: existing.result,
-          references: existing.result === "Error" ? [] : plannedReferences(fileState?.references),
-        };
-      }
-      const startDateTime = existing.startDateTime ?? now();
-      await store.tasks.updateOne(
-        { _id: id },
-        {
-          $set: { state: "Executing", attempts: attempt, startDateTime },
-          ...(existing.reason ? { $unset: { reason: "" as const } } : {}), // FileChangedDuringRead of the last attempt
-        },
-      );
-      const [connection, iModel] = await Promise.all([
-        store.connections.findOne({ _id: input.connectionId }),
-        store.imodels.findOne({ _id: input.iModelId }),
-      ]);
-      if (!connection || !iModel)
-        throw new Error(`connection ${input.connectionId} or iModel ${input.iModelId} has no record`);
-      const absolutePath = sourceFileAbsolutePath(connection.source.path, task.path);
-      const fileName = path.basename(task.path);
-
-      // Checked before parsing and again right before writing (the connection is read afresh): a connection deleted
-      // or a file unmapped while the run executes is not written, whether or not the run's cancellation arrived.
-      const notToWrite = (
-        c: ConnectionRecord | null,
-      ): { result: "Cancelled" | "Skipped"; reason: ErrorInfo } | undefined => {
-        if (!c || c.status !== "Active") {
-          return {
-            result: "Cancelled",
-            reason: {
-              code: "ConnectionDeleted",
-              message: `the connection was deleted during the run; ${fileName} is not synchronized`,
-            },
-          };
-        }
-        const mapped = (id: string) => c.sourceFiles.some((f) => f.id === id);
-        const stillMapped =
-          task.role === "CompositeModel" ? mapped(task.sourceFileId) : (task.referencedBy ?? []).some(mapped);
-        if (!stillMapped)
-          return {
-            result: "Skipped",
-            reason: {
-              code: "SourceFileUnmapped",
-              message: `${fileName} was unmapped during the run; not synchronized`,
-            },
-          };
-        return undefined;
-      };
-      const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
-        l.info({ reason: why.reason }, "task not written");
-        await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason }, startDateTime);
-        if (why.result === "Skipped") metrics?.filesSkipped.inc({ reason: why.reason.code });
-        return { result: why.result, references: [] };
-      };
-      const before = notToWrite(connection);
-      if (before) return stop(before);
-
-      const started = Date.now();
-      const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
-        l.warn({ error }, "task failed");
-        await finishTask(runId, task.sourceFileId, { result: "Error", error }, startDateTime);
-        metrics?.taskDuration.observe(
-          { connector_type: task.connectorType, result: "Error" },
-          (Date.now() - started) / 1000,
-        );
-        return { result: "Error", references: [] };
-      };
-
-      const problem = await checkSourceFile(absolutePath, sourceRoots, task.path);
-      if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
-      // One read per attempt: the content hash describes exactly the bytes the connector parses. The main thread beats
-      // while it reads (docs/architecture.md "Heartbeats").
-      let bytes: Buffer;
       try {
-        bytes = await whileBeating(
-          () => "reading",
-          () => readSourceFileOnce(absolutePath, fileName),
-        );
-      } catch (err) {
-        if (err instanceof FileChangedDuringReadError) {
-          const reason: ErrorInfo = { code: "FileChangedDuringRead", message: err.message, target: task.path };
-          await store.tasks.updateOne({ _id: id }, { $set: { state: "WaitingToRetry", reason } });
-          l.info({ reason, attempt }, "file changed while it was read; read again after the retry backoff");
-          throw ApplicationFailure.retryable(err.message, "FileChangedDuringRead");
+        const { runId, task } = input;
+        const l = log({ runId, connectionId: input.connectionId, file: task.path });
+        const attempt = Context.current().info.attempt;
+        const id = taskId(runId, task.sourceFileId);
+        const stateId = fileStateId(input.connectionId, task.sourceFileId);
+        const [existing, fileState] = await Promise.all([
+          ensureTask(runId, input.connectionId, task),
+          store.fileStates.findOne({ _id: stateId }),
+        ]);
+        const plannedReferences = (records: ReferenceRecord[] | undefined): PlannedTask[] =>
+          toFollow(records).map((r) => referenceTask(r, rootsOf(task)));
+        if (existing.state === "Completed") {
+          // Retried after it was recorded.
+          return {
+            result: existing.result,
+            references: existing.result === "Error" ? [] : plannedReferences(fileState?.references),
+          };
         }
-        const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
-        return fail({
-          code,
-          message: `${fileName}: cannot read the source file (${(err as Error).message}); its data in the iModel is kept`,
-          target: task.path,
+        const startDateTime = existing.startDateTime ?? now();
+        await store.tasks.updateOne(
+          { _id: id },
+          {
+            // every attempt counts, also across a hand-over to another worker (a new activity: attempt 1 again)
+            $set: { state: "Executing", attempts: (existing.attempts ?? 0) + 1, startDateTime },
+            ...(existing.reason ? { $unset: { reason: "" as const } } : {}), // FileChangedDuringRead of the last attempt
+          },
+        );
+        const [connection, iModel] = await Promise.all([
+          store.connections.findOne({ _id: input.connectionId }),
+          store.imodels.findOne({ _id: input.iModelId }),
+        ]);
+        if (!connection || !iModel)
+          throw new Error(`connection ${input.connectionId} or iModel ${input.iModelId} has no record`);
+        const absolutePath = sourceFileAbsolutePath(connection.source.path, task.path);
+        const fileName = path.basename(task.path);
+
+        // Checked before parsing and again right before writing (the connection is read afresh): a connection deleted
+        // or a file unmapped while the run executes is not written, whether or not the run's cancellation arrived.
+        const notToWrite = (
+          c: ConnectionRecord | null,
+        ): { result: "Cancelled" | "Skipped"; reason: ErrorInfo } | undefined => {
+          if (!c || c.status !== "Active") {
+            return {
+              result: "Cancelled",
+              reason: {
+                code: "ConnectionDeleted",
+                message: `the connection was deleted during the run; ${fileName} is not synchronized`,
+              },
+            };
+          }
+          const mapped = (id: string) => c.sourceFiles.some((f) => f.id === id);
+          const stillMapped =
+            task.role === "CompositeModel" ? mapped(task.sourceFileId) : (task.referencedBy ?? []).some(mapped);
+          if (!stillMapped)
+            return {
+              result: "Skipped",
+              reason: {
+                code: "SourceFileUnmapped",
+                message: `${fileName} was unmapped during the run; not synchronized`,
+              },
+            };
+          return undefined;
+        };
+        const stop = async (why: { result: "Cancelled" | "Skipped"; reason: ErrorInfo }): Promise<TaskOutcome> => {
+          l.info({ reason: why.reason }, "task not written");
+          await finishTask(runId, task.sourceFileId, { result: why.result, reason: why.reason }, startDateTime);
+          if (why.result === "Skipped") metrics?.filesSkipped.inc({ reason: why.reason.code });
+          return { result: why.result, references: [] };
+        };
+        const before = notToWrite(connection);
+        if (before) return stop(before);
+
+        const started = Date.now();
+        const fail = async (error: ErrorInfo): Promise<TaskOutcome> => {
+          l.warn({ error }, "task failed");
+          await finishTask(runId, task.sourceFileId, { result: "Error", error }, startDateTime);
+          metrics?.taskDuration.observe(
+            { connector_type: task.connectorType, result: "Error" },
+            (Date.now() - started) / 1000,
+          );
+          return { result: "Error", references: [] };
+        };
+
+        const problem = await checkSourceFile(absolutePath, sourceRoots, task.path);
+        if (problem) return fail({ ...problem, message: problem.message.replace(task.path, fileName) });
+        // One read per attempt: the content hash describes exactly the bytes the connector parses. The main thread beats
+        // while it reads (docs/architecture.md "Heartbeats").
+        let bytes: Buffer;
+        try {
+          bytes = await whileBeating(
+            () => "reading",
+            () => readSourceFileOnce(absolutePath, fileName),
+          );
+        } catch (err) {
+          if (err instanceof FileChangedDuringReadError) {
+            const reason: ErrorInfo = { code: "FileChangedDuringRead", message: err.message, target: task.path };
+            await store.tasks.updateOne({ _id: id }, { $set: { state: "WaitingToRetry", reason } });
+            l.info({ reason, attempt }, "file changed while it was read; read again after the retry backoff");
+            throw ApplicationFailure.retryable(err.message, "FileChangedDuringRead");
+          }
+          const code = (err as NodeJS.ErrnoException).code === "ENOENT" ? "FileNotFound" : "FileUnreadable";
+          return fail({
+            code,
+            message: `${fileName}: cannot read the source file (${(err as Error).message}); its data in the iModel is kept`,
+            target: task.path,
+          });
+        }
+        const contentHash = contentHashOf(bytes);
+        // The iModel is asked only when the hash is the recorded one: whether the .bim there now holds that
+        // synchronization (an earlier file of this run may have created it afresh), see fileUnchanged.
+        const unchangedFile = await fileUnchanged(
+          task,
+          fileState,
+          async () => contentHash,
+          async (sourceFileId) =>
+            (await writtenContentHashes(iModel.location.path, connection._id, { sourceFileId }))?.get(sourceFileId),
+        );
+        // A forced run parses and compares it all the same (README "Run control"); the run is read only then.
+        const skip =
+          unchangedFile && (await store.runs.findOne({ _id: runId }, { projection: { force: 1 } }))?.force !== true
+            ? unchangedFile
+            : undefined;
+        if (skip) {
+          await finishTask(
+            runId,
+            task.sourceFileId,
+            { result: "Skipped", contentHash, reason: skip.reason },
+            startDateTime,
+          );
+          metrics?.filesSkipped.inc({ reason: skip.reason.code });
+          l.info("task skipped: file unchanged");
+          return { result: "Skipped", references: plannedReferences(fileState?.references) };
+        }
+
+        let parsed;
+        let parsedAhead = false;
+        try {
+          // In a parser thread, while this thread keeps beating (docs/architecture.md "Heartbeats"): the thread parses
+          // the bytes just hashed (moved to it, not read again), completeness checks first; or the parse of the same
+          // bytes started while the previous file was written (docs/architecture.md "Parse ahead").
+          parsed = await whileBeating(
+            () => "parsing",
+            async () => {
+              const ahead = await parseAhead.take(absolutePath, contentHash);
+              parsedAhead = ahead !== undefined;
+              return ahead ?? parseInThread(task.connectorType, bytes, fileName);
+            },
+          );
+        } catch (err) {
+          if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
+          return fail({
+            code: "ConnectorFailed",
+            message: `${fileName}: the ${task.connectorType} connector failed (${String(err)})`,
+            target: task.path,
+          });
+        }
+        startParseAhead(input.next, connection.source.path);
+        const refs = await resolveReferences(store, connection, task, parsed.references ?? []);
+
+        Context.current().heartbeat("writing");
+        const fresh = await store.connections.findOne({ _id: connection._id });
+        const lastMoment = notToWrite(fresh);
+        if (lastMoment) return stop(lastMoment);
+        const guard = deletionGuardOf(fresh ?? connection); // the settings as they are now
+        // A full disk: the task waits (WaitingToRetry, reason InsufficientStorage) and is retried (docs/architecture.md "Full disks").
+        const bimFolder = path.dirname(iModel.location.path);
+        let written;
+        try {
+          written = await writeOrWaitForSpace(
+            store,
+            l,
+            { id, path: task.path, record: existing, bimFolder },
+            async () =>
+              writeSourceFile({
+                bimPath: iModel.location.path,
+                iModelName: iModel.name,
+                onCreated: ({ stale }) => {
+                  const bimPath = iModel.location.path;
+                  if (stale.length === 0) l.info({ bimPath }, "iModel created");
+                  // left by an earlier database at the path (see ensureIModel): a -wal/-journal with content moved aside
+                  else
+                    l.warn({ bimPath, stale }, "iModel created; files of an earlier database at its path taken away");
+                },
+                connectionId: connection._id,
+                connectionName: connection.displayName,
+                sourceFileId: task.sourceFileId,
+                sourceFilePath: task.path,
+                contentHash,
+                runId,
+                parsed,
+                ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
+                heartbeat: loopHeartbeat("writing"),
+                // The change list, stored before the write commits (README "What a run changed").
+                recordChanges: (changes) =>
+                  writeTaskChanges(
+                    store,
+                    { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
+                    changes,
+                  ),
+              }),
+          );
+        } catch (err) {
+          if (err instanceof DeletionGuardError)
+            return fail({ code: "DeletionGuard", message: err.message, target: task.path });
+          throw err;
+        }
+        if (written.georeference === "set") {
+          // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
+          await store.imodels.updateOne(
+            { _id: iModel._id, gcs: { $exists: false } },
+            {
+              $set: {
+                gcs: {
+                  connectionId: connection._id,
+                  sourceFileId: task.sourceFileId,
+                  path: task.path,
+                  dateTime: now(),
+                  ...(written.crs ? { crs: written.crs } : {}),
+                },
+              },
+            },
+          );
+          await updateConnection(store, connection._id, (c) =>
+            c.definesGcs ? undefined : { $set: { definesGcs: true } },
+          );
+        }
+        // Under the connection's lock: an unmap (which marks file records under the same lock) is never overwritten.
+        await withConnection(store, connection._id, async (current) => {
+          await store.fileStates.updateOne(
+            { _id: stateId },
+            {
+              $set: {
+                connectionId: input.connectionId,
+                sourceFileId: task.sourceFileId,
+                path: task.path,
+                role: task.role,
+                syncedContentHash: contentHash,
+                syncedRunId: runId,
+                syncedDateTime: now(),
+                references: refs.records,
+              },
+              // A file synchronized while mapped (see FileStateRecord.unmapped) is mapped again; one unmapped meanwhile
+              // keeps its mark.
+              ...(notToWrite(current) ? {} : { $unset: { unmapped: "" as const } }),
+            },
+            { upsert: true },
+          );
         });
-      }
-      const contentHash = contentHashOf(bytes);
-      // The iModel is asked only when the hash is the recorded one: whether the .bim there now holds that
-      // synchronization (an earlier file of this run may have created it afresh), see fileUnchanged.
-      const unchangedFile = await fileUnchanged(
-        task,
-        fileState,
-        async () => contentHash,
-        async (sourceFileId) =>
-          (await writtenContentHashes(iModel.location.path, connection._id, { sourceFileId }))?.get(sourceFileId),
-      );
-      // A forced run parses and compares it all the same (README "Run control"); the run is read only then.
-      const skip =
-        unchangedFile && (await store.runs.findOne({ _id: runId }, { projection: { force: 1 } }))?.force !== true
-          ? unchangedFile
-          : undefined;
-      if (skip) {
+        const elements = {
+          inserted: written.inserted,
+          updated: written.updated,
+          deleted: written.deleted,
+          unchanged: written.unchanged,
+        };
+        const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
         await finishTask(
           runId,
           task.sourceFileId,
-          { result: "Skipped", contentHash, reason: skip.reason },
+          { result: "Success", contentHash, elements, items: written.items, warnings },
           startDateTime,
         );
-        metrics?.filesSkipped.inc({ reason: skip.reason.code });
-        l.info("task skipped: file unchanged");
-        return { result: "Skipped", references: plannedReferences(fileState?.references) };
-      }
-
-      let parsed;
-      let parsedAhead = false;
-      try {
-        // In a parser thread, while this thread keeps beating (docs/architecture.md "Heartbeats"): the thread parses
-        // the bytes just hashed (moved to it, not read again), completeness checks first; or the parse of the same
-        // bytes started while the previous file was written (docs/architecture.md "Parse ahead").
-        parsed = await whileBeating(
-          () => "parsing",
-          async () => {
-            const ahead = await parseAhead.take(absolutePath, contentHash);
-            parsedAhead = ahead !== undefined;
-            return ahead ?? parseInThread(task.connectorType, bytes, fileName);
+        if (metrics) {
+          metrics.taskDuration.observe(
+            { connector_type: task.connectorType, result: "Success" },
+            (Date.now() - started) / 1000,
+          );
+          for (const change of ["inserted", "updated", "deleted"] as const)
+            if (elements[change] > 0)
+              metrics.elementsWritten.inc({ connector_type: task.connectorType, change }, elements[change]);
+        }
+        l.info(
+          {
+            elements,
+            items: { read: written.items.read, notWritten: notWrittenTotal(written.items.notWritten) },
+            warnings: warnings.length,
+            replayed: written.replayed,
+            georeference: written.georeference,
+            parsedAhead,
           },
+          "task completed",
         );
+        return { result: "Success", references: plannedReferences(refs.records) };
       } catch (err) {
-        if (err instanceof SourceFileError) return fail({ code: err.code, message: err.message, target: task.path });
-        return fail({
-          code: "ConnectorFailed",
-          message: `${fileName}: the ${task.connectorType} connector failed (${String(err)})`,
-          target: task.path,
-        });
-      }
-      startParseAhead(input.next, connection.source.path);
-      const refs = await resolveReferences(store, connection, task, parsed.references ?? []);
-
-      Context.current().heartbeat("writing");
-      const fresh = await store.connections.findOne({ _id: connection._id });
-      const lastMoment = notToWrite(fresh);
-      if (lastMoment) return stop(lastMoment);
-      const guard = deletionGuardOf(fresh ?? connection); // the settings as they are now
-      // A full disk: the task waits (WaitingToRetry, reason InsufficientStorage) and is retried (docs/architecture.md "Full disks").
-      const bimFolder = path.dirname(iModel.location.path);
-      let written;
-      try {
-        written = await writeOrWaitForSpace(store, l, { id, path: task.path, record: existing, bimFolder }, async () =>
-          writeSourceFile({
-            bimPath: iModel.location.path,
-            iModelName: iModel.name,
-            onCreated: ({ stale }) => {
-              const bimPath = iModel.location.path;
-              if (stale.length === 0) l.info({ bimPath }, "iModel created");
-              // left by an earlier database at the path (see ensureIModel): a -wal/-journal with content moved aside
-              else l.warn({ bimPath, stale }, "iModel created; files of an earlier database at its path taken away");
-            },
-            connectionId: connection._id,
-            connectionName: connection.displayName,
-            sourceFileId: task.sourceFileId,
-            sourceFilePath: task.path,
-            contentHash,
-            runId,
-            parsed,
-            ...(guard.enabled && !input.confirmDeletions ? { deletionGuard: guard } : {}),
-            heartbeat: loopHeartbeat("writing"),
-            // The change list, stored before the write commits (README "What a run changed").
-            recordChanges: (changes) =>
-              writeTaskChanges(
-                store,
-                { runId, connectionId: input.connectionId, sourceFileId: task.sourceFileId },
-                changes,
-              ),
-          }),
-        );
-      } catch (err) {
-        if (err instanceof DeletionGuardError)
-          return fail({ code: "DeletionGuard", message: err.message, target: task.path });
+        await recordAttemptFailed(input.runId, input.task, err);
         throw err;
       }
-      if (written.georeference === "set") {
-        // The first file carrying a georeference set the iModel's GCS: remember which, and mark its connection.
-        await store.imodels.updateOne(
-          { _id: iModel._id, gcs: { $exists: false } },
-          {
-            $set: {
-              gcs: {
-                connectionId: connection._id,
-                sourceFileId: task.sourceFileId,
-                path: task.path,
-                dateTime: now(),
-                ...(written.crs ? { crs: written.crs } : {}),
-              },
-            },
-          },
-        );
-        await updateConnection(store, connection._id, (c) =>
-          c.definesGcs ? undefined : { $set: { definesGcs: true } },
-        );
-      }
-      // Under the connection's lock: an unmap (which marks file records under the same lock) is never overwritten.
-      await withConnection(store, connection._id, async (current) => {
-        await store.fileStates.updateOne(
-          { _id: stateId },
-          {
-            $set: {
-              connectionId: input.connectionId,
-              sourceFileId: task.sourceFileId,
-              path: task.path,
-              role: task.role,
-              syncedContentHash: contentHash,
-              syncedRunId: runId,
-              syncedDateTime: now(),
-              references: refs.records,
-            },
-            // A file synchronized while mapped (see FileStateRecord.unmapped) is mapped again; one unmapped meanwhile
-            // keeps its mark.
-            ...(notToWrite(current) ? {} : { $unset: { unmapped: "" as const } }),
-          },
-          { upsert: true },
-        );
-      });
-      const elements = {
-        inserted: written.inserted,
-        updated: written.updated,
-        deleted: written.deleted,
-        unchanged: written.unchanged,
-      };
-      const warnings = [...parsed.warnings, ...written.warnings, ...refs.warnings];
-      await finishTask(
-        runId,
-        task.sourceFileId,
-        { result: "Success", contentHash, elements, items: written.items, warnings },
-        startDateTime,
-      );
-      if (metrics) {
-        metrics.taskDuration.observe(
-          { connector_type: task.connectorType, result: "Success" },
-          (Date.now() - started) / 1000,
-        );
-        for (const change of ["inserted", "updated", "deleted"] as const)
-          if (elements[change] > 0)
-            metrics.elementsWritten.inc({ connector_type: task.connectorType, change }, elements[change]);
-      }
-      l.info(
-        {
-          elements,
-          items: { read: written.items.read, notWritten: notWrittenTotal(written.items.notWritten) },
-          warnings: warnings.length,
-          replayed: written.replayed,
-          georeference: written.georeference,
-          parsedAhead,
-        },
-        "task completed",
-      );
-      return { result: "Success", references: plannedReferences(refs.records) };
     },
   };
 }

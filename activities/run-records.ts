@@ -88,7 +88,8 @@ export async function listRunTasks(store: Store, runId: string, sourceFileIds: s
 /** Writing task records: shared by the sync and the delete activities. */
 export function taskRecords(store: Store) {
   /**
-   * Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...).
+   * Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...); a
+   * `reason` it had while it waited to retry is removed unless `fields` gives one.
    * @param startDateTime the task's start (ISO 8601, UTC) when the caller knows it; else it is read from the record.
    */
   async function finishTask(
@@ -105,7 +106,11 @@ export function taskRecords(store: Store) {
     const start = started ? Date.parse(started) : end.getTime();
     await store.tasks.updateOne(
       { _id: taskId(runId, sourceFileId) },
-      { $set: { state: "Completed", endDateTime: end.toISOString(), durationMs: end.getTime() - start, ...fields } },
+      {
+        $set: { state: "Completed", endDateTime: end.toISOString(), durationMs: end.getTime() - start, ...fields },
+        // the reason a task waited to retry is not the reason of its end
+        ...(fields.reason ? {} : { $unset: { reason: "" as const } }),
+      },
     );
   }
 

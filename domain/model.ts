@@ -401,7 +401,7 @@ export interface TaskRecord {
   startDateTime?: string;
   endDateTime?: string;
   durationMs?: number;
-  /** Attempts the activity took (1 = first try). */
+  /** Attempts the task took (1 = first try), counting every attempt of its activity, also after a hand-over. */
   attempts?: number;
   /**
    * Chunks of the task's change list written so far, per operation (domain/change-lists.ts); the committed write's

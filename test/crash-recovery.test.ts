@@ -1,13 +1,17 @@
 /**
  * Crashes on the real stack: the launcher's supervisor restarts a worker killed with SIGKILL and the run it was
  * executing completes once the file activity's heartbeat timeout (30 s) lets Temporal retry the file; a delete job's
- * task killed between the removal's commit and its record still reports the count it removed.
+ * task killed between the removal's commit and its record still reports the count it removed; a file attempt that
+ * fails for a fault of the service (its iModel locked by another process) shows why while it waits to retry.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { OpenMode } from "@itwin/core-bentley";
+import { StandaloneDb } from "@itwin/core-backend";
 import { afterAll, describe, expect, it } from "vitest";
+import { startIModelHost } from "../activities/imodel/writer";
 import {
   createConnection,
   eventually,
@@ -125,5 +129,55 @@ describe("a delete job whose worker dies between the removal's commit and the ta
     expect(task.attempts).toBeGreaterThanOrEqual(2);
     expect(task.elements.deleted).toBe(STRUCTURAL_ELEMENTS);
     expect(task.reason).toBeUndefined();
+  }, 300_000);
+});
+
+describe("a file attempt that fails for a fault of the service", () => {
+  it("shows WaitingToRetry with reason AttemptFailed between attempts, then completes Success without it", async () => {
+    const source = makeSource("attempt-failed", { "s.ifc": STRUCTURAL });
+    const { iModelId, connection } = await createConnection(source, ["s.ifc"], "attempt failed");
+    expect((await waitForRun((await http("POST", `/connections/${connection.id}/run`)).location!)).run.result).toBe(
+      "Success",
+    );
+    const bim = (await http("GET", `/imodels/${iModelId}`)).body.iModel.location.path;
+    // The worker keeps the iModel open 2 s after a write (docs/architecture.md "Open iModels between writes"); once it
+    // closed it, this process opens it read-write, which locks it: the worker's next write fails BE_SQLITE_BUSY.
+    await startIModelHost(path.join(stack().dataDir, "test-cache"), { profileName: `test-${process.pid}` });
+    const db = await eventually("the worker closed the iModel", async () => {
+      try {
+        return StandaloneDb.openFile(bim, OpenMode.ReadWrite);
+      } catch {
+        return undefined;
+      }
+    });
+    let released = false;
+    try {
+      fs.appendFileSync(path.join(source, "s.ifc"), "\n"); // a new content hash: the file is written again
+      const start = await http("POST", `/connections/${connection.id}/run`);
+      expect(start.status).toBe(202);
+      const waiting = await eventually(
+        "the task waits to retry",
+        async () => {
+          const { body } = await http("GET", start.location!);
+          const [task] = tasksOf(body.run);
+          return task?.state === "WaitingToRetry" ? task : undefined;
+        },
+        90_000,
+        250,
+      );
+      expect(waiting.reason.code).toBe("AttemptFailed");
+      expect(waiting.reason.message).toMatch(/^attempt 1 failed \(.+\); retried after a backoff$/);
+      expect(waiting.reason.target).toBe("s.ifc");
+      db.close();
+      released = true;
+      const { run } = await waitForRun(start.location!, 180_000);
+      expect(run.result).toBe("Success");
+      const [task] = tasksOf(run);
+      expect(task.attempts).toBeGreaterThanOrEqual(2);
+      expect(task.reason).toBeUndefined();
+      expect(task.elements.unchanged).toBe(STRUCTURAL_ELEMENTS);
+    } finally {
+      if (!released) db.close();
+    }
   }, 300_000);
 });

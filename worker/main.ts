@@ -15,7 +15,7 @@ import { createRunEvents } from "../activities/run-events";
 import { createScheduleActivities } from "../activities/schedules";
 import { createWebhookActivities } from "../activities/webhooks";
 import { closeKeptIModels, keepIModelsOpen, startIModelHost } from "../activities/imodel/writer";
-import { createWorkerQueueActivities, newWorkerTaskQueue } from "../activities/worker-queue";
+import { createWorkerQueueActivities, workerTaskQueueName } from "../activities/worker-queue";
 import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   // Worker affinity (docs/architecture.md "Several workers"): the shared queue runs the workflows and any activity; this
   // process's own queue runs the file activities of the runs it planned (one Worker each, the same activity
   // instances, so a file parsed ahead for the next task is found by it).
-  const workerTaskQueue = newWorkerTaskQueue(config.taskQueue);
+  const workerTaskQueue = workerTaskQueueName(config.taskQueue, process.env.WORKER_INSTANCE);
   const activities = {
     ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept, events }),
     ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),

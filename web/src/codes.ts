@@ -16,6 +16,8 @@ const TASK_CODES: Record<string, string> = {
     "The file changed while it was read (a CAD application or a copy is still writing it), so it was not synchronized. It is read again after a pause.",
   InsufficientStorage:
     "There is no space left to write the iModel. The file is tried again with growing pauses and resumes by itself once space is freed.",
+  AttemptFailed:
+    "An attempt failed because a service was unavailable (the database, the iModel, a worker). The file is tried again after a pause; nothing of it was written.",
   DeletionGuard:
     "The deletion guard held the file: writing it would delete a large share of its elements. Nothing of the file was written.",
   ConnectorFailed: "The connector failed on this file. Its data already in the iModel is kept.",
