@@ -317,12 +317,13 @@ main()
   })
   .finally(async () => {
     await IModelHost.shutdown().catch(() => undefined);
+    const downStart = Date.now();
     const down = topology("down");
     const stopped = down.status === 0;
     steps.push({
       step: "topology down",
       result: stopped ? "ok" : "FAILED",
-      seconds: 0,
+      seconds: (Date.now() - downStart) / 1000,
       details: down.output.trim().split("\n").join("; ").slice(0, 200),
     });
     if (!stopped) rc = 1;
