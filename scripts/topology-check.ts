@@ -137,8 +137,12 @@ function workerPids(): number[] {
     });
 }
 
+/**
+ * Runs scripts/topology.sh in a session of its own (`setsid --wait`), so that a signal sent to this process group
+ * (Ctrl-C, CI's timeout) cannot interrupt it half way, e.g. a `down` started by the signal handler below.
+ */
 function topology(command: string): { status: number; output: string } {
-  const r = spawnSync("bash", [TOPOLOGY, command], { env, encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync("setsid", ["--wait", "bash", TOPOLOGY, command], { env, encoding: "utf8", maxBuffer: 64 << 20 });
   return { status: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -297,7 +301,7 @@ async function main(): Promise<void> {
 for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.on(signal, () => {
     console.error(`${signal}: stopping the topology`);
-    topology("down");
+    console.error(topology("down").output.trim());
     process.exit(signal === "SIGINT" ? 130 : 143);
   });
 
