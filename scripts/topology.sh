@@ -204,7 +204,7 @@ spawn() { # name command...
   local log="$LOG_DIR/$name.log" pidfile="$RUN_DIR/$name.pid"
   rm -f "$pidfile"
   [ -f "$log" ] && mv -f "$log" "$log.1"
-  printf '=== %s start %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$name" "$*" | sed 's/postgres:\/\/[^@]*@/postgres:\/\/***@/' >"$log"
+  printf '=== %s start %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$name" "$*" >"$log"
   (cd "$PROJECT" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" \
     bash "$SCRIPTS/supervise.sh" "$name" "$RUN_DIR/$name.supervisor" "$@" </dev/null >>"$log" 2>&1 &)
   local i; for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.05; done
@@ -255,9 +255,12 @@ ferretdb_up() {
   if running ferretdb-pg; then info "ferretdb-pg is already running"; else
     port_open "$FERRETDB_PORT" && die "port $FERRETDB_PORT (FerretDB) is already in use; set FERRETDB_PORT"
     mkdir -p "$DATA_DIR/ferretdb-pg"
-    spawn ferretdb-pg "$FERRETDB_BIN" --handler=postgresql "--postgresql-url=$(pg_url ferretdb)" \
+    # the URL (with the password) goes through the environment, not the command line that ps shows
+    FERRETDB_POSTGRESQL_URL="$(pg_url ferretdb)"; export FERRETDB_POSTGRESQL_URL
+    spawn ferretdb-pg "$FERRETDB_BIN" --handler=postgresql \
       "--state-dir=$DATA_DIR/ferretdb-pg" "--listen-addr=127.0.0.1:$FERRETDB_PORT" --debug-addr=- --telemetry=disable \
       --log-level=warn
+    unset FERRETDB_POSTGRESQL_URL
   fi
   wait_until 30 "FerretDB (log $LOG_DIR/ferretdb-pg.log)" port_open "$FERRETDB_PORT"
 }
