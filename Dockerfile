@@ -1,7 +1,7 @@
 # imodel-sync: one image for both processes.
 #   docker run IMAGE                               -> API     (node dist/api/server.js)
 #   docker run IMAGE node dist/worker/main.js      -> worker
-# See docker-compose.yml for the production-like stack (PostgreSQL-backed Temporal, MongoDB).
+# See docker-compose.yml for the production topology (Temporal server and FerretDB on PostgreSQL).
 
 # ---- build: full dependency tree, TypeScript -> dist/, the portal (web/) -> dist/web/dist
 FROM node:20-bookworm-slim AS build

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .PHONY: help deps tools compose-tool test-server chromium portal dev up servers demo down status logs env test lint format \
-        typecheck build bench bench-scale compose-config clean
+        typecheck build bench bench-scale compose-config clean topology topology-tools
 
 STACK := bash scripts/stack.sh
 TSX := node_modules/.bin/tsx
@@ -102,6 +102,12 @@ bench: deps tools ## run scripts/bench.ts
 
 bench-scale: deps tools ## run scripts/bench-scale.ts: 4 iModels x 50 files with 1, then 2 worker processes
 	@$(TSX) scripts/bench-scale.ts
+
+topology-tools: # the production topology's tools: Temporal server and temporal-sql-tool (Go module, cached), PostgreSQL (apt-get)
+	@bash scripts/ensure-tools.sh temporal ferretdb temporal-server postgresql >/dev/null
+
+topology: deps topology-tools ## start the production topology (scripts/topology.sh), check a sync, a schedule trigger, a worker kill and a delete job on it, stop it
+	@$(TSX) scripts/topology-check.ts
 
 compose-config: compose-tool ## validate docker-compose.yml
 	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"

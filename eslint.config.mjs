@@ -27,7 +27,17 @@ const IO_PACKAGES = [
 ];
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "data/**", "web/dist/**", "coverage/**", "test-output/**"] },
+  {
+    ignores: [
+      "node_modules/**",
+      "dist/**",
+      "data/**",
+      "data-topology/**",
+      "web/dist/**",
+      "coverage/**",
+      "test-output/**",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,19 +3,25 @@
 # so later runs (and CI on the same machine) reuse them. Prints the paths of the binaries.
 #
 # Usage: scripts/ensure-tools.sh [temporal] [ferretdb] [docker-compose] [temporal-test-server] [chromium] [schemathesis]
-#   (no argument = temporal ferretdb; docker-compose is only needed by test/compose.test.ts; temporal-test-server,
+#                                [temporal-server] [postgresql]
+#   (no argument = temporal ferretdb; temporal-server (the Temporal server proper, its SQL schema tool and the
+#   PostgreSQL schema files, from the module go.temporal.io/server) and postgresql (Debian's server package) only by
+#   the production topology, scripts/topology.sh; docker-compose is only needed by test/compose.test.ts; temporal-test-server,
 #   the time-skipping Java test server from Maven Central, only by test/owner-token.test.ts; chromium, Debian's
 #   browser, only by the portal's browser tests, test/portal.test.ts; schemathesis, the API fuzzer from PyPI in a
 #   virtual environment, only by test/fuzz.test.ts)
-# Env: TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2),
+# Env: TEMPORAL_CLI_VERSION (default v1.5.1), FERRETDB_VERSION (default v1.24.2), TEMPORAL_SERVER_VERSION (default
+#      v1.29.1, the server the CLI's dev server embeds),
 #      TEMPORAL_TEST_SERVER_VERSION (default 1.31.0), IMODEL_SYNC_CACHE (default ~/.cache/imodel-sync)
 #
 # Output (stdout, one per requested tool): TEMPORAL_BIN=…, FERRETDB_BIN=…, DOCKER_COMPOSE_BIN=…,
-#   TEMPORAL_TEST_SERVER_BIN=…, CHROMIUM_BIN=…, SCHEMATHESIS_BIN=…
+#   TEMPORAL_TEST_SERVER_BIN=…, CHROMIUM_BIN=…, SCHEMATHESIS_BIN=…, TEMPORAL_SERVER_BIN=… TEMPORAL_SQL_TOOL_BIN=…
+#   TEMPORAL_SCHEMA_DIR=… (the module's schema/ folder), PG_BIN_DIR=… (initdb, pg_ctl, postgres)
 # Progress and errors go to stderr. Concurrent callers are serialized by a lock, so a tool is built once.
 set -euo pipefail
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+TEMPORAL_SERVER_VERSION="${TEMPORAL_SERVER_VERSION:-v1.29.1}"
 TEMPORAL_TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.31.0}"
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 CACHE="${IMODEL_SYNC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imodel-sync}"
@@ -219,6 +225,70 @@ build_schemathesis() {
   usable "$dir/bin/st" || { echo "error: schemathesis did not install into $dir" >&2; exit 3; }
 }
 
+# The Temporal server proper and its SQL schema tool (temporal-sql-tool), both from the module go.temporal.io/server,
+# with the module's schema/ folder (schema/postgresql/v12/{temporal,visibility}/versioned/...) copied next to them
+# from the module cache: the sql tool's update-schema reads those versioned directories.
+build_temporal_server() {
+  local dir="$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION" module=go.temporal.io/server
+  usable "$dir/temporal-server" && [ -x "$dir/temporal-sql-tool" ] && [ -d "$dir/schema/postgresql" ] && return 0
+  lock
+  usable "$dir/temporal-server" && [ -x "$dir/temporal-sql-tool" ] && [ -d "$dir/schema/postgresql" ] && return 0
+  need go "install Go 1.22+ from https://go.dev/dl or your package manager"
+  echo "building the temporal server $TEMPORAL_SERVER_VERSION and temporal-sql-tool from $module (first run only, several minutes)..." >&2
+  local start=$SECONDS json src work="$dir.tmp"
+  if ! json="$(cd / && go mod download -json "$module@$TEMPORAL_SERVER_VERSION")"; then
+    echo "$json" >&2
+    echo "error: could not download $module@$TEMPORAL_SERVER_VERSION (is the Go module proxy reachable?)" >&2; exit 3
+  fi
+  src="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | head -n1)"
+  [ -d "$src/schema/postgresql" ] || { echo "error: no schema/postgresql in the module source ($src)" >&2; exit 3; }
+  rm -rf "$work"; mkdir -p "$work/bin"
+  if ! GOBIN="$work/bin" GOFLAGS="${GOFLAGS:-} -trimpath" go install -ldflags "-s -w" \
+    "$module/cmd/server@$TEMPORAL_SERVER_VERSION" "$module/cmd/tools/sql@$TEMPORAL_SERVER_VERSION" >&2; then
+    echo "error: could not build $module@$TEMPORAL_SERVER_VERSION; see the output above" >&2
+    rm -rf "$work"; exit 3
+  fi
+  mv "$work/bin/server" "$work/temporal-server"; mv "$work/bin/sql" "$work/temporal-sql-tool"; rmdir "$work/bin"
+  cp -R "$src/schema" "$work/schema"; chmod -R u+w "$work/schema"
+  usable "$work/temporal-server" || { echo "error: the built temporal server does not run:" >&2; "$work/temporal-server" --version >&2 || true; exit 3; }
+  rm -rf "$dir"; mv "$work" "$dir"
+  echo "built the temporal server and temporal-sql-tool in $((SECONDS - start)) s ($(du -sh "$dir" | cut -f1))" >&2
+}
+
+# PostgreSQL server binaries (Debian's `postgresql` package): installed with apt-get when missing and we are root (or
+# have password-less sudo). Prints the folder of initdb, pg_ctl and postgres.
+pg_bin_dir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && { echo "$d"; return 0; }
+  done
+  d="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")"
+  [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && { echo "$d"; return 0; }
+  return 1
+}
+ensure_postgresql() {
+  local bin
+  if bin="$(pg_bin_dir)"; then echo "PG_BIN_DIR=$bin"; return 0; fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
+  fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+    lock
+    if ! pg_bin_dir >/dev/null; then
+      echo "installing postgresql with apt-get (needed by the production topology, scripts/topology.sh)..." >&2
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+      if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2; then
+        echo "error: 'apt-get install postgresql' failed" >&2; exit 3
+      fi
+    fi
+    bin="$(pg_bin_dir)" || { echo "error: postgresql installed but initdb/postgres not found" >&2; exit 3; }
+    echo "PG_BIN_DIR=$bin"; return 0
+  fi
+  echo "error: PostgreSQL's server (initdb, postgres) is not installed. Install it, e.g. 'sudo apt-get install postgresql'." >&2
+  exit 2
+}
+
 want=("$@")
 [ ${#want[@]} -eq 0 ] && want=(temporal ferretdb)
 for t in "${want[@]}"; do
@@ -229,6 +299,13 @@ for t in "${want[@]}"; do
     temporal-test-server) build_test_server; echo "TEMPORAL_TEST_SERVER_BIN=$TOOLS/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server" ;;
     chromium) ensure_chromium ;;
     schemathesis) build_schemathesis; echo "SCHEMATHESIS_BIN=$TOOLS/schemathesis-$SCHEMATHESIS_VERSION/bin/st" ;;
-    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server chromium schemathesis)" >&2; exit 2 ;;
+    temporal-server)
+      build_temporal_server
+      echo "TEMPORAL_SERVER_BIN=$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION/temporal-server"
+      echo "TEMPORAL_SQL_TOOL_BIN=$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION/temporal-sql-tool"
+      echo "TEMPORAL_SCHEMA_DIR=$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION/schema"
+      ;;
+    postgresql) ensure_postgresql ;;
+    *) echo "error: unknown tool '$t' (known: temporal ferretdb docker-compose temporal-test-server chromium schemathesis temporal-server postgresql)" >&2; exit 2 ;;
   esac
 done

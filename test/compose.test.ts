@@ -1,5 +1,5 @@
 /**
- * docker-compose.yml (the production-like stack) must stay valid: `docker-compose config` resolves it without a
+ * docker-compose.yml (the production topology, as scripts/topology.sh starts it without Docker) must stay valid: `docker-compose config` resolves it without a
  * Docker engine. docker-compose is a required test tool (`make test` installs Debian's package when it can).
  */
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,16 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(__dirname, "..");
-const REQUIRED_SERVICES = ["api", "worker", "temporal", "temporal-ui", "mongodb", "postgresql"];
+const REQUIRED_SERVICES = [
+  "api",
+  "worker",
+  "temporal",
+  "temporal-schema",
+  "temporal-setup",
+  "temporal-ui",
+  "ferretdb",
+  "postgresql",
+];
 
 /** `docker-compose`, or the Compose v2 plugin as `docker compose`; undefined when neither is installed. */
 function composeCommand(): string[] | undefined {
@@ -76,7 +85,7 @@ describe("docker-compose.yml", () => {
   it("restarts the long-running services when they die (restart: unless-stopped)", () => {
     const res = compose(["config"]);
     expect(res.status, res.stderr).toBe(0);
-    for (const name of ["api", "worker", "temporal", "temporal-ui", "mongodb", "postgresql"])
+    for (const name of ["api", "worker", "temporal", "temporal-ui", "ferretdb", "postgresql"])
       expect(serviceBlock(res.stdout, name), `restart policy of ${name}`).toMatch(/^ {4}restart: unless-stopped$/m);
   });
 
@@ -85,6 +94,18 @@ describe("docker-compose.yml", () => {
     expect(res.status, res.stderr).toBe(0);
     for (const attribute of ["ConnectionId", "IModelId", "RunTrigger"]) expect(res.stdout).toContain(attribute);
     expect(res.stdout).toContain("TEMPORAL_ADDRESS: temporal:7233");
-    expect(res.stdout).toContain("MONGODB_URI: mongodb://mongodb:27017/imodelsync");
+    expect(res.stdout).toContain("MONGODB_URI: mongodb://ferretdb:27017/imodelsync");
+  });
+
+  it("describes the production topology: Temporal and FerretDB on PostgreSQL, two workers, two APIs", () => {
+    const res = compose(["config"]);
+    expect(res.status, res.stderr).toBe(0);
+    const temporal = serviceBlock(res.stdout, "temporal");
+    expect(temporal).toContain("image: temporalio/server:");
+    expect(temporal).toMatch(/DB: postgres12$/m);
+    expect(serviceBlock(res.stdout, "temporal-schema")).toContain("temporal-sql-tool --plugin postgres12");
+    expect(serviceBlock(res.stdout, "ferretdb")).toMatch(/FERRETDB_HANDLER: postgresql$/m);
+    for (const name of ["worker", "api"])
+      expect(serviceBlock(res.stdout, name), `replicas of ${name}`).toMatch(/^ {6}replicas: 2$/m);
   });
 });
