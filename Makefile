@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .PHONY: help deps tools compose-tool test-server chromium portal dev up servers demo down status logs env test lint format \
-        typecheck build bench bench-scale compose-config clean
+        typecheck build bench bench-scale bench-schedules compose-config clean
 
 STACK := bash scripts/stack.sh
 TSX := node_modules/.bin/tsx
@@ -102,6 +102,9 @@ bench: deps tools ## run scripts/bench.ts
 
 bench-scale: deps tools ## run scripts/bench-scale.ts: 4 iModels x 50 files with 1, then 2 worker processes
 	@$(TSX) scripts/bench-scale.ts
+
+bench-schedules: deps tools ## run scripts/bench-schedules.ts: 10 iModels x 100 scheduled connections, all fired at once
+	@$(TSX) scripts/bench-schedules.ts
 
 compose-config: compose-tool ## validate docker-compose.yml
 	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
