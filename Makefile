@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .PHONY: help deps tools compose-tool test-server chromium portal dev up servers demo down status logs env test lint format \
-        typecheck build bench bench-scale compose-config clean topology topology-tools
+        typecheck build bench bench-scale bench-schedules compose-config clean topology topology-tools
 
 STACK := bash scripts/stack.sh
 TSX := node_modules/.bin/tsx
@@ -108,6 +108,9 @@ topology-tools: # the production topology's tools: Temporal server and temporal-
 
 topology: deps topology-tools ## start the production topology (scripts/topology.sh), check a sync, a schedule trigger, a worker kill and a delete job on it, stop it
 	@$(TSX) scripts/topology-check.ts
+
+bench-schedules: deps tools ## run scripts/bench-schedules.ts: 10 iModels x 100 scheduled connections, all fired at once
+	@$(TSX) scripts/bench-schedules.ts
 
 compose-config: compose-tool ## validate docker-compose.yml
 	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"

@@ -11,6 +11,7 @@ import { MongoClient, type Document } from "mongodb";
 import { teamMemberId } from "../domain/users";
 import { bulkWriteInChunks } from "../lib/db";
 import { connectionRunsList, iModelConnectionsList, ID_LISTS_COLLECTION, idListDocuments } from "../lib/id-lists";
+import { percentile } from "./bench-common";
 
 export interface LoadTemplate {
   /** The bench's iModel, connection and one run, as they are in the database. */
@@ -159,10 +160,6 @@ export function burstPaths(counts: SeedCounts): string[] {
     );
   }
   return paths;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
 /** Sends every path at once (bounded: one request per path) and measures each answer. */

@@ -1,8 +1,10 @@
 /**
- * What the benchmarks (`make bench`, `make bench-scale`) share: the IFC samples they copy (each copy made unique, and
- * still valid, by a different IfcProject Name, so that no two corpus files have the same content hash) and the stack
- * settings a benchmark's own stack must not inherit from the user's environment.
+ * What the benchmarks (`make bench`, `make bench-scale`, `make bench-schedules`) share: the IFC samples they copy (each
+ * copy made unique, and still valid, by a different IfcProject Name, so that no two corpus files have the same content
+ * hash), the stack settings a benchmark's own stack must not inherit from the user's environment, the launcher and API
+ * calls of a benchmark stack, settings from the environment, percentiles and the memory of a process.
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -61,3 +63,75 @@ export const USER_STACK_SETTINGS = [
   "WORKERS",
   "APIS",
 ];
+
+const ROOT = path.resolve(__dirname, "..");
+const STACK = path.join(ROOT, "scripts", "stack.sh");
+
+/**
+ * A positive integer setting from the environment, `dflt` when unset or empty.
+ * @throws Error when it is set to anything else.
+ */
+export function positiveInt(v: string | undefined, dflt: number): number {
+  const n = v === undefined || v === "" ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+/** The value at percentile `p` (0-100) of ascending `sorted` values (nearest rank); NaN when empty. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** VmHWM / VmRSS of a process in MiB (undefined when it is gone). */
+export function memoryOf(pid: number | "self"): { hwmMiB: number; rssMiB: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) =>
+      Number(/^(\w+):\s+(\d+) kB/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")?.[2] ?? NaN);
+    return { hwmMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs scripts/stack.sh with `env` in its own process group (a Ctrl-C meant for the benchmark does not cut a `down`
+ * short), its output on stderr (stdout holds a benchmark's results only).
+ */
+export function runStack(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [STACK, ...args], { cwd: ROOT, env, stdio: ["ignore", 2, 2], detached: true });
+    child.on("error", reject);
+    child.on("exit", (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`scripts/stack.sh ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
+    );
+  });
+}
+
+/** An answer of the API: status, Location header, JSON body. */
+export interface ApiAnswer {
+  status: number;
+  location: string | null;
+  body: any;
+}
+
+/** A client of one stack's API, calling with the API key `key()` returns at the time of the call. */
+export function apiClient(apiUrl: string, key: () => string) {
+  return async (method: string, urlPath: string, body?: unknown): Promise<ApiAnswer> => {
+    const res = await fetch(`${apiUrl}${urlPath}`, {
+      method,
+      redirect: "manual",
+      headers: { ...(body ? { "content-type": "application/json" } : {}), authorization: `Bearer ${key()}` },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, location: res.headers.get("location"), body: text ? JSON.parse(text) : undefined };
+  };
+}
+
+/** @throws Error naming `what` when the answer's status is not `status`. */
+export function expectStatus(res: { status: number; body: unknown }, status: number, what: string): void {
+  if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+}

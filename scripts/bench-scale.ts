@@ -4,7 +4,7 @@
  * For 1 and then 2 worker processes (`WORKERS` of scripts/stack.sh), each on a fresh stack of its own (dedicated ports,
  * a temporary DATA_DIR, stopped at the end, also on failure and Ctrl-C):
  * 1. Corpus: SCALE_IMODELS (4) iModels of SCALE_FILES (50) IFC files each, copies of samples/ifc made unique
- *    (scripts/bench-corpus.ts); one connection per iModel mapping its files.
+ *    (scripts/bench-common.ts); one connection per iModel mapping its files.
  * 2. All runs are asked at once; each is polled until Completed.
  * 3. Aggregate elements per second: the elements written by all runs over the span from the first run queued to the
  *    last run ended (run records, server clock).
@@ -16,23 +16,21 @@
  * 19333, its UI 20333, FerretDB 19317 follow unless SCALE_TEMPORAL_PORT, SCALE_TEMPORAL_UI_PORT, SCALE_FERRETDB_PORT
  * are set), SCALE_KEEP_DATA=1 (keep the DATA_DIRs), SCALE_LOG_LEVEL (warn).
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { ifcSamples, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
-
-const ROOT = path.resolve(__dirname, "..");
-const STACK = path.join(ROOT, "scripts", "stack.sh");
-
-function positiveInt(v: string | undefined, dflt: number): number {
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive integer, got '${v}'`);
-  return n;
-}
+import {
+  apiClient,
+  expectStatus,
+  ifcSamples,
+  positiveInt,
+  runStack,
+  SAMPLES,
+  USER_STACK_SETTINGS,
+  withProjectName,
+} from "./bench-common";
 
 const IMODELS = positiveInt(process.env.SCALE_IMODELS, 4);
 const FILES = positiveInt(process.env.SCALE_FILES, 50);
@@ -55,25 +53,12 @@ const fmt = (n: number, digits = 1) =>
 /** The stack being measured now: its DATA_DIR and environment; `down` is due while set. */
 let current: { dataDir: string; env: NodeJS.ProcessEnv } | undefined;
 
-/** Runs scripts/stack.sh in its own process group (a Ctrl-C meant for the bench does not cut a `down` short). */
-function stack(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", [STACK, ...args], { cwd: ROOT, env, stdio: ["ignore", 2, 2], detached: true });
-    child.on("error", reject);
-    child.on("exit", (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`scripts/stack.sh ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
-    );
-  });
-}
-
 /** Stops the current stack and removes its data unless kept. */
 async function stopCurrent(): Promise<void> {
   const s = current;
   current = undefined;
   if (!s) return;
-  await stack(["down"], s.env).catch((e: Error) => log(`warning: ${e.message}; DATA_DIR=${s.dataDir}`));
+  await runStack(["down"], s.env).catch((e: Error) => log(`warning: ${e.message}; DATA_DIR=${s.dataDir}`));
   if (process.env.SCALE_KEEP_DATA === "1") log(`data kept in ${s.dataDir}`);
   else fs.rmSync(s.dataDir, { recursive: true, force: true });
 }
@@ -83,28 +68,6 @@ for (const [sig, code] of [
   ["SIGTERM", 143],
 ] as const) {
   process.on(sig, () => void stopCurrent().finally(() => process.exit(code)));
-}
-
-/** A client of one stack's API with one API key. */
-function client(apiUrl: string, key: () => string) {
-  return async (
-    method: string,
-    urlPath: string,
-    body?: unknown,
-  ): Promise<{ status: number; location: string | null; body: any }> => {
-    const res = await fetch(`${apiUrl}${urlPath}`, {
-      method,
-      redirect: "manual",
-      headers: { ...(body ? { "content-type": "application/json" } : {}), authorization: `Bearer ${key()}` },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, location: res.headers.get("location"), body: text ? JSON.parse(text) : undefined };
-  };
-}
-
-function expectStatus(res: { status: number; body: unknown }, status: number, what: string): void {
-  if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
 }
 
 /** Writes the corpus: `<dir>/m<i>/<sample stem>-<j>.ifc`, FILES per iModel, the samples in turn. */
@@ -165,9 +128,9 @@ async function measure(workers: number): Promise<Measure> {
   log(
     `${workers} worker(s): corpus of ${IMODELS} x ${FILES} files, ${fmt(corpus.bytes / 1e6, 2)} MB; starting the stack`,
   );
-  await stack(["up"], env);
+  await runStack(["up"], env);
   let key = adminApiKey;
-  const call = client(`http://127.0.0.1:${PORTS.api}`, () => key);
+  const call = apiClient(`http://127.0.0.1:${PORTS.api}`, () => key);
   const u = await call("POST", "/users", { email: `scale-${process.pid}@imodel-sync.localhost`, name: "Bench scale" });
   expectStatus(u, 201, "create the bench user");
   key = u.body.apiKey;

@@ -32,7 +32,7 @@ import { IModelHost } from "@itwin/core-backend";
 import { contentHashOf, readSourceFileOnce } from "../activities/source-files";
 import { CONNECTORS } from "../activities/connectors";
 import type { ParsedFile } from "../activities/connectors/types";
-import { ifcSamples, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
+import { ifcSamples, memoryOf, positiveInt, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
 import { burst, burstPaths, medianGet, seed, type BurstMeasure, type SeedCounts } from "./bench-api-load";
 import {
   closeKeptIModels,
@@ -78,12 +78,6 @@ function nonNegativeInt(v: string | undefined, dflt: number): number {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number >= 0, got "${v}"`);
-  return n;
-}
-
-function positiveInt(v: string | undefined, dflt: number): number {
-  const n = v === undefined || v === "" ? dflt : Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got '${v}'`);
   return n;
 }
 
@@ -380,18 +374,6 @@ async function renameOneElement(absolutePath: string, newName: string): Promise<
 // ---------------------------------------------------------------------------------------------------------
 // Memory
 // ---------------------------------------------------------------------------------------------------------
-
-/** VmHWM / VmRSS of a process in MiB (undefined when it is gone). */
-function memoryOf(pid: number | "self"): { hwmMiB: number; rssMiB: number } | undefined {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (key: string) =>
-      Number(/^(\w+):\s+(\d+) kB/m.exec(status.split("\n").find((l) => l.startsWith(`${key}:`)) ?? "")?.[2] ?? NaN);
-    return { hwmMiB: kb("VmHWM") / 1024, rssMiB: kb("VmRSS") / 1024 };
-  } catch {
-    return undefined;
-  }
-}
 
 function childrenOf(pid: number): number[] {
   const out = new Set<number>();
