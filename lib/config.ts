@@ -7,7 +7,7 @@ import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, MONGODB_URI, DATA_DIR, API_PORT, API_HOST, SOURCE_ROOTS, LOG_LEVEL,
  * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB, CHANGE_LISTS_KEPT.
  * ADMIN_API_KEY, ADMIN_EMAIL, SMTP_URL, MAIL_FROM, MAIL_OUTBOX_DIR, PUBLIC_API_URL, DISK_FREE_MIN_MB, WORKER_METRICS_HOST,
- * WORKER_METRICS_PORT, TEMPORAL_SDK_METRICS_PORT, WEBHOOK_ALLOWED_HOSTS.
+ * WORKER_METRICS_PORT, TEMPORAL_SDK_METRICS_PORT, WEBHOOK_ALLOWED_HOSTS, WORKER_INSTANCE.
  */
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 
@@ -52,6 +52,8 @@ const envSchema = z.object({
    * subdomain) or `*` (any), separated by commas or spaces. Empty: no webhook can be created or delivered.
    */
   WEBHOOK_ALLOWED_HOSTS: z.string().default(""),
+  /** The worker process's instance number on its host, 1-based (scripts/stack.sh sets it for each worker it starts). */
+  WORKER_INSTANCE: z.coerce.number().int().min(1).optional(),
 });
 
 export interface Config {
@@ -86,6 +88,12 @@ export interface Config {
   sdkMetricsPort: number;
   /** WEBHOOK_ALLOWED_HOSTS, one pattern per entry, lower case (domain/webhooks.ts `hostAllowed`). */
   webhookAllowedHosts: string[];
+  /**
+   * WORKER_INSTANCE: which of the worker processes on this host this one is, 1-based (scripts/stack.sh `WORKERS=n`
+   * starts instances 1 … n); it names the worker's own task queue (activities/worker-queue.ts). Undefined when not
+   * set (a worker started by hand, or the API).
+   */
+  workerInstance?: number;
 }
 
 /**
@@ -107,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     "WORKER_METRICS_PORT",
     "TEMPORAL_SDK_METRICS_PORT",
     "WEBHOOK_ALLOWED_HOSTS",
+    "WORKER_INSTANCE",
   ];
   env = Object.fromEntries(Object.entries(env).filter(([k, v]) => !(optional.includes(k) && v === "")));
   const parsed = envSchema.safeParse(env);
@@ -147,5 +156,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookAllowedHosts: e.WEBHOOK_ALLOWED_HOSTS.split(/[\s,]+/)
       .map((h) => h.trim().toLowerCase())
       .filter((h) => h !== ""),
+    workerInstance: e.WORKER_INSTANCE,
   };
 }

@@ -2,15 +2,15 @@
 # The embedded default stack of imodel-sync, no Docker needed:
 #   temporal  – Temporal CLI dev server (SQLite file, UI), built by scripts/ensure-tools.sh
 #   ferretdb  – FerretDB 1.x with its SQLite backend, the MongoDB-wire server
-#   worker    – node --import tsx worker/main.ts
-#   api       – node --import tsx api/server.ts
+#   worker    – node --import tsx worker/main.ts (WORKERS=n: worker, worker-2 … worker-n)
+#   api       – node --import tsx api/server.ts (APIS=n: api, api-2 … api-n)
 #
 # Usage: scripts/stack.sh <command>
 #   up [servers]                 start everything (or only temporal + ferretdb); idempotent
 #   down                         stop everything started from $DATA_DIR/run (TERM, then KILL)
 #   status                       state and health of each process, its own pid and its supervisor's
 #                                (exit 0 = all up, 3 = none, 1 = partly)
-#   restart <worker|api|temporal|ferretdb>
+#   restart <worker|api|temporal|ferretdb|worker-<i>|api-<i>>
 #   logs [name] [-f]             last $LOG_LINES (100) lines of $DATA_DIR/logs/<name>.log, or follow
 #   env                          the export lines the apps use (eval "$(scripts/stack.sh env)")
 #
@@ -29,6 +29,14 @@
 #   /metrics; WEBHOOK_ALLOWED_HOSTS (empty: no webhooks): the hosts webhook URLs may name (README.md "Webhooks").
 #   WORKER_NODE_ARGS (empty): more arguments for the worker's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (the
 #   profile is written when the worker stops; `make bench` sets it with BENCH_CPU_PROFILE).
+#   Several processes: WORKERS (1) worker processes and APIS (1) API processes. The first of each keeps the names, files
+#   and ports above (worker, api); instance i >= 2 is named worker-<i> / api-<i> (own pid file $DATA_DIR/run/<name>.pid,
+#   log $DATA_DIR/logs/<name>.log, supervisor) and takes each port of the first plus 10*(i-1): api-<i> listens on
+#   API_PORT+10*(i-1), worker-<i> serves metrics on WORKER_METRICS_PORT+10*(i-1) and the SDK's on
+#   TEMPORAL_SDK_METRICS_PORT+10*(i-1) (defaults: api-2 3010, worker-2 3011 and 3012). Every worker gets its instance
+#   number as WORKER_INSTANCE (1-based). All ports of the stack must differ, and be free (checked before a start).
+#   `env` prints API_URLS and WORKER_METRICS_URLS (space-separated, all instances); an `up` with fewer instances
+#   stops the ones left over.
 #   Supervision (scripts/supervise.sh runs each process and restarts it when it dies): RESTART_LIMIT (5) restarts
 #   within RESTART_WINDOW (600) s, then it gives up (shown by `status`); backoff 1 s doubling up to
 #   RESTART_BACKOFF_MAX (30) s. `down` and `restart` stop the supervisor first, so nothing respawns during a stop.
@@ -53,12 +61,11 @@ DATA_DIR="$(cd "$DATA_DIR" && pwd)"
 RUN_DIR="$DATA_DIR/run"
 LOG_DIR="$DATA_DIR/logs"
 SAVED_ENV="$RUN_DIR/stack.env"
-SERVICES=(temporal ferretdb worker api)
 
 CONFIG_VARS=(TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT
   TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL TEMPORAL_ADDRESS MONGODB_URI TEMPORAL_UI_URL
   ADMIN_API_KEY ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT
-  WORKER_METRICS_HOST WORKER_METRICS_PORT TEMPORAL_SDK_METRICS_PORT WEBHOOK_ALLOWED_HOSTS)
+  WORKER_METRICS_HOST WORKER_METRICS_PORT TEMPORAL_SDK_METRICS_PORT WEBHOOK_ALLOWED_HOSTS WORKERS APIS)
 MAIL_VARS=(ADMIN_EMAIL SMTP_URL MAIL_FROM MAIL_OUTBOX_DIR PUBLIC_API_URL DISK_FREE_MIN_MB CHANGE_LISTS_KEPT)
 
 # Values from the last `up` for everything the caller did not set.
@@ -93,6 +100,8 @@ WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-$((API_PORT + 1))}"
 TEMPORAL_SDK_METRICS_PORT="${TEMPORAL_SDK_METRICS_PORT:-$((WORKER_METRICS_PORT + 1))}"
 WEBHOOK_ALLOWED_HOSTS="${WEBHOOK_ALLOWED_HOSTS:-}"
 WORKER_NODE_ARGS="${WORKER_NODE_ARGS:-}"
+WORKERS="${WORKERS:-1}"
+APIS="${APIS:-1}"
 
 # The admin's API key (api/auth.ts bootstraps the admin user with it): from the environment, else generated once
 # into $DATA_DIR/admin-api-key (readable by its owner only) and reused by every later start on that DATA_DIR.
@@ -117,6 +126,51 @@ export RESTART_BACKOFF_MAX="${RESTART_BACKOFF_MAX:-30}"
 for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT API_PORT WORKER_METRICS_PORT TEMPORAL_SDK_METRICS_PORT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] && [ "${!v}" -le 65535 ] || die "$v must be a TCP port number (got '${!v}')"
 done
+for v in WORKERS APIS; do
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] && [ "${!v}" -le 100 ] || die "$v must be a number of processes from 1 to 100 (got '${!v}')"
+done
+
+# ---------------------------------------------------------------- instances
+# kind_of <name>: worker or api for worker, worker-<i>, api, api-<i>; else the name itself (temporal, ferretdb).
+kind_of() {
+  case "$1" in worker | worker-[1-9]*) echo worker ;; api | api-[1-9]*) echo api ;; *) echo "$1" ;; esac
+}
+# instance_of <name>: 1 for worker and api, <i> for worker-<i> and api-<i>.
+instance_of() { case "$1" in *-[1-9]*) echo "${1##*-}" ;; *) echo 1 ;; esac; }
+# instance_name <kind> <i>: worker, worker-2, … (the first keeps the plain name).
+instance_name() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+# Ports of instance <i>: each port of the first plus 10*(i-1).
+api_port_of() { echo $((API_PORT + 10 * ($1 - 1))); }
+worker_metrics_port_of() { echo $((WORKER_METRICS_PORT + 10 * ($1 - 1))); }
+sdk_metrics_port_of() { echo $((TEMPORAL_SDK_METRICS_PORT + 10 * ($1 - 1))); }
+api_url_of() { echo "http://127.0.0.1:$(api_port_of "$1")"; }
+
+WORKER_NAMES=() API_NAMES=()
+for ((i = 1; i <= WORKERS; i++)); do WORKER_NAMES+=("$(instance_name worker "$i")"); done
+for ((i = 1; i <= APIS; i++)); do API_NAMES+=("$(instance_name api "$i")"); done
+SERVICES=(temporal ferretdb "${WORKER_NAMES[@]}" "${API_NAMES[@]}")
+
+# leftover_names <kind>: instances of <kind> beyond the configured number that still have a pid file (started by an
+# earlier `up` with more of them), in instance order.
+leftover_names() {
+  local kind="$1" count f n
+  [ "$kind" = worker ] && count="$WORKERS" || count="$APIS"
+  for f in "$RUN_DIR/$kind"-*.pid; do
+    [ -f "$f" ] || continue
+    n="${f##*/}"; n="${n%.pid}"; n="${n#"$kind"-}"
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -gt "$count" ] && echo "$n"
+  done | sort -n | while read -r n; do echo "$kind-$n"; done
+}
+
+# all_services: the configured processes and any leftover instance (what `status`, `down` and `logs` cover).
+all_services() {
+  local n
+  for n in "${SERVICES[@]}"; do echo "$n"; done
+  leftover_names worker; leftover_names api
+}
+for v in "$(api_port_of "$APIS")" "$(worker_metrics_port_of "$WORKERS")" "$(sdk_metrics_port_of "$WORKERS")"; do
+  [ "$v" -le 65535 ] || die "WORKERS=$WORKERS and APIS=$APIS need ports above 65535 (instance i uses the first's ports + 10*(i-1)); lower API_PORT, WORKER_METRICS_PORT or TEMPORAL_SDK_METRICS_PORT"
+done
 
 save_env() {
   mkdir -p "$RUN_DIR"
@@ -126,7 +180,7 @@ save_env() {
     echo "# settings of the last 'stack.sh up' (removed by 'stack.sh down')"
     for v in TEMPORAL_PORT TEMPORAL_UI_PORT FERRETDB_PORT FERRETDB_DEBUG_ADDR FERRETDB_LOG_LEVEL API_PORT \
       TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE SOURCE_ROOTS LOG_LEVEL WORKER_METRICS_HOST WORKER_METRICS_PORT \
-      TEMPORAL_SDK_METRICS_PORT WEBHOOK_ALLOWED_HOSTS; do
+      TEMPORAL_SDK_METRICS_PORT WEBHOOK_ALLOWED_HOSTS WORKERS APIS; do
       printf '%s=%q\n' "$v" "${!v}"
     done
     [ -n "$TEMPORAL_EXTERNAL" ] && printf 'TEMPORAL_ADDRESS=%q\n' "$TEMPORAL_ADDRESS"
@@ -143,7 +197,7 @@ save_env() {
 label() {
   case "$1" in
     temporal) echo "Temporal" ;; temporal-ui) echo "Temporal UI" ;; ferretdb) echo "FerretDB" ;;
-    ferretdb-debug) echo "FerretDB debug/metrics" ;; api) echo "API" ;; *) echo "$1" ;;
+    ferretdb-debug) echo "FerretDB debug/metrics" ;; api) echo "API" ;; api-*) echo "API ${1#api-}" ;; *) echo "$1" ;;
   esac
 }
 
@@ -177,7 +231,7 @@ pid_of() { # prints the pid from the pidfile of <name>, if any
 marker_of() {
   case "$1" in
     temporal) echo "server start-dev" ;; ferretdb) echo "ferretdb" ;;
-    worker) echo "worker/main.ts" ;; api) echo "api/server.ts" ;;
+    worker | worker-*) echo "worker/main.ts" ;; api | api-*) echo "api/server.ts" ;;
   esac
 }
 
@@ -387,21 +441,24 @@ mongo_ping() { # succeeds when the MongoDB-wire server answers ping (TCP check w
   fi
 }
 
-api_healthy() {
+api_healthy() { # [url]: the API at url (default: the first, $API_URL) answers /health with 200
+  local url="${1:-$API_URL}"
   if command -v curl >/dev/null 2>&1; then
-    [ "$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$API_URL/health" 2>/dev/null)" = 200 ]
+    [ "$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$url/health" 2>/dev/null)" = 200 ]
   else
     (cd "$PROJECT" && timeout 5 node -e '
       fetch(process.argv[1]).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1));' \
-      "$API_URL/health" >/dev/null 2>&1)
+      "$url/health" >/dev/null 2>&1)
   fi
 }
 
-# wait_for <name> <timeout s> <check function> [also watch...]: poll until healthy; fail early if a process dies.
+# wait_for <name> <timeout s> <check> [also watch...]: poll until healthy; fail early if a process dies. <check> is a
+# function name, maybe with arguments separated by spaces (e.g. "api_healthy http://127.0.0.1:3010").
 wait_for() {
   local name="$1" timeout="$2" check="$3"; shift 3
   local start=$SECONDS w
-  while ! "$check"; do
+  local check_cmd; read -r -a check_cmd <<<"$check"
+  while ! "${check_cmd[@]}"; do
     for w in "$name" "$@"; do
       # dead, or restarted by its supervisor: the start failed
       if [ -f "$RUN_DIR/$w.pid" ] && { ! running "$w" >/dev/null || [ "$(supervisor_field "$w" restarts)" -gt 0 ] 2>/dev/null; }; then
@@ -444,17 +501,24 @@ ferretdb_cmd() {
     "--log-level=$FERRETDB_LOG_LEVEL")
 }
 
-app_cmd() { # worker|api
-  local script; [ "$1" = worker ] && script=worker/main.ts || script=api/server.ts
-  local node_args=()
-  [ "$1" = worker ] && [ -n "$WORKER_NODE_ARGS" ] && read -r -a node_args <<<"$WORKER_NODE_ARGS"
+app_cmd() { # worker|worker-<i>|api|api-<i>
+  local kind i script; kind="$(kind_of "$1")"; i="$(instance_of "$1")"
+  [ "$kind" = worker ] && script=worker/main.ts || script=api/server.ts
+  local node_args=() instance_env=()
+  [ "$kind" = worker ] && [ -n "$WORKER_NODE_ARGS" ] && read -r -a node_args <<<"$WORKER_NODE_ARGS"
+  # A worker knows its instance (its own task queue, activities/worker-queue.ts); an API its own port. Workers keep
+  # API_PORT of the first API (the default of PUBLIC_API_URL for links in mails).
+  local api_port="$API_PORT"
+  if [ "$kind" = worker ]; then instance_env=(WORKER_INSTANCE="$i")
+  else api_port="$(api_port_of "$i")"
+  fi
   CMD=(env TEMPORAL_ADDRESS="$TEMPORAL_ADDRESS" TEMPORAL_NAMESPACE="$TEMPORAL_NAMESPACE"
     TEMPORAL_TASK_QUEUE="$TEMPORAL_TASK_QUEUE" MONGODB_URI="$MONGODB_URI" DATA_DIR="$DATA_DIR"
-    API_PORT="$API_PORT" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
+    API_PORT="$api_port" SOURCE_ROOTS="$SOURCE_ROOTS" LOG_LEVEL="$LOG_LEVEL" TEMPORAL_UI_URL="$TEMPORAL_UI_URL"
     ADMIN_EMAIL="$ADMIN_EMAIL" MAIL_FROM="$MAIL_FROM" MAIL_OUTBOX_DIR="$MAIL_OUTBOX_DIR" PUBLIC_API_URL="$PUBLIC_API_URL"
     DISK_FREE_MIN_MB="$DISK_FREE_MIN_MB" CHANGE_LISTS_KEPT="$CHANGE_LISTS_KEPT" WORKER_METRICS_HOST="$WORKER_METRICS_HOST"
-    WORKER_METRICS_PORT="$WORKER_METRICS_PORT" TEMPORAL_SDK_METRICS_PORT="$TEMPORAL_SDK_METRICS_PORT"
-    WEBHOOK_ALLOWED_HOSTS="$WEBHOOK_ALLOWED_HOSTS" node "${node_args[@]}" --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
+    WORKER_METRICS_PORT="$(worker_metrics_port_of "$i")" TEMPORAL_SDK_METRICS_PORT="$(sdk_metrics_port_of "$i")"
+    WEBHOOK_ALLOWED_HOSTS="$WEBHOOK_ALLOWED_HOSTS" ${instance_env[@]+"${instance_env[@]}"} node ${node_args[@]+"${node_args[@]}"} --import "file://${PROJECT// /%20}/node_modules/tsx/dist/loader.mjs" "$PROJECT/$script")
   # One node process per app (no tsx wrapper process): the supervisor's child (`status` shows its pid).
   # Secrets reach the apps through the environment, not the command line that spawn writes into the log.
   export ADMIN_API_KEY SMTP_URL
@@ -465,7 +529,9 @@ spec_of() {
   case "$1" in
     temporal) echo "port=$TEMPORAL_PORT ui=$TEMPORAL_UI_PORT db=$DATA_DIR/temporal/temporal.db ns=$TEMPORAL_NAMESPACE" ;;
     ferretdb) echo "port=$FERRETDB_PORT dir=$DATA_DIR/ferretdb debug=$FERRETDB_DEBUG_ADDR" ;;
-    worker | api) echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT metrics=$WORKER_METRICS_HOST:$WORKER_METRICS_PORT,$TEMPORAL_SDK_METRICS_PORT webhooks=$WEBHOOK_ALLOWED_HOSTS node=$WORKER_NODE_ARGS" ;;
+    worker | api | worker-* | api-*) local i; i="$(instance_of "$1")"
+      [ "$i" = 1 ] || printf 'instance=%s ports=%s,%s,%s ' "$i" "$(api_port_of "$i")" "$(worker_metrics_port_of "$i")" "$(sdk_metrics_port_of "$i")"
+      echo "temporal=$TEMPORAL_ADDRESS ns=$TEMPORAL_NAMESPACE tq=$TEMPORAL_TASK_QUEUE mongo=$MONGODB_URI data=$DATA_DIR api=$API_PORT sources=$SOURCE_ROOTS log=$LOG_LEVEL secrets=$(printf '%s|' "$ADMIN_API_KEY" "$SMTP_URL" | cksum | cut -d' ' -f1) mail=$MAIL_FROM|$MAIL_OUTBOX_DIR|$PUBLIC_API_URL|$ADMIN_EMAIL disk=$DISK_FREE_MIN_MB changes=$CHANGE_LISTS_KEPT metrics=$WORKER_METRICS_HOST:$WORKER_METRICS_PORT,$TEMPORAL_SDK_METRICS_PORT webhooks=$WEBHOOK_ALLOWED_HOSTS node=$WORKER_NODE_ARGS" ;;
   esac
 }
 
@@ -489,7 +555,30 @@ check_ports() { # name: ports of a service we are about to start must be free
     worker)
       require_free_port "$WORKER_METRICS_PORT" "worker metrics" WORKER_METRICS_PORT
       require_free_port "$TEMPORAL_SDK_METRICS_PORT" "Temporal SDK metrics" TEMPORAL_SDK_METRICS_PORT ;;
+    api-*) local i; i="$(instance_of "$1")"
+      require_free_port "$(api_port_of "$i")" "$1" "API_PORT (api-<i> uses API_PORT+10*(i-1))" ;;
+    worker-*) local i; i="$(instance_of "$1")"
+      require_free_port "$(worker_metrics_port_of "$i")" "$1 metrics" "WORKER_METRICS_PORT (worker-<i> uses WORKER_METRICS_PORT+10*(i-1))"
+      require_free_port "$(sdk_metrics_port_of "$i")" "$1 Temporal SDK metrics" "TEMPORAL_SDK_METRICS_PORT (worker-<i> uses TEMPORAL_SDK_METRICS_PORT+10*(i-1))" ;;
   esac
+}
+
+# check_distinct_ports: no two listeners of the stack share a port (e.g. WORKER_METRICS_PORT set to api-2's port).
+check_distinct_ports() {
+  local entries=() i e f seen=" "
+  if ! is_external temporal; then entries+=("$TEMPORAL_PORT:TEMPORAL_PORT" "$TEMPORAL_UI_PORT:TEMPORAL_UI_PORT"); fi
+  is_external ferretdb || entries+=("$FERRETDB_PORT:FERRETDB_PORT")
+  for ((i = 1; i <= APIS; i++)); do entries+=("$(api_port_of "$i"):$(instance_name api "$i")"); done
+  for ((i = 1; i <= WORKERS; i++)); do
+    entries+=("$(worker_metrics_port_of "$i"):$(instance_name worker "$i") metrics" "$(sdk_metrics_port_of "$i"):$(instance_name worker "$i") SDK metrics")
+  done
+  for e in "${entries[@]}"; do
+    case "$seen" in *" ${e%%:*}:"*)
+      f="${seen#*" ${e%%:*}:"}"; f="${f%%|*}"
+      die "port ${e%%:*} is given to both $f and ${e#*:}; set the ports apart (instance i uses the first's ports + 10*(i-1))" ;;
+    esac
+    seen="$seen${e%%:*}:${e#*:}| "
+  done
 }
 
 # plan <names...>: sets TO_START (not running) after checking reuse and ports, before anything starts.
@@ -505,7 +594,7 @@ plan() {
         continue
       fi
       case "$name" in
-        worker | api) info "$name is running with other settings; restarting it"; stop_many "$name" ;;
+        worker | api | worker-* | api-*) info "$name is running with other settings; restarting it"; stop_many "$name" ;;
         *) die "$name is already running ($(pids_text "$name")) with other settings ($have); run 'scripts/stack.sh down' first or 'scripts/stack.sh restart $name'" ;;
       esac
     else
@@ -559,7 +648,7 @@ index_ferretdb() {
   info "$out"
 }
 
-start_apps() { # names (subset of worker api)
+start_apps() { # names (workers and APIs)
   [ -x "$PROJECT/node_modules/.bin/tsx" ] || die "node_modules is missing; run 'make deps' (npm ci) first"
   local name
   for name in "$@"; do
@@ -570,23 +659,32 @@ start_apps() { # names (subset of worker api)
   done
 }
 
-wait_apps() {
-  if ! wait_for api "$API_START_TIMEOUT" api_healthy worker; then
-    echo "error: API health check $API_URL/health failed" >&2
-    tail_log api 40; tail_log worker 40
-    exit 1
-  fi
-  wait_worker
+wait_apps() { # [api names]: each API answers /health (default: all of them), then every worker polls
+  local name url
+  [ $# -gt 0 ] || set -- "${API_NAMES[@]}"
+  for name in "$@"; do
+    url="$(api_url_of "$(instance_of "$name")")"
+    if ! wait_for "$name" "$API_START_TIMEOUT" "api_healthy $url" "${WORKER_NAMES[@]}"; then
+      echo "error: API health check $url/health failed" >&2
+      tail_log "$name" 40; for w in "${WORKER_NAMES[@]}"; do tail_log "$w" 40; done
+      exit 1
+    fi
+  done
+  wait_worker "${WORKER_NAMES[@]}"
 }
 
-wait_worker() {
-  if ! wait_for worker "$WORKER_START_TIMEOUT" worker_polling; then
-    if running worker >/dev/null; then
-      echo "warning: the worker runs but does not poll task queue $TEMPORAL_TASK_QUEUE yet (see scripts/stack.sh logs worker)" >&2
-    else
-      echo "error: the worker is not running" >&2; tail_log worker 40; exit 1
+wait_worker() { # [worker names] (default: worker)
+  local name
+  [ $# -gt 0 ] || set -- worker
+  for name in "$@"; do
+    if ! wait_for "$name" "$WORKER_START_TIMEOUT" "worker_polling $name"; then
+      if running "$name" >/dev/null; then
+        echo "warning: $name runs but does not poll task queue $TEMPORAL_TASK_QUEUE yet (see scripts/stack.sh logs $name)" >&2
+      else
+        echo "error: $name is not running" >&2; tail_log "$name" 40; exit 1
+      fi
     fi
-  fi
+  done
 }
 
 pgid_of() {
@@ -595,11 +693,12 @@ pgid_of() {
   fi
 }
 
-# The worker polls its task queue: a poller whose identity (default "<pid>@<host>") is a process of its group.
+# worker_polling [name]: the worker (default: worker; or worker-<i>) polls the shared task queue: a poller whose
+# identity (default "<pid>@<host>") is a process of its own process group (its supervisor's, from its pid file).
 worker_polling() {
   temporal_cli || return 0 # no CLI to ask (external Temporal, tools not built): do not wait
   local pgid json p
-  pgid="$(pid_of worker)" || return 1
+  pgid="$(pid_of "${1:-worker}")" || return 1
   json="$("$TEMPORAL_BIN" task-queue describe --address "$TEMPORAL_ADDRESS" --namespace "$TEMPORAL_NAMESPACE" \
     --task-queue "$TEMPORAL_TASK_QUEUE" --command-timeout 3s -o json 2>/dev/null)" || return 1
   for p in $(printf '%s\n' "$json" | sed -n 's/.*"identity": *"\([0-9][0-9]*\)@.*/\1/p'); do
@@ -612,7 +711,9 @@ print_urls() {
   echo
   echo "imodel-sync stack is up (data in $DATA_DIR)"
   [ "${1:-}" = all ] && echo "  API:          $API_URL   (health: $API_URL/health, metrics: $API_URL/metrics with an admin key)"
+  [ "${1:-}" = all ] && [ "$APIS" -gt 1 ] && echo "  APIs:         $(api_urls)   (APIS=$APIS)"
   [ "${1:-}" = all ] && echo "  Worker:       metrics http://$WORKER_METRICS_HOST:$WORKER_METRICS_PORT/metrics"
+  [ "${1:-}" = all ] && [ "$WORKERS" -gt 1 ] && echo "  Workers:      metrics $(worker_metrics_urls)   (WORKERS=$WORKERS)"
   [ "${1:-}" = all ] && echo "  Admin key:    $([ -s "$ADMIN_KEY_FILE" ] && [ "$(head -n1 "$ADMIN_KEY_FILE")" = "$ADMIN_API_KEY" ] && echo "in $ADMIN_KEY_FILE" || echo "ADMIN_API_KEY from the environment")   (eval \"\$(scripts/stack.sh env)\" exports it)"
   local smtp_host="${SMTP_URL#*://}"; smtp_host="${smtp_host##*@}"
   [ "${1:-}" = all ] && echo "  Mail:         $([ -n "$SMTP_URL" ] && echo "SMTP server $smtp_host" || echo ".eml files in ${MAIL_OUTBOX_DIR:-$DATA_DIR/outbox}")"
@@ -643,7 +744,15 @@ cmd_up() {
   if [ "$what" = all ]; then
     need_node
     [ -x "$PROJECT/node_modules/.bin/tsx" ] || die "node_modules is missing; run 'make deps' (npm ci) first"
-    plan temporal ferretdb worker api
+    check_distinct_ports
+    # Instances left over from an `up` with more of them (WORKERS or APIS lowered): stopped first.
+    local extra=()
+    mapfile -t extra < <(leftover_names api; leftover_names worker)
+    if [ ${#extra[@]} -gt 0 ]; then
+      info "not wanted any more (WORKERS=$WORKERS APIS=$APIS): ${extra[*]}"
+      stop_many "${extra[@]}"
+    fi
+    plan temporal ferretdb "${WORKER_NAMES[@]}" "${API_NAMES[@]}"
   else
     plan temporal ferretdb
   fi
@@ -669,22 +778,25 @@ up_failed() {
   if [ ${#STARTED[@]} -gt 0 ]; then
     info "up failed; stopping what it started (${STARTED[*]}); the logs stay in $LOG_DIR"
     local order=() n
-    for n in api worker ferretdb temporal; do
+    for n in "${API_NAMES[@]}" "${WORKER_NAMES[@]}" ferretdb temporal; do
       case " ${STARTED[*]} " in *" $n "*) order+=("$n") ;; esac
     done
     stop_many "${order[@]}"
   fi
   local any=""
-  for n in "${SERVICES[@]}"; do running "$n" >/dev/null && any=1; done
+  for n in $(all_services); do running "$n" >/dev/null && any=1; done
   [ -n "$any" ] || rm -f "$SAVED_ENV"
   exit "$1"
 }
 
 cmd_down() {
-  local any=""
-  for n in "${SERVICES[@]}"; do running "$n" >/dev/null && any=1; done
+  local any="" apps=()
+  for n in $(all_services); do
+    running "$n" >/dev/null && any=1
+    case "$n" in temporal | ferretdb) ;; *) apps+=("$n") ;; esac
+  done
   [ -n "$any" ] || info "nothing is running (from $RUN_DIR)"
-  stop_many api worker       # apps first, while their servers are still up
+  stop_many "${apps[@]}" # apps first, while their servers are still up
   stop_many ferretdb temporal
   rm -f "$SAVED_ENV"
 }
@@ -694,11 +806,11 @@ status_row() { printf '%-9s %-22s %-18s %-28s %s\n' "$@"; } # service state supe
 cmd_status() {
   local n up=0 total=0 health sup sstate restarts
   status_row SERVICE STATE SUPERVISOR ADDRESS HEALTH
-  for n in "${SERVICES[@]}"; do
+  for n in $(all_services); do
     local addr
     case "$n" in
       temporal) addr="$TEMPORAL_ADDRESS" ;; ferretdb) addr="$MONGODB_URI" ;;
-      api) addr="$API_URL" ;; worker) addr="queue $TEMPORAL_TASK_QUEUE" ;;
+      api | api-*) addr="$(api_url_of "$(instance_of "$n")")" ;; worker | worker-*) addr="queue $TEMPORAL_TASK_QUEUE" ;;
     esac
     if is_external "$n"; then
       health=down
@@ -722,8 +834,8 @@ cmd_status() {
       case "$n" in
         temporal) temporal_healthy && health=ok || health=down ;;
         ferretdb) mongo_ping && health=ok || health=down ;;
-        api) api_healthy && health=ok || health=down ;;
-        worker) worker_polling && health=polling || health="not polling" ;;
+        api | api-*) api_healthy "$addr" && health=ok || health=down ;;
+        worker | worker-*) worker_polling "$n" && health=polling || health="not polling" ;;
       esac
       [ "$health" = "not polling" ] && up=$((up - 1))
       [ "$health" = down ] && up=$((up - 1))
@@ -760,16 +872,20 @@ cmd_restart() {
       stop_many "$name"
       plan "$name"; save_env
       start_servers "$name"; wait_servers ;;
-    worker | api)
+    worker | api | worker-* | api-*)
+      case " ${WORKER_NAMES[*]} ${API_NAMES[*]} " in
+        *" $name "*) ;;
+        *) die "no $name: WORKERS=$WORKERS APIS=$APIS (instances worker, worker-2 … and api, api-2 …)" ;;
+      esac
       need_node
       stop_many "$name"
       plan "$name"; save_env
       start_apps "$name"
-      if [ "$name" = api ]; then wait_apps
+      if [ "$(kind_of "$name")" = api ]; then wait_apps "$name"
       else
-        wait_worker
+        wait_worker "$name"
       fi ;;
-    *) die "usage: stack.sh restart <worker|api|temporal|ferretdb>" ;;
+    *) die "usage: stack.sh restart <worker|api|temporal|ferretdb|worker-<i>|api-<i>>" ;;
   esac
 }
 
@@ -781,24 +897,43 @@ cmd_logs() {
   local lines="${LOG_LINES:-100}"
   if [ -z "$name" ]; then
     local files=()
-    for n in "${SERVICES[@]}"; do [ -f "$LOG_DIR/$n.log" ] && files+=("$LOG_DIR/$n.log"); done
+    for n in $(all_services); do [ -f "$LOG_DIR/$n.log" ] && files+=("$LOG_DIR/$n.log"); done
     [ ${#files[@]} -gt 0 ] || die "no logs in $LOG_DIR"
     if [ -n "$follow" ]; then exec tail -n "$lines" -F "${files[@]}"; else tail -n "$lines" "${files[@]}"; fi
     return
   fi
-  case "$name" in temporal | ferretdb | worker | api) ;; *) die "usage: stack.sh logs [worker|api|temporal|ferretdb] [-f]" ;; esac
+  case "$name" in
+    temporal | ferretdb | worker | api | worker-[1-9]* | api-[1-9]*) ;;
+    *) die "usage: stack.sh logs [worker|api|temporal|ferretdb|worker-<i>|api-<i>] [-f]" ;;
+  esac
   local log="$LOG_DIR/$name.log"
   [ -f "$log" ] || die "no log for $name yet ($log)"
   if [ -n "$follow" ]; then exec tail -n "$lines" -F "$log"; else tail -n "$lines" "$log"; fi
 }
 
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+api_urls() { # the URLs of all API processes, space-separated, the first first
+  local i out=""
+  for ((i = 1; i <= APIS; i++)); do out="$out${out:+ }$(api_url_of "$i")"; done
+  echo "$out"
+}
+worker_metrics_urls() { # the metrics URLs of all worker processes, space-separated
+  local i out=""
+  for ((i = 1; i <= WORKERS; i++)); do
+    out="$out${out:+ }http://$WORKER_METRICS_HOST:$(worker_metrics_port_of "$i")/metrics"
+  done
+  echo "$out"
+}
+
 cmd_env() {
   local v
   for v in TEMPORAL_ADDRESS TEMPORAL_NAMESPACE TEMPORAL_TASK_QUEUE MONGODB_URI DATA_DIR API_PORT API_URL \
     SOURCE_ROOTS LOG_LEVEL TEMPORAL_UI_URL ADMIN_API_KEY; do
     echo "export $v=$(shq "${!v}")"
   done
+  echo "export API_URLS=$(shq "$(api_urls)")"
+  echo "export WORKER_METRICS_URLS=$(shq "$(worker_metrics_urls)")"
 }
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2; }

@@ -89,6 +89,12 @@ describe("docker-compose.yml", () => {
       expect(serviceBlock(res.stdout, name), `restart policy of ${name}`).toMatch(/^ {4}restart: unless-stopped$/m);
   });
 
+  it("runs two worker processes (deploy.replicas)", () => {
+    const res = compose(["config"]);
+    expect(res.status, res.stderr).toBe(0);
+    expect(serviceBlock(res.stdout, "worker")).toMatch(/^ {4}deploy:\n {6}replicas: 2$/m);
+  });
+
   it("registers the search attributes the workflows use and points the apps at the services", () => {
     const res = compose(["config"]);
     expect(res.status, res.stderr).toBe(0);

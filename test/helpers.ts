@@ -28,18 +28,22 @@ export async function http<T = any>(
   return httpAs(stack().adminApiKey, method, urlPath, body, rawBody);
 }
 
-/** Calls the API with a user's API key (`null`: no authorization header). */
+/**
+ * Calls the API with a user's API key (`null`: no authorization header); never follows redirects.
+ * @param baseUrl the API to call, e.g. `http://127.0.0.1:3010` (default: the test stack's API).
+ */
 export async function httpAs<T = any>(
   apiKey: string | null,
   method: string,
   urlPath: string,
   body?: unknown,
   rawBody?: string,
+  baseUrl?: string,
 ): Promise<HttpResult<T>> {
   const headers: Record<string, string> = {};
   if (body !== undefined || rawBody !== undefined) headers["content-type"] = "application/json";
   if (apiKey !== null) headers.authorization = `Bearer ${apiKey}`;
-  const res = await fetch(`${stack().apiUrl}${urlPath}`, {
+  const res = await fetch(`${baseUrl ?? stack().apiUrl}${urlPath}`, {
     method,
     redirect: "manual",
     headers,
@@ -105,9 +109,16 @@ export async function eventually<T>(
   }
 }
 
-/** Copies fixtures into a fresh folder under the test stack's sources root; returns its absolute path. */
-export function makeSource(name: string, files: Record<string, string>): string {
-  const dir = path.join(stack().sourcesDir, `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+/**
+ * Copies fixtures into a fresh folder under a sources root; returns its absolute path.
+ * @param files target path (relative) → fixture to copy.
+ * @param sourcesDir the sources root (default: the test stack's).
+ */
+export function makeSource(name: string, files: Record<string, string>, sourcesDir?: string): string {
+  const dir = path.join(
+    sourcesDir ?? stack().sourcesDir,
+    `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+  );
   fs.mkdirSync(dir, { recursive: true });
   for (const [target, from] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, target)), { recursive: true });
@@ -133,12 +144,23 @@ export function toolPath(tool: string, variable: string): string {
 export const SAMPLE = (name: string) => path.join(ROOT, "samples", "ifc", name);
 export const FIXTURE = (name: string) => path.join(ROOT, "test", "fixtures", name);
 
-/** Polls a run until its state is Completed; returns the run and every state seen on the way. */
-export async function waitForRun(location: string, timeoutMs = 150_000): Promise<{ run: any; statesSeen: string[] }> {
+/**
+ * Polls a run until its state is Completed; returns the run and every state seen on the way.
+ * @param location the run's path, e.g. `/connections/<id>/runs/<runId>`.
+ * @param via the API and key to ask (default: the test stack's API as the admin).
+ * @throws Error when a GET answers other than 200, or the run is not Completed within `timeoutMs`.
+ */
+export async function waitForRun(
+  location: string,
+  timeoutMs = 150_000,
+  via?: { apiKey: string; baseUrl: string },
+): Promise<{ run: any; statesSeen: string[] }> {
   const statesSeen: string[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { status, body } = await http("GET", location);
+    const { status, body } = via
+      ? await httpAs(via.apiKey, "GET", location, undefined, undefined, via.baseUrl)
+      : await http("GET", location);
     if (status !== 200) throw new Error(`GET ${location} answered ${status}: ${JSON.stringify(body)}`);
     if (statesSeen[statesSeen.length - 1] !== body.run.state) statesSeen.push(body.run.state);
     if (body.run.state === "Completed") return { run: body.run, statesSeen };

@@ -5,7 +5,6 @@
  * supervisor's and tells a killed supervisor or a dead process, and that `down` leaves no process behind.
  * Independent of the stack test/global-setup.ts starts (other ports, other DATA_DIR).
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -14,47 +13,12 @@ import { Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "./ports";
+import { stackScript } from "./stack-script";
 
-const ROOT = path.resolve(__dirname, "..");
-const STACK = path.join(ROOT, "scripts", "stack.sh");
 // The first run on a fresh machine builds the servers from source (scripts/ensure-tools.sh), which takes minutes.
 const FIRST_START_TIMEOUT = 15 * 60_000;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function stack(args: string[], env: Record<string, string>): Promise<Result> {
-  const base = { ...process.env };
-  // The caller's (or the global test stack's) server addresses must not make stack.sh use external servers.
-  for (const k of [
-    "TEMPORAL_ADDRESS",
-    "MONGODB_URI",
-    "TEMPORAL_UI_URL",
-    "DATA_DIR",
-    "TEMPORAL_PORT",
-    "TEMPORAL_UI_PORT",
-    "FERRETDB_PORT",
-    "API_PORT",
-    "TEMPORAL_NAMESPACE",
-  ])
-    delete base[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", [STACK, ...args], {
-      cwd: ROOT,
-      env: { ...base, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const stack = stackScript;
 
 /** Alive = the process (or any member of its process group) still exists. */
 function alive(pid: number): boolean {

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   // Worker affinity (docs/architecture.md "Several workers"): the shared queue runs the workflows and any activity; this
   // process's own queue runs the file activities of the runs it planned (one Worker each, the same activity
   // instances, so a file parsed ahead for the next task is found by it).
-  const workerTaskQueue = workerTaskQueueName(config.taskQueue, process.env.WORKER_INSTANCE);
+  const workerTaskQueue = workerTaskQueueName(config.taskQueue, config.workerInstance?.toString());
   const activities = {
     ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept, events }),
     ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),
