@@ -416,6 +416,14 @@ export const taskId = (runId: string, sourceFileId: string) => `${runId}:${sourc
 /** `_id` of a file state record. */
 export const fileStateId = (connectionId: string, sourceFileId: string) => `${connectionId}:${sourceFileId}`;
 
+/**
+ * The task queue of the activities that wait for an iModel queue to answer a run request (docs/architecture.md
+ * "Several workers"): the shared queue's name + `/run-requests`, polled by every worker with slots of its own. On the
+ * shared queue, fires that all wait for their iModel queue held every activity slot, while the iModel queue's own
+ * activity (recording the run) waited for a slot: a thousand fires at once took hours.
+ */
+export const runRequestsTaskQueue = (sharedTaskQueue: string): string => `${sharedTaskQueue}/run-requests`;
+
 /** The workflow id of a run: names the connection and the run so operators find it in the Temporal UI. */
 export function runWorkflowId(connectionId: string, runId: string): string {
   return `sync/${connectionId}/${runId}`;

@@ -25,7 +25,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 }
 
 /** A queue whose effects record what they were asked, in order; `hold` keeps a run's recording open. */
-function queueWith(carried: QueuedRun[] = []) {
+function queueWith(carried: QueuedRun[] = [], rememberEnded = 0) {
   const effects: string[] = [];
   const completions: RunCompletion[] = [];
   const held = new Map<string, Promise<void>>();
@@ -41,6 +41,7 @@ function queueWith(carried: QueuedRun[] = []) {
         completions.push(completion);
       },
     },
+    rememberEnded,
   );
   return { queue, effects, completions, held };
 }
@@ -82,6 +83,28 @@ describe("RunQueue", () => {
     queue.release(a, {});
     expect(await queue.request(sync("a4", "c1"))).toEqual({ runId: "a4", created: true });
     expect(effects).toEqual(["record a", "record a4"]);
+  });
+
+  it("answers a retried request for a run that ended with that run, never executing it again (remembering the last N)", async () => {
+    const { queue, effects } = queueWith([], 2);
+    await queue.request(sync("a", "c1"));
+    queue.release(queue.takeNext()!, {});
+    // e.g. a schedule fire's activity retried with the same run id after its first request was answered
+    expect(await queue.request({ ...sync("a", "c1"), trigger: "schedule" })).toEqual({ runId: "a", created: false });
+    expect(queue.hasWaiting()).toBe(false);
+    expect(effects).toEqual(["record a"]);
+    // a new id is a new run; only the last 2 ended runs are remembered
+    for (const id of ["b", "c"]) {
+      expect(await queue.request(sync(id, "c1"))).toEqual({ runId: id, created: true });
+      queue.release(queue.takeNext()!, {});
+    }
+    expect(await queue.request(sync("b", "c1"))).toEqual({ runId: "b", created: false });
+    expect(await queue.request(sync("a", "c1"))).toEqual({ runId: "a", created: true });
+    // histories recorded before it remember none: the same id executes again, as it did then
+    const old = queueWith();
+    await old.queue.request(sync("x", "c1"));
+    old.queue.release(old.queue.takeNext()!, {});
+    expect(await old.queue.request(sync("x", "c1"))).toEqual({ runId: "x", created: true });
   });
 
   it("claims a run before recording it, so a concurrent request gets that run", async () => {

@@ -15,6 +15,7 @@ import { createRunEvents } from "../activities/run-events";
 import { createScheduleActivities } from "../activities/schedules";
 import { createWebhookActivities } from "../activities/webhooks";
 import { closeKeptIModels, keepIModelsOpen, startIModelHost } from "../activities/imodel/writer";
+import { runRequestsTaskQueue } from "../domain/model";
 import { createWorkerQueueActivities, workerTaskQueueName } from "../activities/worker-queue";
 import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
@@ -120,15 +121,25 @@ async function main(): Promise<void> {
       taskQueue: config.taskQueue,
       workflowsPath: require.resolve("../workflows"),
       activities,
-      // The connectors and the writer are CPU-bound and one .bim has one writer: a few at a time is plenty.
-      maxConcurrentActivityTaskExecutions: 2,
+      // Planning and bookkeeping (the file activities of runs go to the own queue below): short, mostly waiting for
+      // the database; a few at a time, so a slow planning does not hold every record write back.
+      maxConcurrentActivityTaskExecutions: 4,
     }),
     Worker.create({
       connection,
       namespace: config.temporalNamespace,
       taskQueue: workerTaskQueue,
       activities,
+      // The connectors and the writer are CPU-bound and one .bim has one writer: two files (of two iModels) at a time.
       maxConcurrentActivityTaskExecutions: 2,
+    }),
+    // Schedule fires waiting for their iModel queue's answer (domain/model.ts runRequestsTaskQueue): slots of their own.
+    Worker.create({
+      connection,
+      namespace: config.temporalNamespace,
+      taskQueue: runRequestsTaskQueue(config.taskQueue),
+      activities,
+      maxConcurrentActivityTaskExecutions: 10,
     }),
   ]);
   logger.info(

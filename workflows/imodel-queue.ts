@@ -13,6 +13,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -38,6 +39,13 @@ const records = proxyActivities<Pick<RunRecordActivities, "recordRunQueued" | "c
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
 });
 
+/**
+ * How many ended runs an iModel queue remembers, so that a retried request for one of them is answered with it instead
+ * of executing it again (`RunQueue`'s `rememberEnded`); behind a patch, since it changes the answers of recorded
+ * histories.
+ */
+const ENDED_RUNS_REMEMBERED = 1_000;
+
 /** History length after which an idle iModel queue continues as new (unless the input sets another). */
 const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
 
@@ -46,25 +54,32 @@ const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
  * waiting runs one at a time, oldest first; when idle with a long history, continues as new with the queue.
  */
 export async function imodelWorkflow(input: IModelQueueInput): Promise<void> {
-  const runs = new RunQueue(input, {
-    recordQueued: (run: QueuedRun, request: RunRequest) =>
-      records.recordRunQueued({
-        runId: request.runId,
-        connectionId: request.connectionId,
-        iModelId: input.iModelId,
-        trigger: request.trigger,
-        workflowId: (request.kind === "delete" ? deleteWorkflowId : runWorkflowId)(request.connectionId, request.runId),
-        ...(request.ownerId ? { ownerId: request.ownerId } : {}),
-        ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
-        ...(request.kind ? { kind: request.kind } : {}),
-        ...(request.sourceFileIds ? { sourceFileIds: request.sourceFileIds } : {}),
-        ...(run.confirmDeletions ? { confirmDeletions: true } : {}),
-        ...(request.force === true && request.kind !== "delete" ? { force: true } : {}),
-        ...(request.retryOf ? { retryOf: request.retryOf } : {}),
-        ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
-      }),
-    complete: (completion) => records.completeRun(completion),
-  });
+  const runs = new RunQueue(
+    input,
+    {
+      recordQueued: (run: QueuedRun, request: RunRequest) =>
+        records.recordRunQueued({
+          runId: request.runId,
+          connectionId: request.connectionId,
+          iModelId: input.iModelId,
+          trigger: request.trigger,
+          workflowId: (request.kind === "delete" ? deleteWorkflowId : runWorkflowId)(
+            request.connectionId,
+            request.runId,
+          ),
+          ...(request.ownerId ? { ownerId: request.ownerId } : {}),
+          ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
+          ...(request.kind ? { kind: request.kind } : {}),
+          ...(request.sourceFileIds ? { sourceFileIds: request.sourceFileIds } : {}),
+          ...(run.confirmDeletions ? { confirmDeletions: true } : {}),
+          ...(request.force === true && request.kind !== "delete" ? { force: true } : {}),
+          ...(request.retryOf ? { retryOf: request.retryOf } : {}),
+          ...(request.requestedBy ? { requestedBy: request.requestedBy } : {}),
+        }),
+      complete: (completion) => records.completeRun(completion),
+    },
+    patched("remember-ended-runs") ? ENDED_RUNS_REMEMBERED : 0,
+  );
   const continueAsNewAfter = input.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
 
   setHandler(queueStateQuery, () => runs.view());

@@ -94,14 +94,20 @@ export class RunQueue {
   private readonly active = new Map<string, QueuedRun[]>();
   /** Runs whose cancellation was asked, with the reason to record on them. */
   private readonly cancelRequested = new Map<string, ErrorInfo>();
+  /** The ids of the last runs that ended, oldest first (at most `rememberEnded` of them). */
+  private readonly ended = new Set<string>();
 
   /**
    * @param carried the iModel and the waiting runs carried over by continue-as-new (an empty queue on first start).
    * @param effects recording and completing run records (see {@link RunQueueEffects}).
+   * @param rememberEnded how many ended runs' ids to remember (0: none, as histories recorded before it): a request
+   *   carrying the id of a run that ended (a retried request, e.g. a schedule fire's activity retried after its first
+   *   attempt's request was answered) is answered with that run, never executed a second time under the same record.
    */
   constructor(
     carried: Pick<IModelQueueState, "iModelId" | "queue">,
     private readonly effects: RunQueueEffects,
+    private readonly rememberEnded = 0,
   ) {
     this.iModelId = carried.iModelId;
     this.waiting = [...carried.queue];
@@ -141,7 +147,8 @@ export class RunQueue {
   }
 
   /**
-   * Answers a request for a run (the `requestRun` Update): the active run it gets (`created: false`, see
+   * Answers a request for a run (the `requestRun` Update): the run of the same id when it ended lately (`created:
+   * false`, see the constructor's `rememberEnded`), the active run it gets (`created: false`, see
    * {@link activeRunFor}), or a new run, claimed at once (so a concurrent request sees it), then recorded as Queued
    * and put at the end of the queue (`created: true`). A delete job with `cancelSyncs` first cancels the connection's
    * sync runs (docs/product-rules.md "Delete, two modes"). A run cancelled while it was being recorded is completed
@@ -149,6 +156,7 @@ export class RunQueue {
    * @throws ApplicationFailure `RunNotRecorded` (non-retryable) when the run could not be recorded; it is not claimed.
    */
   async request(request: RunRequest): Promise<RunRequestResult> {
+    if (this.ended.has(request.runId)) return { runId: request.runId, created: false };
     const existing = this.activeRunFor(request);
     if (existing) return { runId: existing.runId, created: false };
     const run: QueuedRun = {
@@ -244,6 +252,13 @@ export class RunQueue {
     this.executing = undefined;
     this.cancelExecuting = undefined;
     this.untrack(run);
+    if (this.rememberEnded > 0) {
+      this.ended.add(run.runId);
+      for (const id of this.ended) {
+        if (this.ended.size <= this.rememberEnded) break;
+        this.ended.delete(id);
+      }
+    }
     const cancelled = outcome.error ? undefined : (this.cancelRequested.get(run.runId) ?? outcome.cancelled);
     this.cancelRequested.delete(run.runId);
     return {

@@ -5,8 +5,9 @@
  * the run itself is the queue's child workflow. Deterministic code only.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from "@temporalio/common";
-import { log, proxyActivities, uuid4, workflowInfo } from "@temporalio/workflow";
+import { log, patched, proxyActivities, uuid4, workflowInfo } from "@temporalio/workflow";
 import type { ScheduleActivities, ScheduledRunOutcome } from "../activities/schedules";
+import { runRequestsTaskQueue } from "../domain/model";
 import type { ScheduledRunInput } from "../domain/schedule";
 
 /** Set by Temporal on every workflow a schedule starts: the fire's nominal (scheduled) time. */
@@ -15,10 +16,11 @@ const TEMPORAL_SCHEDULED_START_TIME = defineSearchAttributeKey(
   SearchAttributeType.DATETIME,
 );
 
-const acts = proxyActivities<ScheduleActivities>({
+const options = {
   startToCloseTimeout: "1 minute",
   retry: { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "30 seconds" },
-});
+} as const;
+const acts = proxyActivities<ScheduleActivities>(options);
 
 export type ScheduledWorkflowResult =
   | ScheduledRunOutcome
@@ -56,7 +58,11 @@ export async function scheduledRunWorkflow(input: ScheduledRunInput): Promise<Sc
     });
     return { outcome: "Superseded", reason: fire.reason };
   }
-  return await acts.startScheduledRun({
+  // histories recorded before the run-requests queue kept the activity on the shared queue
+  const requests = patched("run-requests-queue")
+    ? proxyActivities<ScheduleActivities>({ ...options, taskQueue: runRequestsTaskQueue(workflowInfo().taskQueue) })
+    : acts;
+  return await requests.startScheduledRun({
     connectionId: input.connectionId,
     runId: uuid4(),
     workflowId,
