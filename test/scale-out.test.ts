@@ -3,7 +3,9 @@
  * DATA_DIR and free ports, not the stack of test/global-setup.ts), started once for the file and stopped after it.
  * The rules that rest on the lease locks of lib/locks.ts hold when racing requests go to the two API processes
  * alternately: the races of test/concurrency.test.ts (a file mapped once, 100 connections and 250 composite models
- * per iModel, concurrent run requests) and concurrent changes of different fields of one connection.
+ * per iModel, concurrent run requests) and concurrent changes of different fields of one connection. And one of the
+ * two workers killed for good in the middle of four iModels' runs: its runs are handed over to the other
+ * (docs/architecture.md "Several workers"), every run completes and every element is written exactly once.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -11,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LIMITS } from "../domain/limits";
-import { httpAs, makeSource, SAMPLE, waitForRun, type HttpResult } from "./helpers";
+import { ecsql, eventually, httpAs, makeSource, SAMPLE, waitForRun, type HttpResult } from "./helpers";
 import { freePort } from "./ports";
 import { stackScript } from "./stack-script";
 
@@ -53,7 +55,7 @@ beforeAll(async () => {
     FERRETDB_PORT: String(ferret),
     API_PORT: String(apiPort),
     ADMIN_API_KEY: adminApiKey,
-    LOG_LEVEL: "warn",
+    LOG_LEVEL: "info", // the kill test reads which worker planned which run ("run started")
     WORKERS: "2",
     APIS: "2",
   };
@@ -267,4 +269,103 @@ describe("lease-locked rules with requests alternating between two API processes
       }
     }
   });
+});
+
+describe("one of two workers killed with SIGKILL in the middle of runs of four iModels", () => {
+  const STRUCTURAL = SAMPLE("ifc2x3_structural_revit_example_rev1.ifc");
+  /** Physical elements of the structural sample (test/sync.test.ts); 120 elements with its spatial structure. */
+  const PHYSICAL = 116;
+  const FILES = ["s1.ifc", "s2.ifc", "s3.ifc", "s4.ifc"];
+
+  /** The worker process of one instance and its supervisor (scripts/supervise.sh writes `child=` in its state file). */
+  const processOf = (name: string) => {
+    const dir = path.join(scaleStack().dataDir, "run");
+    const state = fs.readFileSync(path.join(dir, `${name}.supervisor`), "utf8");
+    return {
+      child: Number(/^child=(\d+)$/m.exec(state)?.[1]),
+      supervisor: Number(fs.readFileSync(path.join(dir, `${name}.pid`), "utf8").trim()),
+    };
+  };
+  /** Runs whose planning each worker's log shows ("run started"). */
+  const runsStartedBy = (name: string): string[] =>
+    fs
+      .readFileSync(path.join(scaleStack().dataDir, "logs", `${name}.log`), "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"msg":"run started"'))
+      .map((l) => JSON.parse(l).runId as string);
+
+  it("hands its runs over to the other worker: every run completes, every element exactly once (ECSQL per file)", async () => {
+    const runs: { iModelId: string; connectionId: string; location: string }[] = [];
+    for (let m = 0; m < 4; m++) {
+      const source = makeSource(
+        `scale-kill-${m}`,
+        Object.fromEntries(FILES.map((f) => [f, STRUCTURAL])),
+        scaleStack().sourcesDir,
+      );
+      const iModel = await callApi(m, "POST", "/imodels", { name: `scale kill ${m}` });
+      expect(iModel.status).toBe(201);
+      const c = await callApi(m, "POST", "/connections", {
+        iModelId: iModel.body.iModel.id,
+        displayName: `kill ${m}`,
+        source: { type: "local", path: source },
+        sourceFiles: FILES.map((p) => ({ path: p, connectorType: "IFC" })),
+      });
+      expect(c.status, JSON.stringify(c.body)).toBe(201);
+      runs.push({ iModelId: iModel.body.iModel.id, connectionId: c.body.connection.id, location: "" });
+    }
+    const starts = await Promise.all(runs.map((r, i) => callApi(i, "POST", `/connections/${r.connectionId}/run`)));
+    starts.forEach((s, i) => {
+      expect(s.status).toBe(202);
+      runs[i].location = s.location!;
+    });
+    // Both workers planned runs (each run goes to the worker that planned it) and files are being written.
+    const started = await eventually(
+      "both workers planned runs and a file was written",
+      async () => {
+        const [one, two] = [runsStartedBy("worker"), runsStartedBy("worker-2")];
+        if (one.length === 0 || two.length === 0) return undefined;
+        const bodies = await Promise.all(runs.map((r, i) => callApi(i, "GET", r.location)));
+        const done = bodies.flatMap((b) => (b.body.run.jobs ?? []).flatMap((j: any) => j.tasks ?? []));
+        return done.some((t: any) => t.state === "Completed") ? { one, two } : undefined;
+      },
+      120_000,
+      100,
+    );
+    // worker-2 dies for good: its supervisor first (no restart), then the process.
+    const victim = processOf("worker-2");
+    process.kill(victim.supervisor, "SIGKILL");
+    process.kill(victim.child, "SIGKILL");
+    try {
+      const ended = await Promise.all(
+        runs.map((r) =>
+          waitForRun(r.location, 300_000, { apiKey: scaleStack().adminApiKey, baseUrl: scaleStack().apiUrls[0] }),
+        ),
+      );
+      for (const [i, { run }] of ended.entries()) {
+        expect(run.result, JSON.stringify(run.error)).toBe("Success");
+        const tasks = run.jobs.flatMap((j: any) => j.tasks);
+        expect(tasks.map((t: any) => `${t.path} ${t.result}`).sort()).toEqual(FILES.map((f) => `${f} Success`));
+        const bim = (await callApi(i, "GET", `/imodels/${runs[i].iModelId}`)).body.iModel.location.path;
+        const perFile = await ecsql(
+          bim,
+          `SELECT p.CodeValue file, COUNT(*) n FROM Generic.PhysicalObject e
+             JOIN BisCore.PhysicalPartition p ON p.ECInstanceId = e.Model.Id GROUP BY p.CodeValue ORDER BY p.CodeValue`,
+        );
+        expect(perFile).toEqual(FILES.map((f) => ({ file: f, n: PHYSICAL })));
+        const twice = await ecsql(
+          bim,
+          `SELECT a.Identifier id, COUNT(*) n FROM BisCore.ExternalSourceAspect a WHERE a.Kind = 'Element'
+             GROUP BY a.Scope.Id, a.Identifier HAVING COUNT(*) > 1`,
+        );
+        expect(twice).toEqual([]);
+      }
+      // The runs worker-2 had planned were finished by the other worker after a hand-over.
+      expect(started.two.length).toBeGreaterThan(0);
+      const log = fs.readFileSync(path.join(scaleStack().dataDir, "logs", "worker.log"), "utf8");
+      expect(log).toContain("handed over to another worker");
+    } finally {
+      // Leave the stack whole for afterAll's `down`.
+      await stackScript(["restart", "worker-2"], scaleStack().env);
+    }
+  }, 420_000);
 });
