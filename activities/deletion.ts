@@ -25,6 +25,7 @@ import type { WorkerMetrics } from "../lib/metrics";
 import { connectionDeletedEvent, type WebhookEmitter } from "../lib/webhooks";
 import { fileStateId, listRunTasks, taskId, taskRecords, type PlannedTask } from "./run-records";
 import { listSourceFilesInIModel, removeConnectionSubject, removeSourceFileData } from "./imodel/remove";
+import type { WorkerAffinity } from "./worker-queue";
 
 export interface DeletionDeps {
   store: Store;
@@ -33,8 +34,8 @@ export interface DeletionDeps {
   emitter?: WebhookEmitter;
   /** Runs started, elements deleted (README.md "Metrics"). */
   metrics?: WorkerMetrics;
-  /** This worker's own task queue (activities/worker-queue.ts), returned with a delete job's plan. */
-  workerTaskQueue?: string;
+  /** This worker's runs (activities/worker-queue.ts): a delete job's plan names its own queue when it has room. */
+  affinity?: WorkerAffinity;
 }
 
 /** The files a delete job removes, in order (composite models first), or why it cannot run. */
@@ -43,14 +44,16 @@ export type DeletePlan =
       ok: true;
       tasks: PlannedTask[];
       wholeConnection: boolean;
-      /** The own task queue of the worker that planned the job (activities/worker-queue.ts); absent: the shared one. */
+      /** The own task queue of the worker that planned the job (activities/worker-queue.ts). */
       workerTaskQueue?: string;
+      /** The planning worker serves other runs: the workflow asks the shared queue for a worker with room. */
+      workerBusy?: boolean;
     }
   | { ok: false; error: ErrorInfo };
 
 const now = () => new Date().toISOString();
 
-export function createDeletionActivities({ store, logger, emitter, metrics, workerTaskQueue }: DeletionDeps) {
+export function createDeletionActivities({ store, logger, emitter, metrics, affinity }: DeletionDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
   const { finishTask, newTask, ensureTask } = taskRecords(store);
 
@@ -148,7 +151,13 @@ export function createDeletionActivities({ store, logger, emitter, metrics, work
         { files: tasks.length, wholeConnection },
         "delete job started",
       );
-      return { ok: true, tasks, wholeConnection, ...(workerTaskQueue ? { workerTaskQueue } : {}) };
+      const workerTaskQueue = affinity?.claim(input.runId);
+      return {
+        ok: true,
+        tasks,
+        wholeConnection,
+        ...(workerTaskQueue ? { workerTaskQueue } : affinity ? { workerBusy: true } : {}),
+      };
     },
 
     /**
@@ -164,6 +173,7 @@ export function createDeletionActivities({ store, logger, emitter, metrics, work
     }): Promise<void> {
       const { runId, task } = input;
       const l = log({ runId, connectionId: input.connectionId, file: task.path });
+      affinity?.note(runId);
       const existing = await ensureTask(runId, input.connectionId, task);
       if (existing.state === "Completed") return;
       const startDateTime = existing.startDateTime ?? now();

@@ -28,6 +28,7 @@ import { PARSE_AHEAD_MAX_BYTES, ParseAhead } from "./parse-ahead";
 import { notWrittenTotal } from "./connectors/common/items";
 import { SourceFileError } from "./connectors/types";
 import { INSUFFICIENT_STORAGE, writeOrWaitForSpace } from "./disk-full";
+import type { WorkerAffinity } from "./worker-queue";
 import { loopHeartbeat, whileBeating } from "./heartbeats";
 import { DeletionGuardError, writeSourceFile, writtenContentHashes } from "./imodel/writer";
 import { listRunTasks, taskRecords, type PlannedTask } from "./run-records";
@@ -48,10 +49,10 @@ export interface FileSyncDeps {
   /** SOURCE_ROOTS (absolute): a source file whose real path (symlinks resolved) lies outside them is refused. */
   sourceRoots: string[];
   /**
-   * This worker's own task queue (activities/worker-queue.ts), returned with a run's plan so that the run's file
-   * activities go to this worker; absent: they stay on the shared queue.
+   * This worker's runs (activities/worker-queue.ts): a run's plan names this worker's own task queue when it has room,
+   * so that the run's file activities go to this worker; absent: they stay on the shared queue.
    */
-  workerTaskQueue?: string;
+  affinity?: WorkerAffinity;
 }
 
 /** What one file task produced: its result and the resolved reference files to synchronize after it. */
@@ -69,8 +70,10 @@ export type RunPlan =
       ok: true;
       tasks: PlannedTask[];
       skipped: string[];
-      /** The own task queue of the worker that planned the run (activities/worker-queue.ts); absent: the shared one. */
+      /** The own task queue of the worker that planned the run (activities/worker-queue.ts). */
       workerTaskQueue?: string;
+      /** The planning worker serves other runs: the workflow asks the shared queue for a worker with room. */
+      workerBusy?: boolean;
     }
   | { ok: false; error?: ErrorInfo; cancelled?: ErrorInfo };
 
@@ -288,7 +291,7 @@ export async function planFiles(
  * The sync run activities (activity type names `beginRun` and `syncSourceFile`, as in the recorded workflow
  * histories), created with their dependencies so the worker and tests can wire them.
  */
-export function createFileSyncActivities({ store, logger, sourceRoots, metrics, workerTaskQueue }: FileSyncDeps) {
+export function createFileSyncActivities({ store, logger, sourceRoots, metrics, affinity }: FileSyncDeps) {
   const log = (extra: Record<string, unknown> = {}): Logger => activityLogger(logger, extra);
 
   const { finishTask, newTask, ensureTask } = taskRecords(store);
@@ -424,7 +427,13 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics, 
         },
         "run started",
       );
-      return { ok: true, tasks, skipped: [...unchanged.keys()], ...(workerTaskQueue ? { workerTaskQueue } : {}) };
+      const workerTaskQueue = affinity?.claim(input.runId);
+      return {
+        ok: true,
+        tasks,
+        skipped: [...unchanged.keys()],
+        ...(workerTaskQueue ? { workerTaskQueue } : affinity ? { workerBusy: true } : {}),
+      };
     },
 
     /**
@@ -455,6 +464,7 @@ export function createFileSyncActivities({ store, logger, sourceRoots, metrics, 
     }): Promise<TaskOutcome> {
       try {
         const { runId, task } = input;
+        affinity?.note(runId);
         const l = log({ runId, connectionId: input.connectionId, file: task.path });
         const attempt = Context.current().info.attempt;
         const id = taskId(runId, task.sourceFileId);

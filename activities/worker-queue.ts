@@ -7,6 +7,8 @@
  * task queues" sample).
  */
 import * as os from "node:os";
+import { Context } from "@temporalio/activity";
+import { ApplicationFailure } from "@temporalio/common";
 
 /**
  * The name of this process's own task queue: the shared queue's name, the host, and the worker's instance number
@@ -21,15 +23,73 @@ export function workerTaskQueueName(sharedTaskQueue: string, instance?: string):
   return `${sharedTaskQueue}/worker/${os.hostname()}/${instance || `pid-${process.pid}`}`;
 }
 
+/** How many runs a worker takes at once: as many as its own queue has slots for file activities (worker/main.ts). */
+export const RUNS_PER_WORKER = 2;
+
 /**
- * The activity a run's workflow calls on the shared task queue to be handed over to a live worker.
- * @param ownTaskQueue this process's own task queue ({@link workerTaskQueueName}).
+ * Which runs a worker serves now, so that runs spread over the workers: a worker that plans a run while it already
+ * serves {@link RUNS_PER_WORKER} others leaves the run to a worker with room (the run's workflow asks the shared queue,
+ * and a busy worker declines a few times before it accepts, see {@link createWorkerQueueActivities}). A run counts as
+ * served while one of its activities ran on this worker within the last `idleMs`.
  */
-export function createWorkerQueueActivities(ownTaskQueue: string) {
+export class WorkerAffinity {
+  private readonly seen = new Map<string, number>();
+
+  /**
+   * @param taskQueue this process's own task queue ({@link workerTaskQueueName}).
+   * @param idleMs after how long (ms) without an activity a run no longer counts as served here.
+   */
+  constructor(
+    readonly taskQueue: string,
+    private readonly idleMs = 15_000,
+  ) {}
+
+  /** Notes that an activity of `runId` runs on this worker now. */
+  note(runId: string): void {
+    this.seen.set(runId, Date.now());
+  }
+
+  /** Whether this worker serves {@link RUNS_PER_WORKER} runs other than `runId`. */
+  busy(runId: string): boolean {
+    const since = Date.now() - this.idleMs;
+    let others = 0;
+    for (const [id, at] of this.seen) {
+      if (at < since) this.seen.delete(id);
+      else if (id !== runId) others++;
+    }
+    return others >= RUNS_PER_WORKER;
+  }
+
+  /** This worker's own queue for a run it planned, when it has room (the run is then served here); else undefined. */
+  claim(runId: string): string | undefined {
+    if (this.busy(runId)) return undefined;
+    this.note(runId);
+    return this.taskQueue;
+  }
+}
+
+/** Times a busy worker declines to take a run before it takes it all the same (every worker may be busy). */
+const DECLINES = 3;
+
+/**
+ * The activity a run's workflow calls on the shared task queue to find a worker for its files: after planning on a
+ * busy worker, and to be handed over to a live worker.
+ * @param affinity this process's runs ({@link WorkerAffinity}).
+ */
+export function createWorkerQueueActivities(affinity: WorkerAffinity) {
   return {
-    /** The own task queue of the worker that runs this activity (any live worker polling the shared queue). */
-    async workerTaskQueue(): Promise<string> {
-      return ownTaskQueue;
+    /**
+     * The own task queue of the worker that runs this activity (any live worker polling the shared queue). A worker
+     * that serves {@link RUNS_PER_WORKER} other runs declines with a retryable `WorkerBusy` failure (Temporal retries
+     * after its backoff, and another worker may take it), at most {@link DECLINES} times.
+     * @param input the run to serve (absent in histories before it).
+     */
+    async workerTaskQueue(input?: { runId: string }): Promise<string> {
+      if (!input) return affinity.taskQueue;
+      if (affinity.busy(input.runId) && Context.current().info.attempt <= DECLINES)
+        throw ApplicationFailure.retryable(`worker ${affinity.taskQueue} serves other runs`, "WorkerBusy");
+      affinity.note(input.runId);
+      return affinity.taskQueue;
     },
   };
 }

@@ -106,6 +106,17 @@ interface Measure {
   runs: { result: string; ms: number; elements: number }[];
   /** Elements of each file, by `<iModel>/<file>` (the two stacks must agree). */
   perFile: Map<string, number>;
+  /** Share of the machine's CPU time busy (all cores, /proc/stat) from the runs' start to their end. */
+  cpuBusy: number;
+}
+
+/** The machine's CPU time so far (/proc/stat, all cores, in clock ticks): busy and total. */
+function cpuTimes(): { busy: number; total: number } {
+  const [, ...fields] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
+  const n = fields.map(Number);
+  const total = n.reduce((a, b) => a + b, 0);
+  const idle = n[3] + (n[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
 }
 
 async function measure(workers: number): Promise<Measure> {
@@ -152,6 +163,7 @@ async function measure(workers: number): Promise<Measure> {
     });
   }
   // All runs at once.
+  const cpu0 = cpuTimes();
   const t0 = performance.now();
   const starts = await Promise.all(connections.map((c) => call("POST", `/connections/${c.id}/run`)));
   starts.forEach((r) => expectStatus(r, 202, "start run"));
@@ -173,6 +185,8 @@ async function measure(workers: number): Promise<Measure> {
       );
     }
   }
+  const cpu1 = cpuTimes();
+  const cpuBusy = (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total);
   const runs = connections.map((_, i) => done.get(i));
   const perFile = new Map<string, number>();
   const measured: Measure["runs"] = [];
@@ -202,7 +216,7 @@ async function measure(workers: number): Promise<Measure> {
     Math.min(...runs.map((r) => Date.parse(r.queuedDateTime)));
   log(`${workers} worker(s): ${elements} elements in ${fmt(spanMs / 1000, 2)} s`);
   await stopCurrent();
-  return { workers, elements, files, spanMs, runs: measured, perFile };
+  return { workers, elements, files, spanMs, runs: measured, perFile, cpuBusy };
 }
 
 async function main(): Promise<number> {
@@ -219,11 +233,11 @@ async function main(): Promise<number> {
       .map((l) => fmt(l, 2))
       .join(" ")})`,
     "",
-    "| workers | files | elements | first queued → last ended | elements/s | each run (s) |",
-    "|---|---|---|---|---|---|",
+    "| workers | files | elements | first queued → last ended | elements/s | each run (s) | machine CPU busy |",
+    "|---|---|---|---|---|---|---|",
     ...results.map(
       (m) =>
-        `| ${m.workers} | ${m.files} | ${m.elements} | ${fmt(m.spanMs / 1000, 2)} s | ${fmt(rate(m))} | ${m.runs.map((r) => fmt(r.ms / 1000)).join(", ")} |`,
+        `| ${m.workers} | ${m.files} | ${m.elements} | ${fmt(m.spanMs / 1000, 2)} s | ${fmt(rate(m))} | ${m.runs.map((r) => fmt(r.ms / 1000)).join(", ")} | ${fmt(m.cpuBusy * 100)} % |`,
     ),
     "",
     `elements per file: ${

@@ -16,7 +16,7 @@ import { createScheduleActivities } from "../activities/schedules";
 import { createWebhookActivities } from "../activities/webhooks";
 import { closeKeptIModels, keepIModelsOpen, startIModelHost } from "../activities/imodel/writer";
 import { runRequestsTaskQueue } from "../domain/model";
-import { createWorkerQueueActivities, workerTaskQueueName } from "../activities/worker-queue";
+import { createWorkerQueueActivities, WorkerAffinity, workerTaskQueueName } from "../activities/worker-queue";
 import { loadConfig } from "../lib/config";
 import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
@@ -104,15 +104,16 @@ async function main(): Promise<void> {
   // process's own queue runs the file activities of the runs it planned (one Worker each, the same activity
   // instances, so a file parsed ahead for the next task is found by it).
   const workerTaskQueue = workerTaskQueueName(config.taskQueue, config.workerInstance?.toString());
+  const affinity = new WorkerAffinity(workerTaskQueue);
   const activities = {
     ...createRunRecordActivities({ store, logger, changeListsKept: config.changeListsKept, events }),
     ...createPreviewActivities({ store, logger, sourceRoots: config.sourceRoots }),
-    ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots, metrics, workerTaskQueue }),
-    ...createDeletionActivities({ store, logger, emitter, metrics, workerTaskQueue }),
+    ...createFileSyncActivities({ store, logger, sourceRoots: config.sourceRoots, metrics, affinity }),
+    ...createDeletionActivities({ store, logger, emitter, metrics, affinity }),
     ...createOwnerActivities({ store, logger, mailer, publicApiUrl: config.publicApiUrl, emitter, metrics }),
     ...createScheduleActivities({ store, logger, temporal, taskQueue: config.taskQueue, events, metrics }),
     ...createWebhookActivities({ store, logger, allowedHosts: config.webhookAllowedHosts, metrics }),
-    ...createWorkerQueueActivities(workerTaskQueue),
+    ...createWorkerQueueActivities(affinity),
   };
   const workers = await Promise.all([
     Worker.create({

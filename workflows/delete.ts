@@ -60,7 +60,7 @@ export async function deleteWorkflow(input: DeleteInput): Promise<SyncOutcome> {
   }
   if (!plan.ok) return { error: plan.error };
   // Each file's removal goes to the worker that planned the job, handed over when it goes away.
-  const pin = WorkerPin.afterPlan(plan.workerTaskQueue);
+  const pin = await WorkerPin.afterPlan(plan, input.runId);
   for (const task of plan.tasks) {
     try {
       // The activity's summary in the Temporal UI is the file's path (user metadata, not part of the commands).

@@ -83,7 +83,7 @@ export async function syncWorkflow(input: SyncInput): Promise<SyncOutcome> {
   const plan = await CancellationScope.nonCancellable(() => planning.beginRun({ runId: input.runId }));
   if (!plan.ok) return plan.cancelled ? { cancelled: plan.cancelled } : { error: plan.error };
   // The files go to the worker that planned the run (it holds the iModel open), handed over when it goes away.
-  const pin = WorkerPin.afterPlan(plan.workerTaskQueue);
+  const pin = await WorkerPin.afterPlan(plan, input.runId);
   const queue: PlannedTask[] = [...plan.tasks];
   const planned = new Map<string, PlannedTask | undefined>(queue.map((t) => [t.sourceFileId, t]));
   for (const id of plan.skipped) planned.set(id, undefined); // unchanged: done, never run again in this run

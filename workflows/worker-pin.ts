@@ -43,15 +43,22 @@ export function notStartedInTime(err: unknown): boolean {
 
 /** The worker a run's file activities go to, handed over when it stops taking them. */
 export class WorkerPin {
-  private constructor(private taskQueue: string | undefined) {}
+  private constructor(
+    private taskQueue: string | undefined,
+    private readonly runId: string,
+  ) {}
 
   /**
-   * The pin of a run whose plan named `taskQueue` (the planning worker's own queue). Call it once, right after the plan,
-   * in the same place in every execution: it records the patch marker. Unpinned (the shared queue) when the history was
-   * recorded before worker affinity or the plan named no queue.
+   * The pin of a run after its plan: the planning worker's own queue when the plan names it; a worker with room, asked
+   * on the shared queue, when the planning worker was busy (`workerBusy`); unpinned (the shared queue) when the history
+   * was recorded before worker affinity or the plan says neither. Call it once, right after the plan, in the same
+   * place in every execution: it records the patch marker.
    */
-  static afterPlan(taskQueue: string | undefined): WorkerPin {
-    return new WorkerPin(patched(WORKER_AFFINITY_PATCH) ? taskQueue : undefined);
+  static async afterPlan(plan: { workerTaskQueue?: string; workerBusy?: boolean }, runId: string): Promise<WorkerPin> {
+    if (!patched(WORKER_AFFINITY_PATCH)) return new WorkerPin(undefined, runId);
+    if (plan.workerTaskQueue) return new WorkerPin(plan.workerTaskQueue, runId);
+    if (plan.workerBusy) return new WorkerPin(await queues.workerTaskQueue({ runId }), runId);
+    return new WorkerPin(undefined, runId);
   }
 
   /** The task queue file activities go to now; undefined: the shared one. */
@@ -74,7 +81,7 @@ export class WorkerPin {
         return await call(taskQueue ? { taskQueue, scheduleToStartTimeout: HANDOVER_AFTER } : {});
       } catch (err) {
         if (!taskQueue || !notStartedInTime(err)) throw err;
-        this.taskQueue = await queues.workerTaskQueue();
+        this.taskQueue = await queues.workerTaskQueue({ runId: this.runId });
         log.warn("the run's worker did not start its activity in time; handed over to another worker", {
           from: taskQueue,
           to: this.taskQueue,
