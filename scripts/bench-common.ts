@@ -5,7 +5,9 @@
  * calls of a benchmark stack, settings from the environment, percentiles and the memory of a process.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 /** The IFC samples (samples/ifc). */
@@ -108,6 +110,64 @@ export function runStack(args: string[], env: NodeJS.ProcessEnv): Promise<void> 
         : reject(new Error(`scripts/stack.sh ${args.join(" ")} failed (${signal ?? `exit ${code}`})`)),
     );
   });
+}
+
+/** A benchmark's own stack: its temporary DATA_DIR, the environment it runs with and its admin's API key. */
+export interface BenchStack {
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  adminApiKey: string;
+}
+
+/**
+ * The stacks of a benchmark that starts one at a time (`make bench-scale`, `make bench-schedules`): {@link create}
+ * makes the next one's DATA_DIR and environment (the user's own stack settings removed, {@link USER_STACK_SETTINGS});
+ * {@link stop} stops it and removes its data, also on SIGINT and SIGTERM (the process then exits 130 or 143).
+ */
+export class BenchStacks {
+  private current: BenchStack | undefined;
+
+  /**
+   * @param name the benchmark's name, in the DATA_DIR's name (`imodel-sync-<name>-…` in the temporary folder).
+   * @param keepDataVariable the environment variable that keeps the data when "1" (e.g. `SCALE_KEEP_DATA`).
+   * @param log where warnings go.
+   */
+  constructor(
+    private readonly name: string,
+    private readonly keepDataVariable: string,
+    private readonly log: (msg: string) => void,
+  ) {
+    for (const [sig, code] of [
+      ["SIGINT", 130],
+      ["SIGTERM", 143],
+    ] as const) {
+      process.on(sig, () => void this.stop().finally(() => process.exit(code)));
+    }
+  }
+
+  /**
+   * A new stack's DATA_DIR, environment (`settings` over the user's environment without its stack settings, with
+   * DATA_DIR and ADMIN_API_KEY) and admin key; `stop` stops it from now on. Does not start it (`runStack(["up"], env)`).
+   */
+  create(settings: Record<string, string>): BenchStack {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `imodel-sync-${this.name}-`));
+    const adminApiKey = `isk_bench_${randomBytes(24).toString("base64url")}`;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of USER_STACK_SETTINGS) delete env[k];
+    Object.assign(env, settings, { DATA_DIR: dataDir, ADMIN_API_KEY: adminApiKey });
+    this.current = { dataDir, env, adminApiKey };
+    return this.current;
+  }
+
+  /** Stops the current stack (a failed `down` is a warning) and removes its data unless kept; idempotent. */
+  async stop(): Promise<void> {
+    const s = this.current;
+    this.current = undefined;
+    if (!s) return;
+    await runStack(["down"], s.env).catch((e: Error) => this.log(`warning: ${e.message}; DATA_DIR=${s.dataDir}`));
+    if (process.env[this.keepDataVariable] === "1") this.log(`data kept in ${s.dataDir}`);
+    else fs.rmSync(s.dataDir, { recursive: true, force: true });
+  }
 }
 
 /** An answer of the API: status, Location header, JSON body. */

@@ -16,7 +16,6 @@
  * 19333, its UI 20333, FerretDB 19317 follow unless SCALE_TEMPORAL_PORT, SCALE_TEMPORAL_UI_PORT, SCALE_FERRETDB_PORT
  * are set), SCALE_KEEP_DATA=1 (keep the DATA_DIRs), SCALE_LOG_LEVEL (warn).
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -28,7 +27,7 @@ import {
   positiveInt,
   runStack,
   SAMPLES,
-  USER_STACK_SETTINGS,
+  BenchStacks,
   withProjectName,
 } from "./bench-common";
 
@@ -50,25 +49,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number, digits = 1) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** The stack being measured now: its DATA_DIR and environment; `down` is due while set. */
-let current: { dataDir: string; env: NodeJS.ProcessEnv } | undefined;
-
-/** Stops the current stack and removes its data unless kept. */
-async function stopCurrent(): Promise<void> {
-  const s = current;
-  current = undefined;
-  if (!s) return;
-  await runStack(["down"], s.env).catch((e: Error) => log(`warning: ${e.message}; DATA_DIR=${s.dataDir}`));
-  if (process.env.SCALE_KEEP_DATA === "1") log(`data kept in ${s.dataDir}`);
-  else fs.rmSync(s.dataDir, { recursive: true, force: true });
-}
-
-for (const [sig, code] of [
-  ["SIGINT", 130],
-  ["SIGTERM", 143],
-] as const) {
-  process.on(sig, () => void stopCurrent().finally(() => process.exit(code)));
-}
+/** The stack being measured now (stopped at the end, also on failure and Ctrl-C). */
+const stacks = new BenchStacks("bench-scale", "SCALE_KEEP_DATA", log);
 
 /** Writes the corpus: `<dir>/m<i>/<sample stem>-<j>.ifc`, FILES per iModel, the samples in turn. */
 function makeCorpus(dir: string): { folders: string[]; files: string[][]; bytes: number } {
@@ -120,21 +102,14 @@ function cpuTimes(): { busy: number; total: number } {
 }
 
 async function measure(workers: number): Promise<Measure> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `imodel-sync-bench-scale-${workers}-`));
-  const adminApiKey = `isk_scale_${randomBytes(24).toString("base64url")}`;
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of USER_STACK_SETTINGS) delete env[k];
-  Object.assign(env, {
-    DATA_DIR: dataDir,
+  const { dataDir, env, adminApiKey } = stacks.create({
     TEMPORAL_PORT: String(PORTS.temporal),
     TEMPORAL_UI_PORT: String(PORTS.ui),
     FERRETDB_PORT: String(PORTS.ferret),
     API_PORT: String(PORTS.api),
     LOG_LEVEL: process.env.SCALE_LOG_LEVEL || "warn",
-    ADMIN_API_KEY: adminApiKey,
     WORKERS: String(workers),
   });
-  current = { dataDir, env };
   const corpus = makeCorpus(path.join(dataDir, "sources", "scale"));
   log(
     `${workers} worker(s): corpus of ${IMODELS} x ${FILES} files, ${fmt(corpus.bytes / 1e6, 2)} MB; starting the stack`,
@@ -215,7 +190,7 @@ async function measure(workers: number): Promise<Measure> {
     Math.max(...runs.map((r) => Date.parse(r.endDateTime))) -
     Math.min(...runs.map((r) => Date.parse(r.queuedDateTime)));
   log(`${workers} worker(s): ${elements} elements in ${fmt(spanMs / 1000, 2)} s`);
-  await stopCurrent();
+  await stacks.stop();
   return { workers, elements, files, spanMs, runs: measured, perFile, cpuBusy };
 }
 
@@ -259,7 +234,7 @@ main().then(
   (code) => process.exit(code),
   async (err: Error) => {
     log(`failed: ${err.stack ?? err.message}`);
-    await stopCurrent();
+    await stacks.stop();
     process.exit(1);
   },
 );

@@ -31,7 +31,6 @@
  * unless SCHED_TEMPORAL_PORT, SCHED_TEMPORAL_UI_PORT, SCHED_FERRETDB_PORT are set), SCHED_KEEP_DATA=1 (keep the
  * DATA_DIR), SCHED_LOG_LEVEL (info: the workers' "run started" lines are info).
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -45,7 +44,7 @@ import {
   positiveInt,
   runStack,
   SAMPLES,
-  USER_STACK_SETTINGS,
+  BenchStacks,
   withProjectName,
 } from "./bench-common";
 import { medianGet } from "./bench-api-load";
@@ -76,25 +75,8 @@ const fmt = (n: number, digits = 1) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const passFail = (ok: boolean) => (ok ? "PASS" : "FAIL");
 
-/** The stack: its DATA_DIR and environment; `down` is due while set. */
-let current: { dataDir: string; env: NodeJS.ProcessEnv } | undefined;
-
-/** Stops the stack and removes its data unless kept. */
-async function stopStack(): Promise<void> {
-  const s = current;
-  current = undefined;
-  if (!s) return;
-  await runStack(["down"], s.env).catch((e: Error) => log(`warning: ${e.message}; DATA_DIR=${s.dataDir}`));
-  if (process.env.SCHED_KEEP_DATA === "1") log(`data kept in ${s.dataDir}`);
-  else fs.rmSync(s.dataDir, { recursive: true, force: true });
-}
-
-for (const [sig, code] of [
-  ["SIGINT", 130],
-  ["SIGTERM", 143],
-] as const) {
-  process.on(sig, () => void stopStack().finally(() => process.exit(code)));
-}
+/** The stack being measured now (stopped at the end, also on failure and Ctrl-C). */
+const stacks = new BenchStacks("bench-schedules", "SCHED_KEEP_DATA", log);
 
 /** Runs `work` on every item, `concurrency` at a time, in order of the items; the results in the same order. */
 async function pool<T, R>(items: T[], concurrency: number, work: (item: T, i: number) => Promise<R>): Promise<R[]> {
@@ -217,21 +199,14 @@ function workerLogs(dataDir: string): { name: string; runIds: string[]; dropped:
 
 async function main(): Promise<number> {
   const total = IMODELS * CONNECTIONS;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "imodel-sync-bench-schedules-"));
-  const adminApiKey = `isk_sched_${randomBytes(24).toString("base64url")}`;
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of USER_STACK_SETTINGS) delete env[k];
-  Object.assign(env, {
-    DATA_DIR: dataDir,
+  const { dataDir, env, adminApiKey } = stacks.create({
     TEMPORAL_PORT: String(PORTS.temporal),
     TEMPORAL_UI_PORT: String(PORTS.ui),
     FERRETDB_PORT: String(PORTS.ferret),
     API_PORT: String(PORTS.api),
     LOG_LEVEL: process.env.SCHED_LOG_LEVEL || "info",
-    ADMIN_API_KEY: adminApiKey,
     WORKERS: String(WORKERS),
   });
-  current = { dataDir, env };
   const corpus = makeCorpus(path.join(dataDir, "sources", "schedules"));
   log(`${IMODELS} iModels x ${CONNECTIONS} connections, ${WORKERS} worker(s); starting the stack in ${dataDir}`);
   await runStack(["up"], env);
@@ -361,7 +336,7 @@ async function main(): Promise<number> {
   const finalRuns = await pool(conns, POLL_CONCURRENCY, async (c) => ({ c, runs: await runsOf(c) }));
   const memAfterRuns = new Map(processes.map((p) => [p.name, memoryOf(p.pid)]));
   const logs = workerLogs(dataDir);
-  await stopStack();
+  await stacks.stop();
 
   // 5. Figures.
   // Stopped by the timeout while runs still completed: a connection without a run may yet get one, not missed.
@@ -482,7 +457,7 @@ main().then(
   (code) => process.exit(code),
   async (err: Error) => {
     log(`failed: ${err.stack ?? err.message}`);
-    await stopStack();
+    await stacks.stop();
     process.exit(1);
   },
 );
