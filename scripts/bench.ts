@@ -8,7 +8,9 @@
  * 3. Full sync through the service: one iModel, one connection mapping every file, one run (polled every 500 ms).
  * 4. Re-sync after 1% of the files changed (one product renamed in each, so exactly one element changes).
  * 5. Bare loop in this process, no Temporal, no MongoDB: hash + parse + writeSourceFile of the same files into a
- *    fresh .bim.
+ *    fresh .bim. Beside it, timed apart: the completeness checks every file task makes before anything is written
+ *    (README "Synchronization": the STEP scan of the bytes and the stat of the file before and after its read), run
+ *    once more on the same bytes, to show what they add to a full sync in this same run.
  * 6. Peak memory (VmHWM) of the worker's node process, and of this process during the bare loop.
  * 8. Deletes the connection with its data (a delete job, one transaction per file) and times it.
  * 7. Prints the table. Exit code 0 even when a target is missed (it is a measurement); 1 when a run or a step fails.
@@ -31,6 +33,7 @@ import { performance } from "node:perf_hooks";
 import { IModelHost } from "@itwin/core-backend";
 import { contentHashOf, readSourceFileOnce } from "../activities/source-files";
 import { CONNECTORS } from "../activities/connectors";
+import { scanStep } from "../activities/connectors/step-scan";
 import type { ParsedFile } from "../activities/connectors/types";
 import { ifcSamples, memoryOf, positiveInt, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
 import { burst, burstPaths, medianGet, seed, type BurstMeasure, type SeedCounts } from "./bench-api-load";
@@ -67,6 +70,11 @@ const TARGET_SMALL_FILE_WRITE_MS = 15;
 /** CPU seconds of FerretDB and of the Temporal server during the full sync of 200 files (scaled by the corpus size). */
 const TARGET_SERVER_CPU_S_PER_200_FILES = 3;
 const TARGET_WORKER_PEAK_MIB = 400;
+/**
+ * The completeness checks (STEP scan, stat before and after the read) as a share of the bare loop's time: a full sync
+ * must not be slower for them beyond the machine's noise (repeated full syncs here differ by several per cent).
+ */
+const TARGET_CHECKS_SHARE = 0.02;
 /** The API load phase: BENCH_LOAD_CONNECTIONS (10,000; 0 skips the phase) and BENCH_LOAD_RUNS (100,000) records. */
 const LOAD_CONNECTIONS = nonNegativeInt(process.env.BENCH_LOAD_CONNECTIONS, 10_000);
 const LOAD_RUNS = nonNegativeInt(process.env.BENCH_LOAD_RUNS, 100_000);
@@ -526,6 +534,8 @@ interface BareMeasure {
   peakReset: boolean;
   /** CPU seconds (user + system) of this process during the loop. */
   cpuS: number;
+  /** The completeness checks run once more on each file's bytes after the loop, timed apart (ms, summed). */
+  checksMs: number;
   /** Per file, in corpus order. */
   perFile: { file: string; elements: number; hashMs: number; parseMs: number; writeMs: number }[];
 }
@@ -562,6 +572,7 @@ async function bareLoop(corpus: Corpus): Promise<BareMeasure> {
   let parseMs = 0;
   let writeMs = 0;
   let inserted = 0;
+  let checksMs = 0;
   const perFile: BareMeasure["perFile"] = [];
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -596,9 +607,29 @@ async function bareLoop(corpus: Corpus): Promise<BareMeasure> {
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
   const peakMiB = memoryOf("self")?.hwmMiB ?? process.resourceUsage().maxRSS / 1024;
+  for (const file of corpus.files) {
+    const absolutePath = path.join(corpus.dir, file);
+    checksMs += await timeCompletenessChecks(absolutePath, await fs.promises.readFile(absolutePath));
+  }
   await closeKeptIModels();
   await IModelHost.shutdown();
-  return { ms, inserted, hashMs, parseMs, writeMs, peakMiB, baselineMiB, peakReset, cpuS, perFile };
+  return { ms, inserted, hashMs, parseMs, writeMs, peakMiB, baselineMiB, peakReset, cpuS, checksMs, perFile };
+}
+
+/**
+ * Runs the completeness checks of a file task once more, on bytes already read (ms): the STEP scan (`scanStep`, part
+ * of the IFC connector's parse) and the two stats that `readSourceFileOnce` makes around its read.
+ * @throws Error when the scan does not find the file complete (the corpus is made of complete files).
+ */
+async function timeCompletenessChecks(absolutePath: string, bytes: Uint8Array): Promise<number> {
+  const t = performance.now();
+  const before = await fs.promises.stat(absolutePath, { bigint: true });
+  const scan = scanStep(bytes);
+  const after = await fs.promises.stat(absolutePath, { bigint: true });
+  const ms = performance.now() - t;
+  if (scan.kind !== "complete") throw new Error(`${absolutePath}: ${scan.problem}`);
+  if (before.mtimeNs !== after.mtimeNs) throw new Error(`${absolutePath} changed during the bench`);
+  return ms;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -789,6 +820,7 @@ async function main(): Promise<number> {
   const resyncRatio = resync.serverMs / full.serverMs;
   const resyncClientRatio = resync.clientMs / full.clientMs;
   const serviceVsBare = serviceEps / bareEps;
+  const checksShare = bare.checksMs / bare.ms;
   const passFail = (ok: boolean) => (ok ? "PASS" : "FAIL");
   // The writer's fixed cost per file: the sample with the fewest elements, mean over its copies.
   const smallest = (() => {
@@ -855,6 +887,12 @@ async function main(): Promise<number> {
       pct(serviceVsBare),
       `>= ${pct(TARGET_SERVICE_VS_BARE)}`,
       passFail(serviceVsBare >= TARGET_SERVICE_VS_BARE),
+    ],
+    [
+      "completeness checks (STEP scan, stat around the read) / bare loop",
+      `${pct(checksShare)} (${fmt(bare.checksMs / 1000, 2)} s; ${pct(bare.checksMs / full.serverMs)} of the full sync)`,
+      `<= ${pct(TARGET_CHECKS_SHARE)}`,
+      passFail(checksShare <= TARGET_CHECKS_SHARE),
     ],
     [
       "worker peak RSS (VmHWM)",
