@@ -4,7 +4,7 @@
  * hash), the stack settings a benchmark's own stack must not inherit from the user's environment, the launcher and API
  * calls of a benchmark stack, settings from the environment, percentiles and the memory of a process.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -112,6 +112,19 @@ export function runStack(args: string[], env: NodeJS.ProcessEnv): Promise<void> 
   });
 }
 
+/**
+ * The variables `scripts/stack.sh env` prints for the stack of `env` (`API_URLS`, `WORKER_METRICS_URLS`, ...), unquoted.
+ * @throws Error when the script fails.
+ */
+export function stackEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const r = spawnSync("bash", [STACK, "env"], { cwd: ROOT, env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`scripts/stack.sh env failed: ${r.stderr}`);
+  const vars: Record<string, string> = {};
+  for (const m of r.stdout.matchAll(/^export (\w+)=(.*)$/gm))
+    vars[m[1]] = m[2].replace(/^'(.*)'$/, "$1").replace(/'\\''/g, "'");
+  return vars;
+}
+
 /** A benchmark's own stack: its temporary DATA_DIR, the environment it runs with and its admin's API key. */
 export interface BenchStack {
   dataDir: string;
@@ -194,4 +207,24 @@ export function apiClient(apiUrl: string, key: () => string) {
 /** @throws Error naming `what` when the answer's status is not `status`. */
 export function expectStatus(res: { status: number; body: unknown }, status: number, what: string): void {
   if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+/**
+ * The value of one sample in Prometheus text exposition format: the sum over the series named `name` whose labels
+ * include `labels` (in any order); 0 when there is none.
+ */
+export function metricSample(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  let found = false;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
+      total += Number(m[3]);
+      found = true;
+    }
+  }
+  return found ? total : 0;
 }

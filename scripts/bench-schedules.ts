@@ -13,8 +13,9 @@
  * 3. API latency, p50/p99, of 200 GETs of `/connections?iModelId=<id>&$top=20` (the iModels in turn) and 200 of
  *    `/connections?$top=20`, 20 at a time; then the median of 9 of each, one at a time.
  * 4. All schedules triggered at once through the Temporal client (`schedule/<connectionId>`, README "Schedules": a
- *    fire by hand always runs), then every connection's runs with trigger `schedule` are polled until each has one,
- *    Completed. Missed (no run) and doubled (more than one) connections are counted; so are the fires the workers
+ *    fire by hand always runs), then the scheduled runs completed are followed on the workers' metrics, and every
+ *    connection's runs with trigger `schedule` are read through the API once the metrics count them all (or stop
+ *    moving for 30 s), until each connection has one, Completed. Missed (no run) and doubled (more than one) connections are counted; so are the fires the workers
  *    dropped ("schedule fire dropped" in their logs).
  * 5. Parallelism, from the run records (server clock): per iModel, when its first run started and its last ended
  *    after the trigger; the span from the first run queued to the last ended; the largest number of runs Executing at
@@ -40,11 +41,13 @@ import {
   apiClient,
   expectStatus,
   memoryOf,
+  metricSample,
   percentile,
   positiveInt,
   runStack,
   SAMPLES,
   BenchStacks,
+  stackEnv,
   withProjectName,
 } from "./bench-common";
 import { medianGet } from "./bench-api-load";
@@ -67,6 +70,8 @@ const LIST_REQUESTS = 200;
 const LIST_CONCURRENCY = 20;
 const POLL_CONCURRENCY = 20;
 const POLL_MS = 2000;
+/** Without progress on the workers' metrics for this long (ms), the API is asked about every pending connection. */
+const SWEEP_AFTER_MS = 30_000;
 const TARGET_FIRST_START_S = 10;
 
 const log = (msg: string) => process.stderr.write(`[bench-schedules] ${msg}\n`);
@@ -197,6 +202,24 @@ function workerLogs(dataDir: string): { name: string; runIds: string[]; dropped:
     });
 }
 
+/**
+ * Scheduled runs completed so far: `imodel_sync_runs_completed_total{trigger="schedule"}` summed over the workers'
+ * metrics listeners (README "Metrics"); undefined when one of them does not answer.
+ */
+async function scheduledRunsCompleted(urls: string[]): Promise<number | undefined> {
+  let total = 0;
+  for (const url of urls) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) return undefined;
+      total += metricSample(await res.text(), "imodel_sync_runs_completed_total", { trigger: "schedule" });
+    } catch {
+      return undefined;
+    }
+  }
+  return urls.length > 0 ? total : undefined;
+}
+
 async function main(): Promise<number> {
   const total = IMODELS * CONNECTIONS;
   const { dataDir, env, adminApiKey } = stacks.create({
@@ -296,26 +319,44 @@ async function main(): Promise<number> {
     expectStatus(r, 200, "list runs");
     return r.body.runs;
   };
+  // Progress is followed on the workers' metrics (one scrape each per poll); the API is asked about every pending
+  // connection only when the metrics count them all, stop moving for SWEEP_AFTER_MS, or do not answer: sweeping 1,000
+  // connections every poll kept FerretDB busy enough to slow the runs it measures by a factor of six.
+  const metricsUrls = (stackEnv(env).WORKER_METRICS_URLS ?? "").split(" ").filter(Boolean);
   const done = new Set<string>();
   let progressAt = Date.now();
   let lastLog = 0;
+  let lastCompleted = -1;
+  let sweptAt = 0;
+  /** Connections without any run at the last sweep; unknown (-1) before the first. */
+  let withoutRun = -1;
   /** Why the wait ended before every connection had its run Completed. */
   let stopped: "timeout" | "stall" | undefined;
   while (done.size < total) {
-    const pending = conns.filter((c) => !done.has(c.id));
-    const seen = await pool(pending, POLL_CONCURRENCY, async (c) => ({ c, runs: await runsOf(c) }));
-    let withoutRun = 0;
-    for (const { c, runs } of seen) {
-      if (runs.length === 0) withoutRun++;
-      else if (runs.every((r) => r.state === "Completed")) {
-        done.add(c.id);
-        progressAt = Date.now();
+    const completedNow = await scheduledRunsCompleted(metricsUrls);
+    const now = Date.now();
+    if (completedNow !== undefined && completedNow > lastCompleted) {
+      lastCompleted = completedNow;
+      progressAt = now;
+    }
+    if (completedNow === undefined || completedNow >= total || now - Math.max(progressAt, sweptAt) > SWEEP_AFTER_MS) {
+      sweptAt = now;
+      const pending = conns.filter((c) => !done.has(c.id));
+      const seen = await pool(pending, POLL_CONCURRENCY, async (c) => ({ c, runs: await runsOf(c) }));
+      withoutRun = 0;
+      for (const { c, runs } of seen) {
+        if (runs.length === 0) withoutRun++;
+        else if (runs.every((r) => r.state === "Completed")) {
+          done.add(c.id);
+          progressAt = Date.now();
+        }
       }
     }
-    const now = Date.now();
     if (now - lastLog > 15_000) {
       lastLog = now;
-      log(`${done.size} of ${total} connections have their run Completed after ${fmt((now - triggerAt) / 1000)} s`);
+      log(
+        `${completedNow ?? "?"} scheduled runs completed (workers' metrics), ${done.size} of ${total} connections seen Completed, after ${fmt((now - triggerAt) / 1000)} s`,
+      );
     }
     if (done.size === total) break;
     if (now - triggerAt > RUN_TIMEOUT_MS) {

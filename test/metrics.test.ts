@@ -8,26 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Connection } from "@temporalio/client";
 import { RECORD_GAUGE_CACHE_MS } from "../lib/metrics";
+import { metricSample as sample } from "../scripts/bench-common";
 import { createConnection, createUser, http, httpAs, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
 
 const HVAC = "ifc4_hvac_air_terminal_duct.ifc";
-
-/** The value of one sample (`name{labels}`, labels in any order) in Prometheus text, or 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  let found = false;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
-      total += Number(m[3]);
-      found = true;
-    }
-  }
-  return found ? total : 0;
-}
 
 const scrapeApi = async () => {
   const r = await http<string>("GET", "/metrics");
