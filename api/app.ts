@@ -50,7 +50,10 @@ import {
   createIdList,
   iModelConnectionsList,
   listIds,
+  mergeOrdered,
   pageOfList,
+  pageOfRecords,
+  recordsOfList,
 } from "../lib/id-lists";
 import { peopleCollections } from "../lib/collections";
 import { diskSpace } from "../lib/storage";
@@ -409,6 +412,33 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
     }),
   );
 
+  /**
+   * The connections of these iModels, Active, Deleting and Deleted, in the order of the query they replace
+   * (`createdDateTime`, then `_id`; lib/id-lists.ts): each iModel's list in its order (connections of one iModel are
+   * created one at a time, under its lease lock), merged. Records are read by `_id` as the page needs them: one iModel's
+   * first `firstBatch`, several iModels' one at first each.
+   * @returns undefined when an iModel has no list (created before lists were kept): the caller queries instead.
+   */
+  async function connectionsOfIModels(
+    iModelIds: string[],
+    firstBatch: number,
+  ): Promise<AsyncIterable<ConnectionRecord> | undefined> {
+    const lists = await Promise.all(iModelIds.map((id) => listIds(store.db, iModelConnectionsList(id), "oldest")));
+    const read = (_id: string) => store.connections.findOne({ _id });
+    const streams: AsyncIterable<ConnectionRecord>[] = [];
+    for (const ids of lists) {
+      if (!ids) return undefined;
+      streams.push(recordsOfList(ids, read, lists.length === 1 ? firstBatch : 1));
+    }
+    if (streams.length === 1) return streams[0];
+    return mergeOrdered(
+      streams,
+      (a, b) =>
+        (a.createdDateTime < b.createdDateTime ? -1 : a.createdDateTime > b.createdDateTime ? 1 : 0) ||
+        (a._id < b._id ? -1 : a._id > b._id ? 1 : 0),
+    );
+  }
+
   app.get(
     "/connections",
     route(async (req, res) => {
@@ -423,20 +453,18 @@ export function createApp({ config, store, temporal, logger, metrics = createApi
         ...(q.iModelId ? { iModelId: q.iModelId } : visible ? { iModelId: visible } : {}),
       };
       const params = { iModelId: q.iModelId, status: q.status };
-      // The iModel's list of connections, oldest first, read by _id (lib/id-lists.ts); an iModel older than the list,
-      // or no iModel named: the query.
-      const ids = q.iModelId ? await listIds(store.db, iModelConnectionsList(q.iModelId), "oldest") : undefined;
+      // The iModels' lists of connections, oldest first, read by _id (lib/id-lists.ts): the one named, or those the
+      // caller may see merged in the query's order; an iModel older than its list: the query.
+      const iModelIds = q.iModelId
+        ? [q.iModelId]
+        : (visible?.$in ?? (await store.imodels.find({}, { projection: { _id: 1 } }).toArray()).map((m) => m._id));
+      const wanted = new Set(iModelIds);
+      const records = await connectionsOfIModels(iModelIds, q.$top + 1 + q.$skip);
       const statuses: ConnectionStatus[] = q.status ? [q.status as ConnectionStatus] : ["Active", "Deleting"];
-      const { items, _links } = ids
+      const { items, _links } = records
         ? pageOf(
             req,
-            await pageOfList(
-              ids,
-              (_id) => store.connections.findOne({ _id }),
-              (c) => c.iModelId === q.iModelId && statuses.includes(c.status),
-              q.$skip,
-              q.$top,
-            ),
+            await pageOfRecords(records, (c) => wanted.has(c.iModelId) && statuses.includes(c.status), q.$skip, q.$top),
             q,
             params,
           )

@@ -110,10 +110,81 @@ export async function listIds(
   };
 }
 
+/** The most records read by `_id` at once when walking a list. */
+const MAX_BATCH = 50;
+
 /**
- * A page of records from an id list: reads ids in list order and their records by `_id` (in batches), keeps those
- * `accept` takes, skips `skip` of them and returns up to `top + 1` (the one beyond `top` tells that more follow).
+ * The records of an id list in list order, read by `_id` with `read` in batches: `firstBatch` ids (at least 1), then
+ * twice as many each time, up to {@link MAX_BATCH}; ids without a record (see the module comment) are skipped.
+ */
+export async function* recordsOfList<T>(
+  ids: AsyncIterable<string>,
+  read: (id: string) => Promise<T | null>,
+  firstBatch = 1,
+): AsyncGenerator<T> {
+  let size = Math.min(MAX_BATCH, Math.max(1, firstBatch));
+  let batch: string[] = [];
+  for await (const id of ids) {
+    batch.push(id);
+    if (batch.length < size) continue;
+    const records = await Promise.all(batch.map(read));
+    batch = [];
+    size = Math.min(MAX_BATCH, size * 2);
+    for (const r of records) if (r) yield r;
+  }
+  for (const r of await Promise.all(batch.map(read))) if (r) yield r;
+}
+
+/**
+ * Merges streams that are each in `compare` order into one stream in that order (a k-way merge: one record ahead
+ * per stream, so a page of n records reads about n + k of them).
+ */
+export async function* mergeOrdered<T>(
+  streams: AsyncIterable<T>[],
+  compare: (a: T, b: T) => number,
+): AsyncGenerator<T> {
+  const iterators = streams.map((s) => s[Symbol.asyncIterator]());
+  try {
+    const heads = await Promise.all(iterators.map((it) => it.next()));
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < heads.length; i++)
+        if (!heads[i].done && (best < 0 || compare(heads[i].value, heads[best].value) < 0)) best = i;
+      if (best < 0) return;
+      yield heads[best].value;
+      heads[best] = await iterators[best].next();
+    }
+  } finally {
+    await Promise.all(iterators.map((it) => it.return?.()));
+  }
+}
+
+/**
+ * A page of records from a stream in list order: keeps those `accept` takes, skips `skip` of them and returns up to
+ * `top + 1` (the one beyond `top` tells that more follow).
  * @param stop ends the walk at the first record for which it is true (e.g. older than a `from` filter, newest first).
+ */
+export async function pageOfRecords<T>(
+  records: AsyncIterable<T>,
+  accept: (record: T) => boolean,
+  skip: number,
+  top: number,
+  stop: (record: T) => boolean = () => false,
+): Promise<T[]> {
+  const out: T[] = [];
+  let skipped = 0;
+  for await (const r of records) {
+    if (stop(r)) break;
+    if (!accept(r)) continue;
+    if (skipped < skip) skipped++;
+    else if (out.push(r) > top) break;
+  }
+  return out;
+}
+
+/**
+ * A page of records from an id list: reads ids in list order and their records by `_id` ({@link recordsOfList}, a
+ * first batch of the page's size), then as {@link pageOfRecords}.
  */
 export async function pageOfList<T extends { _id: string }>(
   ids: AsyncIterable<string>,
@@ -123,28 +194,7 @@ export async function pageOfList<T extends { _id: string }>(
   top: number,
   stop: (record: T) => boolean = () => false,
 ): Promise<T[]> {
-  const out: T[] = [];
-  let skipped = 0;
-  let batch: string[] = [];
-  const flush = async (): Promise<boolean> => {
-    const records = await Promise.all(batch.map(read));
-    batch = [];
-    for (const r of records) {
-      if (!r) continue;
-      if (stop(r)) return true;
-      if (!accept(r)) continue;
-      if (skipped < skip) skipped++;
-      else if (out.push(r) > top) return true;
-    }
-    return false;
-  };
-  for await (const id of ids) {
-    batch.push(id);
-    // Small first batch for a small page, then larger ones for filters that skip records.
-    if (batch.length >= Math.min(50, top + 1 + skip) && (await flush())) return out.slice(0, top + 1);
-  }
-  if (batch.length > 0) await flush();
-  return out.slice(0, top + 1);
+  return pageOfRecords(recordsOfList(ids, read, top + 1 + skip), accept, skip, top, stop);
 }
 
 /**

@@ -16,7 +16,7 @@ import {
   PAGE_SIZE,
   pageOfList,
 } from "../lib/id-lists";
-import { createConnection, http, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
+import { createConnection, createUser, http, httpAs, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
 
 let store: Store;
 beforeAll(async () => {
@@ -132,6 +132,76 @@ describe("lists of the API read from id lists", () => {
       expect((await http("GET", `/connections?iModelId=${iModelId}&status=Deleted`)).body).toEqual(deleted.body);
     } finally {
       await store.db.collection<{ _id: string }>(ID_LISTS_COLLECTION).insertOne(head!);
+    }
+  });
+});
+
+describe("the connections of all the caller's iModels, merged from the iModels' lists", () => {
+  /** Every connection of `path` (a list URL with `$top`), page after page by `_links.next`. */
+  const walk = async (apiKey: string, path: string) => {
+    const ids: string[] = [];
+    for (let url: string | undefined = path; url;) {
+      const r: { status: number; body: any } = await httpAs(apiKey, "GET", url);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      ids.push(...r.body.connections.map((c: any) => c.id));
+      url = r.body._links.next?.href;
+    }
+    return ids;
+  };
+
+  it("pages in creation order across iModels, filters by status, and answers as the query does", async () => {
+    const { apiKey } = await createUser("Merged lists");
+    const iModels: string[] = [];
+    for (const name of ["merged A", "merged B"]) {
+      const m = await httpAs(apiKey, "POST", "/imodels", { name });
+      expect(m.status).toBe(201);
+      iModels.push(m.body.iModel.id);
+    }
+    const duct = SAMPLE("ifc4_hvac_air_terminal_duct.ifc");
+    const source = makeSource("merged-lists", {
+      "a.ifc": duct,
+      "b.ifc": duct,
+      "c.ifc": duct,
+      "d.ifc": duct,
+      "e.ifc": duct,
+    });
+    // Created alternately in the two iModels (and two in a row in the first): the merged order interleaves the lists.
+    const created: string[] = [];
+    for (const [i, f] of [0, 1, 0, 0, 1].map((m, i) => [m, ["a", "b", "c", "d", "e"][i]] as const)) {
+      const c = await httpAs(apiKey, "POST", "/connections", {
+        iModelId: iModels[i],
+        displayName: f,
+        source: { type: "local", path: source },
+        sourceFiles: [{ path: `${f}.ifc`, connectorType: "IFC" }],
+      });
+      expect(c.status, JSON.stringify(c.body)).toBe(201);
+      created.push(c.body.connection.id);
+    }
+    const gone = await httpAs(apiKey, "DELETE", `/connections/${created[2]}?mode=keepData`);
+    expect(gone.status, JSON.stringify(gone.body)).toBe(200);
+    const active = created.filter((_, i) => i !== 2);
+
+    expect(await walk(apiKey, "/connections?$top=1")).toEqual(active);
+    expect(await walk(apiKey, "/connections?$top=2")).toEqual(active);
+    expect(await walk(apiKey, "/connections?$top=2&$skip=1")).toEqual(active.slice(1));
+    expect(await walk(apiKey, "/connections?status=Deleted")).toEqual([created[2]]);
+    // Another user's connections are not merged in; the administrator sees them among all.
+    const other = await createConnection(source, ["a.ifc"], "merged other");
+    expect(await walk(apiKey, "/connections?$top=3")).toEqual(active);
+    const all = await walk(stack().adminApiKey, "/connections?$top=50");
+    expect(all).toEqual(expect.arrayContaining([...active, other.connection.id]));
+
+    // Without one iModel's list (an iModel from before lists were kept), the query gives the same answers.
+    const list = iModelConnectionsList(iModels[0]);
+    const lists = store.db.collection<{ _id: string }>(ID_LISTS_COLLECTION);
+    const head = await lists.findOne({ _id: list });
+    await lists.deleteOne({ _id: list });
+    try {
+      expect(await walk(apiKey, "/connections?$top=2")).toEqual(active);
+      expect(await walk(apiKey, "/connections?status=Deleted")).toEqual([created[2]]);
+      expect(await walk(stack().adminApiKey, "/connections?$top=50")).toEqual(all);
+    } finally {
+      await lists.insertOne(head!);
     }
   });
 });
