@@ -295,6 +295,73 @@ async function main(): Promise<void> {
     const deleted = tasksOf(run).reduce((a, t) => a + (t.elements?.deleted ?? 0), 0);
     return `job ${run.trigger}, result ${run.result}, ${deleted} elements deleted, 0 left, connection ${status}`;
   });
+
+  // scripts/ferretdb-pg-indexes.sql: every collection's table has the GIN index on (_jsonb->'_id') that FerretDB's
+  // `_jsonb->'_id' @> …` lookups can use, and FerretDB's connections plan each lookup with its key (custom plans).
+  await step("_id lookups indexed (PostgreSQL)", async () => {
+    const tables = ferretDbSql(`SELECT _jsonb->>'table' FROM imodelsync._ferretdb_database_metadata ORDER BY 1;`).map(
+      (r) => r[0],
+    );
+    const indexed = new Set(
+      ferretDbSql(
+        `SELECT tablename FROM pg_indexes WHERE schemaname = 'imodelsync' AND indexdef LIKE '%USING gin%jsonb_path_ops%';`,
+      ).map((r) => r[0]),
+    );
+    const missing = tables.filter((t) => !indexed.has(t));
+    if (tables.length === 0 || missing.length > 0)
+      throw new Error(`${missing.length} of ${tables.length} collection tables without the _id index: ${missing}`);
+    const runsTable = ferretDbSql(
+      `SELECT _jsonb->>'table' FROM imodelsync._ferretdb_database_metadata WHERE _jsonb->>'_id' = 'runs';`,
+    )[0]?.[0];
+    if (!runsTable) throw new Error("no table for the runs collection");
+    // The index can serve the lookup (a small table may still be read whole when that is cheaper: seq scans off here).
+    const plan = ferretDbSql(
+      `SET enable_seqscan = off; EXPLAIN SELECT _jsonb FROM imodelsync."${runsTable}" WHERE _jsonb->'_id' @> '"x"';`,
+    )
+      .map((r) => r[0])
+      .join(" ");
+    if (!/Index Scan|Bitmap Index Scan/.test(plan) || !plan.includes("__id_gin"))
+      throw new Error(`a lookup by _id does not use the GIN index: ${plan}`);
+    const mode = ferretDbSql("SHOW plan_cache_mode;")[0]?.[0];
+    if (mode !== "force_custom_plan") throw new Error(`plan_cache_mode is ${mode}, not force_custom_plan`);
+    return `${tables.length} collection tables, each with its _id GIN index; plan_cache_mode ${mode}`;
+  });
+}
+
+/** Runs SQL with psql on FerretDB's PostgreSQL database (`ferretdb`) of this topology; rows of tab-separated fields. */
+function ferretDbSql(sql: string): string[][] {
+  const out = execFileSync(
+    "psql",
+    [
+      "-X",
+      "-q",
+      "-A",
+      "-t",
+      "-F",
+      "\t",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      "127.0.0.1",
+      "-U",
+      "imodelsync",
+      "-d",
+      "ferretdb",
+    ],
+    {
+      input: sql,
+      encoding: "utf8",
+      env: {
+        ...env,
+        PGPORT: process.env.PG_PORT ?? "15432",
+        PGPASSWORD: fs.readFileSync(path.join(dataDir, "postgresql-password"), "utf8").split("\n")[0],
+      },
+    },
+  );
+  return out
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => l.split("\t"));
 }
 
 // Stopped from outside (Ctrl-C, CI's timeout): the servers run in sessions of their own, so stop them here.

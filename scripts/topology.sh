@@ -255,6 +255,10 @@ ferretdb_up() {
   if running ferretdb-pg; then info "ferretdb-pg is already running"; else
     port_open "$FERRETDB_PORT" && die "port $FERRETDB_PORT (FerretDB) is already in use; set FERRETDB_PORT"
     mkdir -p "$DATA_DIR/ferretdb-pg"
+    # lookups by _id served by an index (scripts/ferretdb-pg-indexes.sql), set up before FerretDB opens its connections
+    PGPASSWORD="$(pg_password)" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d ferretdb \
+      -f "$SCRIPTS/ferretdb-pg-indexes.sql" >>"$LOG_DIR/ferretdb-pg-indexes.log" 2>&1 ||
+      die "setting up the _id indexes of FerretDB's database failed (log $LOG_DIR/ferretdb-pg-indexes.log)"
     # the URL (with the password) goes through the environment, not the command line that ps shows
     FERRETDB_POSTGRESQL_URL="$(pg_url ferretdb)"; export FERRETDB_POSTGRESQL_URL
     spawn ferretdb-pg "$FERRETDB_BIN" --handler=postgresql \
