@@ -15,8 +15,8 @@
  * 4. All schedules triggered at once through the Temporal client (`schedule/<connectionId>`, README "Schedules": a
  *    fire by hand always runs), then the scheduled runs completed are followed on the workers' metrics, and every
  *    connection's runs with trigger `schedule` are read through the API once the metrics count them all (or stop
- *    moving for 30 s), until each connection has one, Completed. Missed (no run) and doubled (more than one) connections are counted; so are the fires the workers
- *    dropped ("schedule fire dropped" in their logs).
+ *    moving for 30 s), until each connection has one, Completed. Missed (no run) and doubled (more than one)
+ *    connections are counted; so are the fires the workers dropped ("schedule fire dropped" in their logs).
  * 5. Parallelism, from the run records (server clock): per iModel, when its first run started and its last ended
  *    after the trigger; the span from the first run queued to the last ended; the largest number of runs Executing at
  *    the same time; per worker ($DATA_DIR/logs/worker*.log), the runs it started ("run started") and of how many

@@ -19,9 +19,17 @@ BEGIN
 END
 $$;
 
--- The index name for a FerretDB table: <table>__id_gin, shortened to 63 characters keeping the table's hash suffix.
-CREATE OR REPLACE FUNCTION public.imodelsync_id_gin_name(tbl text) RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
-  SELECT CASE WHEN length(tbl) + 8 <= 63 THEN tbl || '__id_gin' ELSE left(tbl, 46) || right(tbl, 9) || '__id_gin' END
+-- Adds the index to one FerretDB collection table: <table>__id_gin, the name shortened to 63 characters keeping the
+-- table's hash suffix. Used by the event trigger and for the tables that exist already, below.
+CREATE OR REPLACE FUNCTION public.imodelsync_add_id_gin(tbl regclass) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  name text := (SELECT relname FROM pg_class WHERE oid = tbl);
+BEGIN
+  EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->''_id'') jsonb_path_ops)',
+                 CASE WHEN length(name) + 8 <= 63 THEN name || '__id_gin'
+                      ELSE left(name, 46) || right(name, 9) || '__id_gin' END,
+                 tbl);
+END
 $fn$;
 
 -- Tables FerretDB creates later (collections are created lazily, by their first write): the index is added in the
@@ -38,9 +46,7 @@ BEGIN
     CONTINUE WHEN metadata IS NULL OR r.objid = metadata;
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_attribute
                               WHERE attrelid = r.objid AND attname = '_jsonb' AND atttypid = 'jsonb'::regtype);
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->''_id'') jsonb_path_ops)',
-                   public.imodelsync_id_gin_name((SELECT relname FROM pg_class WHERE oid = r.objid)),
-                   r.objid::regclass);
+    PERFORM public.imodelsync_add_id_gin(r.objid::regclass);
   END LOOP;
 END
 $fn$;
@@ -54,15 +60,16 @@ DO $$
 DECLARE
   s record;
   t record;
+  tbl regclass;
 BEGIN
   FOR s IN SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relname = '_ferretdb_database_metadata' AND c.relkind = 'r'
   LOOP
     FOR t IN EXECUTE format('SELECT _jsonb->>''table'' AS name FROM %I._ferretdb_database_metadata', s.nspname)
     LOOP
-      CONTINUE WHEN to_regclass(quote_ident(s.nspname) || '.' || quote_ident(t.name)) IS NULL;
-      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I USING gin ((_jsonb->''_id'') jsonb_path_ops)',
-                     public.imodelsync_id_gin_name(t.name), s.nspname, t.name);
+      tbl := to_regclass(quote_ident(s.nspname) || '.' || quote_ident(t.name));
+      CONTINUE WHEN tbl IS NULL;
+      PERFORM public.imodelsync_add_id_gin(tbl);
     END LOOP;
   END LOOP;
 END

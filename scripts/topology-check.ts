@@ -299,9 +299,13 @@ async function main(): Promise<void> {
   // scripts/ferretdb-pg-indexes.sql: every collection's table has the GIN index on (_jsonb->'_id') that FerretDB's
   // `_jsonb->'_id' @> …` lookups can use, and FerretDB's connections plan each lookup with its key (custom plans).
   await step("_id lookups indexed (PostgreSQL)", async () => {
-    const tables = ferretDbSql(`SELECT _jsonb->>'table' FROM imodelsync._ferretdb_database_metadata ORDER BY 1;`).map(
-      (r) => r[0],
+    // collection name -> table name
+    const tableOf = new Map(
+      ferretDbSql(`SELECT _jsonb->>'_id', _jsonb->>'table' FROM imodelsync._ferretdb_database_metadata;`).map(
+        ([collection, table]) => [collection, table],
+      ),
     );
+    const tables = [...tableOf.values()];
     const indexed = new Set(
       ferretDbSql(
         `SELECT tablename FROM pg_indexes WHERE schemaname = 'imodelsync' AND indexdef LIKE '%USING gin%jsonb_path_ops%';`,
@@ -310,9 +314,7 @@ async function main(): Promise<void> {
     const missing = tables.filter((t) => !indexed.has(t));
     if (tables.length === 0 || missing.length > 0)
       throw new Error(`${missing.length} of ${tables.length} collection tables without the _id index: ${missing}`);
-    const runsTable = ferretDbSql(
-      `SELECT _jsonb->>'table' FROM imodelsync._ferretdb_database_metadata WHERE _jsonb->>'_id' = 'runs';`,
-    )[0]?.[0];
+    const runsTable = tableOf.get("runs");
     if (!runsTable) throw new Error("no table for the runs collection");
     // The index can serve the lookup (a small table may still be read whole when that is cheaper: seq scans off here).
     const plan = ferretDbSql(

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHANGE_CHUNK_SIZE, changeChunkId } from "../domain/change-lists";
 import { pruneChangeLists } from "../lib/change-lists";
 import { openStore, type Store } from "../lib/db";
-import { createConnection, ecsql, FIXTURE, http, makeSource, stack, tasksOf, waitForRun } from "./helpers";
+import { allPages, createConnection, ecsql, FIXTURE, http, makeSource, stack, tasksOf, waitForRun } from "./helpers";
 
 const MODEL = FIXTURE("integrity/model_rev1.ifc");
 const DOOR = FIXTURE("dxf/dxf_r2000_ceco_door_frame_detail.dxf");
@@ -38,14 +38,7 @@ async function runOnce(connectionId: string, body?: unknown) {
 
 /** Every entry of a run's change list, page by page (following `_links.next`). */
 async function allChanges(location: string): Promise<any[]> {
-  const out: any[] = [];
-  for (let next: string | undefined = location; next;) {
-    const r: { status: number; body: any } = await http("GET", next);
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    out.push(...r.body.changes);
-    next = r.body._links.next?.href;
-  }
-  return out;
+  return allPages(stack().adminApiKey, location, "changes");
 }
 
 /** Element id by source identifier (ExternalSourceAspect) in the iModel. */

@@ -3,7 +3,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, inject } from "vitest";
+import { afterAll, beforeAll, expect, inject } from "vitest";
 import { OpenMode } from "@itwin/core-bentley";
 import { QueryBinder, QueryRowFormat } from "@itwin/core-common";
 import { StandaloneDb } from "@itwin/core-backend";
@@ -57,6 +57,22 @@ export async function httpAs<T = any>(
     location: res.headers.get("location"),
     body: text ? (json ? JSON.parse(text) : text) : undefined,
   };
+}
+
+/**
+ * Every item of a paged list, page after page by `_links.next` (README "API": lists page with `$top`/`$skip`), each page
+ * asked with `apiKey` and expected to answer 200.
+ * @param field the array of the answer that holds the items, e.g. `connections`.
+ */
+export async function allPages(apiKey: string, urlPath: string, field: string): Promise<any[]> {
+  const out: any[] = [];
+  for (let next: string | undefined = urlPath; next;) {
+    const r: HttpResult<any> = await httpAs(apiKey, "GET", next);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    out.push(...r.body[field]);
+    next = r.body._links.next?.href;
+  }
+  return out;
 }
 
 /** A new user (created by the admin) and its API key. The email is unique per call. */

@@ -16,7 +16,7 @@ import {
   PAGE_SIZE,
   pageOfList,
 } from "../lib/id-lists";
-import { createConnection, createUser, http, httpAs, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
+import { allPages, createConnection, createUser, http, httpAs, makeSource, SAMPLE, stack, waitForRun } from "./helpers";
 
 let store: Store;
 beforeAll(async () => {
@@ -137,17 +137,9 @@ describe("lists of the API read from id lists", () => {
 });
 
 describe("the connections of all the caller's iModels, merged from the iModels' lists", () => {
-  /** Every connection of `path` (a list URL with `$top`), page after page by `_links.next`. */
-  const walk = async (apiKey: string, path: string) => {
-    const ids: string[] = [];
-    for (let url: string | undefined = path; url;) {
-      const r: { status: number; body: any } = await httpAs(apiKey, "GET", url);
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      ids.push(...r.body.connections.map((c: any) => c.id));
-      url = r.body._links.next?.href;
-    }
-    return ids;
-  };
+  /** The ids of every connection of `path` (a list URL with `$top`), page after page. */
+  const walk = async (apiKey: string, path: string) =>
+    (await allPages(apiKey, path, "connections")).map((c) => c.id as string);
 
   it("pages in creation order across iModels, filters by status, and answers as the query does", async () => {
     const { apiKey } = await createUser("Merged lists");
