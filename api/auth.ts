@@ -84,6 +84,7 @@ export function viewerOf(req: { viewer?: Viewer }): Viewer {
  * nothing is done.
  * @returns what was done: `created`, `unchanged` (the key is the admin's), `ignored` (the admin's key differs) or
  *   `none` (no ADMIN_API_KEY).
+ * Safe to call from several API processes starting at once: exactly one creates the admin, the others find it.
  * @throws Error when the admin cannot be created because ADMIN_EMAIL or the key already belongs to another user.
  */
 export async function ensureAdminUser(
@@ -130,6 +131,10 @@ export async function ensureAdminUser(
     if (res.upsertedCount === 0) return ensureAdminUser(store, config, logger);
   } catch (err) {
     if (isDuplicateKey(err)) {
+      // Two APIs starting at once both found no admin: the other one's upsert inserted it first, and ours then
+      // collided on _id (or on the unique email/apiKeyHash it just wrote). That is the same admin: compare its key.
+      if (await people.users.findOne({ _id: ADMIN_USER_ID }, { projection: { _id: 1 } }))
+        return ensureAdminUser(store, config, logger);
       throw new Error(
         `cannot create the admin user: email ${config.adminEmail} or the ADMIN_API_KEY already belongs to another user (set ADMIN_EMAIL)`,
         { cause: err },

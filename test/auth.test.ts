@@ -12,6 +12,11 @@ import * as path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureAdminUser } from "../api/auth";
+import type { Config } from "../lib/config";
+import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
+import { openStore } from "../lib/db";
+import { createLogger } from "../lib/logger";
 import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner-token";
 import { createUser, eventually, http, httpAs, restartService, ROOT, stack } from "./helpers";
 
@@ -64,6 +69,51 @@ describe("authentication", () => {
     expect(JSON.stringify(admins[0])).not.toContain(stack().adminApiKey);
     const me = await http("GET", "/users/me");
     expect(me.body.user).toMatchObject({ id: "admin", role: "admin" });
+  });
+});
+
+describe("the admin bootstrap", () => {
+  it("creates the admin once when several APIs start at once; a taken email still fails with a clear error", async () => {
+    // A database of its own: the bootstrap runs on an empty one, as on a fresh production topology with two APIs.
+    const dbName = `imodelsync_admin_${process.pid}_${Date.now()}`;
+    const uri = stack().mongoUri.replace(/\/[^/]*$/, `/${dbName}`);
+    const store = await openStore(uri);
+    try {
+      const people = peopleCollections(store);
+      await ensurePeopleIndexes(people);
+      const key = `isk_${"k".repeat(43)}`;
+      const config = { adminApiKey: key, adminEmail: "admin@bootstrap.test" } as Config;
+      const logger = createLogger("test", "silent");
+      // Each start has its own client, as each API process has.
+      const starts = await Promise.all(Array.from({ length: 8 }, () => openStore(uri)));
+      let results: string[];
+      try {
+        results = await Promise.all(starts.map((s) => ensureAdminUser(s, config, logger)));
+      } finally {
+        await Promise.all(starts.map((s) => s.close()));
+      }
+      expect(results.filter((r) => r === "created")).toHaveLength(1);
+      expect(results.filter((r) => r !== "created").every((r) => r === "unchanged")).toBe(true);
+      expect(await people.users.countDocuments({})).toBe(1);
+      expect((await people.users.findOne({ _id: "admin" }))!.apiKeyHash).toBe(sha256(key));
+
+      // Another user already holds the email: no admin can be created, and the error says why.
+      await people.users.deleteOne({ _id: "admin" });
+      await people.users.insertOne({
+        _id: "someone",
+        apiKeyHash: sha256("other"),
+        role: "user",
+        email: "admin@bootstrap.test",
+        name: "Someone",
+        createdDateTime: new Date().toISOString(),
+      } as never);
+      await expect(ensureAdminUser(store, config, logger)).rejects.toThrow(
+        "email admin@bootstrap.test or the ADMIN_API_KEY already belongs to another user",
+      );
+    } finally {
+      await store.db.dropDatabase().catch(() => undefined);
+      await store.close();
+    }
   });
 });
 
