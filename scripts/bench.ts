@@ -18,8 +18,11 @@
  * 9. The API under load: BENCH_LOAD_CONNECTIONS (10,000) connections and BENCH_LOAD_RUNS (100,000) runs seeded
  *    straight into FerretDB (clones of the bench's own records), the connections list at 100 and at all of them, and a
  *    burst of 200 concurrent GETs as the bench user (scripts/bench-api-load.ts). BENCH_LOAD_CONNECTIONS=0 skips it.
+ * 10. One large file: a synthetic IFC of BENCH_LARGE_ELEMENTS (100,000) elements (scripts/bench-large-ifc.ts, about
+ *    140 MB) synchronized through the service into an iModel of its own; its elements/s against the corpus's, and
+ *    the worker's peak RSS during that run (VmHWM reset before it). BENCH_LARGE_ELEMENTS=0 skips it.
  *
- * Env: BENCH_COPIES (50), BENCH_CPU_PROFILE=<dir> (CPU profiles of the worker and of the bare loop, for Chrome DevTools), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
+ * Env: BENCH_COPIES (50), BENCH_LARGE_ELEMENTS (100,000), BENCH_CPU_PROFILE=<dir> (CPU profiles of the worker and of the bare loop, for Chrome DevTools), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
  * BENCH_LOG_LEVEL (LOG_LEVEL of the stack, default info), BENCH_TEMPORAL_PORT / BENCH_TEMPORAL_UI_PORT /
  * BENCH_FERRETDB_PORT / BENCH_FERRETDB_DEBUG_PORT (19018) / BENCH_API_PORT (other ports, when the dedicated ones are taken).
  */
@@ -37,6 +40,7 @@ import { scanStep } from "../activities/connectors/step-scan";
 import type { ParsedFile } from "../activities/connectors/types";
 import { ifcSamples, memoryOf, positiveInt, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
 import { burst, burstPaths, medianGet, seed, type BurstMeasure, type SeedCounts } from "./bench-api-load";
+import { SYNTHETIC_SPATIAL_ELEMENTS, writeSyntheticIfc } from "./bench-large-ifc";
 import {
   closeKeptIModels,
   ensureIModel,
@@ -81,6 +85,10 @@ const LOAD_RUNS = nonNegativeInt(process.env.BENCH_LOAD_RUNS, 100_000);
 const TARGET_BURST_RPS = 400;
 const TARGET_BURST_P99_MS = 600;
 const TARGET_LIST_GROWTH = 1.2;
+/** The "one large file" phase: a synthetic IFC of BENCH_LARGE_ELEMENTS (100,000; 0 skips the phase) elements. */
+const LARGE_ELEMENTS = nonNegativeInt(process.env.BENCH_LARGE_ELEMENTS, 100_000);
+/** Its elements/s relative to the corpus's full sync. */
+const TARGET_LARGE_VS_CORPUS = 0.8;
 
 function nonNegativeInt(v: string | undefined, dflt: number): number {
   if (v === undefined || v === "") return dflt;
@@ -764,6 +772,61 @@ async function main(): Promise<number> {
   if (removal.totals.deleted !== full.totals.inserted)
     failures.push(`delete job removed ${removal.totals.deleted} elements of ${full.totals.inserted}`);
 
+  // 10. One large file, into an iModel of its own (before the API load phase fills the database).
+  let large:
+    | {
+        elements: number;
+        bytes: number;
+        generateS: number;
+        run: RunMeasure;
+        peakMiB?: number;
+        /** The worker's RSS 5 s after the run. */
+        afterMiB?: number;
+        peakReset: boolean;
+      }
+    | undefined;
+  if (LARGE_ELEMENTS > 0) {
+    const dir = path.join(dataDir, "sources", "bench-large");
+    fs.mkdirSync(dir, { recursive: true });
+    const name = `synthetic-${LARGE_ELEMENTS}.ifc`;
+    const tGen = performance.now();
+    const bytes = writeSyntheticIfc(path.join(dir, name), LARGE_ELEMENTS);
+    const generateS = (performance.now() - tGen) / 1000;
+    log(`one large file: ${name}, ${fmt(bytes / 1e6, 1)} MB, generated in ${fmt(generateS, 1)} s`);
+    const lm = await call("POST", "/imodels", { name: `Bench large file ${new Date().toISOString()}` });
+    expectStatus(lm, 201, "create the large file's iModel");
+    const lc = await call("POST", "/connections", {
+      iModelId: lm.body.iModel.id,
+      displayName: "Bench large file",
+      source: { type: "local", path: dir },
+      sourceFiles: [{ path: name, connectorType: "IFC" }],
+    });
+    expectStatus(lc, 201, "create the large file's connection");
+    const pid = appProcess("worker", "worker/main.ts")?.pid;
+    let peakReset = false;
+    try {
+      if (pid) fs.writeFileSync(`/proc/${pid}/clear_refs`, "5"); // VmHWM := the current RSS
+      peakReset = pid !== undefined;
+    } catch {
+      // not allowed here: the peak is the worker's lifetime peak
+    }
+    const run = await runSync(lc.body.connection.id, "one large file");
+    const peakMiB = pid ? memoryOf(pid)?.hwmMiB : undefined;
+    // What the worker keeps once the file is done: after the kept iModel is closed (2 s idle) and a moment for GC.
+    await sleep(5_000);
+    const afterMiB = pid ? memoryOf(pid)?.rssMiB : undefined;
+    large = { elements: LARGE_ELEMENTS, bytes, generateS, run, peakMiB, afterMiB, peakReset };
+    const expected = LARGE_ELEMENTS + SYNTHETIC_SPATIAL_ELEMENTS;
+    if (run.run.result !== "Success") {
+      const t = run.tasks[0];
+      failures.push(
+        `one large file: result ${run.run.result}${t?.error ? ` (${t.error.code}: ${t.error.message})` : ""}`,
+      );
+    } else if (run.totals.inserted !== expected) {
+      failures.push(`one large file: inserted ${run.totals.inserted} elements of ${expected}`);
+    }
+  }
+
   // 9. The API under load: records seeded straight into the database, then list costs and a burst of GETs.
   let apiLoad:
     | {
@@ -918,6 +981,31 @@ async function main(): Promise<number> {
         passFail(seconds !== undefined && seconds <= target),
       ];
     }),
+    ...(large
+      ? ((): [string, string, string, string][] => {
+          const eps = large.run.totals.inserted / (large.run.serverMs / 1000);
+          return [
+            [
+              `one large file (${fmtInt(large.elements)} elements, ${fmt(large.bytes / 1e6, 1)} MB): time (run record / client)`,
+              `${fmt(large.run.serverMs / 1000, 2)} s / ${fmt(large.run.clientMs / 1000, 2)} s`,
+              "",
+              large.run.run.result,
+            ],
+            [
+              "one large file: elements/s / full sync elements/s",
+              `${fmt(eps)} / ${fmt(serviceEps)} = ${pct(eps / serviceEps)}`,
+              `>= ${pct(TARGET_LARGE_VS_CORPUS)}`,
+              passFail(large.run.run.result === "Success" && eps / serviceEps >= TARGET_LARGE_VS_CORPUS),
+            ],
+            [
+              "one large file: worker peak RSS (VmHWM) / RSS 5 s after the run",
+              `${large.peakMiB === undefined ? "n/a" : `${fmt(large.peakMiB, 0)} MiB${large.peakReset ? "" : " (process lifetime)"}`} / ${large.afterMiB === undefined ? "n/a" : `${fmt(large.afterMiB, 0)} MiB`}`,
+              "",
+              "",
+            ],
+          ];
+        })()
+      : []),
     ...(apiLoad
       ? ([
           [

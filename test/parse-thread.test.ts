@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDxfBytes } from "../activities/connectors/dxf";
 import { parseIfcBytes } from "../activities/connectors/ifc";
-import { parseInThread } from "../activities/connectors/parse-in-thread";
+import { idleParserThreads, KEEP_THREAD_MAX_BYTES, parseInThread } from "../activities/connectors/parse-in-thread";
 import { SourceFileError } from "../activities/connectors/types";
 import { contentHashOf, readSourceFileOnce } from "../activities/source-files";
 
@@ -116,6 +116,25 @@ describe("the parser thread", () => {
         "0k920sdWUpJUKcqZZBZVvI",
       ].sort(),
     );
+  });
+
+  it("keeps a thread for the next parse, but not one that parsed a large file (its WebAssembly memory never shrinks)", async () => {
+    const small = fs.readFileSync(I("model_rev1.ifc"));
+    await parseInThread("IFC", Buffer.from(small), "model_rev1.ifc");
+    const kept = idleParserThreads();
+    expect(kept).toBeGreaterThanOrEqual(1);
+    // The same model, made larger than the limit by a STEP comment: the same six elements, and the thread is ended.
+    const text = small.toString("latin1");
+    const at = text.indexOf("DATA;") + "DATA;".length;
+    const large = Buffer.from(
+      `${text.slice(0, at)}\n/* ${"x".repeat(KEEP_THREAD_MAX_BYTES)} */${text.slice(at)}`,
+      "latin1",
+    );
+    const parsed = await parseInThread("IFC", large, "model_rev1_large.ifc");
+    expect(parsed.elements).toHaveLength(6);
+    expect(idleParserThreads()).toBe(kept - 1);
+    await parseInThread("IFC", Buffer.from(small), "model_rev1.ifc");
+    expect(idleParserThreads()).toBe(kept);
   });
 
   it("leaves the main thread free during a long parse, so that timers (the heartbeats) keep firing", async () => {

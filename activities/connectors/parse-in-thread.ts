@@ -2,7 +2,8 @@
  * Parsing off the main thread (docs/architecture.md "Heartbeats"): the connectors' parses are long and synchronous
  * (web-ifc, dxf-parser), so they run in parser threads (`worker_threads`) and the worker's main thread stays free to
  * record activity heartbeats while it waits. Threads are kept for reuse (at most {@link MAX_IDLE_THREADS} idle, unref'd
- * so they never keep the process alive); a thread that dies mid-parse fails only that parse.
+ * so they never keep the process alive), except after a file larger than {@link KEEP_THREAD_MAX_BYTES}; a thread that
+ * dies mid-parse fails only that parse.
  */
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
@@ -12,6 +13,18 @@ import { SourceFileError, type ParsedFile } from "./types";
 
 /** Idle parser threads kept (the worker runs at most 2 activities at once, `worker/main.ts`). */
 export const MAX_IDLE_THREADS = 2;
+
+/**
+ * A thread that parsed a file of more bytes than this is ended rather than kept idle: web-ifc's WebAssembly memory grows
+ * to the largest model the thread opened and never shrinks (a 145.6 MB IFC of 100,000 elements left the worker at about
+ * 2.9 GiB, README "Performance"), so keeping such a thread would keep that memory for good.
+ */
+export const KEEP_THREAD_MAX_BYTES = 16 * 1024 * 1024;
+
+/** How many parser threads are idle now (kept for the next parse); for tests. */
+export function idleParserThreads(): number {
+  return idle.length;
+}
 
 /** The thread's entry beside this file: `.ts` under tsx, `.js` when compiled to `dist/`. */
 const ENTRY = path.join(__dirname, `parse-thread${path.extname(__filename)}`);
@@ -58,6 +71,7 @@ function transferable(bytes: Uint8Array): Uint8Array {
  */
 export function parseInThread(connectorType: ConnectorType, bytes: Uint8Array, fileName: string): Promise<ParsedFile> {
   const moved = transferable(bytes);
+  const keep = moved.byteLength <= KEEP_THREAD_MAX_BYTES;
   const thread = idle.pop() ?? startThread();
   thread.ref();
   return new Promise<ParsedFile>((resolve, reject) => {
@@ -68,7 +82,7 @@ export function parseInThread(connectorType: ConnectorType, bytes: Uint8Array, f
     };
     const onMessage = (reply: ParseReply) => {
       done();
-      if (idle.length < MAX_IDLE_THREADS) {
+      if (keep && idle.length < MAX_IDLE_THREADS) {
         thread.unref();
         idle.push(thread);
       } else void thread.terminate();
