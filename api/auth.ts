@@ -81,10 +81,10 @@ export function viewerOf(req: { viewer?: Viewer }): Viewer {
  * left alone: its key may have been rotated (`POST /users/me/apiKey`), and a rotated key stays revoked, so when
  * ADMIN_API_KEY is not the admin's key any more this only logs a warning that it is not valid. To set a new key for
  * the admin, the operator runs `scripts/reset-admin-key.ts` (README "Authentication and users"). No ADMIN_API_KEY:
- * nothing is done.
+ * nothing is done. Safe to call from several API processes starting at once: exactly one creates the admin, the others
+ * find it.
  * @returns what was done: `created`, `unchanged` (the key is the admin's), `ignored` (the admin's key differs) or
  *   `none` (no ADMIN_API_KEY).
- * Safe to call from several API processes starting at once: exactly one creates the admin, the others find it.
  * @throws Error when the admin cannot be created because ADMIN_EMAIL or the key already belongs to another user.
  */
 export async function ensureAdminUser(

@@ -455,10 +455,10 @@ function deepestProcess(
   return best && { pid: best.pid, cmd: best.cmd };
 }
 
-/** Resets this process's VmHWM to its current RSS (Linux: write 5 to clear_refs); false when not possible. */
-function resetPeakRss(): boolean {
+/** Resets a process's VmHWM (default: this one's) to its current RSS (Linux: write 5 to clear_refs); false when not possible. */
+function resetPeakRss(pid: number | "self" = "self"): boolean {
   try {
-    fs.writeFileSync("/proc/self/clear_refs", "5");
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5");
     return true;
   } catch {
     return false;
@@ -803,13 +803,8 @@ async function main(): Promise<number> {
     });
     expectStatus(lc, 201, "create the large file's connection");
     const pid = appProcess("worker", "worker/main.ts")?.pid;
-    let peakReset = false;
-    try {
-      if (pid) fs.writeFileSync(`/proc/${pid}/clear_refs`, "5"); // VmHWM := the current RSS
-      peakReset = pid !== undefined;
-    } catch {
-      // not allowed here: the peak is the worker's lifetime peak
-    }
+    // Not possible: the peak printed is the worker's lifetime peak.
+    const peakReset = pid !== undefined && resetPeakRss(pid);
     const run = await runSync(lc.body.connection.id, "one large file");
     const peakMiB = pid ? memoryOf(pid)?.hwmMiB : undefined;
     // What the worker keeps once the file is done: after the kept iModel is closed (2 s idle) and a moment for GC.

@@ -18,7 +18,7 @@ import { ensurePeopleIndexes, peopleCollections } from "../lib/collections";
 import { openStore } from "../lib/db";
 import { createLogger } from "../lib/logger";
 import { ownerTokenQuery, ownerTokenWorkflowId } from "../workflows/owner-token";
-import { createUser, eventually, http, httpAs, restartService, ROOT, stack } from "./helpers";
+import { createUser, eventually, http, httpAs, ownDatabaseUri, restartService, ROOT, stack } from "./helpers";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -75,8 +75,7 @@ describe("authentication", () => {
 describe("the admin bootstrap", () => {
   it("creates the admin once when several APIs start at once; a taken email still fails with a clear error", async () => {
     // A database of its own: the bootstrap runs on an empty one, as on a fresh production topology with two APIs.
-    const dbName = `imodelsync_admin_${process.pid}_${Date.now()}`;
-    const uri = stack().mongoUri.replace(/\/[^/]*$/, `/${dbName}`);
+    const uri = ownDatabaseUri("imodelsync_admin");
     const store = await openStore(uri);
     try {
       const people = peopleCollections(store);

@@ -12,6 +12,14 @@ import type { ReceivedMail } from "./global-setup";
 
 export const stack = () => inject("stack");
 
+/**
+ * The URI of a database of its own on the test stack's FerretDB, named `<prefix>_<pid>_<ms>` (empty until written), for
+ * tests that need one apart from the stack's; the caller drops it.
+ */
+export function ownDatabaseUri(prefix: string): string {
+  return stack().mongoUri.replace(/\/[^/]*$/, `/${prefix}_${process.pid}_${Date.now()}`);
+}
+
 export interface HttpResult<T = any> {
   status: number;
   location: string | null;

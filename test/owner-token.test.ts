@@ -31,6 +31,7 @@ import {
   http,
   httpAs,
   createUser,
+  ownDatabaseUri,
   makeSource,
   ROOT,
   SAMPLE,
@@ -51,7 +52,6 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
   let worker: Worker;
   let running: Promise<void>;
   const taskQueue = "owner-token-test";
-  const dbName = `imodelsync_tokens_${process.pid}_${Date.now()}`;
   const runId = `${Date.now()}`;
 
   /** A user owning one connection of one iModel, straight into the test database (no API visit involved). */
@@ -113,7 +113,7 @@ describe("owner token workflow: 30/10-day rules with time skipping (Java test se
         executable: { type: "existing-path", path: toolPath("temporal-test-server", "TEMPORAL_TEST_SERVER_BIN") },
       },
     });
-    store = await openStore(stack().mongoUri.replace(/\/[^/]*$/, `/${dbName}`));
+    store = await openStore(ownDatabaseUri("imodelsync_tokens"));
     await ensurePeopleIndexes(peopleCollections(store));
     const logger = createLogger("owner-token-test", "warn");
     mailer = createMailer({
