@@ -16,7 +16,7 @@ import {
 import { DEFAULT_CHANGE_LISTS_KEPT } from "../domain/change-lists";
 import { pruneChangeLists } from "../lib/change-lists";
 import { listNewRun } from "../lib/id-lists";
-import { readRunTasks } from "../lib/run-tasks";
+import { readRunTasks, writeTaskPages } from "../lib/run-tasks";
 import { updateConnection } from "../lib/connection-writes";
 import type { Store } from "../lib/db";
 import { activityLogger, type Logger } from "../lib/logger";
@@ -235,7 +235,8 @@ export function createRunRecordActivities({
     /**
      * Completes the run: result from its tasks (see `aggregateResult`), or Error when `error` is given, or Cancelled
      * when `cancelled` is given (its reason is recorded). Tasks that never ran are completed as Skipped, or Cancelled
-     * when the run was cancelled. Then the change lists of the connection's runs beyond the newest `changeListsKept`
+     * when the run was cancelled. The run's task records are written together as task pages before the run is marked
+     * Completed (lib/run-tasks.ts `writeTaskPages`). Then the change lists of the connection's runs beyond the newest `changeListsKept`
      * are pruned (lib/change-lists.ts; a failure there is logged, the next completion prunes them), and what follows a
      * run's end happens (activities/run-events.ts: metrics, webhook events, failure notices). Idempotent.
      */
@@ -267,12 +268,16 @@ export function createRunRecordActivities({
               message: `${tasks.filter((t) => t.result === "Error").length} of ${tasks.length} files failed`,
             }
           : undefined);
+      // Every task is Completed now and never written again: its records are also written together, read by GET of
+      // the run from now on (lib/run-tasks.ts `writeTaskPages`).
+      const taskPages = await writeTaskPages(store, input.runId, tasks);
       await store.runs.updateOne(
         { _id: input.runId },
         {
           $set: {
             state: "Completed",
             result,
+            taskPages,
             endDateTime: now(),
             ...(error ? { error } : {}),
             ...(input.cancelled ? { reason: input.cancelled } : {}),

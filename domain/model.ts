@@ -336,6 +336,13 @@ export interface RunRecord {
    * of a run's tasks go by these `_id`s (lib/run-tasks.ts). Absent: a run recorded before this field, read by `runId`.
    */
   taskFileIds?: string[];
+  /**
+   * The number of task page records (`taskPages` collection, `_id` = `taskPageId(runId, page)`) that hold the run's
+   * task records, written once when the run completed (lib/run-tasks.ts `writeTaskPages`): a Completed run's tasks are
+   * read from these few records instead of one record per task. Absent: not written (runs completed by releases before
+   * it, or a completion interrupted before it): the tasks are read one by one.
+   */
+  taskPages?: number;
   state: RunState;
   result: RunResult;
   error?: ErrorInfo;

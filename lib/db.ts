@@ -1,5 +1,6 @@
 import {
   type AnyBulkWriteOperation,
+  type Binary,
   type Collection,
   type Db,
   type Document,
@@ -32,6 +33,23 @@ export interface ChangeChunkRecord {
   entries: StoredChanges;
 }
 
+/**
+ * The task records of a Completed run, several per record (lib/run-tasks.ts `writeTaskPages`): `_id` =
+ * `taskPageId(runId, page)`, pages 0 … `RunRecord.taskPages` - 1, tasks in the order of `index`.
+ */
+export interface TaskPageRecord {
+  _id: string;
+  runId: string;
+  page: number;
+  /** The number of task records in `data`. */
+  count: number;
+  /**
+   * The task records as gzip-compressed JSON (an array): one binary value instead of hundreds of nested documents,
+   * which FerretDB converts field by field (docs/architecture.md "Queries FerretDB serves by _id").
+   */
+  data: Binary;
+}
+
 /** The records the API lists and that outlive workflow histories (MongoDB wire protocol: MongoDB or FerretDB). */
 export interface Store {
   client: MongoClient;
@@ -40,6 +58,8 @@ export interface Store {
   connections: Collection<ConnectionRecord>;
   runs: Collection<RunRecord>;
   tasks: Collection<TaskRecord>;
+  /** A Completed run's task records, together (see {@link TaskPageRecord}). */
+  taskPages: Collection<TaskPageRecord>;
   fileStates: Collection<FileStateRecord>;
   /** The timeline of each connection (README "Connection timeline"). */
   connectionEvents: Collection<ConnectionEventRecord>;
@@ -58,6 +78,7 @@ export const COLLECTION_NAMES = [
   "connections",
   "runs",
   "tasks",
+  "taskPages",
   "fileStates",
   "connectionEvents",
   "changeChunks",
@@ -88,6 +109,7 @@ export async function openStore(uri: string, serverSelectionTimeoutMS = 5000): P
     connections: db.collection<ConnectionRecord>("connections"),
     runs: db.collection<RunRecord>("runs"),
     tasks: db.collection<TaskRecord>("tasks"),
+    taskPages: db.collection<TaskPageRecord>("taskPages"),
     fileStates: db.collection<FileStateRecord>("fileStates"),
     connectionEvents: db.collection<ConnectionEventRecord>("connectionEvents"),
     changeChunks: db.collection<ChangeChunkRecord>("changeChunks"),

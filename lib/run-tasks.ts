@@ -7,10 +7,24 @@
  * Completed is never written again (a retried file activity returns the recorded result; `failTask` leaves a Completed
  * task alone), so the API keeps Completed tasks in a bounded cache: a poll of an executing run reads only the tasks
  * that can still change.
+ *
+ * When a run completes, its task records are also written together, a few hundred per record (task pages, written by
+ * `completeRun`, see {@link writeTaskPages}): a Completed run's tasks are then read with one `_id` lookup per page, so
+ * `GET` of a run of 2,000 tasks costs a handful of lookups instead of 2,000 (README "Performance").
  */
 import { LRUCache } from "lru-cache";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { Binary } from "mongodb";
 import { taskId, type RunRecord, type TaskRecord } from "../domain/model";
-import type { Store } from "./db";
+import type { Store, TaskPageRecord } from "./db";
+
+/** `_id` of the task page record `page` of a run. */
+export const taskPageId = (runId: string, page: number) => `${runId}#${page}`;
+
+/** At most this many task records per page. */
+export const TASK_PAGE_MAX_TASKS = 250;
+/** At most this many bytes of task records (as JSON, before compression) per page, well below MongoDB's 16 MiB document limit. */
+export const TASK_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Reads of task records sent at once. */
 const READS_AT_ONCE = 32;
@@ -28,16 +42,21 @@ export function completedTaskCache(max = 20_000): CompletedTasks {
 
 /**
  * The task records of a run, in the order of `index` (plan order).
- * @param run the run record (its `_id`, and `taskFileIds` when recorded; runs recorded before that field are read by
- *   `runId`, a scan of the collection).
+ * @param run the run record: a Completed run with `taskPages` is read from its task pages ({@link writeTaskPages}; one
+ *   missing page and the tasks are read one by one instead); otherwise its `taskFileIds` name the task records (runs
+ *   recorded before that field are read by `runId`, a scan of the collection).
  * @param cache Completed tasks already read (see {@link completedTaskCache}); records read Completed are added to it.
  * @returns the records that exist (a task planned but not recorded yet is left out).
  */
 export async function readRunTasks(
-  store: Pick<Store, "tasks">,
-  run: Pick<RunRecord, "_id" | "taskFileIds">,
+  store: Pick<Store, "tasks" | "taskPages">,
+  run: Pick<RunRecord, "_id" | "taskFileIds"> & Partial<Pick<RunRecord, "state" | "taskPages">>,
   cache?: CompletedTasks,
 ): Promise<TaskRecord[]> {
+  if (run.state === "Completed" && run.taskPages !== undefined) {
+    const paged = await readTaskPages(store, run._id, run.taskPages);
+    if (paged) return paged;
+  }
   if (!run.taskFileIds) return sortByIndex(await store.tasks.find({ runId: run._id }).toArray());
   const ids = [...new Set(run.taskFileIds)].map((id) => taskId(run._id, id));
   const found = new Map<string, TaskRecord>();
@@ -61,20 +80,83 @@ export async function readRunTasks(
 const sortByIndex = (tasks: TaskRecord[]) => tasks.sort((a, b) => a.index - b.index);
 
 /**
+ * Writes a Completed run's task records as task pages (`taskPages` collection, `_id` = {@link taskPageId}; the records
+ * as gzip-compressed JSON, which holds every field of a task record: strings, numbers, arrays and objects): in the
+ * order of `index`, at most {@link TASK_PAGE_MAX_TASKS} records and {@link TASK_PAGE_MAX_BYTES} bytes per page (a
+ * single larger record gets a page of its own). Each page is replaced whole, so writing again (a retried completion)
+ * gives the same pages. The caller records the count on the run (`RunRecord.taskPages`) after this returns; readers
+ * use the pages only then.
+ * @param tasks every task record of the run, each Completed (Completed records never change: see the file's header).
+ * @returns the number of pages written.
+ */
+export async function writeTaskPages(
+  store: Pick<Store, "taskPages">,
+  runId: string,
+  tasks: TaskRecord[],
+): Promise<number> {
+  const pages: TaskRecord[][] = [];
+  let bytes = 0;
+  for (const t of [...tasks].sort((a, b) => a.index - b.index)) {
+    const size = Buffer.byteLength(JSON.stringify(t));
+    const last = pages[pages.length - 1];
+    if (!last || last.length >= TASK_PAGE_MAX_TASKS || bytes + size > TASK_PAGE_MAX_BYTES) {
+      pages.push([t]);
+      bytes = size;
+    } else {
+      last.push(t);
+      bytes += size;
+    }
+  }
+  for (let page = 0; page < pages.length; page++) {
+    const record: TaskPageRecord = {
+      _id: taskPageId(runId, page),
+      runId,
+      page,
+      count: pages[page].length,
+      data: new Binary(gzipSync(JSON.stringify(pages[page]))),
+    };
+    await store.taskPages.replaceOne({ _id: record._id }, record, { upsert: true });
+  }
+  return pages.length;
+}
+
+/**
+ * A Completed run's task records from its `count` task pages, each read by `_id`.
+ * @returns undefined when a page is missing (the caller reads the task records instead).
+ */
+async function readTaskPages(
+  store: Pick<Store, "taskPages">,
+  runId: string,
+  count: number,
+): Promise<TaskRecord[] | undefined> {
+  const pages = await Promise.all(
+    Array.from({ length: count }, (_, page) => store.taskPages.findOne({ _id: taskPageId(runId, page) })),
+  );
+  if (pages.some((p) => !p)) return undefined;
+  return pages.flatMap((p) => tasksOfPage(p!));
+}
+
+/** The task records a task page holds (see {@link writeTaskPages}). */
+export function tasksOfPage(page: TaskPageRecord): TaskRecord[] {
+  return JSON.parse(gunzipSync(page.data.buffer).toString("utf8")) as TaskRecord[];
+}
+
+/**
  * The task records of several runs (a page of a runs list): runs with `taskFileIds` by `_id` (see {@link readRunTasks}),
  * the others (recorded before that field) together in one query by `runId`.
  * @returns each run's tasks by run `_id`, in the order of `index`.
  */
 export async function readTasksOfRuns(
-  store: Pick<Store, "tasks">,
-  runs: Pick<RunRecord, "_id" | "taskFileIds">[],
+  store: Pick<Store, "tasks" | "taskPages">,
+  runs: (Pick<RunRecord, "_id" | "taskFileIds"> & Partial<Pick<RunRecord, "state" | "taskPages">>)[],
   cache?: CompletedTasks,
 ): Promise<Map<string, TaskRecord[]>> {
   const byRun = new Map<string, TaskRecord[]>(runs.map((r) => [r._id, []]));
-  const older = runs.filter((r) => !r.taskFileIds).map((r) => r._id);
+  const paged = (r: (typeof runs)[number]) => r.state === "Completed" && r.taskPages !== undefined;
+  const older = runs.filter((r) => !r.taskFileIds && !paged(r)).map((r) => r._id);
   if (older.length > 0)
     for (const t of await store.tasks.find({ runId: { $in: older } }).toArray()) byRun.get(t.runId)?.push(t);
-  for (const r of runs.filter((x) => x.taskFileIds)) byRun.set(r._id, await readRunTasks(store, r, cache));
+  for (const r of runs.filter((x) => x.taskFileIds || paged(x))) byRun.set(r._id, await readRunTasks(store, r, cache));
   for (const tasks of byRun.values()) sortByIndex(tasks);
   return byRun;
 }

@@ -18,11 +18,15 @@
  * 9. The API under load: BENCH_LOAD_CONNECTIONS (10,000) connections and BENCH_LOAD_RUNS (100,000) runs seeded
  *    straight into FerretDB (clones of the bench's own records), the connections list at 100 and at all of them, and a
  *    burst of 200 concurrent GETs as the bench user (scripts/bench-api-load.ts). BENCH_LOAD_CONNECTIONS=0 skips it.
+ * 11. Costs that grow linearly: a corpus BENCH_GROWTH_FACTOR (10) times larger (2,000 files), spread over iModels of at
+ *    most 250 composite models (the product's limit), one run each, one after another: the service time per file
+ *    against the 200-file corpus's; the runs' Temporal history per file, projected to a run of 2,000 files; and GET of
+ *    a run record of 2,000 tasks seeded from the largest run (scripts/bench-growth.ts). BENCH_GROWTH_FACTOR=0 skips it.
  * 10. One large file: a synthetic IFC of BENCH_LARGE_ELEMENTS (100,000) elements (scripts/bench-large-ifc.ts, about
  *    140 MB) synchronized through the service into an iModel of its own; its elements/s against the corpus's, and
  *    the worker's peak RSS during that run (VmHWM reset before it). BENCH_LARGE_ELEMENTS=0 skips it.
  *
- * Env: BENCH_COPIES (50), BENCH_LARGE_ELEMENTS (100,000), BENCH_CPU_PROFILE=<dir> (CPU profiles of the worker and of the bare loop, for Chrome DevTools), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
+ * Env: BENCH_COPIES (50), BENCH_GROWTH_FACTOR (10), BENCH_LARGE_ELEMENTS (100,000), BENCH_CPU_PROFILE=<dir> (CPU profiles of the worker and of the bare loop, for Chrome DevTools), BENCH_KEEP_DATA=1 (keep the temporary DATA_DIR), BENCH_RUN_TIMEOUT (seconds per run, 3600),
  * BENCH_LOG_LEVEL (LOG_LEVEL of the stack, default info), BENCH_TEMPORAL_PORT / BENCH_TEMPORAL_UI_PORT /
  * BENCH_FERRETDB_PORT / BENCH_FERRETDB_DEBUG_PORT (19018) / BENCH_API_PORT (other ports, when the dedicated ones are taken).
  */
@@ -41,6 +45,14 @@ import type { ParsedFile } from "../activities/connectors/types";
 import { ifcSamples, memoryOf, positiveInt, SAMPLES, USER_STACK_SETTINGS, withProjectName } from "./bench-common";
 import { burst, burstPaths, medianGet, seed, type BurstMeasure, type SeedCounts } from "./bench-api-load";
 import { SYNTHETIC_SPATIAL_ELEMENTS, writeSyntheticIfc } from "./bench-large-ifc";
+import {
+  HISTORY_LIMIT_BYTES,
+  HISTORY_LIMIT_EVENTS,
+  historyOf,
+  seedLongRun,
+  timeGets,
+  type HistoryMeasure,
+} from "./bench-growth";
 import {
   closeKeptIModels,
   ensureIModel,
@@ -89,6 +101,15 @@ const TARGET_LIST_GROWTH = 1.2;
 const LARGE_ELEMENTS = nonNegativeInt(process.env.BENCH_LARGE_ELEMENTS, 100_000);
 /** Its elements/s relative to the corpus's full sync. */
 const TARGET_LARGE_VS_CORPUS = 0.8;
+/** The "costs that grow linearly" phase: a corpus BENCH_GROWTH_FACTOR (10; 0 skips the phase) times BENCH_COPIES. */
+const GROWTH_FACTOR = nonNegativeInt(process.env.BENCH_GROWTH_FACTOR, 10);
+/** Its service time per file against the corpus's. */
+const TARGET_GROWTH_PER_FILE = 1.2;
+/** The run whose GET is timed, and the target of that GET. */
+const GROWTH_RUN_TASKS = 2_000;
+const TARGET_RUN_GET_MS = 1_000;
+/** A run of GROWTH_RUN_TASKS files must stay "well inside" Temporal's history limits: at most this share of them. */
+const TARGET_HISTORY_SHARE = 0.5;
 
 function nonNegativeInt(v: string | undefined, dflt: number): number {
   if (v === undefined || v === "") return dflt;
@@ -325,13 +346,9 @@ interface Corpus {
   sampleOf: Map<string, string>;
 }
 
-function makeCorpus(dir: string): Corpus {
+/** `copies` unique copies of each IFC sample in `dir` (see the file's header, step 2). */
+function makeCorpus(dir: string, copies: number): Corpus {
   const samples = ifcSamples();
-  if (samples.length * COPIES > MAX_COMPOSITE_MODELS) {
-    throw new Error(
-      `${samples.length} samples x ${COPIES} copies exceeds ${MAX_COMPOSITE_MODELS} composite models per iModel; lower BENCH_COPIES`,
-    );
-  }
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
   const sampleOf = new Map<string, string>();
@@ -340,8 +357,8 @@ function makeCorpus(dir: string): Corpus {
     // STEP files are 7-bit text (non-ASCII is \X2\-escaped); latin1 keeps any other byte as it is.
     const text = fs.readFileSync(path.join(SAMPLES, sample), "latin1");
     const stem = sample.replace(/\.ifc$/i, "");
-    for (let k = 0; k < COPIES; k++) {
-      const name = `${stem}-${String(k).padStart(3, "0")}.ifc`;
+    for (let k = 0; k < copies; k++) {
+      const name = `${stem}-${String(k).padStart(Math.max(3, String(copies - 1).length), "0")}.ifc`;
       const content = withProjectName(text, `imodel-sync bench ${stem} copy ${k}`, sample);
       fs.writeFileSync(path.join(dir, name), content, "latin1");
       bytes += Buffer.byteLength(content, "latin1");
@@ -653,7 +670,12 @@ async function main(): Promise<number> {
   log(`DATA_DIR ${dataDir}`);
 
   // 2. Corpus (before the stack, it needs no service).
-  const corpus = makeCorpus(path.join(dataDir, "sources", "bench"));
+  if (ifcSamples().length * COPIES > MAX_COMPOSITE_MODELS) {
+    throw new Error(
+      `${ifcSamples().length} samples x ${COPIES} copies exceeds ${MAX_COMPOSITE_MODELS} composite models per iModel; lower BENCH_COPIES`,
+    );
+  }
+  const corpus = makeCorpus(path.join(dataDir, "sources", "bench"), COPIES);
   const corpusMB = corpus.bytes / 1e6;
   log(`corpus: ${corpus.files.length} IFC files, ${fmt(corpusMB, 2)} MB in ${corpus.dir}`);
 
@@ -771,6 +793,62 @@ async function main(): Promise<number> {
   if (removal.run.result !== "Success") failures.push(`delete job result ${removal.run.result}`);
   if (removal.totals.deleted !== full.totals.inserted)
     failures.push(`delete job removed ${removal.totals.deleted} elements of ${full.totals.inserted}`);
+
+  // 11. Costs that grow linearly: the corpus GROWTH_FACTOR times larger, over iModels of at most 250 composite models
+  // each (one connection each), synchronized one after another; then the GET of a run of GROWTH_RUN_TASKS tasks.
+  let growth:
+    | {
+        files: number;
+        bytes: number;
+        runs: RunMeasure[];
+        histories: HistoryMeasure[];
+        /** GET of a run of GROWTH_RUN_TASKS tasks as completeRun stores it, and without its task pages. */
+        runGet: { tasks: number; firstMs: number; medianMs: number; unpaged: { firstMs: number; medianMs: number } };
+      }
+    | undefined;
+  if (GROWTH_FACTOR > 0) {
+    const big = makeCorpus(path.join(dataDir, "sources", "bench-growth"), COPIES * GROWTH_FACTOR);
+    log(`${GROWTH_FACTOR}x corpus: ${big.files.length} IFC files, ${fmt(big.bytes / 1e6, 2)} MB`);
+    const runs: RunMeasure[] = [];
+    for (let g = 0; g * MAX_COMPOSITE_MODELS < big.files.length; g++) {
+      const files = big.files.slice(g * MAX_COMPOSITE_MODELS, (g + 1) * MAX_COMPOSITE_MODELS);
+      const gm = await call("POST", "/imodels", { name: `Bench growth ${g} ${new Date().toISOString()}` });
+      expectStatus(gm, 201, `create growth iModel ${g}`);
+      const gc = await call("POST", "/connections", {
+        iModelId: gm.body.iModel.id,
+        displayName: `Bench growth ${g}`,
+        source: { type: "local", path: big.dir },
+        sourceFiles: files.map((f) => ({ path: f, connectorType: "IFC" })),
+      });
+      expectStatus(gc, 201, `create growth connection ${g}`);
+      const r = await runSync(gc.body.connection.id, `${GROWTH_FACTOR}x corpus, iModel ${g + 1}`);
+      if (r.run.result !== "Success" || r.tasks.length !== files.length)
+        failures.push(
+          `${GROWTH_FACTOR}x corpus, iModel ${g + 1}: ${r.run.result}, ${r.tasks.length} tasks for ${files.length} files`,
+        );
+      runs.push(r);
+    }
+    const histories = await historyOf(
+      `127.0.0.1:${PORTS.temporal}`,
+      runs.map((r) => r.run.workflowId),
+    );
+    // A run of GROWTH_RUN_TASKS tasks, seeded from the largest run's records (a run of the product reaches that many
+    // tasks only through reference files).
+    const longest = runs.reduce((a, b) => (b.tasks.length > a.tasks.length ? b : a));
+    const mongoUri = `mongodb://127.0.0.1:${PORTS.ferret}/imodelsync`;
+    const timedRunGet = async (pages: boolean) => {
+      const id = await seedLongRun(mongoUri, longest.run.id, GROWTH_RUN_TASKS, pages);
+      const runPath = `/connections/${longest.run.connectionId}/runs/${id}`;
+      const timed = await timeGets((p) => call("GET", p), runPath);
+      const check = await call("GET", runPath);
+      const seen = (check.body.run.jobs ?? []).flatMap((j: any) => j.tasks ?? []).length;
+      if (seen !== GROWTH_RUN_TASKS)
+        failures.push(`GET of the seeded run ${id} answered ${seen} tasks of ${GROWTH_RUN_TASKS}`);
+      return timed;
+    };
+    const runGet = { tasks: GROWTH_RUN_TASKS, ...(await timedRunGet(true)), unpaged: await timedRunGet(false) };
+    growth = { files: big.files.length, bytes: big.bytes, runs, histories, runGet };
+  }
 
   // 10. One large file, into an iModel of its own (before the API load phase fills the database).
   let large:
@@ -995,6 +1073,62 @@ async function main(): Promise<number> {
             [
               "one large file: worker peak RSS (VmHWM) / RSS 5 s after the run",
               `${large.peakMiB === undefined ? "n/a" : `${fmt(large.peakMiB, 0)} MiB${large.peakReset ? "" : " (process lifetime)"}`} / ${large.afterMiB === undefined ? "n/a" : `${fmt(large.afterMiB, 0)} MiB`}`,
+              "",
+              "",
+            ],
+          ];
+        })()
+      : []),
+    ...(growth
+      ? ((): [string, string, string, string][] => {
+          const perFile200 = full.serverMs / corpus.files.length;
+          const perFileBig = sum(growth.runs.map((r) => r.serverMs)) / growth.files;
+          const largest = growth.runs.reduce((a, b) => (b.tasks.length > a.tasks.length ? b : a));
+          const h = growth.histories[growth.runs.indexOf(largest)];
+          // Per file, the run's fixed events included (so the projection errs high).
+          const eventsPerFile = h.events / largest.tasks.length;
+          const bytesPerFile = h.bytes === undefined ? undefined : h.bytes / largest.tasks.length;
+          const projEvents = eventsPerFile * GROWTH_RUN_TASKS;
+          const projBytes = bytesPerFile === undefined ? undefined : bytesPerFile * GROWTH_RUN_TASKS;
+          const historyOk =
+            projEvents <= TARGET_HISTORY_SHARE * HISTORY_LIMIT_EVENTS &&
+            (projBytes === undefined || projBytes <= TARGET_HISTORY_SHARE * HISTORY_LIMIT_BYTES);
+          const worstGet = Math.max(growth.runGet.firstMs, growth.runGet.medianMs);
+          const results = [...new Set(growth.runs.map((r) => r.run.result))].join(", ");
+          return [
+            [
+              `${GROWTH_FACTOR}x corpus: ${fmtInt(growth.files)} files, ${fmt(growth.bytes / 1e6, 1)} MB in ${growth.runs.length} iModels (<= ${MAX_COMPOSITE_MODELS} each), one run each`,
+              `${fmt(sum(growth.runs.map((r) => r.serverMs)) / 1000, 1)} s, ${fmtInt(sum(growth.runs.map((r) => r.totals.inserted)))} elements`,
+              "",
+              results,
+            ],
+            [
+              `service time per file at ${corpus.files.length} / ${fmtInt(growth.files)} files (run record)`,
+              `${fmt(perFile200, 1)} ms / ${fmt(perFileBig, 1)} ms (x${fmt(perFileBig / perFile200, 2)})`,
+              `x <= ${TARGET_GROWTH_PER_FILE}`,
+              passFail(perFileBig / perFile200 <= TARGET_GROWTH_PER_FILE),
+            ],
+            [
+              `history of a run of ${largest.tasks.length} files (largest)`,
+              `${fmtInt(h.events)} events${h.bytes === undefined ? "" : `, ${fmt(h.bytes / 1024, 0)} KiB`} (${fmt(eventsPerFile, 2)} events${bytesPerFile === undefined ? "" : `, ${fmt(bytesPerFile / 1024, 2)} KiB`} per file)`,
+              "",
+              "",
+            ],
+            [
+              `history of a run of ${fmtInt(GROWTH_RUN_TASKS)} files (projected per file)`,
+              `${fmtInt(projEvents)} events (${pct(projEvents / HISTORY_LIMIT_EVENTS)})${projBytes === undefined ? "" : `, ${fmt(projBytes / 1024 / 1024, 1)} MiB (${pct(projBytes / HISTORY_LIMIT_BYTES)})`} of Temporal's limits`,
+              `<= ${pct(TARGET_HISTORY_SHARE)} of ${fmtInt(HISTORY_LIMIT_EVENTS)} events, 50 MiB`,
+              passFail(historyOk),
+            ],
+            [
+              `GET of a run of ${fmtInt(growth.runGet.tasks)} tasks: first (uncached) / median of 5`,
+              `${fmt(growth.runGet.firstMs, 0)} ms / ${fmt(growth.runGet.medianMs, 0)} ms`,
+              `< ${fmtInt(TARGET_RUN_GET_MS)} ms`,
+              passFail(worstGet < TARGET_RUN_GET_MS),
+            ],
+            [
+              "  the same without its task pages (a run completed by an earlier release)",
+              `${fmt(growth.runGet.unpaged.firstMs, 0)} ms / ${fmt(growth.runGet.unpaged.medianMs, 0)} ms`,
               "",
               "",
             ],

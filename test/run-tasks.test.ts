@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRunRecordActivities } from "../activities/run-records";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
-import { completedTaskCache, readRunTasks } from "../lib/run-tasks";
+import {
+  completedTaskCache,
+  readRunTasks,
+  TASK_PAGE_MAX_TASKS,
+  taskPageId,
+  tasksOfPage,
+  writeTaskPages,
+} from "../lib/run-tasks";
+import type { TaskRecord } from "../domain/model";
 import { FIXTURE, http, makeSource, stack, tasksOf, waitForRun } from "./helpers";
 
 const XREF = (f: string) => FIXTURE(`dxf-xref/${f}`);
@@ -72,12 +80,32 @@ describe("tasks of a run, read by _id", () => {
     ]);
     // A run recorded by an earlier release has no list: its tasks are found by runId.
     const run = await store.runs.findOne({ _id: runId });
-    await store.runs.updateOne({ _id: runId }, { $unset: { taskFileIds: "" } });
+    await store.runs.updateOne({ _id: runId }, { $unset: { taskFileIds: "", taskPages: "" } });
     try {
       const older = await http("GET", runLocation);
       expect(older.body).toEqual(first.body);
     } finally {
-      await store.runs.updateOne({ _id: runId }, { $set: { taskFileIds: run!.taskFileIds! } });
+      await store.runs.updateOne(
+        { _id: runId },
+        { $set: { taskFileIds: run!.taskFileIds!, taskPages: run!.taskPages! } },
+      );
+    }
+  });
+
+  it("the completed run's tasks are also in its task pages, which GET reads", async () => {
+    const run = await store.runs.findOne({ _id: runId });
+    expect(run?.taskPages).toBe(1);
+    const page = await store.taskPages.findOne({ _id: taskPageId(runId, 0) });
+    const records = await readRunTasks(store, { _id: runId, taskFileIds: run!.taskFileIds });
+    expect(tasksOfPage(page!)).toEqual(records);
+    expect(await readRunTasks(store, run!)).toEqual(records);
+    // GET answers from the page: a change made to the page only (never done by the service) shows in the answer.
+    const changed = records.map((t, i) => (i === 0 ? { ...t, path: "from-the-page.dxf" } : t));
+    await writeTaskPages(store, runId, changed);
+    try {
+      expect(tasksOf((await http("GET", runLocation)).body.run)[0].path).toBe("from-the-page.dxf");
+    } finally {
+      await writeTaskPages(store, runId, records);
     }
   });
 
@@ -121,5 +149,59 @@ describe("a Completed task is never written again", () => {
     await failTask({ runId, connectionId: "c", task, error });
     expect(await store.tasks.findOne({ _id: failed._id })).toMatchObject({ state: "Completed", result: "Success" });
     expect((await store.tasks.findOne({ _id: failed._id }))?.error).toBeUndefined();
+  });
+});
+
+describe("task pages", () => {
+  const task = (runId: string, index: number, note = ""): TaskRecord => ({
+    _id: `${runId}:f${index}`,
+    runId,
+    connectionId: "c",
+    sourceFileId: `f${index}`,
+    path: `f${index}.ifc`,
+    connectorType: "IFC",
+    role: "CompositeModel",
+    phase: "MasterFile",
+    index,
+    state: "Completed",
+    result: "Success",
+    warnings: note ? [{ code: "Note", message: note }] : [],
+    elements: { inserted: index, updated: 0, deleted: 0, unchanged: 0 },
+  });
+
+  it("hold every task in index order, at most TASK_PAGE_MAX_TASKS and 4 MiB per page, the same when written again", async () => {
+    const runId = randomUUID();
+    // 600 tasks given out of order; three of them of 1.5 MiB each, so that bytes, not the count, end two pages.
+    const big = "x".repeat(1.5 * 1024 * 1024);
+    const tasks = Array.from({ length: 600 }, (_, i) => task(runId, i, [10, 11, 12].includes(i) ? big : ""));
+    const shuffled = [...tasks].reverse();
+    const pages = await writeTaskPages(store, runId, shuffled);
+    const records = await store.taskPages.find({ runId }).sort({ page: 1 }).toArray();
+    expect(records).toHaveLength(pages);
+    expect(records.every((p) => tasksOfPage(p).length <= TASK_PAGE_MAX_TASKS)).toBe(true);
+    // Tasks 0-11 (two large ones, 3 MiB), 12-261 (one large and 249 small, TASK_PAGE_MAX_TASKS), 262-511, 512-599.
+    expect(records.map((p) => tasksOfPage(p).length)).toEqual([12, 250, 250, 88]);
+    expect(records.map((p) => p.count)).toEqual([12, 250, 250, 88]);
+    const read = await readRunTasks(store, { _id: runId, state: "Completed", taskPages: pages });
+    expect(read).toEqual(tasks);
+    expect(await writeTaskPages(store, runId, tasks)).toBe(pages);
+    expect(await store.taskPages.find({ runId }).sort({ page: 1 }).toArray()).toEqual(records);
+  });
+
+  it("are read only for a Completed run that names them; a missing page falls back to the task records", async () => {
+    const runId = randomUUID();
+    const tasks = Array.from({ length: 3 }, (_, i) => task(runId, i));
+    await store.tasks.insertMany(tasks);
+    const pages = await writeTaskPages(store, runId, tasks);
+    const run = { _id: runId, taskFileIds: tasks.map((t) => t.sourceFileId) };
+    await writeTaskPages(
+      store,
+      runId,
+      tasks.map((t, i) => (i === 0 ? { ...t, path: "page.ifc" } : t)),
+    );
+    expect((await readRunTasks(store, { ...run, state: "Completed", taskPages: pages }))[0].path).toBe("page.ifc");
+    expect((await readRunTasks(store, { ...run, state: "Finalizing", taskPages: pages }))[0].path).toBe("f0.ifc");
+    await store.taskPages.deleteOne({ _id: taskPageId(runId, 0) });
+    expect(await readRunTasks(store, { ...run, state: "Completed", taskPages: pages })).toEqual(tasks);
   });
 });
