@@ -61,7 +61,8 @@ export async function seed(
     };
     const iModel = await one("imodels", template.iModelId);
     const connection = await one("connections", template.connectionId);
-    const run = await one("runs", template.runId);
+    // The clones have no task records or task pages of their own.
+    const { taskPages: _taskPages, ...run } = await one("runs", template.runId);
     const member = await db.collection("teamMembers").findOne({ iModelId: template.iModelId, userId: template.userId });
     if (!member) throw new Error(`no team member record of ${template.userId} in ${template.iModelId}`);
     const insert = async (name: string, docs: Document[]) => {
@@ -106,7 +107,7 @@ export async function seed(
         queuedDateTime: iso(i),
         startDateTime: iso(i),
         endDateTime: iso(i + 1),
-        taskFileIds: [], // the clones have no task records of their own
+        taskFileIds: [],
       });
       if (runs.length === 10_000) await insert("runs", runs.splice(0));
     }
