@@ -15,15 +15,30 @@ import { MongoClient, type Document } from "mongodb";
 import { taskId, type TaskRecord } from "../domain/model";
 import { writeTaskPages } from "../lib/run-tasks";
 
-/** Temporal's default limits of one workflow history (the server refuses to go on past them). */
+/**
+ * Temporal's default limits of one workflow history (the server refuses to go on past them): events and bytes of the
+ * history (`limit.historyCount.error`, `limit.historySize.error`), and bytes of one event's payloads
+ * (`limit.blobSize.error`).
+ */
 export const HISTORY_LIMIT_EVENTS = 51_200;
 export const HISTORY_LIMIT_BYTES = 50 * 1024 * 1024;
+export const PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
 
 export interface HistoryMeasure {
   /** Events in the workflow's history. */
   events: number;
   /** Size of the history in bytes, as the server reports it (absent on servers that do not). */
   bytes?: number;
+  /** The largest payload bytes of one event (the plan: `beginRun`'s result names every planned file). */
+  largestEventPayloadBytes: number;
+}
+
+/** The bytes of the payloads (binary values) anywhere inside a decoded history event. */
+function payloadBytes(v: unknown): number {
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + payloadBytes(x), 0);
+  if (v && typeof v === "object") return Object.values(v).reduce((n: number, x) => n + payloadBytes(x), 0);
+  return 0;
 }
 
 /**
@@ -37,8 +52,14 @@ export async function historyOf(address: string, workflowIds: string[]): Promise
     const client = new WorkflowClient({ connection, namespace: "default" });
     const out: HistoryMeasure[] = [];
     for (const id of workflowIds) {
-      const d = await client.getHandle(id).describe();
-      out.push({ events: d.historyLength, ...(d.historySize !== undefined ? { bytes: d.historySize } : {}) });
+      const handle = client.getHandle(id);
+      const d = await handle.describe();
+      const events = (await handle.fetchHistory()).events ?? [];
+      out.push({
+        events: d.historyLength,
+        ...(d.historySize !== undefined ? { bytes: d.historySize } : {}),
+        largestEventPayloadBytes: Math.max(0, ...events.map(payloadBytes)),
+      });
     }
     return out;
   } finally {
