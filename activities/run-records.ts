@@ -89,7 +89,9 @@ export async function listRunTasks(store: Store, runId: string, sourceFileIds: s
 export function taskRecords(store: Store) {
   /**
    * Completes a task (state Completed, end time, duration from its start) with `fields` (result, counts...); a
-   * `reason` it had while it waited to retry is removed unless `fields` gives one.
+   * `reason` it had while it waited to retry is removed unless `fields` gives one. A task already Completed is left as
+   * it is (a Completed task is never written again, lib/run-tasks.ts: e.g. an attempt that timed out but went on after
+   * another attempt completed the task, or after the run completed and its task pages were written).
    * @param startDateTime the task's start (ISO 8601, UTC) when the caller knows it; else it is read from the record.
    */
   async function finishTask(
@@ -98,10 +100,14 @@ export function taskRecords(store: Store) {
     fields: Partial<TaskRecord>,
     startDateTime?: string,
   ): Promise<void> {
-    const started =
-      startDateTime ??
-      (await store.tasks.findOne({ _id: taskId(runId, sourceFileId) }, { projection: { startDateTime: 1 } }))
-        ?.startDateTime;
+    // Read by `_id` then write: a filter on `state` beside `_id` would scan the collection on FerretDB
+    // (docs/architecture.md "Queries FerretDB serves by _id").
+    const recorded = await store.tasks.findOne(
+      { _id: taskId(runId, sourceFileId) },
+      { projection: { state: 1, startDateTime: 1 } },
+    );
+    if (recorded?.state === "Completed") return;
+    const started = startDateTime ?? recorded?.startDateTime;
     const end = new Date();
     const start = started ? Date.parse(started) : end.getTime();
     await store.tasks.updateOne(

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRunRecordActivities } from "../activities/run-records";
+import { createRunRecordActivities, taskRecords } from "../activities/run-records";
 import { openStore, type Store } from "../lib/db";
 import { createLogger } from "../lib/logger";
 import {
@@ -149,6 +149,37 @@ describe("a Completed task is never written again", () => {
     await failTask({ runId, connectionId: "c", task, error });
     expect(await store.tasks.findOne({ _id: failed._id })).toMatchObject({ state: "Completed", result: "Success" });
     expect((await store.tasks.findOne({ _id: failed._id }))?.error).toBeUndefined();
+  });
+});
+
+describe("a Completed task is never written again, also by finishTask", () => {
+  it("finishTask of a task already Completed (a late attempt) changes nothing", async () => {
+    const { finishTask } = taskRecords(store);
+    const runId = randomUUID();
+    const _id = `${runId}:f`;
+    const completed: TaskRecord = {
+      _id,
+      runId,
+      connectionId: "c",
+      sourceFileId: "f",
+      path: "f.ifc",
+      connectorType: "IFC",
+      role: "CompositeModel",
+      phase: "MasterFile",
+      index: 0,
+      state: "Completed",
+      result: "Success",
+      warnings: [],
+      elements: { inserted: 3, updated: 0, deleted: 0, unchanged: 0 },
+      endDateTime: "2026-01-01T00:00:00.000Z",
+    };
+    await store.tasks.insertOne(completed);
+    await finishTask(runId, "f", { result: "Error", error: { code: "TaskFailed", message: "late" } });
+    expect(await store.tasks.findOne({ _id })).toEqual(completed);
+    // A task not Completed yet is completed.
+    await store.tasks.updateOne({ _id }, { $set: { state: "Executing" } });
+    await finishTask(runId, "f", { result: "Error", error: { code: "TaskFailed", message: "now" } });
+    expect(await store.tasks.findOne({ _id })).toMatchObject({ state: "Completed", result: "Error" });
   });
 });
 
