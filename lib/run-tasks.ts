@@ -4,8 +4,8 @@
  * FerretDB on SQLite serves only a filter of exactly `{_id: value}` from an index; `find({runId})` reads and decodes every
  * task record of every run, so its cost grew with the history of the whole service. A run record lists its tasks'
  * source file ids (`RunRecord.taskFileIds`), so the tasks of a run are read one `_id` at a time, and a task that is
- * Completed is never written again (a retried file activity returns the recorded result; `failTask` leaves a Completed
- * task alone), so the API keeps Completed tasks in a bounded cache: a poll of an executing run reads only the tasks
+ * Completed is never written again (a retried file activity returns the recorded result; `failTask` and `finishTask`
+ * leave a Completed task alone), so the API keeps Completed tasks in a bounded cache: a poll of an executing run reads only the tasks
  * that can still change.
  *
  * When a run completes, its task records are also written together, a few hundred per record (task pages, written by
