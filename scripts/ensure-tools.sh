@@ -93,8 +93,8 @@ build_ferretdb() {
     echo "$json" >&2
     echo "error: could not download $module@$FERRETDB_VERSION (is the Go module proxy reachable?)" >&2; exit 3
   fi
-  src="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | head -n1)"
-  commit="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]*\)",*$/\1/p' | head -n1)"
+  src="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | sed -n 1p)"
+  commit="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]*\)",*$/\1/p' | sed -n 1p)"
   [ -d "$src" ] || { echo "error: module source of $module@$FERRETDB_VERSION not found ($src)" >&2; exit 3; }
   work="$dir.tmp"
   rm -rf "$work"; mkdir -p "$work"
@@ -240,7 +240,7 @@ build_temporal_server() {
     echo "$json" >&2
     echo "error: could not download $module@$TEMPORAL_SERVER_VERSION (is the Go module proxy reachable?)" >&2; exit 3
   fi
-  src="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | head -n1)"
+  src="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' | sed -n 1p)"
   [ -d "$src/schema/postgresql" ] || { echo "error: no schema/postgresql in the module source ($src)" >&2; exit 3; }
   rm -rf "$work"; mkdir -p "$work/bin"
   if ! GOBIN="$work/bin" GOFLAGS="${GOFLAGS:-} -trimpath" go install -ldflags "-s -w" \

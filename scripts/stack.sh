@@ -376,7 +376,7 @@ stop_many() {
 # supervisor_field <name> <field>: a field of the supervisor's state file (see scripts/supervise.sh), or empty.
 supervisor_field() {
   local f="$RUN_DIR/$1.supervisor"
-  [ -f "$f" ] && sed -n "s/^$2=//p" "$f" 2>/dev/null | head -n1
+  [ -f "$f" ] && sed -n "s/^$2=//p" "$f" 2>/dev/null | sed -n 1p
   return 0
 }
 

@@ -227,7 +227,7 @@ wait_until() { # seconds what command...
   for ((i = 0; i < t * 2; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
   die "$what did not come up within $t s"
 }
-temporal_healthy() { "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 3s 2>/dev/null | grep -q SERVING; }
+temporal_healthy() { "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 3s 2>/dev/null | grep SERVING >/dev/null; }
 tctl() { "$TEMPORAL_BIN" "$@" --address "$TEMPORAL_ADDRESS" --command-timeout 10s; }
 
 temporal_up() {
