@@ -53,7 +53,7 @@ export async function readRunTasks(
   run: Pick<RunRecord, "_id" | "taskFileIds"> & Partial<Pick<RunRecord, "state" | "taskPages">>,
   cache?: CompletedTasks,
 ): Promise<TaskRecord[]> {
-  if (run.state === "Completed" && run.taskPages !== undefined) {
+  if (hasTaskPages(run)) {
     const paged = await readTaskPages(store, run._id, run.taskPages);
     if (paged) return paged;
   }
@@ -78,6 +78,13 @@ export async function readRunTasks(
 }
 
 const sortByIndex = (tasks: TaskRecord[]) => tasks.sort((a, b) => a.index - b.index);
+
+/** Whether a run is read from its task pages: Completed, with their number recorded ({@link writeTaskPages}). */
+function hasTaskPages<R extends Partial<Pick<RunRecord, "state" | "taskPages">>>(
+  run: R,
+): run is R & { taskPages: number } {
+  return run.state === "Completed" && run.taskPages !== undefined;
+}
 
 /**
  * Writes a Completed run's task records as task pages (`taskPages` collection, `_id` = {@link taskPageId}; the records
@@ -152,11 +159,11 @@ export async function readTasksOfRuns(
   cache?: CompletedTasks,
 ): Promise<Map<string, TaskRecord[]>> {
   const byRun = new Map<string, TaskRecord[]>(runs.map((r) => [r._id, []]));
-  const paged = (r: (typeof runs)[number]) => r.state === "Completed" && r.taskPages !== undefined;
-  const older = runs.filter((r) => !r.taskFileIds && !paged(r)).map((r) => r._id);
+  const older = runs.filter((r) => !r.taskFileIds && !hasTaskPages(r)).map((r) => r._id);
   if (older.length > 0)
     for (const t of await store.tasks.find({ runId: { $in: older } }).toArray()) byRun.get(t.runId)?.push(t);
-  for (const r of runs.filter((x) => x.taskFileIds || paged(x))) byRun.set(r._id, await readRunTasks(store, r, cache));
+  for (const r of runs.filter((x) => x.taskFileIds || hasTaskPages(x)))
+    byRun.set(r._id, await readRunTasks(store, r, cache));
   for (const tasks of byRun.values()) sortByIndex(tasks);
   return byRun;
 }
